@@ -1,0 +1,165 @@
+"""Case state: stages and outcomes in the guidance's words, and the business timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from models.event import CustodyEvent
+from models.policy import Policy
+
+Role = Literal[
+    "police_officer", "caseworker", "senior_caseworker", "director", "supervisor", "ice_officer"
+]
+
+
+class Stage(StrEnum):
+    # ACRO side (the encounter)
+    RECEIVED = "Custody event received"
+    AWAITING_IDENTITY_DATA = "Awaiting missing identity data from the officer"
+    AWAITING_COUNTRY_REPLY = "ACRO check requested – awaiting country reply"
+    AWAITING_LATE_REPLY = "Closed as no response – a late reply will still be acted on"
+    REFERRED_TO_CRIMINAL_CASEWORK = "Referred to Criminal Casework"
+    # Criminal Casework side
+    DISCLOSABILITY_CHECK = "CC Workflow – disclosability check"
+    AWAITING_DISCLOSABLE_CERTIFICATE = "Non-disclosable certificate – awaiting disclosable certificate"
+    CASE_CREATION = "CC Workflow – case creation"
+    NBTC_CHECK = "NBTC check – has the subject left the UK?"
+    EXCLUSION_CONSULTATION = "Left UK – exclusion to be considered with a senior caseworker"
+    ICE_TASKING = "Wanted/missing marker added – tasked to ICE"
+    LIABLE_TO_DEPORT_WANTED = "Liable to deport – wanted/missing, awaiting location"
+    DETENTION_DECISION = "Located – case owner to consider detention"
+    STAGE1_RESPONSE_WINDOW = "Stage 1 notice served – response window open"
+    DEPORTATION_DECISION = "Deportation decision"
+    AWAITING_DIRECTOR = "Submission to the CC Director – deportation not pursued"
+    ADMIN_REMOVAL_CONSIDERATION = "Consider referral to Removals Casework"
+    AWAITING_ENFORCEMENT = "Decision to deport – awaiting enforcement"
+    CLOSED = "Closed"
+
+
+class Outcome(StrEnum):
+    NO_TRACE = "ACRO: no trace – no overseas convictions"
+    NOT_SERIOUS = "ACRO: overseas convictions not serious – recorded on PNC"
+    NO_RESPONSE = "ACRO: no response from the country"
+    INSUFFICIENT_DATA = "ACRO: request closed – insufficient identity data"
+    LEFT_UK = "ACRO overseas conviction – left UK before deport action"
+    LIABLE_TO_DEPORT_WANTED = "ACRO: liable to deport – PNC updated 'wanted/missing'"
+    DEPORTED = "ACRO overseas conviction – deported"
+    NOT_PURSUED = "ACRO overseas conviction – deportation not pursued"
+    NOT_PURSUED_ADMIN_REMOVAL = (
+        "ACRO overseas conviction – deportation not pursued, referred to Removals Casework "
+        "for administrative removal"
+    )
+
+
+EntryKind = Literal["step", "request", "reply", "chaser", "decision", "outcome", "note", "fault"]
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: EntryKind
+    text: str
+    actor: str | None = None
+    role: str | None = None
+    reason: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class Deadline(BaseModel):
+    name: str
+    due_at: datetime
+
+
+class ConvictionSummary(BaseModel):
+    """What triage needs of a conviction; the certificate itself stays in the case store."""
+
+    offence: str
+    serious: bool
+    most_serious: bool
+    recordable_on_pnc: bool
+    convicted_on: str | None = None
+
+
+class CertificateRef(BaseModel):
+    """Claim check for a country's reply held in the case store."""
+
+    document_id: str
+    country: str
+    purpose: Literal["criminal_proceedings", "immigration_deportation"]
+    convictions: list[ConvictionSummary] = Field(default_factory=list)
+    received_at: datetime
+    destroyed: bool = False
+
+    @property
+    def serious(self) -> bool:
+        return any(c.serious for c in self.convictions)
+
+
+class CountryCheck(BaseModel):
+    country: str
+    channel: str
+    eu: bool
+    status: Literal[
+        "awaiting_identity_data", "requested", "replied", "no_response", "insufficient_data"
+    ] = "requested"
+    request_ref: str | None = None
+    requested_at: datetime | None = None
+    reply_due_at: datetime | None = None
+    chasers_sent: int = 0
+    missing_fields: list[str] = Field(default_factory=list)
+    certificate: CertificateRef | None = None
+
+
+class CaseView(BaseModel):
+    """What every case shows: the state query answers with a subclass of this."""
+
+    case_id: str
+    stage: Stage = Stage.RECEIVED
+    outcome: Outcome | None = None
+    policy: Policy
+    opened_at: datetime | None = None
+    closed_at: datetime | None = None
+    awaiting: list[str] = Field(default_factory=list, description="Decision kinds accepted now.")
+    awaiting_role: list[str] = Field(default_factory=list)
+    deadlines: list[Deadline] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+
+class EncounterState(CaseView):
+    event: CustodyEvent
+    checks: dict[str, CountryCheck] = Field(default_factory=dict)
+    casework_id: str | None = None
+    reply_polls: int = 0
+
+
+class Referral(BaseModel):
+    """ACRO's referral of serious offending to Criminal Casework."""
+
+    encounter_id: str
+    event: CustodyEvent
+    certificates: list[CertificateRef]
+
+
+class CaseworkState(CaseView):
+    subject_key: str
+    nationality: str
+    eea_national: bool
+    referrals: list[Referral] = Field(default_factory=list)
+    disclosable: bool = False
+    certificate_requests: int = 0
+    cid_case_ref: str | None = None
+    left_uk: bool | None = None
+    marker_on_pnc: bool = False
+    ice_tasking_ref: str | None = None
+    located: bool = False
+    case_owner: str | None = None
+    detained: bool | None = None
+    detention_power: str | None = None
+    serving_prison_sentence: bool = False
+    stage1_notice: str | None = None
+    deportation_decision: str | None = None
+    director_approved: bool | None = None
+    continued_as_new: int = 0

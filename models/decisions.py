@@ -1,0 +1,120 @@
+"""Human decisions sent into running cases, each with who decided, their role and why.
+
+A decision is a ``DecisionRequest`` sent as the ``decide`` update. The workflow's
+validator refuses it, with a reason a caseworker understands, when it is not
+expected at the case's stage, comes from the wrong role, or would be unlawful.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.case import Role
+
+
+class _Kind(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IdentityDataSupplied(_Kind):
+    """The requesting officer supplies identity data a country needs (DOMAIN step 2)."""
+
+    kind: Literal["identity_data_supplied"] = "identity_data_supplied"
+    father_name: str | None = Field(default=None, min_length=1, max_length=120)
+    mother_name: str | None = Field(default=None, min_length=1, max_length=120)
+    place_of_birth: str | None = Field(default=None, min_length=1, max_length=120)
+
+
+class ExclusionConsultation(_Kind):
+    """Senior caseworker's view on excluding a subject who left the UK (step 7)."""
+
+    kind: Literal["exclusion_consultation"] = "exclusion_consultation"
+    pursue_exclusion: bool
+
+
+class SubjectLocated(_Kind):
+    """The subject has been located; the case gets a case owner (step 8)."""
+
+    kind: Literal["subject_located"] = "subject_located"
+    case_owner: str = Field(min_length=1, max_length=120)
+    pending_prosecution: Literal["none", "police_not_proceeding", "police_proceeding"] = "none"
+
+
+class DetentionDecision(_Kind):
+    """Detain, or manage non-detained (step 9). Only on disclosable information."""
+
+    kind: Literal["detention"] = "detention"
+    detain: bool
+    serving_prison_sentence: bool = False
+
+
+class DeportationDecision(_Kind):
+    """After the Stage 1 response window: deport, or submit 'not pursued' (step 10)."""
+
+    kind: Literal["deportation"] = "deportation"
+    decision: Literal["deport", "not_pursued"]
+    address_known: bool = True
+    in_country_right_of_appeal: bool = False
+
+
+class DirectorApproval(_Kind):
+    """The CC Director approves (or rejects) not pursuing deportation."""
+
+    kind: Literal["director_approval"] = "director_approval"
+    approve: bool
+
+
+class AdministrativeRemovalReferral(_Kind):
+    """After the Director's approval: refer to Removals Casework, or not (lawfully resident)."""
+
+    kind: Literal["admin_removal_referral"] = "admin_removal_referral"
+    refer: bool
+
+
+class DeportationEnforced(_Kind):
+    """ICE reports the deportation was enforced."""
+
+    kind: Literal["deportation_enforced"] = "deportation_enforced"
+    removed_on: date
+
+
+Decision = Annotated[
+    IdentityDataSupplied
+    | ExclusionConsultation
+    | SubjectLocated
+    | DetentionDecision
+    | DeportationDecision
+    | DirectorApproval
+    | AdministrativeRemovalReferral
+    | DeportationEnforced,
+    Field(discriminator="kind"),
+]
+
+# Who may make each decision. A supervisor decides nothing.
+ROLES_FOR: dict[str, tuple[Role, ...]] = {
+    "identity_data_supplied": ("police_officer", "caseworker"),
+    "exclusion_consultation": ("senior_caseworker",),
+    "subject_located": ("caseworker", "senior_caseworker", "ice_officer"),
+    "detention": ("caseworker", "senior_caseworker"),
+    "deportation": ("caseworker", "senior_caseworker"),
+    "director_approval": ("director",),
+    "admin_removal_referral": ("caseworker", "senior_caseworker"),
+    "deportation_enforced": ("ice_officer", "caseworker", "senior_caseworker"),
+}
+
+
+class DecisionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    actor: str = Field(min_length=1, max_length=120, description="Who decides.")
+    role: Role
+    reason: str = Field(min_length=3, max_length=4000, description="Why: recorded on the case.")
+    decision: Decision
+
+
+class DecisionResult(BaseModel):
+    accepted: bool
+    stage: str
+    message: str

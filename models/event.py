@@ -1,0 +1,148 @@
+"""The custody event: what an integrator (a force's custody system) sends."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from models.reference import IdentityField, country
+
+_SLUG = re.compile(r"[^a-z0-9]+")
+
+# Checks against the clock run only at intake (``model_validate(..., context=INTAKE)``):
+# the same model is decoded again inside workflows, where reading the clock is not
+# deterministic and an event accepted yesterday must still decode.
+INTAKE = {"intake": True}
+
+
+def _at_intake(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("intake"))
+
+
+class IdentityDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["passport", "national_id_card", "residence_permit", "driving_licence", "other"]
+    number: str = Field(min_length=1, max_length=40)
+    issuing_country: str = Field(pattern=r"^[A-Z]{2}$")
+
+
+class Officer(BaseModel):
+    """The police officer who asked for the check; asked for missing identity data."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=120)
+    collar_number: str | None = Field(default=None, max_length=20)
+    email: str = Field(min_length=3, max_length=200, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class Subject(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    family_name: str = Field(min_length=1, max_length=120)
+    given_names: str = Field(min_length=1, max_length=200)
+    aliases: list[str] = Field(default_factory=list, max_length=20)
+    date_of_birth: date
+    nationality: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    other_countries: list[str] = Field(
+        default_factory=list, max_length=5, description="Other countries lived in (ISO codes)."
+    )
+    place_of_birth: str | None = Field(default=None, max_length=120)
+    father_name: str | None = Field(default=None, max_length=120)
+    mother_name: str | None = Field(default=None, max_length=120)
+    identity_documents: list[IdentityDocument] = Field(default_factory=list, max_length=10)
+    pnc_id: str | None = Field(default=None, pattern=r"^\d{2,4}/\d{1,7}[A-Z]$")
+    last_known_address: str | None = Field(default=None, max_length=300)
+
+    @field_validator("nationality", "other_countries")
+    @classmethod
+    def _known_countries(cls, value: str | list[str]) -> str | list[str]:
+        for code in [value] if isinstance(value, str) else value:
+            country(code)
+        return value
+
+    @field_validator("date_of_birth")
+    @classmethod
+    def _born_in_the_past(cls, value: date, info: ValidationInfo) -> date:
+        if _at_intake(info) and value >= datetime.now(UTC).date():
+            raise ValueError("date_of_birth must be in the past")
+        return value
+
+    def missing_fields(self, required: list[IdentityField]) -> list[IdentityField]:
+        return [f for f in required if not getattr(self, f)]
+
+    def subject_key(self) -> str:
+        """A stable, non-reversible key for the person (no name or date of birth in it).
+
+        Used to find an open Criminal Casework case for the same subject. The PNC ID
+        is the best identity; without one, name, date of birth and nationality.
+        """
+        if self.pnc_id:
+            basis = f"pnc:{self.pnc_id}"
+        else:
+            basis = "|".join(
+                [
+                    "person",
+                    self.family_name.strip().casefold(),
+                    self.given_names.strip().casefold(),
+                    self.date_of_birth.isoformat(),
+                    self.nationality,
+                ]
+            )
+        return hashlib.sha256(basis.encode()).hexdigest()[:20]
+
+
+class CustodyEvent(BaseModel):
+    """A foreign national in police custody, or a victim or witness."""
+
+    model_config = ConfigDict(extra="forbid")
+    force: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{1,39}$",
+        description="Force code, lower case, e.g. 'hampshire', 'derbyshire'.",
+    )
+    custody_reference: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9/_-]{0,39}$",
+        description="The custody system's own reference for this encounter.",
+    )
+    reason: Literal["arrest", "victim", "witness"]
+    encountered_at: datetime
+    uk_matter: str | None = Field(
+        default=None, max_length=200, description="Why the person is in custody, e.g. 'theft'."
+    )
+    subject: Subject
+    requesting_officer: Officer
+
+    @field_validator("encountered_at")
+    @classmethod
+    def _not_in_future(cls, value: datetime, info: ValidationInfo) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("encountered_at needs a time zone, e.g. 2017-12-04T10:30:00Z")
+        if _at_intake(info) and value > datetime.now(UTC):
+            raise ValueError("encountered_at is in the future")
+        return value
+
+    @model_validator(mode="after")
+    def _target_countries_distinct(self) -> CustodyEvent:
+        if self.subject.nationality in self.subject.other_countries:
+            self.subject.other_countries = [
+                c for c in self.subject.other_countries if c != self.subject.nationality
+            ]
+        return self
+
+    def case_id(self) -> str:
+        """The workflow ID: the event's own identity, never a name or date of birth."""
+        ref = _SLUG.sub("-", self.custody_reference.lower()).strip("-")
+        return f"encounter-{self.force}-{ref}"
+
+    def target_countries(self) -> list[str]:
+        return [self.subject.nationality, *dict.fromkeys(self.subject.other_countries)]

@@ -1,0 +1,87 @@
+"""Every duration and retry count the process uses, in one model.
+
+The policy in force is recorded on each case (it travels in the workflow input and
+across continue-as-new), so a case keeps the rules it was opened under. Durations
+are expressed in days; ``day_seconds`` is the length of one day, which demos and
+tests compress (a "day" of a few seconds) without changing the shape of the
+process. Working days skip weekends and England and Wales bank holidays.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+
+import holidays
+from pydantic import BaseModel, Field
+
+DAY = 86_400.0
+
+
+class Policy(BaseModel):
+    """Statutory and operational durations. Defaults are the statutory ones."""
+
+    name: str = "statutory"
+    day_seconds: float = Field(default=DAY, gt=0, description="Length of one day in seconds.")
+
+    # Step 2: a country needs identity fields the event lacks.
+    missing_data_working_days: int = Field(default=10, ge=1)
+    # Step 3: EU channel (ECRIS / UK-CRIS): reply due within 20 working days.
+    eu_reply_working_days: int = Field(default=20, ge=1)
+    eu_chaser_working_days: int = Field(default=10, ge=1)
+    eu_max_chasers: int = Field(default=2, ge=0)
+    # Non-EU (Interpol i24/7, bilateral): no duty to reply; mean ~66 days.
+    non_eu_first_chaser_days: int = Field(default=90, ge=1)
+    non_eu_chaser_interval_days: int = Field(default=30, ge=1)
+    non_eu_max_chasers: int = Field(default=2, ge=0)
+    # A reply after the no-response close is still accepted and acted on.
+    late_reply_window_days: int = Field(default=365, ge=0)
+    late_reply_poll_days: float = Field(default=7, gt=0)
+    # How often ACRO is asked for a reply: quickly at first ("no trace" can come
+    # back in minutes), then daily.
+    reply_poll_schedule_days: list[float] = Field(
+        default_factory=lambda: [10 / 1440, 1 / 24, 6 / 24, 12 / 24]
+    )
+    reply_poll_days: float = Field(default=1, gt=0)
+    # Step 7: ICE tasking before the case is declared unable to be located, then
+    # how often ICE is asked again while the case sleeps.
+    ice_tasking_days: float = Field(default=28, gt=0)
+    dormant_review_days: float = Field(default=30, gt=0)
+    # Step 10: Stage 1 notice response windows.
+    stage1_days_serving_sentence: int = Field(default=20, ge=1)
+    stage1_days_other: int = Field(default=10, ge=1)
+    # Long life: continue-as-new when the server suggests it or at this length.
+    continue_as_new_after_events: int = Field(default=2_000, ge=50)
+
+    def days(self, n: float) -> timedelta:
+        return timedelta(seconds=n * self.day_seconds)
+
+    def working_days_after(self, start: datetime, n: int) -> datetime:
+        """The moment ``n`` working days after ``start`` (same time of day, compressed)."""
+        calendar_days = (add_working_days(start.date(), n) - start.date()).days
+        return start + self.days(calendar_days)
+
+
+@lru_cache(maxsize=64)
+def _england_and_wales_holidays(year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays("GB", subdiv="ENG", years=year)
+
+
+def is_working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in _england_and_wales_holidays(day.year)
+
+
+def add_working_days(start: date, n: int) -> date:
+    """The date ``n`` working days after ``start`` in England and Wales."""
+    day = start
+    remaining = n
+    while remaining > 0:
+        day += timedelta(days=1)
+        if is_working_day(day):
+            remaining -= 1
+    return day
+
+
+def compressed_policy(day_seconds: float = 2.0) -> Policy:
+    """The statutory shape with short days, for demos and tests on a real server."""
+    return Policy(name=f"compressed ({day_seconds:g}s days)", day_seconds=day_seconds)

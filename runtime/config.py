@@ -1,0 +1,79 @@
+"""Configuration: Temporal connection in Temporal's own convention, product settings.
+
+The Temporal connection comes from ``temporalio.envconfig`` — ``TEMPORAL_ADDRESS``,
+``TEMPORAL_NAMESPACE``, ``TEMPORAL_API_KEY``, ``TEMPORAL_TLS_*`` and the optional
+``TEMPORAL_PROFILE``/``TEMPORAL_CONFIG_FILE`` TOML profile — so the same worker runs
+against the embedded dev server, a self-hosted cluster or Temporal Cloud.
+Product settings are ``FNO_*`` variables.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+
+from models.policy import Policy, compressed_policy
+
+DEFAULT_TASK_QUEUE = "fno-casework"
+
+
+class Settings(BaseModel):
+    home: Path = Field(description="Folder for local state (dev server file, SQLite store).")
+    database_url: str
+    world_file: Path | None
+    sim_seed: int
+    task_queue: str
+    policy: Policy
+    log_format: str
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        home = Path(env.get("FNO_HOME", ".fno")).resolve()
+        world = env.get("FNO_WORLD_FILE", "").strip()
+        return cls(
+            home=home,
+            database_url=env.get("FNO_DATABASE_URL") or f"sqlite:///{home / 'casework.db'}",
+            world_file=Path(world) if world else None,
+            sim_seed=int(env.get("FNO_SIM_SEED", "2017")),
+            task_queue=env.get("FNO_TASK_QUEUE", DEFAULT_TASK_QUEUE),
+            policy=parse_policy(env.get("FNO_POLICY", "statutory")),
+            log_format=env.get("FNO_LOG_FORMAT", "auto"),
+        )
+
+
+def parse_policy(text: str) -> Policy:
+    """``statutory`` or ``compressed:<seconds per day>`` (demos: a day lasts seconds)."""
+    name, _, arg = text.partition(":")
+    if name == "statutory":
+        return Policy()
+    if name == "compressed":
+        try:
+            return compressed_policy(float(arg or "2"))
+        except ValueError:
+            pass
+    raise ValueError(
+        f"FNO_POLICY={text!r} is not understood: use 'statutory' or 'compressed:<seconds per day>'"
+    )
+
+
+def temporal_connect_config(env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``Client.connect`` from TEMPORAL_* variables and profile."""
+    config: dict[str, Any] = dict(
+        ClientConfig.load_client_connect_config(override_env_vars=env)  # type: ignore[arg-type]
+    )
+    config.setdefault("target_host", "localhost:7233")
+    return config
+
+
+async def connect(env: dict[str, str] | None = None) -> Client:
+    """A Temporal client with the product's data converter."""
+    return await Client.connect(
+        **temporal_connect_config(env), data_converter=pydantic_data_converter
+    )
