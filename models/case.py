@@ -163,3 +163,20 @@ class CaseworkState(CaseView):
     deportation_decision: str | None = None
     director_approved: bool | None = None
     continued_as_new: int = 0
+
+
+class EncounterInput(BaseModel):
+    """Start of an encounter case; ``state`` is set only when continuing as new."""
+
+    event: CustodyEvent
+    policy: Policy = Field(default_factory=Policy)
+    state: EncounterState | None = None
+
+
+class CaseworkInput(BaseModel):
+    """Start of a Criminal Casework case for one subject, from a first referral."""
+
+    case_id: str
+    referral: Referral
+    policy: Policy = Field(default_factory=Policy)
+    state: CaseworkState | None = None
