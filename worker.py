@@ -1,0 +1,83 @@
+"""The worker: runs the casework workflows and activities.
+
+    python worker.py        (or: make worker)
+
+Connection from ``TEMPORAL_*`` variables / profile (see ``runtime.config``), product
+settings from ``FNO_*``. SIGINT or SIGTERM stops polling, lets running activities
+finish for up to ``SHUTDOWN_GRACE`` and exits; an activity still running then is
+retried by Temporal on the next worker. Nothing here logs personal data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import structlog
+from temporalio.worker import Worker
+
+from activities import build_activities
+from runtime.config import Settings, connect
+from runtime.logs import configure_logging, get_logger
+from runtime.shutdown import run_and_exit
+from workflows import WORKFLOWS
+
+SHUTDOWN_GRACE = timedelta(seconds=10)
+# Synchronous (def) activities run on this many threads; async ones on the event loop.
+MAX_CONCURRENT_ACTIVITIES = 32
+
+
+async def main() -> None:
+    configure_logging(os.environ.get("FNO_LOG_FORMAT", "auto"))
+    settings = Settings.from_env()
+    client = await connect()
+    log = get_logger(
+        "fno.worker",
+        task_queue=settings.task_queue,
+        namespace=client.namespace,
+        address=client.service_client.config.target_host,
+    )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    with ThreadPoolExecutor(MAX_CONCURRENT_ACTIVITIES, thread_name_prefix="activity") as pool:
+        worker = Worker(
+            client,
+            task_queue=settings.task_queue,
+            workflows=WORKFLOWS,
+            activities=build_activities(settings),
+            activity_executor=pool,
+            max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+            graceful_shutdown_timeout=SHUTDOWN_GRACE,
+        )
+        await run_until_signalled(worker, stop, log, policy=settings.policy.name)
+
+
+async def run_until_signalled(
+    worker: Worker, stop: asyncio.Event, log: structlog.stdlib.BoundLogger, policy: str
+) -> None:
+    """Run ``worker`` until ``stop`` is set, then shut it down gracefully."""
+    run = asyncio.create_task(worker.run())
+    log.info("worker started", policy=policy)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({run, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if run.done():
+        # The worker ended on its own: a fatal error (re-raised below).
+        stopping.cancel()
+        log.error("worker stopped unexpectedly")
+        await run
+        return
+    log.info("worker stopping", grace_seconds=SHUTDOWN_GRACE.total_seconds())
+    await worker.shutdown()
+    await run
+    log.info("worker stopped")
+
+
+if __name__ == "__main__":
+    run_and_exit(main)
