@@ -1,0 +1,33 @@
+"""Activities and the gateways they talk through."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from runtime.config import Settings
+
+
+def build_activities(settings: Settings) -> list[Callable[..., Any]]:
+    """The worker's activities over the configured gateways (the simulator by default)."""
+    from activities.gateways import Gateways
+    from activities.simulator import Simulator, load_world
+    from activities.steps import CaseActivities
+    from activities.store import CaseStore, make_engine
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.database_url)
+    sim = Simulator(
+        engine, load_world(settings.world_file), day_seconds=settings.policy.day_seconds
+    )
+    gateways = Gateways(
+        acro=sim.acro,
+        police=sim.police,
+        pnc=sim.pnc,
+        cid=sim.cid,
+        nbtc=sim.nbtc,
+        ice=sim.ice,
+        correspondence=sim.correspondence,
+    )
+    return CaseActivities(gateways, CaseStore(engine)).all()

@@ -31,6 +31,7 @@ class Stage(StrEnum):
     EXCLUSION_CONSULTATION = "Left UK – exclusion to be considered with a senior caseworker"
     ICE_TASKING = "Wanted/missing marker added – tasked to ICE"
     LIABLE_TO_DEPORT_WANTED = "Liable to deport – wanted/missing, awaiting location"
+    LOCATED_AWAITING_OWNER = "Located – to be allocated to a CC case owner"
     DETENTION_DECISION = "Located – case owner to consider detention"
     STAGE1_RESPONSE_WINDOW = "Stage 1 notice served – response window open"
     DEPORTATION_DECISION = "Deportation decision"
@@ -103,12 +104,20 @@ class CountryCheck(BaseModel):
     channel: str
     eu: bool
     status: Literal[
-        "awaiting_identity_data", "requested", "replied", "no_response", "insufficient_data"
+        "awaiting_identity_data",
+        "requested",
+        "replied",
+        "late_reply_window",
+        "no_response",
+        "insufficient_data",
     ] = "requested"
     request_ref: str | None = None
     requested_at: datetime | None = None
     reply_due_at: datetime | None = None
     chasers_sent: int = 0
+    polls: int = 0
+    last_polled_at: datetime | None = None
+    late_until: datetime | None = None
     missing_fields: list[str] = Field(default_factory=list)
     certificate: CertificateRef | None = None
 
@@ -131,8 +140,17 @@ class CaseView(BaseModel):
 class EncounterState(CaseView):
     event: CustodyEvent
     checks: dict[str, CountryCheck] = Field(default_factory=dict)
+    identity_data_due_at: datetime | None = None
+    identity_data_requested: bool = False
+    convictions_found: bool = False
     casework_id: str | None = None
-    reply_polls: int = 0
+    referred_countries: list[str] = Field(default_factory=list)
+    continued_as_new: int = 0
+
+
+class CaseResult(BaseModel):
+    case_id: str
+    outcome: Outcome | None
 
 
 class Referral(BaseModel):
@@ -149,11 +167,12 @@ class CaseworkState(CaseView):
     eea_national: bool
     referrals: list[Referral] = Field(default_factory=list)
     disclosable: bool = False
-    certificate_requests: int = 0
+    immigration_requests: list[CountryCheck] = Field(default_factory=list)
     cid_case_ref: str | None = None
     left_uk: bool | None = None
     marker_on_pnc: bool = False
     ice_tasking_ref: str | None = None
+    next_review_at: datetime | None = None
     located: bool = False
     case_owner: str | None = None
     detained: bool | None = None
@@ -174,9 +193,17 @@ class EncounterInput(BaseModel):
 
 
 class CaseworkInput(BaseModel):
-    """Start of a Criminal Casework case for one subject, from a first referral."""
+    """Start of a Criminal Casework case for one subject; referrals arrive as signals."""
 
     case_id: str
-    referral: Referral
+    subject_key: str
+    nationality: str
     policy: Policy = Field(default_factory=Policy)
     state: CaseworkState | None = None
+
+
+class CaseworkConcluded(BaseModel):
+    """Sent back to each referring encounter when the casework case reaches its outcome."""
+
+    casework_id: str
+    outcome: Outcome

@@ -81,6 +81,12 @@ class DeportationEnforced(_Kind):
     removed_on: date
 
 
+class ResumeAfterFault(_Kind):
+    """After another system refused a step for good and the cause was put right there."""
+
+    kind: Literal["resume_after_fault"] = "resume_after_fault"
+
+
 Decision = Annotated[
     IdentityDataSupplied
     | ExclusionConsultation
@@ -89,7 +95,8 @@ Decision = Annotated[
     | DeportationDecision
     | DirectorApproval
     | AdministrativeRemovalReferral
-    | DeportationEnforced,
+    | DeportationEnforced
+    | ResumeAfterFault,
     Field(discriminator="kind"),
 ]
 
@@ -103,6 +110,7 @@ ROLES_FOR: dict[str, tuple[Role, ...]] = {
     "director_approval": ("director",),
     "admin_removal_referral": ("caseworker", "senior_caseworker"),
     "deportation_enforced": ("ice_officer", "caseworker", "senior_caseworker"),
+    "resume_after_fault": ("caseworker", "senior_caseworker"),
 }
 
 

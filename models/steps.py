@@ -1,0 +1,160 @@
+"""Inputs and outputs of activities: one model in, one model out.
+
+Every step that changes another system carries an ``idempotency_key`` derived from
+the case and the step (never from the attempt), so a retried activity, a worker
+crash or a replay produces the side effect once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from models.case import CaseworkInput, CertificateRef, ConvictionSummary, Referral
+from models.event import Officer, Subject
+
+CertificatePurpose = Literal["criminal_proceedings", "immigration_deportation"]
+
+
+class Step(BaseModel):
+    """Common to every step: which case, and the key that makes it happen once."""
+
+    case_id: str
+    idempotency_key: str
+    as_of: datetime | None = Field(default=None, description="Workflow time of the step.")
+
+
+class AcroCheckRequest(Step):
+    country: str
+    channel: str
+    purpose: CertificatePurpose = "criminal_proceedings"
+    reason: str
+    uk_matter: str | None = None
+    subject: Subject
+
+
+class AcroRequestRef(BaseModel):
+    request_ref: str
+
+
+class ReplyPoll(BaseModel):
+    case_id: str
+    request_ref: str
+    country: str
+    as_of: datetime = Field(description="Workflow time: the simulator answers as of this moment.")
+
+
+class ReplyPollResult(BaseModel):
+    certificate: CertificateRef | None = None
+
+
+class Chaser(Step):
+    request_ref: str
+    country: str
+    chaser_number: int
+
+
+class IdentityDataRequest(Step):
+    officer: Officer
+    countries: list[str]
+    missing_fields: list[str]
+
+
+class PncConvictions(Step):
+    subject_key: str
+    pnc_id: str | None
+    document_id: str
+    convictions: list[ConvictionSummary]
+
+
+class PncConvictionsResult(BaseModel):
+    recorded: int
+    not_recordable: int
+
+
+class PncOffencesQuery(BaseModel):
+    case_id: str
+    subject_key: str
+    offences: list[str]
+
+
+class PncOffencesAnswer(BaseModel):
+    all_on_pnc: bool
+
+
+class CaseNote(Step):
+    subject_key: str
+    text: str
+
+
+class CertificateDestruction(Step):
+    document_id: str
+    step: str
+    reason: str
+
+
+class CidCaseCreation(Step):
+    subject_key: str
+    nationality: str
+    encounter_ids: list[str]
+    certificate_ids: list[str]
+    offences: list[str]
+
+
+class CidCaseRef(BaseModel):
+    cid_ref: str
+    created: bool
+
+
+class SubjectStep(Step):
+    """A step about the subject in another system (PNC, NBTC, ICE, notices)."""
+
+    subject_key: str
+    detail: str = ""
+
+
+class NbtcQuery(BaseModel):
+    case_id: str
+    subject_key: str
+    as_of: datetime
+
+
+class NbtcAnswer(BaseModel):
+    left_uk: bool
+    departed_on: str | None = None
+
+
+class Reference(BaseModel):
+    ref: str
+
+
+class IceStatusQuery(BaseModel):
+    case_id: str
+    tasking_ref: str
+    as_of: datetime
+
+
+class IceStatus(BaseModel):
+    status: Literal["pending", "located", "unable_to_locate"]
+
+
+class Stage1Notice(Step):
+    subject_key: str
+    notice: Literal["Stage 1 Liability to Deportation Notice", "Stage 1 Decision Notice"]
+    response_days: int
+
+
+class Notification(Step):
+    subject_key: str
+    recipients: list[str]
+    subject_line: str
+
+
+class CaseworkReferral(BaseModel):
+    """Refer serious offending to Criminal Casework: joins the subject's open case."""
+
+    casework_id: str
+    start: CaseworkInput
+    referral: Referral

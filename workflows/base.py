@@ -1,0 +1,224 @@
+"""What both case workflows share: the timeline, stages and search attributes,
+validated human decisions, and calls to other systems that surface refusals.
+
+No I/O here: models and activities come in through passed-through imports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributePair
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.steps import PERMANENT
+    from models import search
+    from models.case import CaseView, Deadline, EntryKind, Stage, TimelineEntry
+    from models.decisions import ROLES_FOR, DecisionRequest, DecisionResult
+
+T = TypeVar("T")
+
+# Transient faults of the systems we call are retried with backoff, without limit:
+# a case must never be lost to an outage. Permanent refusals are not retried; the
+# case records them and waits for a caseworker (see ``call``).
+SYSTEM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=5),
+    non_retryable_error_types=[PERMANENT],
+)
+STEP_TIMEOUT = timedelta(seconds=30)
+
+
+class CaseWorkflow:
+    """Base for the encounter and Criminal Casework workflows."""
+
+    s: CaseView
+    kind: str = "case"
+
+    def _init_common(self) -> None:
+        self._pending: DecisionRequest | None = None
+        self._taken: DecisionRequest | None = None
+
+    # --- timeline and visible state ---------------------------------------------
+    def record(
+        self,
+        kind: EntryKind,
+        text: str,
+        *,
+        actor: str | None = None,
+        role: str | None = None,
+        reason: str | None = None,
+        **data: Any,
+    ) -> None:
+        self.s.timeline.append(
+            TimelineEntry(
+                at=workflow.now(),
+                kind=kind,
+                text=text,
+                actor=actor,
+                role=role,
+                reason=reason,
+                data=data,
+            )
+        )
+        workflow.logger.info("case %s: %s", kind, text)
+
+    def set_stage(
+        self,
+        stage: Stage,
+        *,
+        awaiting: list[str] | None = None,
+        deadlines: list[Deadline] | None = None,
+    ) -> None:
+        self.s.stage = stage
+        self.s.awaiting = list(awaiting or [])
+        self.s.awaiting_role = sorted({r for k in self.s.awaiting for r in ROLES_FOR[k]})
+        self.s.deadlines = list(deadlines or [])
+        self.publish()
+
+    def publish(self) -> None:
+        """Upsert the search attributes (no personal data in any of them)."""
+        next_deadline = min((d.due_at for d in self.s.deadlines), default=None)
+        pairs: list[SearchAttributePair[Any]] = [
+            search.CASE_KIND.value_set(self.kind),
+            search.STAGE.value_set(self.s.stage.name),
+            search.AWAITING_ROLE.value_set(self.s.awaiting_role),
+        ]
+        if self.s.outcome is not None:
+            pairs.append(search.OUTCOME.value_set(self.s.outcome.name))
+        pairs.extend(self.extra_search_attributes())
+        updates = [p.key.value_set(p.value) for p in pairs]
+        if next_deadline is not None:
+            updates.append(search.NEXT_DEADLINE.value_set(next_deadline))
+        else:
+            updates.append(search.NEXT_DEADLINE.value_unset())
+        workflow.upsert_search_attributes(updates)
+
+    def extra_search_attributes(self) -> list[SearchAttributePair[Any]]:
+        return []
+
+    # --- waiting ------------------------------------------------------------------
+    async def wait_until(self, condition: Callable[[], bool], deadline: datetime | None) -> bool:
+        """Wait for ``condition`` until ``deadline``; False when the deadline passed first."""
+        if deadline is None:
+            await workflow.wait_condition(condition)
+            return True
+        remaining = deadline - workflow.now()
+        if remaining <= timedelta(0):
+            return condition()
+        try:
+            await workflow.wait_condition(condition, timeout=remaining)
+            return True
+        except asyncio.TimeoutError:
+            return condition()
+
+    # --- decisions -----------------------------------------------------------------
+    @workflow.update
+    async def decide(self, req: DecisionRequest) -> DecisionResult:
+        """A person's decision: recorded with who, role, when and why, then acted on."""
+        kind = req.decision.kind
+        self.record(
+            "decision",
+            self.describe_decision(req),
+            actor=req.actor,
+            role=req.role,
+            reason=req.reason,
+            decision=req.decision.model_dump(mode="json"),
+        )
+        self._pending = req
+        await workflow.wait_condition(lambda: self._pending is not req)
+        return DecisionResult(accepted=True, stage=self.s.stage.value, message=f"{kind} recorded")
+
+    @decide.validator
+    def _validate_decision(self, req: DecisionRequest) -> None:
+        kind = req.decision.kind
+        if req.role == "supervisor":
+            raise ApplicationError("Refused: a supervisor may inspect cases but decides nothing.")
+        if self.s.stage is Stage.CLOSED:
+            raise ApplicationError(
+                f"Refused: the case is closed ({self.s.outcome}); no decision is expected."
+            )
+        self.check_lawful(req)
+        if kind not in self.s.awaiting:
+            expected = ", ".join(self.s.awaiting) or "none"
+            raise ApplicationError(
+                f"Refused: a {kind} decision is not expected at stage "
+                f"'{self.s.stage.value}'. Decisions accepted now: {expected}."
+            )
+        allowed = ROLES_FOR[kind]
+        if req.role not in allowed:
+            raise ApplicationError(
+                f"Refused: a {kind} decision must come from a {' or '.join(allowed)}, "
+                f"not a {req.role}."
+            )
+        if self._pending is not None:
+            raise ApplicationError("Refused: another decision is being acted on; try again.")
+        self.check_decision(req)
+
+    def check_lawful(self, req: DecisionRequest) -> None:
+        """Refuse what the law forbids, whatever the stage (overridden per workflow)."""
+
+    def check_decision(self, req: DecisionRequest) -> None:
+        """Further checks of an expected decision (overridden per workflow)."""
+
+    def describe_decision(self, req: DecisionRequest) -> str:
+        return f"Decision: {req.decision.kind}"
+
+    async def next_decision(
+        self,
+        *kinds: str,
+        deadline: datetime | None = None,
+        wake: Callable[[], bool] | None = None,
+    ) -> Any:
+        """Wait for one of ``kinds`` (already offered via ``set_stage``); None when the
+        deadline passes or ``wake`` becomes true first."""
+        arrived = await self.wait_until(
+            lambda: (self._pending is not None and self._pending.decision.kind in kinds)
+            or (wake is not None and wake()),
+            deadline,
+        )
+        if not arrived or self._pending is None or self._pending.decision.kind not in kinds:
+            return None
+        req = self._pending
+        self._taken = req
+        self._pending = None
+        return req
+
+    # --- other systems -------------------------------------------------------------
+    async def call(
+        self, activity: Callable[..., Any], arg: Any, *, what: str, timeout: timedelta = STEP_TIMEOUT
+    ) -> Any:
+        """Run one step in another system. A permanent refusal is put on the case's
+        timeline and the case waits for a caseworker to resume once it is put right;
+        the step is then tried again with the same idempotency key."""
+        while True:
+            try:
+                return await workflow.execute_activity_method(
+                    activity,
+                    arg,
+                    start_to_close_timeout=timeout,
+                    retry_policy=SYSTEM_RETRY,
+                )
+            except ActivityError as err:
+                cause = err.cause
+                if not (isinstance(cause, ApplicationError) and cause.type == PERMANENT):
+                    raise
+                self.record("fault", f"{what} refused: {cause.message}")
+                stage, awaiting, deadlines = self.s.stage, self.s.awaiting, self.s.deadlines
+                self.set_stage(stage, awaiting=["resume_after_fault"], deadlines=deadlines)
+                await self.next_decision("resume_after_fault")
+                self.set_stage(stage, awaiting=awaiting, deadlines=deadlines)
+
+    # --- long life -------------------------------------------------------------------
+    def history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() > self.s.policy.continue_as_new_after_events
+        )
