@@ -1,0 +1,46 @@
+# Local commands. Everything runs from the project's own virtualenv (.venv),
+# created and (re)installed on demand: `pip install -e '.[test,dev]'` runs again
+# only when pyproject.toml is newer than .venv/.installed.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+CODE   := workflows activities models runtime worker.py starter.py
+
+.PHONY: run test check worker register-search-attributes install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e '.[test,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: embedded Temporal server + worker + sample custody events (Ctrl-C stops)
+run: $(STAMP)
+	$(PY) -m runtime.run
+
+## test: the test suite
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+## check: lint, format check, type check
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy $(CODE)
+
+## worker: only the worker, against TEMPORAL_ADDRESS / TEMPORAL_PROFILE (default localhost:7233)
+worker: $(STAMP)
+	$(PY) worker.py
+
+## register-search-attributes: on a real cluster (the embedded server does it itself)
+register-search-attributes: $(STAMP)
+	$(PY) -m runtime.search_attributes
+
+## clean: remove local state (.fno: dev-server database, case store, logs)
+clean:
+	rm -rf .fno
