@@ -32,6 +32,7 @@ class Stage(StrEnum):
     ICE_TASKING = "Wanted/missing marker added – tasked to ICE"
     LIABLE_TO_DEPORT_WANTED = "Liable to deport – wanted/missing, awaiting location"
     LOCATED_AWAITING_OWNER = "Located – to be allocated to a CC case owner"
+    LOCATED_ACTIONS = "Located – case owner's first actions"
     DETENTION_DECISION = "Located – case owner to consider detention"
     STAGE1_RESPONSE_WINDOW = "Stage 1 notice served – response window open"
     DEPORTATION_DECISION = "Deportation decision"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.gateways import Gateways
@@ -35,6 +36,7 @@ def custody_event(
     force: str = "hampshire",
     custody_reference: str | None = None,
     other_countries: list[str] | None = None,
+    uk_matter: str = "theft",
     **subject: Any,
 ) -> CustodyEvent:
     fields: dict[str, Any] = {
@@ -64,6 +66,7 @@ def custody_event(
 
 @dataclass
 class Harness:
+    env: WorkflowEnvironment | None
     client: Client
     task_queue: str
     sim: Simulator
@@ -85,7 +88,7 @@ class Harness:
 
 @asynccontextmanager
 async def harness(
-    client: Client,
+    env: WorkflowEnvironment,
     tmp_path: Path,
     *,
     policy: Policy | None = None,
@@ -99,6 +102,7 @@ async def harness(
     gateways = Gateways(
         acro=sim, police=sim, pnc=sim, cid=sim, nbtc=sim, ice=sim, correspondence=sim
     )
+    client = env.client
     task_queue = f"tq-{uuid.uuid4()}"
     with ThreadPoolExecutor(16) as pool:
         async with Worker(
@@ -108,7 +112,8 @@ async def harness(
             activities=CaseActivities(gateways, store).all(),
             activity_executor=pool,
         ):
-            yield Harness(client, task_queue, sim, store, policy)
+            yield Harness(env if env.supports_time_skipping else None, client, task_queue, sim,
+                          store, policy)
     engine.dispose()
 
 
@@ -125,8 +130,15 @@ async def until(
     *,
     what: str = "condition",
     timeout: float = 60.0,
+    skip: WorkflowEnvironment | None = None,
+    step: timedelta = timedelta(days=1),
 ) -> Any:
-    """Poll the case's state until ``predicate`` holds (a query, not a sleep on the case)."""
+    """Poll the case's state until ``predicate`` holds.
+
+    With ``skip`` (a time-skipping environment), the server's clock is moved on by
+    ``step`` between polls — the case's timers fire, nothing sleeps in real time. The
+    server does not move its clock while an activity or workflow task is running.
+    """
     deadline = asyncio.get_running_loop().time() + timeout
     last: Any = None
     while True:
@@ -134,12 +146,17 @@ async def until(
             last = await state_of(handle)
             if predicate(last):
                 return last
+        except AssertionError:
+            raise
         except Exception:  # query before the first workflow task completes
             pass
         if asyncio.get_running_loop().time() > deadline:
             stage = getattr(last, "stage", None)
             raise AssertionError(f"timed out waiting for {what}; stage is {stage}")
-        await asyncio.sleep(0.05)
+        if skip is not None:
+            await skip.sleep(step)
+        else:
+            await asyncio.sleep(0.05)
 
 
 async def until_stage(handle: WorkflowHandle[Any, Any], stage: Any, **kw: Any) -> Any:

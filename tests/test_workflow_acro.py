@@ -20,7 +20,7 @@ from tests.support import (
 
 
 async def test_no_trace_closes_the_case(ts_env, tmp_path):
-    async with harness(ts_env.client, tmp_path) as h:
+    async with harness(ts_env, tmp_path) as h:
         event = custody_event(nationality="DE")
         h.world(event, SubjectSpec(replies={"DE": ReplySpec(after_days=0.01)}))
         handle = await h.start(event)
@@ -34,7 +34,7 @@ async def test_no_trace_closes_the_case(ts_env, tmp_path):
 
 
 async def test_convictions_not_serious_are_recorded_on_pnc(ts_env, tmp_path):
-    async with harness(ts_env.client, tmp_path) as h:
+    async with harness(ts_env, tmp_path) as h:
         event = custody_event(nationality="FR")
         convictions = [ConvictionSpec(offence="THEFT"), ConvictionSpec(offence="NO_INSURANCE")]
         h.world(event, SubjectSpec(replies={"FR": ReplySpec(after_days=4, convictions=convictions)}))
@@ -48,7 +48,7 @@ async def test_convictions_not_serious_are_recorded_on_pnc(ts_env, tmp_path):
 
 
 async def test_eu_silence_is_chased_then_closed_as_no_response(ts_env, tmp_path):
-    async with harness(ts_env.client, tmp_path) as h:
+    async with harness(ts_env, tmp_path) as h:
         event = custody_event(nationality="NL")
         h.world(event, SubjectSpec(replies={"NL": ReplySpec(after_days=None)}))
         handle = await h.start(event)
@@ -68,7 +68,7 @@ async def test_eu_silence_is_chased_then_closed_as_no_response(ts_env, tmp_path)
 
 
 async def test_a_late_reply_is_still_acted_on(ts_env, tmp_path):
-    async with harness(ts_env.client, tmp_path) as h:
+    async with harness(ts_env, tmp_path) as h:
         event = custody_event(nationality="BE")
         late = ReplySpec(after_days=120, convictions=[ConvictionSpec(offence="FRAUD")])
         h.world(event, SubjectSpec(replies={"BE": late}))
@@ -82,7 +82,7 @@ async def test_a_late_reply_is_still_acted_on(ts_env, tmp_path):
 
 
 async def test_non_eu_chasers_follow_the_non_eu_schedule(ts_env, tmp_path):
-    async with harness(ts_env.client, tmp_path) as h:
+    async with harness(ts_env, tmp_path) as h:
         event = custody_event(nationality="NG", father_name=None, mother_name=None)
         h.world(event, SubjectSpec(replies={"NG": ReplySpec(after_days=None)}))
         handle = await h.start(event)
@@ -94,7 +94,7 @@ async def test_non_eu_chasers_follow_the_non_eu_schedule(ts_env, tmp_path):
 
 
 async def test_missing_identity_data_is_asked_of_the_officer(ts_env, tmp_path):
-    async with harness(ts_env.client, tmp_path) as h:
+    async with harness(ts_env, tmp_path) as h:
         # Poland needs both parents' names; the custody record has neither.
         event = custody_event(nationality="PL", father_name=None, mother_name=None)
         h.world(event, SubjectSpec(replies={"PL": ReplySpec(after_days=1)}))
@@ -122,7 +122,7 @@ async def test_missing_identity_data_is_asked_of_the_officer(ts_env, tmp_path):
 
 
 async def test_no_answer_from_the_officer_closes_as_insufficient_data(ts_env, tmp_path):
-    async with harness(ts_env.client, tmp_path) as h:
+    async with harness(ts_env, tmp_path) as h:
         event = custody_event(nationality="RO", father_name=None)
         handle = await h.start(event)
         result = await handle.result()
@@ -134,7 +134,7 @@ async def test_no_answer_from_the_officer_closes_as_insufficient_data(ts_env, tm
 
 
 async def test_each_country_of_residence_is_checked(ts_env, tmp_path):
-    async with harness(ts_env.client, tmp_path) as h:
+    async with harness(ts_env, tmp_path) as h:
         event = custody_event(nationality="LT", other_countries=["IE"])
         h.world(
             event,

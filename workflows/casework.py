@@ -438,7 +438,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
 
     # --- step 8: located ------------------------------------------------------------------------
     async def located_actions(self) -> None:
-        self.set_stage(Stage.DETENTION_DECISION)
+        self.set_stage(Stage.LOCATED_ACTIONS)
         if self.s.marker_on_pnc:
             await self.call(A.remove_wanted_marker, self.subject_step("icd5080"), what="ICD.5080")
             self.s.marker_on_pnc = False

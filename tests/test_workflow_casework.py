@@ -1,0 +1,353 @@
+"""Criminal Casework (DOMAIN.md steps 5-10) and the two cases of the seeds, on the
+time-skipping server with the statutory policy. While the encounter's result is
+awaited the server skips time whenever the case waits; decisions are sent as a
+caseworker would, when the case asks for them."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from activities.simulator import ConvictionSpec, ReplySpec, SubjectSpec
+from models.case import Outcome, Stage
+from tests.support import (
+    custody_event,
+    days_between,
+    decide,
+    decision,
+    harness,
+    state_of,
+    texts,
+    until,
+    until_stage,
+)
+
+CW = ("Sam Jones", "caseworker")
+
+
+def cw(reason: str, **d: object):
+    return decision(*CW, reason, **d)
+
+
+async def referred_casework(h, encounter):
+    state = await until(
+        encounter, lambda s: s.casework_id is not None, what="referral", skip=h.env
+    )
+    return h.client.get_workflow_handle(state.casework_id)
+
+
+async def at_stage(h, handle, stage, **kw):
+    """Move the clock on, a day at a time, until the case reaches ``stage``."""
+    return await until_stage(handle, stage, skip=h.env, **kw)
+
+
+async def ready_for(h, handle, kind, **kw):
+    """Move the clock on until the case accepts a ``kind`` decision."""
+    return await until(handle, lambda s: kind in s.awaiting, what=f"{kind} decision",
+                       skip=h.env, **kw)
+
+
+async def locate_detain_and_serve(h, casework, *, owner: str = "Sam Jones", detain: bool = True):
+    await ready_for(h, casework, "subject_located")
+    await decide(casework, cw("ICE confirmed address", kind="subject_located", case_owner=owner))
+    await ready_for(h, casework, "detention")
+    await decide(casework, cw("risk of absconding; EEA reg 24 applies", kind="detention",
+                              detain=detain))
+    await ready_for(h, casework, "deportation")
+
+
+async def test_polish_national_arrested_for_theft_is_deported(ts_env, tmp_path):
+    """Seed 000: arrested for theft in Winchester (Hampshire), armed robbery in Poland,
+    deported five months later."""
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="PL", force="hampshire", uk_matter="theft")
+        reply = ReplySpec(
+            after_days=3,
+            convictions=[
+                ConvictionSpec(offence="ARMED_ROBBERY", convicted_on="2008-03-11",
+                               sentence="5 years"),
+                ConvictionSpec(offence="THEFT", convicted_on="2006-01-20"),
+            ],
+        )
+        h.world(event, SubjectSpec(replies={"PL": reply}, located_after_days=12))
+        encounter = await h.start(event)
+        casework = await referred_casework(h, encounter)
+        await locate_detain_and_serve(h, casework)
+        await decide(casework, cw("serious offending; no barriers to removal",
+                                  kind="deportation", decision="deport"))
+        await ready_for(h, casework, "deportation_enforced")
+        await decide(casework, decision("Officer Hale", "ice_officer", "escorted removal",
+                                        kind="deportation_enforced", removed_on="2018-05-10"))
+        result = await encounter.result()
+        enc = await state_of(encounter)
+        case = await state_of(casework)
+    key = event.subject.subject_key()
+    assert result.outcome is Outcome.DEPORTED
+    assert case.outcome is Outcome.DEPORTED and case.stage is Stage.CLOSED
+    assert case.disclosable and "the offences appear on the PNC" in " ".join(texts(case))
+    # Side effects in the other systems, each exactly once.
+    assert h.sim.count("conviction_recorded", key) == 2
+    assert h.sim.count("cid_record_created", key) == 1
+    assert h.sim.count("calendar_event", key) == 1
+    assert h.sim.count("wanted_marker_added", key) == 1
+    assert h.sim.count("wanted_marker_removed", key) == 1
+    assert not h.sim.wanted_marker_on(key)
+    assert h.sim.count("notice_served", key) == 1
+    assert h.sim.count("asked_to_detain", key) == 0  # already detained
+    assert h.sim.count("notified", key) == 4
+    assert "Stage 1 Liability to Deportation Notice served; 10 days to respond" in texts(case)
+    assert case.detention_power and "regulation 24(1)" in case.detention_power
+    # Decisions on the timeline with who, role, when and why.
+    decisions = [(e.actor, e.role, e.reason) for e in case.timeline if e.kind == "decision"]
+    assert decisions == [
+        ("Sam Jones", "caseworker", "ICE confirmed address"),
+        ("Sam Jones", "caseworker", "risk of absconding; EEA reg 24 applies"),
+        ("Sam Jones", "caseworker", "serious offending; no barriers to removal"),
+        ("Officer Hale", "ice_officer", "escorted removal"),
+    ]
+    # The Stage 1 response window really ran its 10 days before the decision.
+    served = next(e for e in case.timeline if "Stage 1" in e.text and "served" in e.text)
+    decided = next(e for e in case.timeline if e.text.startswith("Deportation decision"))
+    assert decided.at - served.at >= timedelta(days=10)
+    assert days_between(enc.opened_at, enc.closed_at) < 5 * 31
+
+
+async def test_romanian_driver_non_disclosable_certificate_then_deported(ts_env, tmp_path):
+    """Seed 001: stopped without insurance in Derby, ECRIS reply the next day with murder
+    and child sexual assault, further details requested, deported two months later."""
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(
+            nationality="RO", force="derbyshire", uk_matter="driving without insurance",
+            family_name="Popescu", given_names="Ion", father_name="Vasile", mother_name="Maria",
+        )
+        reply = ReplySpec(
+            after_days=1,
+            convictions=[
+                ConvictionSpec(offence="MURDER", convicted_on="1995-06-02",
+                               sentence="16 years", recordable_on_pnc=False),
+                ConvictionSpec(offence="CHILD_SEXUAL_ASSAULT", convicted_on="1995-06-02",
+                               recordable_on_pnc=False),
+            ],
+            certificate_purpose="criminal_proceedings",
+            immigration_certificate_after_days=6,
+        )
+        h.world(event, SubjectSpec(replies={"RO": reply}, located_after_days=2))
+        encounter = await h.start(event)
+        casework = await referred_casework(h, encounter)
+        case = await at_stage(h, casework, Stage.AWAITING_DISCLOSABLE_CERTIFICATE)
+
+        # Detention on non-disclosable information is refused and changes nothing.
+        before = case.model_dump()
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await decide(casework, cw("in custody now", kind="detention", detain=True))
+        assert "detention on non-disclosable information is forbidden" in str(
+            refused.value.cause
+        )
+        assert (await state_of(casework)).model_dump() == before
+
+        destroyed_id = case.referrals[0].certificates[0].document_id
+        await locate_detain_and_serve(h, casework)
+        await decide(casework, cw("murder and child sexual assault", kind="deportation",
+                                  decision="deport"))
+        await ready_for(h, casework, "deportation_enforced")
+        await decide(casework, decision("Officer Hale", "ice_officer", "removed by air",
+                                        kind="deportation_enforced", removed_on="2017-01-20"))
+        result = await encounter.result()
+        enc = await state_of(encounter)
+        case = await state_of(casework)
+        histories = [
+            (await h.client.get_workflow_handle(wid).fetch_history()).to_json()
+            for wid in (encounter.id, casework.id)
+        ]
+    assert result.outcome is Outcome.DEPORTED
+    # The non-disclosable certificate is destroyed for real, in our store and ACRO's copy.
+    row = h.store.document(destroyed_id)
+    assert row is not None and row.content is None and row.destroyed_at is not None
+    assert row.destroyed_by_step == "CC Workflow disclosability check"
+    assert h.sim.certificate_content(destroyed_id.removeprefix("certificate-")) is None
+    erasures = [e for e in h.store.access_log(enc.case_id) if e.action == "erasure"]
+    assert len(erasures) == 1
+    # Its content never entered a workflow history (claim check).
+    assert not any("court of Romania" in text for text in histories)
+    key = event.subject.subject_key()
+    assert h.sim.count("cid_note", key) == 1
+    assert h.sim.count("check_requested:immigration_deportation", key) == 1
+    steps = texts(case)
+    assert any("Non-disclosable certificate destroyed" in t for t in steps)
+    assert any(t.startswith("Disclosable certificate received from RO") for t in steps)
+    assert days_between(enc.opened_at, enc.closed_at) < 2 * 31
+
+
+async def test_left_uk_with_most_serious_offences_consults_senior_caseworker(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="IT", father_name=None, mother_name=None)
+        reply = ReplySpec(after_days=2, convictions=[ConvictionSpec(offence="RAPE")],
+                          certificate_purpose="immigration_deportation")
+        h.world(event, SubjectSpec(replies={"IT": reply}, left_uk=True))
+        encounter = await h.start(event)
+        casework = await referred_casework(h, encounter)
+        await ready_for(h, casework, "exclusion_consultation")
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await decide(casework, cw("exclude", kind="exclusion_consultation",
+                                      pursue_exclusion=True))
+        assert "must come from a senior_caseworker" in str(refused.value.cause)
+        await decide(casework, decision("Alex Reid", "senior_caseworker", "risk to the public",
+                                        kind="exclusion_consultation", pursue_exclusion=True))
+        result = await encounter.result()
+        case = await state_of(casework)
+    assert result.outcome is Outcome.LEFT_UK
+    assert case.outcome is Outcome.LEFT_UK
+    assert "Exclusion order to be pursued" in texts(case)
+    assert h.sim.count("wanted_marker_added", event.subject.subject_key()) == 0
+
+
+async def test_left_uk_without_most_serious_offences_closes_at_once(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="SE")
+        reply = ReplySpec(after_days=2, convictions=[ConvictionSpec(offence="ROBBERY")])
+        h.world(event, SubjectSpec(replies={"SE": reply}, left_uk=True))
+        encounter = await h.start(event)
+        result = await encounter.result()
+    assert result.outcome is Outcome.LEFT_UK
+    assert h.sim.count("cid_outcome", event.subject.subject_key()) == 1
+
+
+async def test_unlocated_subject_sleeps_then_not_pursued_with_director_approval(
+    ts_env, tmp_path
+):
+    """Wanted/missing for years, small history through continue-as-new; once located,
+    deportation is not pursued: Director approval, Removals Casework, ACRO advised."""
+    from models.policy import Policy
+
+    policy = Policy(continue_as_new_after_events=60)
+    async with harness(ts_env, tmp_path, policy=policy) as h:
+        event = custody_event(nationality="AL", father_name="Ilir", mother_name="Drita",
+                              place_of_birth="Durrës")
+        reply = ReplySpec(after_days=40, convictions=[ConvictionSpec(offence="DRUG_TRAFFICKING")],
+                          certificate_purpose="immigration_deportation")
+        h.world(event, SubjectSpec(replies={"AL": reply}, located_after_days=None))
+        encounter = await h.start(event)
+        casework = await referred_casework(h, encounter)
+        case = await until(casework, lambda s: s.continued_as_new >= 2, what="continue-as-new",
+                           timeout=120, skip=h.env, step=timedelta(days=10))
+        assert case.stage is Stage.LIABLE_TO_DEPORT_WANTED
+        assert case.outcome is Outcome.LIABLE_TO_DEPORT_WANTED
+        enc = await state_of(encounter)
+        assert enc.stage is Stage.REFERRED_TO_CRIMINAL_CASEWORK
+        await decide(casework, decision("PC Lane", "ice_officer", "arrested on warrant",
+                                        kind="subject_located", case_owner="Priya Shah"))
+        await ready_for(h, casework, "detention")
+        await decide(casework, cw("family ties; low risk", kind="detention", detain=False))
+        await ready_for(h, casework, "deportation")
+        await decide(casework, cw("Article 8 family life", kind="deportation",
+                                  decision="not_pursued"))
+        await ready_for(h, casework, "director_approval")
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await decide(casework, decision("Sam Jones", "senior_caseworker", "approve",
+                                            kind="director_approval", approve=True))
+        assert "must come from a director" in str(refused.value.cause)
+        await decide(casework, decision("R. Director", "director", "Article 8 outweighs",
+                                        kind="director_approval", approve=True))
+        await ready_for(h, casework, "admin_removal_referral")
+        await decide(casework, cw("no leave to remain", kind="admin_removal_referral",
+                                  refer=True))
+        result = await encounter.result()
+        case = await state_of(casework)
+    key = event.subject.subject_key()
+    assert result.outcome is Outcome.NOT_PURSUED_ADMIN_REMOVAL
+    assert case.case_owner == "Priya Shah"
+    assert h.sim.count("wanted_marker_added", key) == 1
+    assert h.sim.count("wanted_marker_removed", key) == 1
+    assert h.sim.count("removals_referral", key) == 1
+    assert h.sim.count("advised_deportation_not_pursued", key) == 1
+    assert h.sim.count("director_submission", key) == 1
+    assert "Stage 1 Decision Notice served; 10 days to respond" in texts(case)
+    assert case.detention_power is None and case.detained is False
+
+
+async def test_director_rejection_returns_to_the_deportation_decision(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="CZ")
+        reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="GBH")])
+        h.world(event, SubjectSpec(replies={"CZ": reply}, located_after_days=1))
+        encounter = await h.start(event)
+        casework = await referred_casework(h, encounter)
+        await locate_detain_and_serve(h, casework)
+        await decide(casework, cw("weak case", kind="deportation", decision="not_pursued"))
+        await ready_for(h, casework, "director_approval")
+        await decide(casework, decision("R. Director", "director", "offending too serious",
+                                        kind="director_approval", approve=False))
+        await ready_for(h, casework, "deportation")
+        await decide(casework, cw("as directed", kind="deportation", decision="deport",
+                                  address_known=True))
+        await ready_for(h, casework, "deportation_enforced")
+        await decide(casework, cw("flight confirmed", kind="deportation_enforced",
+                                  removed_on=str(date(2026, 1, 5))))
+        result = await encounter.result()
+        case = await state_of(casework)
+    assert result.outcome is Outcome.DEPORTED
+    assert case.director_approved is False
+    assert "The CC Director did not approve: deportation to be reconsidered" in texts(case)
+
+
+async def test_decisions_refused_at_the_wrong_stage_or_role_leave_the_case_unchanged(
+    ts_env, tmp_path
+):
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="HU")
+        reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="KIDNAP")])
+        h.world(event, SubjectSpec(replies={"HU": reply}, located_after_days=1))
+        encounter = await h.start(event)
+        casework = await referred_casework(h, encounter)
+        await ready_for(h, casework, "subject_located")
+        before = (await state_of(casework)).model_dump()
+        attempts = [
+            (cw("too early", kind="deportation", decision="deport"), "not expected at stage"),
+            (decision("Sue Park", "supervisor", "looking", kind="subject_located",
+                      case_owner="Sue"), "a supervisor may inspect cases but decides nothing"),
+            (decision("R. Director", "director", "myself", kind="subject_located",
+                      case_owner="Sue"), "must come from a caseworker"),
+        ]
+        for req, reason in attempts:
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await decide(casework, req)
+            assert reason in str(refused.value.cause)
+        assert (await state_of(casework)).model_dump() == before
+        await decide(casework, cw("found", kind="subject_located", case_owner="Sam Jones"))
+        await ready_for(h, casework, "detention")
+
+
+async def test_second_referral_for_the_same_subject_joins_the_open_case(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        first = custody_event(nationality="PT", pnc_id="18/424242K", custody_reference="A-1")
+        second = custody_event(nationality="PT", pnc_id="18/424242K", custody_reference="A-2",
+                               force="kent")
+        reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="SEXUAL_ASSAULT")],
+                          certificate_purpose="immigration_deportation")
+        h.world(first, SubjectSpec(replies={"PT": reply}, located_after_days=None))
+        enc1 = await h.start(first)
+        casework = await referred_casework(h, enc1)
+        await at_stage(h, casework, Stage.ICE_TASKING)
+        enc2 = await h.start(second)
+        casework2 = await referred_casework(h, enc2)
+        assert casework2.id == casework.id
+        case = await until(casework, lambda s: len(s.referrals) == 2, what="second referral",
+                           skip=h.env)
+        assert "Further referral from ACRO joined this open case" in texts(case)
+        await decide(casework, cw("arrested in Kent", kind="subject_located", case_owner="Sam"))
+        await ready_for(h, casework, "detention")
+        await decide(casework, cw("risk", kind="detention", detain=True,
+                                  serving_prison_sentence=True))
+        await ready_for(h, casework, "deportation")
+        await decide(casework, cw("deport", kind="deportation", decision="deport"))
+        await ready_for(h, casework, "deportation_enforced")
+        await decide(casework, cw("done", kind="deportation_enforced", removed_on="2026-02-01"))
+        r1, r2 = await enc1.result(), await enc2.result()
+        case = await state_of(casework)
+    assert r1.outcome is Outcome.DEPORTED and r2.outcome is Outcome.DEPORTED
+    key = first.subject.subject_key()
+    assert h.sim.count("cid_record_created", key) == 1
+    assert h.sim.count("wanted_marker_added", key) == 1
+    assert "Stage 1 Liability to Deportation Notice served; 20 days to respond" in texts(case)
