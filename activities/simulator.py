@@ -149,8 +149,9 @@ class Simulator:
         self.world = world or WorldFile()
         self.day_seconds = day_seconds
         self._subjects = {pnc_subject_key(k): v for k, v in self.world.subjects.items()}
-        self._fault_rng = random.Random()
+        self._fault_rng = random.Random(self.world.seed)
         self._lock = threading.Lock()
+        self.faults_injected = 0
         SQLModel.metadata.create_all(engine)
         # The gateways, by system; one object serves them all.
         self.acro = self.police = self.pnc = self.cid = self.nbtc = self.ice = self
@@ -213,13 +214,19 @@ class Simulator:
     # --- faults and effects ---------------------------------------------------
     def _maybe_fail_before(self, system: System) -> None:
         f = self.world.faults
-        if system in f.systems and f.rate and self._fault_rng.random() < f.rate:
+        if system in f.systems and f.rate and self._draw() < f.rate:
+            self.faults_injected += 1
             raise TransientGatewayError(f"simulated {system} outage")
 
     def _maybe_lose_answer(self, system: System) -> None:
         f = self.world.faults
-        if system in f.systems and f.timeout_rate and self._fault_rng.random() < f.timeout_rate:
+        if system in f.systems and f.timeout_rate and self._draw() < f.timeout_rate:
+            self.faults_injected += 1
             raise TransientGatewayError(f"simulated {system} timeout after the work was done")
+
+    def _draw(self) -> float:
+        with self._lock:  # activities run on several threads
+            return self._fault_rng.random()
 
     def _refused(self, system: System, action: str, subject_key: str) -> None:
         if action in self.subject(subject_key).refuse.get(system, []):

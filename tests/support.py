@@ -77,6 +77,28 @@ class Harness:
         """Say what the world does for this event's subject."""
         self.sim._subjects[event.subject.subject_key()] = spec
 
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Worker]:
+        """A worker for this harness's task queue, as ``worker.py`` builds one."""
+        gateways = Gateways(
+            acro=self.sim,
+            police=self.sim,
+            pnc=self.sim,
+            cid=self.sim,
+            nbtc=self.sim,
+            ice=self.sim,
+            correspondence=self.sim,
+        )
+        with ThreadPoolExecutor(16) as pool:
+            async with Worker(
+                self.client,
+                task_queue=self.task_queue,
+                workflows=WORKFLOWS,
+                activities=CaseActivities(gateways, self.store).all(),
+                activity_executor=pool,
+            ) as worker:
+                yield worker
+
     async def start(self, event: CustodyEvent) -> WorkflowHandle[Any, Any]:
         return await self.client.start_workflow(
             EncounterWorkflow.run,
@@ -94,27 +116,29 @@ async def harness(
     policy: Policy | None = None,
     world: WorldFile | None = None,
     database_url: str | None = None,
+    run_worker: bool = True,
 ) -> AsyncIterator[Harness]:
+    """A simulator and case store on a fresh database, and (by default) a worker on a
+    fresh task queue for the test's cases."""
     engine = make_engine(database_url or f"sqlite:///{tmp_path / 'casework.db'}")
     policy = policy or Policy()
     sim = Simulator(engine, world or WorldFile(), day_seconds=policy.day_seconds)
-    store = CaseStore(engine)
-    gateways = Gateways(
-        acro=sim, police=sim, pnc=sim, cid=sim, nbtc=sim, ice=sim, correspondence=sim
+    h = Harness(
+        env if env.supports_time_skipping else None,
+        env.client,
+        f"tq-{uuid.uuid4()}",
+        sim,
+        CaseStore(engine),
+        policy,
     )
-    client = env.client
-    task_queue = f"tq-{uuid.uuid4()}"
-    with ThreadPoolExecutor(16) as pool:
-        async with Worker(
-            client,
-            task_queue=task_queue,
-            workflows=WORKFLOWS,
-            activities=CaseActivities(gateways, store).all(),
-            activity_executor=pool,
-        ):
-            yield Harness(env if env.supports_time_skipping else None, client, task_queue, sim,
-                          store, policy)
-    engine.dispose()
+    try:
+        if run_worker:
+            async with h.running():
+                yield h
+        else:
+            yield h
+    finally:
+        engine.dispose()
 
 
 async def state_of(handle: WorkflowHandle[Any, Any]) -> Any:

@@ -15,7 +15,7 @@ from tests.support import (
     harness,
     state_of,
     texts,
-    until_stage,
+    until,
 )
 
 
@@ -99,7 +99,8 @@ async def test_missing_identity_data_is_asked_of_the_officer(ts_env, tmp_path):
         event = custody_event(nationality="PL", father_name=None, mother_name=None)
         h.world(event, SubjectSpec(replies={"PL": ReplySpec(after_days=1)}))
         handle = await h.start(event)
-        state = await until_stage(handle, Stage.AWAITING_IDENTITY_DATA)
+        state = await until(handle, lambda s: s.identity_data_requested, what="request")
+        assert state.stage is Stage.AWAITING_IDENTITY_DATA
         assert state.checks["PL"].missing_fields == ["father_name", "mother_name"]
         assert h.sim.count("identity_data_requested") == 1
         # Only part of it: the check still waits for the rest.

@@ -1,0 +1,119 @@
+"""Faults in the systems we call, permanent refusals, and a worker restart mid-case:
+nothing lost, nothing done twice."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from activities.simulator import ConvictionSpec, FaultSpec, ReplySpec, SubjectSpec, WorldFile
+from models.case import Outcome, Stage
+from models.policy import compressed_policy
+from tests.support import custody_event, decide, decision, harness, state_of, texts, until
+
+ALL_SYSTEMS = ["acro", "pnc", "cid", "nbtc", "ice", "police", "correspondence"]
+
+
+def cw(reason: str, **d: object):
+    return decision("Sam Jones", "caseworker", reason, **d)
+
+
+async def drive_to_deportation(h, encounter, *, skip):
+    state = await until(encounter, lambda s: s.casework_id is not None, skip=skip, timeout=90)
+    casework = h.client.get_workflow_handle(state.casework_id)
+    for kind, req in [
+        ("subject_located", cw("found", kind="subject_located", case_owner="Sam Jones")),
+        ("detention", cw("flight risk", kind="detention", detain=True)),
+        ("deportation", cw("serious", kind="deportation", decision="deport")),
+        ("deportation_enforced", cw("removed", kind="deportation_enforced",
+                                    removed_on="2026-03-01")),
+    ]:
+        await until(casework, lambda s, k=kind: k in s.awaiting, what=kind, skip=skip,
+                    timeout=90)
+        await decide(casework, req)
+    return casework
+
+
+async def test_transient_faults_and_lost_answers_do_each_side_effect_once(ts_env, tmp_path):
+    # A third of calls fail before the work, a third fail after it (the answer is lost).
+    world = WorldFile(faults=FaultSpec(rate=0.3, timeout_rate=0.3, systems=ALL_SYSTEMS))
+    async with harness(ts_env, tmp_path, world=world) as h:
+        event = custody_event(nationality="PL")
+        reply = ReplySpec(after_days=2, convictions=[ConvictionSpec(offence="ARMED_ROBBERY"),
+                                                     ConvictionSpec(offence="THEFT")])
+        h.world(event, SubjectSpec(replies={"PL": reply}, located_after_days=5))
+        encounter = await h.start(event)
+        casework = await drive_to_deportation(h, encounter, skip=h.env)
+        result = await encounter.result()
+        case = await state_of(casework)
+    key = event.subject.subject_key()
+    assert result.outcome is Outcome.DEPORTED
+    for action, times in {
+        "check_requested:criminal_proceedings": 1,
+        "conviction_recorded": 2,
+        "cid_record_created": 1,
+        "case_details_recorded": 1,
+        "calendar_event": 1,
+        "pnc_check_requested": 1,
+        "paper_file_created": 1,
+        "wanted_marker_added": 1,
+        "tasked_to_locate": 1,
+        "wanted_marker_removed": 1,
+        "investigating_officer_contacted": 1,
+        "notice_served": 1,
+        "notified": 4,
+        "cid_outcome": 1,
+    }.items():
+        assert h.sim.count(action, key) == times, action
+    assert [e.kind for e in case.timeline].count("decision") == 4
+    assert h.sim.faults_injected >= 10
+
+
+async def test_a_permanent_refusal_is_shown_and_waits_for_a_caseworker(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="GR")
+        reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="FIREARMS")],
+                          certificate_purpose="immigration_deportation")
+        spec = SubjectSpec(replies={"GR": reply}, refuse={"pnc": ["wanted_marker_added"]})
+        h.world(event, spec)
+        encounter = await h.start(event)
+        state = await until(encounter, lambda s: s.casework_id is not None, skip=h.env)
+        casework = h.client.get_workflow_handle(state.casework_id)
+        case = await until(casework, lambda s: "resume_after_fault" in s.awaiting,
+                           what="fault surfaced")
+        fault = next(e for e in case.timeline if e.kind == "fault")
+        assert fault.text == "ICD.5079 refused: pnc refused wanted_marker_added for this subject"
+        assert case.stage is Stage.NBTC_CHECK
+        with pytest.raises(WorkflowUpdateFailedError):
+            await decide(casework, decision("Sue Park", "supervisor", "resume",
+                                            kind="resume_after_fault"))
+        spec.refuse.clear()  # put right at the PNC Bureau
+        await decide(casework, cw("PNC Bureau corrected the record", kind="resume_after_fault"))
+        case = await until(casework, lambda s: s.stage is Stage.ICE_TASKING, what="ICE tasking")
+    assert h.sim.count("wanted_marker_added", event.subject.subject_key()) == 1
+    assert "ICD.5079 sent to the PNC Bureau: wanted/missing marker added" in texts(case)
+
+
+@pytest.mark.devserver
+async def test_a_worker_restart_mid_case_loses_nothing(dev_env, tmp_path):
+    """On the real dev server, with a compressed policy (a day lasts a quarter second)."""
+    policy = compressed_policy(0.25)
+    async with harness(dev_env, tmp_path, policy=policy, run_worker=False) as h:
+        event = custody_event(nationality="PL")
+        reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="ROBBERY")])
+        h.world(event, SubjectSpec(replies={"PL": reply}, located_after_days=2))
+        async with h.running():
+            encounter = await h.start(event)
+            state = await until(encounter, lambda s: s.casework_id is not None, timeout=60)
+            casework = h.client.get_workflow_handle(state.casework_id)
+            stopped_at = await until(casework, lambda s: s.stage is Stage.ICE_TASKING, timeout=60)
+        # No worker for a while: a query would be refused, the case's timers still fall due.
+        async with h.running():
+            await drive_to_deportation(h, encounter, skip=None)
+            result = await encounter.result()
+    assert stopped_at.stage is Stage.ICE_TASKING
+    assert result.outcome is Outcome.DEPORTED
+    key = event.subject.subject_key()
+    assert h.sim.count("wanted_marker_added", key) == 1
+    assert h.sim.count("tasked_to_locate", key) == 1
+    assert h.sim.count("cid_record_created", key) == 1
