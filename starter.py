@@ -11,7 +11,6 @@ exit status is non-zero if any event was rejected.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import sys
@@ -144,4 +143,6 @@ async def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(asyncio.run(main(sys.argv[1:])))
+    from runtime.shutdown import run_and_exit
+
+    run_and_exit(lambda: main(sys.argv[1:]))

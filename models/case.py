@@ -173,6 +173,7 @@ class CaseworkState(CaseView):
     left_uk: bool | None = None
     marker_on_pnc: bool = False
     ice_tasking_ref: str | None = None
+    ice_tasking_until: datetime | None = None
     next_review_at: datetime | None = None
     located: bool = False
     case_owner: str | None = None

@@ -45,6 +45,7 @@ class Policy(BaseModel):
     # Step 7: ICE tasking before the case is declared unable to be located, then
     # how often ICE is asked again while the case sleeps.
     ice_tasking_days: float = Field(default=28, gt=0)
+    ice_status_poll_days: float = Field(default=7, gt=0)
     dormant_review_days: float = Field(default=30, gt=0)
     # Step 10: Stage 1 notice response windows.
     stage1_days_serving_sentence: int = Field(default=20, ge=1)

@@ -51,6 +51,7 @@ from runtime.shutdown import exit_now
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EVENTS = Path("examples") / "custody_events.jsonl"
 DEMO_POLICY = "compressed:5"
+DEMO_WORLD = ROOT / "examples" / "world.json"
 NAMESPACE = "default"
 WORKER_READY_TIMEOUT = 90.0
 WORKER_STOP_TIMEOUT = 20.0  # the worker's own grace is 10 s
@@ -90,6 +91,7 @@ def child_env(home: Path, port: int, base: dict[str, str] | None = None) -> dict
     env["TEMPORAL_ADDRESS"] = f"localhost:{port}"
     env["TEMPORAL_NAMESPACE"] = NAMESPACE
     env.setdefault("FNO_POLICY", DEMO_POLICY)
+    env.setdefault("FNO_WORLD_FILE", str(DEMO_WORLD))
     env["FNO_HOME"] = str(home)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env

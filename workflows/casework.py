@@ -365,11 +365,12 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
         self.s.ice_tasking_ref = ref.ref
         self.record("step", "Case referred to the ICE team for tasking", tasking_ref=ref.ref)
         p = self.s.policy
-        self.s.next_review_at = workflow.now() + p.days(p.ice_tasking_days)
+        self.s.ice_tasking_until = workflow.now() + p.days(p.ice_tasking_days)
+        self.s.next_review_at = workflow.now() + p.days(p.ice_status_poll_days)
         self.set_stage(
             Stage.ICE_TASKING,
             awaiting=["subject_located"],
-            deadlines=[Deadline(name="ICE tasking review", due_at=self.s.next_review_at)],
+            deadlines=[Deadline(name="ICE tasking ends", due_at=self.s.ice_tasking_until)],
         )
 
     async def until_located(self, inp: CaseworkInput) -> None:
@@ -397,6 +398,12 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
                 req = await self.next_decision("subject_located")
                 self.take_located(req)
                 return
+            tasking_until = self.s.ice_tasking_until
+            if self.s.stage is Stage.ICE_TASKING and tasking_until and workflow.now() < tasking_until:
+                self.s.next_review_at = min(
+                    workflow.now() + p.days(p.ice_status_poll_days), tasking_until
+                )
+                continue
             if self.s.stage is Stage.ICE_TASKING:
                 self.s.outcome = Outcome.LIABLE_TO_DEPORT_WANTED
                 await self.call(
