@@ -38,9 +38,7 @@ class StartResult:
     detail: str = ""
 
     def line(self) -> str:
-        return json.dumps(
-            {"status": self.status, "case_id": self.case_id, "detail": self.detail}
-        )
+        return json.dumps({"status": self.status, "case_id": self.case_id, "detail": self.detail})
 
 
 def event_digest(event: CustodyEvent) -> str:
@@ -134,7 +132,8 @@ async def main(argv: list[str]) -> int:
         return 2
     settings = Settings.from_env()
     configure_logging(settings.log_format)
-    text = sys.stdin.read() if argv[0] == "-" else Path(argv[0]).read_text("utf-8")
+    # Read whole before connecting: a batch file is small, and a bad path fails fast.
+    text = sys.stdin.read() if argv[0] == "-" else Path(argv[0]).read_text("utf-8")  # noqa: ASYNC240
     client = await connect()
     results = await start_all(client, text, task_queue=settings.task_queue, policy=settings.policy)
     for r in results:

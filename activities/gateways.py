@@ -122,7 +122,9 @@ class CorrespondenceGateway(Protocol):
 
     def refer_to_removals_casework(self, key: str, subject_key: str) -> str: ...
 
-    def notify(self, key: str, subject_key: str, recipients: list[str], subject_line: str) -> None: ...
+    def notify(
+        self, key: str, subject_key: str, recipients: list[str], subject_line: str
+    ) -> None: ...
 
 
 class Gateways(BaseModel):

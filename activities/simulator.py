@@ -82,12 +82,15 @@ class SubjectSpec(BaseModel):
     )
 
 
+_DEFAULT_FAULTY: tuple[System, ...] = ("acro", "nbtc", "pnc")
+
+
 class FaultSpec(BaseModel):
     rate: float = Field(default=0.0, ge=0, le=1, description="Errors before the work is done.")
     timeout_rate: float = Field(
         default=0.0, ge=0, le=1, description="Work done, then the answer is lost."
     )
-    systems: list[System] = Field(default_factory=lambda: ["acro", "nbtc", "pnc"])
+    systems: list[System] = Field(default_factory=lambda: list(_DEFAULT_FAULTY))
 
 
 class WorldFile(BaseModel):
@@ -203,9 +206,7 @@ class Simulator:
                 immigration_certificate_after_days=r.uniform(1, 20),
             )
         roll = rng.random()
-        located = (
-            rng.uniform(1, 25) if roll < 0.7 else rng.uniform(60, 900) if roll < 0.9 else None
-        )
+        located = rng.uniform(1, 25) if roll < 0.7 else rng.uniform(60, 900) if roll < 0.9 else None
         return SubjectSpec(replies=replies, left_uk=rng.random() < 0.25, located_after_days=located)
 
     def _days(self, n: float) -> timedelta:
@@ -250,8 +251,12 @@ class Simulator:
                 return found.result, False
             session.add(
                 SimEffect(
-                    key=key, system=system, action=action, subject_key=subject_key,
-                    result=result, at=at,
+                    key=key,
+                    system=system,
+                    action=action,
+                    subject_key=subject_key,
+                    result=result,
+                    at=at,
                 )
             )
             try:
@@ -292,8 +297,11 @@ class Simulator:
             if session.get(SimCertificate, ref) is None:
                 session.add(
                     SimCertificate(
-                        request_ref=ref, subject_key=subject_key, country=country,
-                        purpose=purpose, requested_at=as_of,
+                        request_ref=ref,
+                        subject_key=subject_key,
+                        country=country,
+                        purpose=purpose,
+                        requested_at=as_of,
                     )
                 )
                 try:
@@ -346,7 +354,8 @@ class Simulator:
                         for c in spec.convictions
                     ],
                     text=(
-                        "No trace." if not spec.convictions
+                        "No trace."
+                        if not spec.convictions
                         else f"{len(spec.convictions)} conviction(s) recorded."
                     ),
                 )

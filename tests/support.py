@@ -153,7 +153,7 @@ async def until(
     predicate: Callable[[Any], bool],
     *,
     what: str = "condition",
-    timeout: float = 60.0,
+    within: float = 60.0,
     skip: WorkflowEnvironment | None = None,
     step: timedelta = timedelta(days=1),
 ) -> Any:
@@ -163,7 +163,7 @@ async def until(
     ``step`` between polls — the case's timers fire, nothing sleeps in real time. The
     server does not move its clock while an activity or workflow task is running.
     """
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + within
     last: Any = None
     while True:
         try:

@@ -37,7 +37,9 @@ async def test_convictions_not_serious_are_recorded_on_pnc(ts_env, tmp_path):
     async with harness(ts_env, tmp_path) as h:
         event = custody_event(nationality="FR")
         convictions = [ConvictionSpec(offence="THEFT"), ConvictionSpec(offence="NO_INSURANCE")]
-        h.world(event, SubjectSpec(replies={"FR": ReplySpec(after_days=4, convictions=convictions)}))
+        h.world(
+            event, SubjectSpec(replies={"FR": ReplySpec(after_days=4, convictions=convictions)})
+        )
         handle = await h.start(event)
         result = await handle.result()
         state = await state_of(handle)
@@ -104,13 +106,29 @@ async def test_missing_identity_data_is_asked_of_the_officer(ts_env, tmp_path):
         assert state.checks["PL"].missing_fields == ["father_name", "mother_name"]
         assert h.sim.count("identity_data_requested") == 1
         # Only part of it: the check still waits for the rest.
-        await decide(handle, decision("PC Test", "police_officer", "from custody record",
-                                      kind="identity_data_supplied", father_name="Jan"))
+        await decide(
+            handle,
+            decision(
+                "PC Test",
+                "police_officer",
+                "from custody record",
+                kind="identity_data_supplied",
+                father_name="Jan",
+            ),
+        )
         state = await state_of(handle)
         assert state.stage is Stage.AWAITING_IDENTITY_DATA
         assert state.checks["PL"].missing_fields == ["mother_name"]
-        await decide(handle, decision("PC Test", "police_officer", "asked the subject",
-                                      kind="identity_data_supplied", mother_name="Ewa"))
+        await decide(
+            handle,
+            decision(
+                "PC Test",
+                "police_officer",
+                "asked the subject",
+                kind="identity_data_supplied",
+                mother_name="Ewa",
+            ),
+        )
         result = await handle.result()
         state = await state_of(handle)
     assert result.outcome is Outcome.NO_TRACE

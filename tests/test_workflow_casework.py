@@ -32,9 +32,7 @@ def cw(reason: str, **d: object):
 
 
 async def referred_casework(h, encounter):
-    state = await until(
-        encounter, lambda s: s.casework_id is not None, what="referral", skip=h.env
-    )
+    state = await until(encounter, lambda s: s.casework_id is not None, what="referral", skip=h.env)
     return h.client.get_workflow_handle(state.casework_id)
 
 
@@ -45,16 +43,18 @@ async def at_stage(h, handle, stage, **kw):
 
 async def ready_for(h, handle, kind, **kw):
     """Move the clock on until the case accepts a ``kind`` decision."""
-    return await until(handle, lambda s: kind in s.awaiting, what=f"{kind} decision",
-                       skip=h.env, **kw)
+    return await until(
+        handle, lambda s: kind in s.awaiting, what=f"{kind} decision", skip=h.env, **kw
+    )
 
 
 async def locate_detain_and_serve(h, casework, *, owner: str = "Sam Jones", detain: bool = True):
     await ready_for(h, casework, "subject_located")
     await decide(casework, cw("ICE confirmed address", kind="subject_located", case_owner=owner))
     await ready_for(h, casework, "detention")
-    await decide(casework, cw("risk of absconding; EEA reg 24 applies", kind="detention",
-                              detain=detain))
+    await decide(
+        casework, cw("risk of absconding; EEA reg 24 applies", kind="detention", detain=detain)
+    )
     await ready_for(h, casework, "deportation")
 
 
@@ -66,8 +66,9 @@ async def test_polish_national_arrested_for_theft_is_deported(ts_env, tmp_path):
         reply = ReplySpec(
             after_days=3,
             convictions=[
-                ConvictionSpec(offence="ARMED_ROBBERY", convicted_on="2008-03-11",
-                               sentence="5 years"),
+                ConvictionSpec(
+                    offence="ARMED_ROBBERY", convicted_on="2008-03-11", sentence="5 years"
+                ),
                 ConvictionSpec(offence="THEFT", convicted_on="2006-01-20"),
             ],
         )
@@ -75,11 +76,21 @@ async def test_polish_national_arrested_for_theft_is_deported(ts_env, tmp_path):
         encounter = await h.start(event)
         casework = await referred_casework(h, encounter)
         await locate_detain_and_serve(h, casework)
-        await decide(casework, cw("serious offending; no barriers to removal",
-                                  kind="deportation", decision="deport"))
+        await decide(
+            casework,
+            cw("serious offending; no barriers to removal", kind="deportation", decision="deport"),
+        )
         await ready_for(h, casework, "deportation_enforced")
-        await decide(casework, decision("Officer Hale", "ice_officer", "escorted removal",
-                                        kind="deportation_enforced", removed_on="2018-05-10"))
+        await decide(
+            casework,
+            decision(
+                "Officer Hale",
+                "ice_officer",
+                "escorted removal",
+                kind="deportation_enforced",
+                removed_on="2018-05-10",
+            ),
+        )
         result = await encounter.result()
         enc = await state_of(encounter)
         case = await state_of(casework)
@@ -119,16 +130,28 @@ async def test_romanian_driver_non_disclosable_certificate_then_deported(ts_env,
     and child sexual assault, further details requested, deported two months later."""
     async with harness(ts_env, tmp_path) as h:
         event = custody_event(
-            nationality="RO", force="derbyshire", uk_matter="driving without insurance",
-            family_name="Popescu", given_names="Ion", father_name="Vasile", mother_name="Maria",
+            nationality="RO",
+            force="derbyshire",
+            uk_matter="driving without insurance",
+            family_name="Popescu",
+            given_names="Ion",
+            father_name="Vasile",
+            mother_name="Maria",
         )
         reply = ReplySpec(
             after_days=1,
             convictions=[
-                ConvictionSpec(offence="MURDER", convicted_on="1995-06-02",
-                               sentence="16 years", recordable_on_pnc=False),
-                ConvictionSpec(offence="CHILD_SEXUAL_ASSAULT", convicted_on="1995-06-02",
-                               recordable_on_pnc=False),
+                ConvictionSpec(
+                    offence="MURDER",
+                    convicted_on="1995-06-02",
+                    sentence="16 years",
+                    recordable_on_pnc=False,
+                ),
+                ConvictionSpec(
+                    offence="CHILD_SEXUAL_ASSAULT",
+                    convicted_on="1995-06-02",
+                    recordable_on_pnc=False,
+                ),
             ],
             certificate_purpose="criminal_proceedings",
             immigration_certificate_after_days=6,
@@ -142,18 +165,25 @@ async def test_romanian_driver_non_disclosable_certificate_then_deported(ts_env,
         before = case.model_dump()
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await decide(casework, cw("in custody now", kind="detention", detain=True))
-        assert "detention on non-disclosable information is forbidden" in str(
-            refused.value.cause
-        )
+        assert "detention on non-disclosable information is forbidden" in str(refused.value.cause)
         assert (await state_of(casework)).model_dump() == before
 
         destroyed_id = case.referrals[0].certificates[0].document_id
         await locate_detain_and_serve(h, casework)
-        await decide(casework, cw("murder and child sexual assault", kind="deportation",
-                                  decision="deport"))
+        await decide(
+            casework, cw("murder and child sexual assault", kind="deportation", decision="deport")
+        )
         await ready_for(h, casework, "deportation_enforced")
-        await decide(casework, decision("Officer Hale", "ice_officer", "removed by air",
-                                        kind="deportation_enforced", removed_on="2017-01-20"))
+        await decide(
+            casework,
+            decision(
+                "Officer Hale",
+                "ice_officer",
+                "removed by air",
+                kind="deportation_enforced",
+                removed_on="2017-01-20",
+            ),
+        )
         result = await encounter.result()
         enc = await state_of(encounter)
         case = await state_of(casework)
@@ -183,18 +213,30 @@ async def test_romanian_driver_non_disclosable_certificate_then_deported(ts_env,
 async def test_left_uk_with_most_serious_offences_consults_senior_caseworker(ts_env, tmp_path):
     async with harness(ts_env, tmp_path) as h:
         event = custody_event(nationality="IT", father_name=None, mother_name=None)
-        reply = ReplySpec(after_days=2, convictions=[ConvictionSpec(offence="RAPE")],
-                          certificate_purpose="immigration_deportation")
+        reply = ReplySpec(
+            after_days=2,
+            convictions=[ConvictionSpec(offence="RAPE")],
+            certificate_purpose="immigration_deportation",
+        )
         h.world(event, SubjectSpec(replies={"IT": reply}, left_uk=True))
         encounter = await h.start(event)
         casework = await referred_casework(h, encounter)
         await ready_for(h, casework, "exclusion_consultation")
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await decide(casework, cw("exclude", kind="exclusion_consultation",
-                                      pursue_exclusion=True))
+            await decide(
+                casework, cw("exclude", kind="exclusion_consultation", pursue_exclusion=True)
+            )
         assert "must come from a senior_caseworker" in str(refused.value.cause)
-        await decide(casework, decision("Alex Reid", "senior_caseworker", "risk to the public",
-                                        kind="exclusion_consultation", pursue_exclusion=True))
+        await decide(
+            casework,
+            decision(
+                "Alex Reid",
+                "senior_caseworker",
+                "risk to the public",
+                kind="exclusion_consultation",
+                pursue_exclusion=True,
+            ),
+        )
         result = await encounter.result()
         case = await state_of(casework)
     assert result.outcome is Outcome.LEFT_UK
@@ -214,45 +256,77 @@ async def test_left_uk_without_most_serious_offences_closes_at_once(ts_env, tmp_
     assert h.sim.count("cid_outcome", event.subject.subject_key()) == 1
 
 
-async def test_unlocated_subject_sleeps_then_not_pursued_with_director_approval(
-    ts_env, tmp_path
-):
+async def test_unlocated_subject_sleeps_then_not_pursued_with_director_approval(ts_env, tmp_path):
     """Wanted/missing for years, small history through continue-as-new; once located,
     deportation is not pursued: Director approval, Removals Casework, ACRO advised."""
     from models.policy import Policy
 
     policy = Policy(continue_as_new_after_events=60)
     async with harness(ts_env, tmp_path, policy=policy) as h:
-        event = custody_event(nationality="AL", father_name="Ilir", mother_name="Drita",
-                              place_of_birth="Durrës")
-        reply = ReplySpec(after_days=40, convictions=[ConvictionSpec(offence="DRUG_TRAFFICKING")],
-                          certificate_purpose="immigration_deportation")
+        event = custody_event(
+            nationality="AL", father_name="Ilir", mother_name="Drita", place_of_birth="Durrës"
+        )
+        reply = ReplySpec(
+            after_days=40,
+            convictions=[ConvictionSpec(offence="DRUG_TRAFFICKING")],
+            certificate_purpose="immigration_deportation",
+        )
         h.world(event, SubjectSpec(replies={"AL": reply}, located_after_days=None))
         encounter = await h.start(event)
         casework = await referred_casework(h, encounter)
-        case = await until(casework, lambda s: s.continued_as_new >= 2, what="continue-as-new",
-                           timeout=120, skip=h.env, step=timedelta(days=10))
+        case = await until(
+            casework,
+            lambda s: s.continued_as_new >= 2,
+            what="continue-as-new",
+            within=120,
+            skip=h.env,
+            step=timedelta(days=10),
+        )
         assert case.stage is Stage.LIABLE_TO_DEPORT_WANTED
         assert case.outcome is Outcome.LIABLE_TO_DEPORT_WANTED
         enc = await state_of(encounter)
         assert enc.stage is Stage.REFERRED_TO_CRIMINAL_CASEWORK
-        await decide(casework, decision("PC Lane", "ice_officer", "arrested on warrant",
-                                        kind="subject_located", case_owner="Priya Shah"))
+        await decide(
+            casework,
+            decision(
+                "PC Lane",
+                "ice_officer",
+                "arrested on warrant",
+                kind="subject_located",
+                case_owner="Priya Shah",
+            ),
+        )
         await ready_for(h, casework, "detention")
         await decide(casework, cw("family ties; low risk", kind="detention", detain=False))
         await ready_for(h, casework, "deportation")
-        await decide(casework, cw("Article 8 family life", kind="deportation",
-                                  decision="not_pursued"))
+        await decide(
+            casework, cw("Article 8 family life", kind="deportation", decision="not_pursued")
+        )
         await ready_for(h, casework, "director_approval")
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await decide(casework, decision("Sam Jones", "senior_caseworker", "approve",
-                                            kind="director_approval", approve=True))
+            await decide(
+                casework,
+                decision(
+                    "Sam Jones",
+                    "senior_caseworker",
+                    "approve",
+                    kind="director_approval",
+                    approve=True,
+                ),
+            )
         assert "must come from a director" in str(refused.value.cause)
-        await decide(casework, decision("R. Director", "director", "Article 8 outweighs",
-                                        kind="director_approval", approve=True))
+        await decide(
+            casework,
+            decision(
+                "R. Director",
+                "director",
+                "Article 8 outweighs",
+                kind="director_approval",
+                approve=True,
+            ),
+        )
         await ready_for(h, casework, "admin_removal_referral")
-        await decide(casework, cw("no leave to remain", kind="admin_removal_referral",
-                                  refer=True))
+        await decide(casework, cw("no leave to remain", kind="admin_removal_referral", refer=True))
         result = await encounter.result()
         case = await state_of(casework)
     key = event.subject.subject_key()
@@ -277,14 +351,25 @@ async def test_director_rejection_returns_to_the_deportation_decision(ts_env, tm
         await locate_detain_and_serve(h, casework)
         await decide(casework, cw("weak case", kind="deportation", decision="not_pursued"))
         await ready_for(h, casework, "director_approval")
-        await decide(casework, decision("R. Director", "director", "offending too serious",
-                                        kind="director_approval", approve=False))
+        await decide(
+            casework,
+            decision(
+                "R. Director",
+                "director",
+                "offending too serious",
+                kind="director_approval",
+                approve=False,
+            ),
+        )
         await ready_for(h, casework, "deportation")
-        await decide(casework, cw("as directed", kind="deportation", decision="deport",
-                                  address_known=True))
+        await decide(
+            casework, cw("as directed", kind="deportation", decision="deport", address_known=True)
+        )
         await ready_for(h, casework, "deportation_enforced")
-        await decide(casework, cw("flight confirmed", kind="deportation_enforced",
-                                  removed_on=str(date(2026, 1, 5))))
+        await decide(
+            casework,
+            cw("flight confirmed", kind="deportation_enforced", removed_on=str(date(2026, 1, 5))),
+        )
         result = await encounter.result()
         case = await state_of(casework)
     assert result.outcome is Outcome.DEPORTED
@@ -305,10 +390,18 @@ async def test_decisions_refused_at_the_wrong_stage_or_role_leave_the_case_uncha
         before = (await state_of(casework)).model_dump()
         attempts = [
             (cw("too early", kind="deportation", decision="deport"), "not expected at stage"),
-            (decision("Sue Park", "supervisor", "looking", kind="subject_located",
-                      case_owner="Sue"), "a supervisor may inspect cases but decides nothing"),
-            (decision("R. Director", "director", "myself", kind="subject_located",
-                      case_owner="Sue"), "must come from a caseworker"),
+            (
+                decision(
+                    "Sue Park", "supervisor", "looking", kind="subject_located", case_owner="Sue"
+                ),
+                "a supervisor may inspect cases but decides nothing",
+            ),
+            (
+                decision(
+                    "R. Director", "director", "myself", kind="subject_located", case_owner="Sue"
+                ),
+                "must come from a caseworker",
+            ),
         ]
         for req, reason in attempts:
             with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -322,10 +415,14 @@ async def test_decisions_refused_at_the_wrong_stage_or_role_leave_the_case_uncha
 async def test_second_referral_for_the_same_subject_joins_the_open_case(ts_env, tmp_path):
     async with harness(ts_env, tmp_path) as h:
         first = custody_event(nationality="PT", pnc_id="18/424242K", custody_reference="A-1")
-        second = custody_event(nationality="PT", pnc_id="18/424242K", custody_reference="A-2",
-                               force="kent")
-        reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="SEXUAL_ASSAULT")],
-                          certificate_purpose="immigration_deportation")
+        second = custody_event(
+            nationality="PT", pnc_id="18/424242K", custody_reference="A-2", force="kent"
+        )
+        reply = ReplySpec(
+            after_days=1,
+            convictions=[ConvictionSpec(offence="SEXUAL_ASSAULT")],
+            certificate_purpose="immigration_deportation",
+        )
         h.world(first, SubjectSpec(replies={"PT": reply}, located_after_days=None))
         enc1 = await h.start(first)
         casework = await referred_casework(h, enc1)
@@ -333,13 +430,15 @@ async def test_second_referral_for_the_same_subject_joins_the_open_case(ts_env, 
         enc2 = await h.start(second)
         casework2 = await referred_casework(h, enc2)
         assert casework2.id == casework.id
-        case = await until(casework, lambda s: len(s.referrals) == 2, what="second referral",
-                           skip=h.env)
+        case = await until(
+            casework, lambda s: len(s.referrals) == 2, what="second referral", skip=h.env
+        )
         assert "Further referral from ACRO joined this open case" in texts(case)
         await decide(casework, cw("arrested in Kent", kind="subject_located", case_owner="Sam"))
         await ready_for(h, casework, "detention")
-        await decide(casework, cw("risk", kind="detention", detain=True,
-                                  serving_prison_sentence=True))
+        await decide(
+            casework, cw("risk", kind="detention", detain=True, serving_prison_sentence=True)
+        )
         await ready_for(h, casework, "deportation")
         await decide(casework, cw("deport", kind="deportation", decision="deport"))
         await ready_for(h, casework, "deportation_enforced")

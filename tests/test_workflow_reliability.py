@@ -19,17 +19,18 @@ def cw(reason: str, **d: object):
 
 
 async def drive_to_deportation(h, encounter, *, skip):
-    state = await until(encounter, lambda s: s.casework_id is not None, skip=skip, timeout=90)
+    state = await until(encounter, lambda s: s.casework_id is not None, skip=skip, within=90)
     casework = h.client.get_workflow_handle(state.casework_id)
     for kind, req in [
         ("subject_located", cw("found", kind="subject_located", case_owner="Sam Jones")),
         ("detention", cw("flight risk", kind="detention", detain=True)),
         ("deportation", cw("serious", kind="deportation", decision="deport")),
-        ("deportation_enforced", cw("removed", kind="deportation_enforced",
-                                    removed_on="2026-03-01")),
+        (
+            "deportation_enforced",
+            cw("removed", kind="deportation_enforced", removed_on="2026-03-01"),
+        ),
     ]:
-        await until(casework, lambda s, k=kind: k in s.awaiting, what=kind, skip=skip,
-                    timeout=90)
+        await until(casework, lambda s, k=kind: k in s.awaiting, what=kind, skip=skip, within=90)
         await decide(casework, req)
     return casework
 
@@ -39,8 +40,10 @@ async def test_transient_faults_and_lost_answers_do_each_side_effect_once(ts_env
     world = WorldFile(faults=FaultSpec(rate=0.3, timeout_rate=0.3, systems=ALL_SYSTEMS))
     async with harness(ts_env, tmp_path, world=world) as h:
         event = custody_event(nationality="PL")
-        reply = ReplySpec(after_days=2, convictions=[ConvictionSpec(offence="ARMED_ROBBERY"),
-                                                     ConvictionSpec(offence="THEFT")])
+        reply = ReplySpec(
+            after_days=2,
+            convictions=[ConvictionSpec(offence="ARMED_ROBBERY"), ConvictionSpec(offence="THEFT")],
+        )
         h.world(event, SubjectSpec(replies={"PL": reply}, located_after_days=5))
         encounter = await h.start(event)
         casework = await drive_to_deportation(h, encounter, skip=h.env)
@@ -72,21 +75,26 @@ async def test_transient_faults_and_lost_answers_do_each_side_effect_once(ts_env
 async def test_a_permanent_refusal_is_shown_and_waits_for_a_caseworker(ts_env, tmp_path):
     async with harness(ts_env, tmp_path) as h:
         event = custody_event(nationality="GR")
-        reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="FIREARMS")],
-                          certificate_purpose="immigration_deportation")
+        reply = ReplySpec(
+            after_days=1,
+            convictions=[ConvictionSpec(offence="FIREARMS")],
+            certificate_purpose="immigration_deportation",
+        )
         spec = SubjectSpec(replies={"GR": reply}, refuse={"pnc": ["wanted_marker_added"]})
         h.world(event, spec)
         encounter = await h.start(event)
         state = await until(encounter, lambda s: s.casework_id is not None, skip=h.env)
         casework = h.client.get_workflow_handle(state.casework_id)
-        case = await until(casework, lambda s: "resume_after_fault" in s.awaiting,
-                           what="fault surfaced")
+        case = await until(
+            casework, lambda s: "resume_after_fault" in s.awaiting, what="fault surfaced"
+        )
         fault = next(e for e in case.timeline if e.kind == "fault")
         assert fault.text == "ICD.5079 refused: pnc refused wanted_marker_added for this subject"
         assert case.stage is Stage.NBTC_CHECK
         with pytest.raises(WorkflowUpdateFailedError):
-            await decide(casework, decision("Sue Park", "supervisor", "resume",
-                                            kind="resume_after_fault"))
+            await decide(
+                casework, decision("Sue Park", "supervisor", "resume", kind="resume_after_fault")
+            )
         spec.refuse.clear()  # put right at the PNC Bureau
         await decide(casework, cw("PNC Bureau corrected the record", kind="resume_after_fault"))
         case = await until(casework, lambda s: s.stage is Stage.ICE_TASKING, what="ICE tasking")
@@ -104,9 +112,9 @@ async def test_a_worker_restart_mid_case_loses_nothing(dev_env, tmp_path):
         h.world(event, SubjectSpec(replies={"PL": reply}, located_after_days=2))
         async with h.running():
             encounter = await h.start(event)
-            state = await until(encounter, lambda s: s.casework_id is not None, timeout=60)
+            state = await until(encounter, lambda s: s.casework_id is not None, within=60)
             casework = h.client.get_workflow_handle(state.casework_id)
-            stopped_at = await until(casework, lambda s: s.stage is Stage.ICE_TASKING, timeout=60)
+            stopped_at = await until(casework, lambda s: s.stage is Stage.ICE_TASKING, within=60)
         # No worker for a while: a query would be refused, the case's timers still fall due.
         async with h.running():
             await drive_to_deportation(h, encounter, skip=None)

@@ -6,13 +6,12 @@ No I/O here: models and activities come in through passed-through imports.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair
+from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -85,22 +84,21 @@ class CaseWorkflow:
     def publish(self) -> None:
         """Upsert the search attributes (no personal data in any of them)."""
         next_deadline = min((d.due_at for d in self.s.deadlines), default=None)
-        pairs: list[SearchAttributePair[Any]] = [
+        updates: list[SearchAttributeUpdate[Any]] = [
             search.CASE_KIND.value_set(self.kind),
             search.STAGE.value_set(self.s.stage.name),
             search.AWAITING_ROLE.value_set(self.s.awaiting_role),
         ]
         if self.s.outcome is not None:
-            pairs.append(search.OUTCOME.value_set(self.s.outcome.name))
-        pairs.extend(self.extra_search_attributes())
-        updates = [p.key.value_set(p.value) for p in pairs]
+            updates.append(search.OUTCOME.value_set(self.s.outcome.name))
+        updates.extend(self.extra_search_attributes())
         if next_deadline is not None:
             updates.append(search.NEXT_DEADLINE.value_set(next_deadline))
         else:
             updates.append(search.NEXT_DEADLINE.value_unset())
         workflow.upsert_search_attributes(updates)
 
-    def extra_search_attributes(self) -> list[SearchAttributePair[Any]]:
+    def extra_search_attributes(self) -> list[SearchAttributeUpdate[Any]]:
         return []
 
     # --- waiting ------------------------------------------------------------------
@@ -115,7 +113,7 @@ class CaseWorkflow:
         try:
             await workflow.wait_condition(condition, timeout=remaining)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return condition()
 
     # --- decisions -----------------------------------------------------------------
@@ -179,8 +177,10 @@ class CaseWorkflow:
         """Wait for one of ``kinds`` (already offered via ``set_stage``); None when the
         deadline passes or ``wake`` becomes true first."""
         arrived = await self.wait_until(
-            lambda: (self._pending is not None and self._pending.decision.kind in kinds)
-            or (wake is not None and wake()),
+            lambda: (
+                (self._pending is not None and self._pending.decision.kind in kinds)
+                or (wake is not None and wake())
+            ),
             deadline,
         )
         if not arrived or self._pending is None or self._pending.decision.kind not in kinds:
@@ -192,7 +192,12 @@ class CaseWorkflow:
 
     # --- other systems -------------------------------------------------------------
     async def call(
-        self, activity: Callable[..., Any], arg: Any, *, what: str, timeout: timedelta = STEP_TIMEOUT
+        self,
+        activity: Callable[..., Any],
+        arg: Any,
+        *,
+        what: str,
+        step_timeout: timedelta = STEP_TIMEOUT,
     ) -> Any:
         """Run one step in another system. A permanent refusal is put on the case's
         timeline and the case waits for a caseworker to resume once it is put right;
@@ -202,7 +207,7 @@ class CaseWorkflow:
                 return await workflow.execute_activity_method(
                     activity,
                     arg,
-                    start_to_close_timeout=timeout,
+                    start_to_close_timeout=step_timeout,
                     retry_policy=SYSTEM_RETRY,
                 )
             except ActivityError as err:

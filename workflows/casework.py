@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 from workflows.base import CaseWorkflow
@@ -111,8 +111,8 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
             countries=[c.country for c in referral.certificates],
         )
 
-    def extra_search_attributes(self) -> list[SearchAttributePair[Any]]:
-        pairs: list[SearchAttributePair[Any]] = [search.NATIONALITY.value_set(self.s.nationality)]
+    def extra_search_attributes(self) -> list[SearchAttributeUpdate[Any]]:
+        pairs: list[SearchAttributeUpdate[Any]] = [search.NATIONALITY.value_set(self.s.nationality)]
         if self.s.referrals:
             pairs.append(search.FORCE.value_set(self.s.referrals[0].event.force))
         if self.s.case_owner:
@@ -250,8 +250,11 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
             self.s.disclosable = True
             self.record("step", "Certificate is disclosable: the offences appear on the PNC")
             return True
-        self.record("step", "Certificate is not disclosable: criminal-proceedings purpose only "
-                    "and the offences are not all on the PNC")
+        self.record(
+            "step",
+            "Certificate is not disclosable: criminal-proceedings purpose only "
+            "and the offences are not all on the PNC",
+        )
         return False
 
     async def await_disclosable_certificate(self) -> None:
@@ -399,7 +402,11 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
                 self.take_located(req)
                 return
             tasking_until = self.s.ice_tasking_until
-            if self.s.stage is Stage.ICE_TASKING and tasking_until and workflow.now() < tasking_until:
+            if (
+                self.s.stage is Stage.ICE_TASKING
+                and tasking_until
+                and workflow.now() < tasking_until
+            ):
                 self.s.next_review_at = min(
                     workflow.now() + p.days(p.ice_status_poll_days), tasking_until
                 )
@@ -452,8 +459,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
             self.record("step", "ICD.5080 sent: wanted/missing marker removed from the PNC")
         self.record(
             "step",
-            "Full offending history confirmed: disclosable certificate held or offences on the "
-            "PNC",
+            "Full offending history confirmed: disclosable certificate held or offences on the PNC",
         )
         await self.call(
             A.contact_investigating_officer,
@@ -462,7 +468,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
         )
         self.record("step", "Police investigating officer informed of CC's interest")
 
-    # --- step 9: detention -------------------------------------------------------------------------
+    # --- step 9: detention ---------------------------------------------------------
     def check_lawful(self, req: DecisionRequest) -> None:
         decision = req.decision
         if isinstance(decision, DetentionDecision) and decision.detain and not self.s.disclosable:
@@ -493,7 +499,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
             self.s.detained = False
             self.record("step", "Not suitable for detention: managed on a non-detained basis")
 
-    # --- step 10: Stage 1 notice and the decision --------------------------------------------------
+    # --- step 10: Stage 1 notice and the decision ----------------------------------
     async def stage1_notice(self) -> None:
         p = self.s.policy
         notice = (

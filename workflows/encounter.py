@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 from workflows.base import CaseWorkflow
@@ -73,7 +73,7 @@ class EncounterWorkflow(CaseWorkflow):
     def casework_concluded(self, concluded: CaseworkConcluded) -> None:
         self._concluded = concluded
 
-    def extra_search_attributes(self) -> list[SearchAttributePair[Any]]:
+    def extra_search_attributes(self) -> list[SearchAttributeUpdate[Any]]:
         return [
             search.NATIONALITY.value_set(self.s.event.subject.nationality),
             search.FORCE.value_set(self.s.event.force),
@@ -94,7 +94,9 @@ class EncounterWorkflow(CaseWorkflow):
         if self._suspend:
             await workflow.wait_condition(workflow.all_handlers_finished)
             self.s.continued_as_new += 1
-            workflow.continue_as_new(EncounterInput(event=self.s.event, policy=self.s.policy, state=self.s))
+            workflow.continue_as_new(
+                EncounterInput(event=self.s.event, policy=self.s.policy, state=self.s)
+            )
 
         if self.s.casework_id is not None:
             self.set_stage(Stage.REFERRED_TO_CRIMINAL_CASEWORK)
@@ -215,7 +217,9 @@ class EncounterWorkflow(CaseWorkflow):
     def check_decision(self, req: DecisionRequest) -> None:
         if isinstance(req.decision, IdentityDataSupplied):
             wanted = {
-                f for c in self.s.checks.values() if c.status == "awaiting_identity_data"
+                f
+                for c in self.s.checks.values()
+                if c.status == "awaiting_identity_data"
                 for f in c.missing_fields
             }
             given = set(req.decision.model_dump(exclude={"kind"}, exclude_none=True))
