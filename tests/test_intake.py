@@ -1,0 +1,84 @@
+"""The starter: every custody event becomes exactly one case; bad input is refused
+with every error listed and starts nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from temporalio.service import RPCError, RPCStatusCode
+
+from models.policy import Policy
+from starter import parse_events, start_all
+from tests.support import custody_event, harness
+
+
+def line(event) -> str:
+    return event.model_dump_json()
+
+
+async def test_each_event_starts_one_case_and_a_resent_event_starts_none(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path, run_worker=False) as h:
+        first, second = custody_event(nationality="DE"), custody_event(nationality="FR")
+        text = "\n".join([line(first), line(second)])
+        results = await start_all(h.client, text, task_queue=h.task_queue, policy=Policy())
+        again = await start_all(h.client, text, task_queue=h.task_queue, policy=Policy())
+        handle = h.client.get_workflow_handle(first.case_id())
+    assert [r.status for r in results] == ["started", "started"]
+    assert [r.case_id for r in results] == [first.case_id(), second.case_id()]
+    assert [r.status for r in again] == ["already_received", "already_received"]
+    assert handle.id == "encounter-hampshire-" + first.custody_reference.lower()
+
+
+async def test_same_custody_identity_with_other_content_is_a_conflict(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path, run_worker=False) as h:
+        event = custody_event(nationality="DE")
+        changed = event.model_copy(update={"uk_matter": "burglary"})
+        await start_all(h.client, line(event), task_queue=h.task_queue, policy=Policy())
+        [result] = await start_all(
+            h.client, line(changed), task_queue=h.task_queue, policy=Policy()
+        )
+    assert result.status == "conflict"
+    assert "different event with the same force and custody reference" in result.detail
+
+
+async def test_bad_lines_are_rejected_with_every_error_and_the_rest_go_on(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path, run_worker=False) as h:
+        good = custody_event(nationality="DE")
+        unknown_country = json.loads(line(custody_event(nationality="PL")))
+        unknown_country["subject"]["nationality"] = "ZZ"
+        unknown_country["subject"]["date_of_birth"] = "2999-01-01"
+        text = "\n".join(["{not json", json.dumps(unknown_country), line(good)])
+        results = await start_all(h.client, text, task_queue=h.task_queue, policy=Policy())
+        with pytest.raises(RPCError) as not_started:
+            await h.client.get_workflow_handle(
+                "encounter-hampshire-" + unknown_country["custody_reference"].lower()
+            ).describe()
+    assert [r.status for r in results] == ["rejected", "rejected", "started"]
+    assert results[0].detail.startswith("line 1: not JSON")
+    assert "subject.nationality: Value error, unknown country code 'ZZ'" in results[1].detail
+    assert "subject.date_of_birth: Value error, date_of_birth must be in the past" in (
+        results[1].detail
+    )
+    assert not_started.value.status == RPCStatusCode.NOT_FOUND
+
+
+def test_future_times_are_refused_at_intake_only():
+    from pydantic import ValidationError
+
+    from models.event import INTAKE, CustodyEvent
+
+    data = json.loads(line(custody_event()))
+    data["encountered_at"] = "2999-01-01T00:00:00Z"
+    try:
+        CustodyEvent.model_validate(data, context=INTAKE)
+        raise AssertionError("a custody event in the future was accepted at intake")
+    except ValidationError as err:
+        assert "encountered_at is in the future" in str(err)
+    # Inside a running case the same data still decodes (no clock in the model).
+    assert CustodyEvent.model_validate(data).encountered_at.year == 2999
+
+
+def test_json_array_and_json_lines_are_both_read():
+    assert [n for n, _ in parse_events('[{"a": 1}, {"a": 2}]')] == [1, 2]
+    assert [n for n, _ in parse_events('{"a": 1}\n\n{"a": 2}\n')] == [1, 3]
