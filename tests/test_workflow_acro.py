@@ -168,3 +168,22 @@ async def test_each_country_of_residence_is_checked(ts_env, tmp_path):
         result = await handle.result()
     assert result.outcome is Outcome.NOT_SERIOUS
     assert h.sim.count("check_requested:criminal_proceedings", event.subject.subject_key()) == 2
+
+
+async def test_a_long_wait_continues_as_new_and_keeps_its_place(ts_env, tmp_path):
+    """Daily polls over months: the history is renewed, the deadlines and chasers kept."""
+    from models.policy import Policy
+
+    policy = Policy(continue_as_new_after_events=60)
+    async with harness(ts_env, tmp_path, policy=policy) as h:
+        event = custody_event(nationality="PK", place_of_birth="Lahore")
+        reply = ReplySpec(after_days=100, convictions=[ConvictionSpec(offence="FORGERY")])
+        h.world(event, SubjectSpec(replies={"PK": reply}))
+        handle = await h.start(event)
+        result = await handle.result()
+        state = await state_of(handle)
+    assert result.outcome is Outcome.NOT_SERIOUS
+    assert state.continued_as_new >= 3
+    assert h.sim.count("check_requested:criminal_proceedings", event.subject.subject_key()) == 1
+    assert h.sim.count("chaser_sent", event.subject.subject_key()) == 1  # at 90 days
+    assert sum(1 for e in state.timeline if e.kind == "chaser") == 1

@@ -450,3 +450,46 @@ async def test_second_referral_for_the_same_subject_joins_the_open_case(ts_env, 
     assert h.sim.count("cid_record_created", key) == 1
     assert h.sim.count("wanted_marker_added", key) == 1
     assert "Stage 1 Liability to Deportation Notice served; 20 days to respond" in texts(case)
+
+
+async def test_deport_when_not_detained_asks_ice_to_detain(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="LV")
+        reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="DOMESTIC_VIOLENCE")])
+        h.world(event, SubjectSpec(replies={"LV": reply}, located_after_days=1))
+        encounter = await h.start(event)
+        casework = await referred_casework(h, encounter)
+        await locate_detain_and_serve(h, casework, detain=False)
+        await decide(casework, cw("address known", kind="deportation", decision="deport",
+                                  address_known=True, in_country_right_of_appeal=False))
+        await ready_for(h, casework, "deportation_enforced")
+        await decide(casework, cw("removed", kind="deportation_enforced",
+                                  removed_on="2026-04-01"))
+        result = await encounter.result()
+        case = await state_of(casework)
+    assert result.outcome is Outcome.DEPORTED
+    assert h.sim.count("asked_to_detain", event.subject.subject_key()) == 1
+    assert "Local ICE team asked to detain the subject" in texts(case)
+    assert "Not suitable for detention: managed on a non-detained basis" in texts(case)
+
+
+async def test_not_pursued_without_referral_when_residing_lawfully(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="EE")
+        reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="GBH")])
+        h.world(event, SubjectSpec(replies={"EE": reply}, located_after_days=1))
+        encounter = await h.start(event)
+        casework = await referred_casework(h, encounter)
+        await locate_detain_and_serve(h, casework)
+        await decide(casework, cw("old offence", kind="deportation", decision="not_pursued"))
+        await ready_for(h, casework, "director_approval")
+        await decide(casework, decision("R. Director", "director", "agree",
+                                        kind="director_approval", approve=True))
+        await ready_for(h, casework, "admin_removal_referral")
+        await decide(casework, cw("settled status", kind="admin_removal_referral",
+                                  refer=False))
+        result = await encounter.result()
+    key = event.subject.subject_key()
+    assert result.outcome is Outcome.NOT_PURSUED
+    assert h.sim.count("removals_referral", key) == 0
+    assert h.sim.count("advised_deportation_not_pursued", key) == 1

@@ -43,6 +43,7 @@ class CaseWorkflow:
     def _init_common(self) -> None:
         self._pending: DecisionRequest | None = None
         self._taken: DecisionRequest | None = None
+        self._renewing = False
 
     # --- timeline and visible state ---------------------------------------------
     def record(
@@ -157,6 +158,10 @@ class CaseWorkflow:
             )
         if self._pending is not None:
             raise ApplicationError("Refused: another decision is being acted on; try again.")
+        if self._renewing:
+            raise ApplicationError(
+                "Refused for now: the case is renewing its history; send the decision again."
+            )
         self.check_decision(req)
 
     def check_lawful(self, req: DecisionRequest) -> None:
@@ -221,6 +226,15 @@ class CaseWorkflow:
                 self.set_stage(stage, awaiting=awaiting, deadlines=deadlines)
 
     # --- long life -------------------------------------------------------------------
+    async def quiet_for_renewal(self) -> bool:
+        """Stop taking decisions and let running handlers finish before continue-as-new.
+        False (and nothing changed) when a decision is waiting to be acted on first."""
+        if self._pending is not None:
+            return False
+        self._renewing = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return True
+
     def history_is_long(self) -> bool:
         info = workflow.info()
         return (

@@ -434,8 +434,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
                 awaiting=["subject_located"],
                 deadlines=[Deadline(name="wanted/missing review", due_at=self.s.next_review_at)],
             )
-            if self.history_is_long():
-                await workflow.wait_condition(workflow.all_handlers_finished)
+            if self.history_is_long() and await self.quiet_for_renewal():
                 self.s.continued_as_new += 1
                 workflow.continue_as_new(inp.model_copy(update={"state": self.s}))
 

@@ -92,7 +92,9 @@ class EncounterWorkflow(CaseWorkflow):
             *(self.check_country(code) for code in self.s.checks),
         )
         if self._suspend:
-            await workflow.wait_condition(workflow.all_handlers_finished)
+            # Decisions were refused from the moment of suspension; any taken before
+            # it were acted on by the identity-data desk.
+            await self.quiet_for_renewal()
             self.s.continued_as_new += 1
             workflow.continue_as_new(
                 EncounterInput(event=self.s.event, policy=self.s.policy, state=self.s)
@@ -199,7 +201,7 @@ class EncounterWorkflow(CaseWorkflow):
                 deadline=self.s.identity_data_due_at,
                 wake=lambda: self._suspend,
             )
-            if req is None or self._suspend:
+            if req is None:
                 return
             supplied = req.decision
             assert isinstance(supplied, IdentityDataSupplied)
@@ -213,6 +215,8 @@ class EncounterWorkflow(CaseWorkflow):
                     if not c.missing_fields:
                         c.status = "requested"
             self.refresh_stage()
+            if self._suspend:
+                return
 
     def check_decision(self, req: DecisionRequest) -> None:
         if isinstance(req.decision, IdentityDataSupplied):
@@ -298,8 +302,9 @@ class EncounterWorkflow(CaseWorkflow):
     async def await_reply(self, c: CountryCheck) -> None:
         p = self.s.policy
         while c.status in ("requested", "late_reply_window"):
-            if self.history_is_long():
+            if self.history_is_long() and not self._suspend:
                 self._suspend = True
+                self._renewing = True  # no new decisions until the history is renewed
             if self._suspend:
                 return
             wake = self.next_poll_at(c)
