@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,9 @@ from models.policy import Policy
 from workflows import WORKFLOWS
 from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow
+
+
+HISTORIES = Path(__file__).parent / "histories"
 
 
 def custody_event(
@@ -72,6 +76,21 @@ class Harness:
     sim: Simulator
     store: CaseStore
     policy: Policy
+    started: list[str] = field(default_factory=list)
+
+    async def record_histories(self) -> None:
+        """Save this test's closed cases' histories for the replay test (see README)."""
+        test = os.environ["PYTEST_CURRENT_TEST"].split("::")[-1].split(" ")[0]
+        ids = list(self.started)
+        for case_id in self.started:
+            state = await state_of(self.client.get_workflow_handle(case_id))
+            if state.casework_id and state.casework_id not in ids:
+                ids.append(state.casework_id)
+        for n, workflow_id in enumerate(ids):
+            history = await self.client.get_workflow_handle(workflow_id).fetch_history()
+            kind = "casework" if workflow_id.startswith("casework-") else "encounter"
+            path = HISTORIES / f"{test.removeprefix('test_')}-{n}-{kind}.json"
+            path.write_text(history.to_json())
 
     def world(self, event: CustodyEvent, spec: SubjectSpec) -> None:
         """Say what the world does for this event's subject."""
@@ -100,6 +119,7 @@ class Harness:
                 yield worker
 
     async def start(self, event: CustodyEvent) -> WorkflowHandle[Any, Any]:
+        self.started.append(event.case_id())
         return await self.client.start_workflow(
             EncounterWorkflow.run,
             EncounterInput(event=event, policy=self.policy),
@@ -135,6 +155,8 @@ async def harness(
         if run_worker:
             async with h.running():
                 yield h
+                if os.environ.get("FNO_RECORD_HISTORIES") and h.started:
+                    await h.record_histories()
         else:
             yield h
     finally:

@@ -460,11 +460,18 @@ async def test_deport_when_not_detained_asks_ice_to_detain(ts_env, tmp_path):
         encounter = await h.start(event)
         casework = await referred_casework(h, encounter)
         await locate_detain_and_serve(h, casework, detain=False)
-        await decide(casework, cw("address known", kind="deportation", decision="deport",
-                                  address_known=True, in_country_right_of_appeal=False))
+        await decide(
+            casework,
+            cw(
+                "address known",
+                kind="deportation",
+                decision="deport",
+                address_known=True,
+                in_country_right_of_appeal=False,
+            ),
+        )
         await ready_for(h, casework, "deportation_enforced")
-        await decide(casework, cw("removed", kind="deportation_enforced",
-                                  removed_on="2026-04-01"))
+        await decide(casework, cw("removed", kind="deportation_enforced", removed_on="2026-04-01"))
         result = await encounter.result()
         case = await state_of(casework)
     assert result.outcome is Outcome.DEPORTED
@@ -483,11 +490,12 @@ async def test_not_pursued_without_referral_when_residing_lawfully(ts_env, tmp_p
         await locate_detain_and_serve(h, casework)
         await decide(casework, cw("old offence", kind="deportation", decision="not_pursued"))
         await ready_for(h, casework, "director_approval")
-        await decide(casework, decision("R. Director", "director", "agree",
-                                        kind="director_approval", approve=True))
+        await decide(
+            casework,
+            decision("R. Director", "director", "agree", kind="director_approval", approve=True),
+        )
         await ready_for(h, casework, "admin_removal_referral")
-        await decide(casework, cw("settled status", kind="admin_removal_referral",
-                                  refer=False))
+        await decide(casework, cw("settled status", kind="admin_removal_referral", refer=False))
         result = await encounter.result()
     key = event.subject.subject_key()
     assert result.outcome is Outcome.NOT_PURSUED

@@ -1,0 +1,35 @@
+"""Every recorded history replays against today's workflow code.
+
+A change to a workflow that would break cases already running fails here. To
+record histories after a deliberate change (behind ``workflow.patched``), run
+``FNO_RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/test_workflow_*.py`` and
+commit the new files in ``tests/histories/`` beside the old ones.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from workflows import WORKFLOWS
+
+HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
+
+
+def test_histories_of_every_branch_are_recorded():
+    names = {p.name.split("-")[0] for p in HISTORIES}
+    kinds = {p.stem.rsplit("-", 1)[-1] for p in HISTORIES}
+    assert kinds == {"encounter", "casework"}
+    assert len(names) >= 15, names
+
+
+@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
+async def test_recorded_history_replays(path: Path):
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
