@@ -29,7 +29,6 @@ from workflows import WORKFLOWS
 from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow
 
-
 HISTORIES = Path(__file__).parent / "histories"
 
 

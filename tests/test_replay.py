@@ -27,9 +27,12 @@ def test_histories_of_every_branch_are_recorded():
     assert len(names) >= 15, names
 
 
-@pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_recorded_history_replays(path: Path):
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+@pytest.mark.parametrize(
+    "history",
+    [WorkflowHistory.from_json(p.stem, p.read_text()) for p in HISTORIES],
+    ids=[p.stem for p in HISTORIES],
+)
+async def test_recorded_history_replays(history: WorkflowHistory):
     replayer = Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
