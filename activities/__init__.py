@@ -15,9 +15,11 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     from activities.simulator import Simulator, load_world
     from activities.steps import CaseActivities
     from activities.store import CaseStore, make_engine
+    from runtime.database import require_current
 
     settings.home.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.database_url)
+    require_current(engine)
     sim = Simulator(
         engine, load_world(settings.world_file), day_seconds=settings.policy.day_seconds
     )

@@ -155,7 +155,9 @@ class Simulator:
         self._fault_rng = random.Random(self.world.seed)
         self._lock = threading.Lock()
         self.faults_injected = 0
-        SQLModel.metadata.create_all(engine)
+        # The simulated world keeps its own tables (not the product's, not migrated).
+        own_tables = [SimEffect.__table__, SimCertificate.__table__]  # type: ignore[attr-defined]
+        SQLModel.metadata.create_all(engine, tables=own_tables)
         # The gateways, by system; one object serves them all.
         self.acro = self.police = self.pnc = self.cid = self.nbtc = self.ice = self
         self.correspondence = self

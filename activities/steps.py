@@ -20,9 +20,9 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
 from activities.gateways import Gateways, PermanentGatewayError
-from activities.store import CaseStore
+from activities.store import CaseStore, EncounterRecord
 from models.case import CertificateRef, ConvictionSummary, Referral
-from models.reference import offence
+from models.reference import UnknownOffenceError, offence
 from models.steps import (
     AcroCheckRequest,
     AcroRequestRef,
@@ -32,6 +32,9 @@ from models.steps import (
     Chaser,
     CidCaseCreation,
     CidCaseRef,
+    DecisionLogged,
+    EncounterClosed,
+    EncounterOpened,
     IceStatus,
     IceStatusQuery,
     IdentityDataRequest,
@@ -62,7 +65,9 @@ def _refusals_surface(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except PermanentGatewayError as err:
+        except (PermanentGatewayError, UnknownOffenceError, KeyError) as err:
+            # A refusal, or data no retry will mend (an offence code not in the table,
+            # a record that is not there): the case shows it and waits for a person.
             raise ApplicationError(str(err), type=PERMANENT, non_retryable=True) from err
 
     return wrapper  # type: ignore[return-value]
@@ -86,6 +91,39 @@ class CaseActivities:
             if hasattr(getattr(self, name), "__temporal_activity_definition")
         ]
 
+    # The case store -----------------------------------------------------------------
+    @activity.defn
+    def register_encounter(self, req: EncounterOpened) -> None:
+        """The custody event's record in the case store; the collection is logged."""
+        self.store.open_encounter(
+            EncounterRecord(
+                case_id=req.case_id,
+                force=req.force,
+                custody_reference=req.custody_reference,
+                reason=req.reason,
+                nationality=req.nationality,
+                subject_key=req.subject_key,
+                opened_at=req.opened_at,
+            ),
+            officer=req.officer,
+        )
+
+    @activity.defn
+    def close_encounter_record(self, req: EncounterClosed) -> None:
+        self.store.close_encounter(req.case_id, req.outcome, req.closed_at)
+
+    @activity.defn
+    def record_decision(self, req: DecisionLogged) -> None:
+        """A person's decision on a case goes into the access log once."""
+        self.store.log(
+            actor=req.actor,
+            role=req.role,
+            action="decision",
+            case_id=req.case_id,
+            justification=f"{req.kind}: {req.reason}",
+            act_key=f"decision:{req.idempotency_key}",
+        )
+
     # ACRO side -----------------------------------------------------------------
     @activity.defn
     @_refusals_surface
@@ -98,6 +136,15 @@ class CaseActivities:
             req.purpose,
             _as_of(req.as_of),
             {"reason": req.reason, "uk_matter": req.uk_matter, "channel": req.channel},
+        )
+        self.store.log(
+            actor=req.case_id,
+            role="system",
+            action="disclosure",
+            case_id=req.case_id,
+            justification=f"identity data sent to {req.country} via ACRO ({req.purpose}): "
+            f"request {ref}",
+            act_key=f"disclosure:{req.idempotency_key}",
         )
         log.info("acro check requested", country=req.country, purpose=req.purpose, ref=ref)
         return AcroRequestRef(request_ref=ref)
@@ -208,13 +255,29 @@ class CaseActivities:
         ref, created = self.g.cid.create_case(
             req.idempotency_key, req.subject_key, req.nationality, req.offences
         )
+        self.store.update_subject_case(
+            req.subject_key,
+            act_key=f"alteration:{req.idempotency_key}",
+            casework_id=req.case_id,
+            nationality=req.nationality,
+            cid_ref=ref,
+            encounter_ids=req.encounter_ids,
+            convictions=req.offences,
+            justification="CID case created: case details and overseas convictions",
+        )
         return CidCaseRef(cid_ref=ref, created=created)
 
     @activity.defn
     @_refusals_surface
     def add_cid_calendar_event(self, req: SubjectStep) -> None:
-        self.g.cid.add_calendar_event(
-            req.idempotency_key, req.detail, "CC - ACRO Referral", "Completed"
+        event, status = "CC - ACRO Referral", "Completed"
+        self.g.cid.add_calendar_event(req.idempotency_key, req.detail, event, status)
+        self.store.update_subject_case(
+            req.subject_key,
+            act_key=f"alteration:{req.idempotency_key}",
+            casework_id=req.case_id,
+            calendar_event={"event": event, "status": status, "at": _as_of(req.as_of).isoformat()},
+            justification=f"CID calendar event '{event}' ({status})",
         )
 
     @activity.defn
@@ -231,6 +294,13 @@ class CaseActivities:
     @_refusals_surface
     def record_outcome_on_cid(self, req: CaseNote) -> None:
         self.g.cid.record_outcome(req.idempotency_key, req.subject_key, req.text)
+        self.store.update_subject_case(
+            req.subject_key,
+            act_key=f"alteration:{req.idempotency_key}",
+            casework_id=req.case_id,
+            outcome=req.text,
+            justification=f"case outcome: {req.text}",
+        )
 
     @activity.defn
     @_refusals_surface

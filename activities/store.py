@@ -1,4 +1,10 @@
-"""The case store: documents (country replies, certificates) and the access log.
+"""The case store: the system of record beside Temporal.
+
+It holds the record of each encounter, the case record per subject (the CID record
+of DOMAIN.md step 6: case details, overseas convictions, calendar events, outcome),
+the documents (country replies, certificates) and the access log. It outlives
+Temporal's retention of closed cases. The schema is managed by Alembic
+(``migrations/``, ``runtime.database``).
 
 Workflows carry only document IDs (claim check). Destroying a certificate deletes
 its content for real — the column is emptied, not flagged — and leaves an access
@@ -41,6 +47,36 @@ class Document(SQLModel, table=True):
     destruction_reason: str | None = None
 
 
+class EncounterRecord(SQLModel, table=True):
+    """One row per custody event (no names here: the subject is in the documents)."""
+
+    __tablename__ = "encounter_record"
+    case_id: str = Field(primary_key=True, max_length=200)
+    force: str = Field(max_length=40, index=True)
+    custody_reference: str = Field(max_length=40)
+    reason: str = Field(max_length=20)
+    nationality: str = Field(max_length=2, index=True)
+    subject_key: str = Field(max_length=40, index=True)
+    opened_at: datetime
+    outcome: str | None = Field(default=None, max_length=200)
+    closed_at: datetime | None = None
+
+
+class SubjectCase(SQLModel, table=True):
+    """The case record per subject (CID): details, convictions, calendar, outcome."""
+
+    __tablename__ = "subject_case"
+    subject_key: str = Field(primary_key=True, max_length=40)
+    casework_id: str = Field(max_length=200, index=True)
+    cid_ref: str | None = Field(default=None, max_length=40)
+    nationality: str = Field(max_length=2)
+    encounter_ids: str = Field(default="[]", description="JSON list")
+    overseas_convictions: str = Field(default="[]", description="JSON list of offence codes")
+    calendar_events: str = Field(default="[]", description="JSON list of {event, status, at}")
+    outcome: str | None = Field(default=None, max_length=200)
+    updated_at: datetime = Field(default_factory=_now)
+
+
 class AccessLogEntry(SQLModel, table=True):
     __tablename__ = "access_log"
     id: int | None = Field(default=None, primary_key=True)
@@ -71,13 +107,115 @@ def make_engine(url: str) -> Engine:
 
 
 class CaseStore:
+    """The store over an engine whose schema is current (see ``runtime.database``)."""
+
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        SQLModel.metadata.create_all(engine)
 
     @classmethod
-    def from_url(cls, url: str) -> CaseStore:
-        return cls(make_engine(url))
+    def migrated(cls, url: str) -> CaseStore:
+        """A store on ``url`` brought to the newest schema first (local use, tests)."""
+        from runtime.database import upgrade
+
+        engine = make_engine(url)
+        upgrade(engine)
+        return cls(engine)
+
+    # Encounters and subjects ------------------------------------------------
+    def open_encounter(self, record: EncounterRecord, *, officer: str) -> bool:
+        """Record a custody event once; the collection of its data is logged once."""
+        with Session(self.engine) as session:
+            if session.get(EncounterRecord, record.case_id) is not None:
+                return False
+            session.add(record)
+            session.add(
+                AccessLogEntry(
+                    act_key=f"collection:{record.case_id}",
+                    actor=officer,
+                    role="police_officer",
+                    action="collection",
+                    case_id=record.case_id,
+                    justification=f"custody event ({record.reason}) from {record.force}",
+                )
+            )
+            return self._commit_once(session)
+
+    def close_encounter(self, case_id: str, outcome: str, at: datetime) -> None:
+        with Session(self.engine) as session:
+            row = session.get(EncounterRecord, case_id)
+            if row is None:
+                raise KeyError(f"no encounter record {case_id!r}")
+            if row.outcome == outcome and row.closed_at is not None:
+                return
+            row.outcome, row.closed_at = outcome, at
+            session.add(row)
+            session.commit()
+
+    def encounter(self, case_id: str) -> EncounterRecord | None:
+        with Session(self.engine) as session:
+            return session.get(EncounterRecord, case_id)
+
+    def update_subject_case(
+        self,
+        subject_key: str,
+        *,
+        act_key: str,
+        casework_id: str,
+        justification: str,
+        nationality: str = "",
+        cid_ref: str | None = None,
+        encounter_ids: list[str] | None = None,
+        convictions: list[str] | None = None,
+        calendar_event: dict[str, str] | None = None,
+        outcome: str | None = None,
+    ) -> bool:
+        """Alter the subject's case record once per act; returns False for a repeat."""
+        with Session(self.engine) as session:
+            if session.exec(
+                select(AccessLogEntry).where(AccessLogEntry.act_key == act_key)
+            ).first():
+                return False
+            row = session.get(SubjectCase, subject_key) or SubjectCase(
+                subject_key=subject_key, casework_id=casework_id, nationality=nationality
+            )
+            if cid_ref:
+                row.cid_ref = cid_ref
+            if encounter_ids:
+                row.encounter_ids = _merged(row.encounter_ids, encounter_ids)
+            if convictions:
+                row.overseas_convictions = _merged(row.overseas_convictions, convictions)
+            if calendar_event:
+                events = json.loads(row.calendar_events)
+                events.append(calendar_event)
+                row.calendar_events = json.dumps(events)
+            if outcome:
+                row.outcome = outcome
+            row.updated_at = _now()
+            session.add(row)
+            session.add(
+                AccessLogEntry(
+                    act_key=act_key,
+                    actor=casework_id,
+                    role="system",
+                    action="alteration",
+                    case_id=casework_id,
+                    justification=justification,
+                )
+            )
+            return self._commit_once(session)
+
+    def subject_case(self, subject_key: str) -> SubjectCase | None:
+        with Session(self.engine) as session:
+            return session.get(SubjectCase, subject_key)
+
+    @staticmethod
+    def _commit_once(session: Session) -> bool:
+        try:
+            session.commit()
+        except IntegrityError:  # a concurrent attempt did it first
+            session.rollback()
+            return False
+        return True
 
     # Documents -------------------------------------------------------------
     def put_document(
@@ -118,12 +256,7 @@ class CaseStore:
                     justification=justification,
                 )
             )
-            try:
-                session.commit()
-            except IntegrityError:  # a concurrent attempt stored it first
-                session.rollback()
-                return False
-            return True
+            return self._commit_once(session)
 
     def read_document(
         self, document_id: str, *, actor: str, role: str, justification: str
@@ -211,18 +344,29 @@ class CaseStore:
                     justification=justification,
                 )
             )
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                return False
-            return True
+            return self._commit_once(session)
 
-    def access_log(self, case_id: str) -> list[AccessLogEntry]:
+    def access_log(
+        self,
+        case_id: str | None = None,
+        *,
+        actor: str | None = None,
+        since: datetime | None = None,
+        limit: int = 1000,
+    ) -> list[AccessLogEntry]:
+        """Entries for a case, or by an actor since a time, oldest first."""
+        query = select(AccessLogEntry)
+        if case_id is not None:
+            query = query.where(AccessLogEntry.case_id == case_id)
+        if actor is not None:
+            query = query.where(AccessLogEntry.actor == actor)
+        if since is not None:
+            query = query.where(AccessLogEntry.at >= since)
+        query = query.order_by(AccessLogEntry.id).limit(limit)  # type: ignore[arg-type]
         with Session(self.engine) as session:
-            rows = session.exec(
-                select(AccessLogEntry)
-                .where(AccessLogEntry.case_id == case_id)
-                .order_by(AccessLogEntry.id)  # type: ignore[arg-type]
-            )
-            return list(rows)
+            return list(session.exec(query))
+
+
+def _merged(current_json: str, more: list[str]) -> str:
+    items = json.loads(current_json)
+    return json.dumps(items + [x for x in more if x not in items])

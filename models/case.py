@@ -121,6 +121,7 @@ class CountryCheck(BaseModel):
     polls: int = 0
     last_polled_at: datetime | None = None
     late_until: datetime | None = None
+    required_fields: list[str] = Field(default_factory=list)
     missing_fields: list[str] = Field(default_factory=list)
     certificate: CertificateRef | None = None
 
@@ -147,6 +148,7 @@ class EncounterState(CaseView):
     identity_data_requested: bool = False
     convictions_found: bool = False
     casework_id: str | None = None
+    casework_outcome: Outcome | None = None
     referred_countries: list[str] = Field(default_factory=list)
     continued_as_new: int = 0
 
@@ -168,6 +170,7 @@ class CaseworkState(CaseView):
     subject_key: str
     nationality: str
     eea_national: bool
+    chain_id: str = Field(description="First run ID of this case: part of its step keys.")
     referrals: list[Referral] = Field(default_factory=list)
     disclosable: bool = False
     immigration_requests: list[CountryCheck] = Field(default_factory=list)

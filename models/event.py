@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import UTC, date, datetime
 from typing import Literal
 
@@ -17,8 +16,6 @@ from pydantic import (
 )
 
 from models.reference import IdentityField, country
-
-_SLUG = re.compile(r"[^a-z0-9]+")
 
 # Checks against the clock run only at intake (``model_validate(..., context=INTAKE)``):
 # the same model is decoded again inside workflows, where reading the clock is not
@@ -140,9 +137,11 @@ class CustodyEvent(BaseModel):
         return self
 
     def case_id(self) -> str:
-        """The workflow ID: the event's own identity, never a name or date of birth."""
-        ref = _SLUG.sub("-", self.custody_reference.lower()).strip("-")
-        return f"encounter-{self.force}-{ref}"
+        """The workflow ID: the event's own identity, never a name or date of birth.
+
+        The custody reference is kept as sent (upper-cased: custody systems do not
+        distinguish case), so "CU/1" and "CU-1" stay two cases."""
+        return f"encounter-{self.force}-{self.custody_reference.upper()}"
 
     def target_countries(self) -> list[str]:
         return [self.subject.nationality, *dict.fromkeys(self.subject.other_countries)]

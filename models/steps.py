@@ -158,3 +158,27 @@ class CaseworkReferral(BaseModel):
     casework_id: str
     start: CaseworkInput
     referral: Referral
+
+
+class EncounterOpened(Step):
+    force: str
+    custody_reference: str
+    reason: str
+    nationality: str
+    subject_key: str
+    officer: str
+    opened_at: datetime
+
+
+class EncounterClosed(Step):
+    outcome: str
+    closed_at: datetime
+
+
+class DecisionLogged(Step):
+    """A person's decision, for the access log (who, role, why)."""
+
+    actor: str
+    role: str
+    kind: str
+    reason: str

@@ -34,7 +34,9 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from activities.store import make_engine
 from runtime.config import Settings
+from runtime.database import upgrade
 from runtime.embedded import (
     SERVER_DB,
     SERVER_LOG,
@@ -169,6 +171,11 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
         return 2
     home = settings.home
     home.mkdir(parents=True, exist_ok=True)
+    try:
+        upgrade(make_engine(settings.database_url))
+    except Exception as err:
+        log.error("case store migration failed", error=str(err))
+        return 1
 
     if is_listening("localhost", port):
         print(

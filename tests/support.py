@@ -76,6 +76,19 @@ class Harness:
     store: CaseStore
     policy: Policy
     started: list[str] = field(default_factory=list)
+    subjects: dict[str, str] = field(default_factory=dict)
+
+    async def end_leftovers(self) -> None:
+        """Terminate this test's cases still running: on the time-skipping server a
+        case whose timer fires with no worker left would stop the clock for later
+        tests."""
+        for case_id in self.started:
+            for workflow_id in (case_id, f"casework-{self.subjects.get(case_id, '')}"):
+                handle = self.client.get_workflow_handle(workflow_id)
+                try:
+                    await handle.terminate(reason="test over")
+                except Exception:  # already closed, or never started
+                    pass
 
     async def record_histories(self) -> None:
         """Save this test's closed cases' histories for the replay test (see README)."""
@@ -119,6 +132,7 @@ class Harness:
 
     async def start(self, event: CustodyEvent) -> WorkflowHandle[Any, Any]:
         self.started.append(event.case_id())
+        self.subjects[event.case_id()] = event.subject.subject_key()
         return await self.client.start_workflow(
             EncounterWorkflow.run,
             EncounterInput(event=event, policy=self.policy),
@@ -139,7 +153,8 @@ async def harness(
 ) -> AsyncIterator[Harness]:
     """A simulator and case store on a fresh database, and (by default) a worker on a
     fresh task queue for the test's cases."""
-    engine = make_engine(database_url or f"sqlite:///{tmp_path / 'casework.db'}")
+    url = database_url or f"sqlite:///{tmp_path / 'casework.db'}"
+    engine = make_engine(url)
     policy = policy or Policy()
     sim = Simulator(engine, world or WorldFile(), day_seconds=policy.day_seconds)
     h = Harness(
@@ -147,7 +162,7 @@ async def harness(
         env.client,
         f"tq-{uuid.uuid4()}",
         sim,
-        CaseStore(engine),
+        CaseStore.migrated(url),
         policy,
     )
     try:
@@ -158,8 +173,10 @@ async def harness(
                     await h.record_histories()
         else:
             yield h
+        await h.end_leftovers()
     finally:
         engine.dispose()
+        h.store.engine.dispose()
 
 
 async def state_of(handle: WorkflowHandle[Any, Any]) -> Any:

@@ -12,6 +12,7 @@ import pytest
 from activities.gateways import PermanentGatewayError, TransientGatewayError
 from activities.simulator import FaultSpec, ReplySpec, Simulator, SubjectSpec, WorldFile
 from activities.store import CaseStore, make_engine
+from runtime.database import upgrade
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -31,6 +32,7 @@ def engine(request, tmp_path):
         else os.environ["FNO_TEST_DATABASE_URL"]
     )
     engine = make_engine(url)
+    upgrade(engine)
     yield engine
     engine.dispose()
 

@@ -501,3 +501,94 @@ async def test_not_pursued_without_referral_when_residing_lawfully(ts_env, tmp_p
     assert result.outcome is Outcome.NOT_PURSUED
     assert h.sim.count("removals_referral", key) == 0
     assert h.sim.count("advised_deportation_not_pursued", key) == 1
+
+
+async def test_a_decision_is_taken_once_a_repeat_is_refused(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="SK")
+        reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="ROBBERY")])
+        h.world(event, SubjectSpec(replies={"SK": reply}, located_after_days=1))
+        encounter = await h.start(event)
+        casework = await referred_casework(h, encounter)
+        await ready_for(h, casework, "subject_located")
+        await decide(casework, cw("found", kind="subject_located", case_owner="Sam Jones"))
+        await ready_for(h, casework, "detention")
+        await decide(casework, cw("flight risk", kind="detention", detain=True))
+        with pytest.raises(WorkflowUpdateFailedError) as refused:  # a double click
+            await decide(casework, cw("flight risk", kind="detention", detain=False))
+        assert "not expected" in str(refused.value.cause)
+        case = await state_of(casework)
+    assert case.detained is True
+    assert [e.text for e in case.timeline if e.kind == "decision"].count(
+        "Detention decision: detain"
+    ) == 1
+
+
+async def test_two_serious_certificates_from_one_encounter_both_reach_the_case(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="PL", other_countries=["DE"])
+        h.world(
+            event,
+            SubjectSpec(
+                replies={
+                    "PL": ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="ROBBERY")]),
+                    "DE": ReplySpec(after_days=3, convictions=[ConvictionSpec(offence="RAPE")]),
+                },
+                located_after_days=None,
+            ),
+        )
+        encounter = await h.start(event)
+        casework = await referred_casework(h, encounter)
+        case = await until(
+            casework,
+            lambda s: sum(len(r.certificates) for r in s.referrals) == 2,
+            what="both certificates",
+            skip=h.env,
+        )
+    assert sorted(c.country for r in case.referrals for c in r.certificates) == ["DE", "PL"]
+    assert "Further certificate from ACRO joined this case" in texts(case)
+
+
+async def test_a_later_case_for_the_same_subject_does_its_own_steps(ts_env, tmp_path):
+    """After a subject's case closes, a new referral opens a new case whose steps are not
+    mistaken for repeats of the old one's."""
+    async with harness(ts_env, tmp_path) as h:
+        first = custody_event(nationality="FI", pnc_id="19/555555F", custody_reference="F-1")
+        second = custody_event(nationality="FI", pnc_id="19/555555F", custody_reference="F-2")
+        reply = ReplySpec(
+            after_days=1,
+            convictions=[ConvictionSpec(offence="ROBBERY")],
+            certificate_purpose="immigration_deportation",
+        )
+        h.world(first, SubjectSpec(replies={"FI": reply}, left_uk=True))
+        assert (await (await h.start(first)).result()).outcome is Outcome.LEFT_UK
+        assert (await (await h.start(second)).result()).outcome is Outcome.LEFT_UK
+    key = first.subject.subject_key()
+    assert h.sim.count("cid_outcome", key) == 2
+    assert h.sim.count("cid_record_created", key) == 1  # one CID record per person
+
+
+async def test_the_casework_outcome_survives_the_encounters_continue_as_new(ts_env, tmp_path):
+    """The casework case ends while another country is still awaited and the encounter
+    renews its history: the outcome must not be lost."""
+    from models.policy import Policy
+
+    policy = Policy(continue_as_new_after_events=80, late_reply_window_days=0)
+    async with harness(ts_env, tmp_path, policy=policy) as h:
+        event = custody_event(nationality="SE", other_countries=["US"])
+        h.world(
+            event,
+            SubjectSpec(
+                replies={
+                    "SE": ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="ROBBERY")]),
+                    "US": ReplySpec(after_days=None),
+                },
+                left_uk=True,
+            ),
+        )
+        encounter = await h.start(event)
+        result = await encounter.result()
+        state = await state_of(encounter)
+    assert result.outcome is Outcome.LEFT_UK
+    assert state.continued_as_new >= 1
+    assert state.checks["US"].status == "no_response"

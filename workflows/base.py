@@ -15,10 +15,11 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.steps import PERMANENT
+    from activities.steps import PERMANENT, CaseActivities
     from models import search
     from models.case import CaseView, Deadline, EntryKind, Stage, TimelineEntry
     from models.decisions import ROLES_FOR, DecisionRequest, DecisionResult
+    from models.steps import DecisionLogged
 
 T = TypeVar("T")
 
@@ -42,7 +43,11 @@ class CaseWorkflow:
 
     def _init_common(self) -> None:
         self._pending: DecisionRequest | None = None
-        self._taken: DecisionRequest | None = None
+        self._pending_id = ""
+        # Decision kinds someone in the workflow is waiting for right now (a count per
+        # kind: concurrent branches may wait for the same kind). Only these are
+        # accepted; ``s.awaiting`` shows them.
+        self._waiting: dict[str, int] = {}
         self._renewing = False
 
     # --- timeline and visible state ---------------------------------------------
@@ -69,17 +74,14 @@ class CaseWorkflow:
         )
         workflow.logger.info("case %s: %s", kind, text)
 
-    def set_stage(
-        self,
-        stage: Stage,
-        *,
-        awaiting: list[str] | None = None,
-        deadlines: list[Deadline] | None = None,
-    ) -> None:
+    def set_stage(self, stage: Stage, *, deadlines: list[Deadline] | None = None) -> None:
         self.s.stage = stage
-        self.s.awaiting = list(awaiting or [])
-        self.s.awaiting_role = sorted({r for k in self.s.awaiting for r in ROLES_FOR[k]})
         self.s.deadlines = list(deadlines or [])
+        self.publish()
+
+    def _sync_awaiting(self) -> None:
+        self.s.awaiting = sorted(k for k, n in self._waiting.items() if n > 0)
+        self.s.awaiting_role = sorted({r for k in self.s.awaiting for r in ROLES_FOR[k]})
         self.publish()
 
     def publish(self) -> None:
@@ -92,6 +94,8 @@ class CaseWorkflow:
         ]
         if self.s.outcome is not None:
             updates.append(search.OUTCOME.value_set(self.s.outcome.name))
+        else:
+            updates.append(search.OUTCOME.value_unset())
         updates.extend(self.extra_search_attributes())
         if next_deadline is not None:
             updates.append(search.NEXT_DEADLINE.value_set(next_deadline))
@@ -130,7 +134,10 @@ class CaseWorkflow:
             reason=req.reason,
             decision=req.decision.model_dump(mode="json"),
         )
+        info = workflow.current_update_info()
+        self._pending_id = info.id if info else str(workflow.uuid4())
         self._pending = req
+        # Answer once the case has taken the decision and acted on it up to its next wait.
         await workflow.wait_condition(lambda: self._pending is not req)
         return DecisionResult(accepted=True, stage=self.s.stage.value, message=f"{kind} recorded")
 
@@ -144,6 +151,12 @@ class CaseWorkflow:
                 f"Refused: the case is closed ({self.s.outcome}); no decision is expected."
             )
         self.check_lawful(req)
+        if self._renewing:
+            raise ApplicationError(
+                "Refused for now: the case is renewing its history; send the decision again."
+            )
+        if self._pending is not None:
+            raise ApplicationError("Refused: another decision is being acted on; try again.")
         if kind not in self.s.awaiting:
             expected = ", ".join(self.s.awaiting) or "none"
             raise ApplicationError(
@@ -155,12 +168,6 @@ class CaseWorkflow:
             raise ApplicationError(
                 f"Refused: a {kind} decision must come from a {' or '.join(allowed)}, "
                 f"not a {req.role}."
-            )
-        if self._pending is not None:
-            raise ApplicationError("Refused: another decision is being acted on; try again.")
-        if self._renewing:
-            raise ApplicationError(
-                "Refused for now: the case is renewing its history; send the decision again."
             )
         self.check_decision(req)
 
@@ -179,19 +186,39 @@ class CaseWorkflow:
         deadline: datetime | None = None,
         wake: Callable[[], bool] | None = None,
     ) -> Any:
-        """Wait for one of ``kinds`` (already offered via ``set_stage``); None when the
-        deadline passes or ``wake`` becomes true first."""
-        arrived = await self.wait_until(
-            lambda: (
-                (self._pending is not None and self._pending.decision.kind in kinds)
-                or (wake is not None and wake())
-            ),
-            deadline,
-        )
-        if not arrived or self._pending is None or self._pending.decision.kind not in kinds:
-            return None
+        """Offer ``kinds`` and wait for one; None when the deadline passes or ``wake``
+        becomes true first. The decision is logged, then handed over."""
+        for k in kinds:
+            self._waiting[k] = self._waiting.get(k, 0) + 1
+        self._sync_awaiting()
+        try:
+            await self.wait_until(
+                lambda: (
+                    (self._pending is not None and self._pending.decision.kind in kinds)
+                    or (wake is not None and wake())
+                ),
+                deadline,
+            )
+        finally:
+            for k in kinds:
+                self._waiting[k] -= 1
+            self._sync_awaiting()
         req = self._pending
-        self._taken = req
+        if req is None or req.decision.kind not in kinds:
+            return None
+        update_id = self._pending_id
+        await self.call(
+            CaseActivities.record_decision,
+            DecisionLogged(
+                case_id=self.s.case_id,
+                idempotency_key=f"{self.s.case_id}/{update_id}",
+                actor=req.actor,
+                role=req.role,
+                kind=req.decision.kind,
+                reason=req.reason,
+            ),
+            what="Recording the decision in the access log",
+        )
         self._pending = None
         return req
 
@@ -220,20 +247,16 @@ class CaseWorkflow:
                 if not (isinstance(cause, ApplicationError) and cause.type == PERMANENT):
                     raise
                 self.record("fault", f"{what} refused: {cause.message}")
-                stage, awaiting, deadlines = self.s.stage, self.s.awaiting, self.s.deadlines
-                self.set_stage(stage, awaiting=["resume_after_fault"], deadlines=deadlines)
                 await self.next_decision("resume_after_fault")
-                self.set_stage(stage, awaiting=awaiting, deadlines=deadlines)
 
     # --- long life -------------------------------------------------------------------
-    async def quiet_for_renewal(self) -> bool:
+    async def quiet_for_renewal(self) -> None:
         """Stop taking decisions and let running handlers finish before continue-as-new.
-        False (and nothing changed) when a decision is waiting to be acted on first."""
-        if self._pending is not None:
-            return False
+
+        Call it only where nothing waits for a decision: then no decision can be
+        pending (one is accepted only while somebody waits for it)."""
         self._renewing = True
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return True
 
     def history_is_long(self) -> bool:
         info = workflow.info()

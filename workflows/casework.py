@@ -87,7 +87,9 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
             nationality=inp.nationality,
             eea_national=country(inp.nationality).eea,
             stage=Stage.DISCLOSABILITY_CHECK,
+            chain_id=workflow.info().first_execution_run_id,
         )
+        self._notified: set[str] = set()
 
     @workflow.query
     def state(self) -> CaseworkState:
@@ -95,8 +97,21 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
 
     @workflow.signal
     def add_referral(self, referral: Referral) -> None:
-        """ACRO refers serious offending; a referral already on the case is ignored."""
-        if any(r.encounter_id == referral.encounter_id for r in self.s.referrals):
+        """ACRO refers serious offending; a certificate already on the case is ignored,
+        a further one from the same encounter joins that encounter's referral."""
+        known = {c.document_id for c in self.all_certificates}
+        new = [c for c in referral.certificates if c.document_id not in known]
+        if not new:
+            return
+        same = next((r for r in self.s.referrals if r.encounter_id == referral.encounter_id), None)
+        if same is not None:
+            same.certificates.extend(new)
+            self.record(
+                "step",
+                "Further certificate from ACRO joined this case",
+                encounter_id=referral.encounter_id,
+                countries=[c.country for c in new],
+            )
             return
         first = not self.s.referrals
         self.s.referrals.append(referral)
@@ -120,7 +135,9 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
         return pairs
 
     def key(self, step: str) -> str:
-        return f"{self.s.case_id}/{step}"
+        """Idempotency key of a step of *this* case: a later case for the same subject
+        (same workflow ID, new run) must not be mistaken for a repeat of this one."""
+        return f"{self.s.case_id}/{self.s.chain_id}/{step}"
 
     def subject_step(self, step: str, detail: str = "") -> SubjectStep:
         return SubjectStep(
@@ -132,8 +149,13 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
         )
 
     @property
-    def certificates(self) -> list[CertificateRef]:
+    def all_certificates(self) -> list[CertificateRef]:
         return [c for r in self.s.referrals for c in r.certificates]
+
+    @property
+    def certificates(self) -> list[CertificateRef]:
+        """The certificates that may be used: a destroyed one is never used again."""
+        return [c for c in self.all_certificates if not c.destroyed]
 
     @property
     def serious_offences(self) -> list[str]:
@@ -143,17 +165,23 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
     @workflow.run
     async def run(self, inp: CaseworkInput) -> CaseResult:
         await workflow.wait_condition(lambda: bool(self.s.referrals))
+        # The process resumes from its state: a case continued as new picks up where
+        # it was (waiting for a disclosable certificate, or wanted/missing).
         if inp.state is None:
             self.publish()
-            await self.establish_disclosability()
+        else:
+            self.record("note", "Case continued with a fresh history; state carried over")
+        if not self.s.disclosable:
+            if self.s.stage is not Stage.AWAITING_DISCLOSABLE_CERTIFICATE:
+                await self.establish_disclosability()
+            await self.await_disclosable_certificate(inp)
+        if self.s.cid_case_ref is None:
             await self.create_case()
             left = await self.nbtc_check()
             if left:
                 await self.left_uk()
                 return await self.conclude(Outcome.LEFT_UK)
             await self.mark_wanted_and_task_ice()
-        else:
-            self.record("note", "Case continued with a fresh history; state carried over")
         if not self.s.located:
             await self.until_located(inp)
         await self.located_actions()
@@ -228,12 +256,11 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
                 what="Destroying the non-disclosable certificate",
             )
             cert.destroyed = True
+            cert.convictions = []  # nothing of it is used for a decision
             self.record("step", "Non-disclosable certificate destroyed", document=cert.document_id)
-        await self.await_disclosable_certificate()
 
     async def is_disclosable(self) -> bool:
-        usable = [c for c in self.certificates if not c.destroyed]
-        if any(c.purpose == "immigration_deportation" for c in usable):
+        if any(c.purpose == "immigration_deportation" for c in self.certificates):
             self.s.disclosable = True
             self.record("step", f"Certificate is disclosable: purpose '{IMMIGRATION_PURPOSE}'")
             return True
@@ -257,11 +284,25 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
         )
         return False
 
-    async def await_disclosable_certificate(self) -> None:
+    async def await_disclosable_certificate(self, inp: CaseworkInput) -> None:
         p = self.s.policy
         self.set_stage(Stage.AWAITING_DISCLOSABLE_CERTIFICATE)
         while not self.s.disclosable:
-            for req in self.s.immigration_requests:
+            if any(c.purpose == "immigration_deportation" for c in self.certificates):
+                self.s.disclosable = True  # a further referral brought one
+                self.record("step", f"Certificate is disclosable: purpose '{IMMIGRATION_PURPOSE}'")
+                break
+            if self.history_is_long():
+                await self.quiet_for_renewal()
+                self.s.continued_as_new += 1
+                workflow.continue_as_new(inp.model_copy(update={"state": self.s}))
+            open_requests = [r for r in self.s.immigration_requests if r.status == "requested"]
+            if not open_requests:  # every answer was unusable: only a new referral helps
+                await workflow.wait_condition(
+                    lambda: any(c.purpose == "immigration_deportation" for c in self.certificates)
+                )
+                continue
+            for req in open_requests:
                 assert req.request_ref is not None and req.last_polled_at is not None
                 await workflow.sleep(p.days(p.reply_poll_days))
                 result = await self.call(
@@ -275,18 +316,27 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
                     what=f"Collecting the immigration certificate from {req.country}",
                 )
                 req.polls += 1
-                if result.certificate is not None:
-                    req.status = "replied"
-                    req.certificate = result.certificate
-                    self.s.referrals[0].certificates.append(result.certificate)
+                cert = result.certificate
+                if cert is None:
+                    continue
+                req.status = "replied"
+                req.certificate = cert
+                self.s.referrals[0].certificates.append(cert)
+                if cert.purpose != "immigration_deportation":
                     self.record(
-                        "reply",
-                        f"Disclosable certificate received from {req.country} "
-                        f"(purpose '{IMMIGRATION_PURPOSE}')",
-                        document_id=result.certificate.document_id,
+                        "fault",
+                        f"Certificate from {req.country} is still not "
+                        "disclosable: a caseworker must chase ACRO",
                     )
-                    self.s.disclosable = True
-                    break
+                    continue
+                self.record(
+                    "reply",
+                    f"Disclosable certificate received from {req.country} "
+                    f"(purpose '{IMMIGRATION_PURPOSE}')",
+                    document_id=cert.document_id,
+                )
+                self.s.disclosable = True
+                break
 
     # --- step 6: case creation ---------------------------------------------------------------
     async def create_case(self) -> None:
@@ -299,7 +349,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
                 subject_key=self.s.subject_key,
                 nationality=self.s.nationality,
                 encounter_ids=[r.encounter_id for r in self.s.referrals],
-                certificate_ids=[c.document_id for c in self.certificates if not c.destroyed],
+                certificate_ids=[c.document_id for c in self.certificates],
                 offences=self.serious_offences,
             ),
             what="Creating the CID case",
@@ -345,7 +395,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
         )
         if not most_serious:
             return
-        self.set_stage(Stage.EXCLUSION_CONSULTATION, awaiting=["exclusion_consultation"])
+        self.set_stage(Stage.EXCLUSION_CONSULTATION)
         self.record(
             "step",
             f"Offences of the most serious nature ({', '.join(most_serious)}): exclusion to be "
@@ -372,7 +422,6 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
         self.s.next_review_at = workflow.now() + p.days(p.ice_status_poll_days)
         self.set_stage(
             Stage.ICE_TASKING,
-            awaiting=["subject_located"],
             deadlines=[Deadline(name="ICE tasking ends", due_at=self.s.ice_tasking_until)],
         )
 
@@ -397,7 +446,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
             )
             if status.status == "located":
                 self.record("step", "ICE report the subject located; allocate a case owner")
-                self.set_stage(Stage.LOCATED_AWAITING_OWNER, awaiting=["subject_located"])
+                self.set_stage(Stage.LOCATED_AWAITING_OWNER)
                 req = await self.next_decision("subject_located")
                 self.take_located(req)
                 return
@@ -431,10 +480,10 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
             self.s.next_review_at = workflow.now() + p.days(p.dormant_review_days)
             self.set_stage(
                 Stage.LIABLE_TO_DEPORT_WANTED,
-                awaiting=["subject_located"],
                 deadlines=[Deadline(name="wanted/missing review", due_at=self.s.next_review_at)],
             )
-            if self.history_is_long() and await self.quiet_for_renewal():
+            if self.history_is_long():
+                await self.quiet_for_renewal()
                 self.s.continued_as_new += 1
                 workflow.continue_as_new(inp.model_copy(update={"state": self.s}))
 
@@ -483,7 +532,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
             )
 
     async def detention(self) -> None:
-        self.set_stage(Stage.DETENTION_DECISION, awaiting=["detention"])
+        self.set_stage(Stage.DETENTION_DECISION)
         req = await self.next_decision("detention")
         d = req.decision
         assert isinstance(d, DetentionDecision)
@@ -533,7 +582,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
 
     async def deportation(self) -> CaseResult:
         while True:
-            self.set_stage(Stage.DEPORTATION_DECISION, awaiting=["deportation"])
+            self.set_stage(Stage.DEPORTATION_DECISION)
             req = await self.next_decision("deportation")
             d = req.decision
             assert isinstance(d, DeportationDecision)
@@ -544,7 +593,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
                 A.submit_to_director, self.subject_step("director-submission"), what="Submission"
             )
             self.record("step", "Submission sent to the CC Director: deportation not appropriate")
-            self.set_stage(Stage.AWAITING_DIRECTOR, awaiting=["director_approval"])
+            self.set_stage(Stage.AWAITING_DIRECTOR)
             req = await self.next_decision("director_approval")
             approval = req.decision
             assert isinstance(approval, DirectorApproval)
@@ -558,7 +607,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
         if not self.s.detained and d.address_known and not d.in_country_right_of_appeal:
             await self.call(A.ask_ice_to_detain, self.subject_step("ice-detain"), what="ICE")
             self.record("step", "Local ICE team asked to detain the subject")
-        self.set_stage(Stage.AWAITING_ENFORCEMENT, awaiting=["deportation_enforced"])
+        self.set_stage(Stage.AWAITING_ENFORCEMENT)
         req = await self.next_decision("deportation_enforced")
         enforced = req.decision
         assert isinstance(enforced, DeportationEnforced)
@@ -581,7 +630,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
 
     async def not_pursued(self) -> CaseResult:
         self.record("step", "The CC Director approved that deportation is not pursued")
-        self.set_stage(Stage.ADMIN_REMOVAL_CONSIDERATION, awaiting=["admin_removal_referral"])
+        self.set_stage(Stage.ADMIN_REMOVAL_CONSIDERATION)
         req = await self.next_decision("admin_removal_referral")
         referral = req.decision
         assert isinstance(referral, AdministrativeRemovalReferral)
@@ -635,7 +684,10 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
         self.record("outcome", f"Case closed: {outcome.value}")
         self.set_stage(Stage.CLOSED)
         await workflow.wait_condition(workflow.all_handlers_finished)
-        for referral in self.s.referrals:
+        # A referral that joins while the outcome is sent is told too.
+        while pending := [r for r in self.s.referrals if r.encounter_id not in self._notified]:
+            referral = pending[0]
+            self._notified.add(referral.encounter_id)
             try:
                 await workflow.get_external_workflow_handle(referral.encounter_id).signal(
                     "casework_concluded",

@@ -43,6 +43,8 @@ with workflow.unsafe.imports_passed_through():
         AcroCheckRequest,
         CaseworkReferral,
         Chaser,
+        EncounterClosed,
+        EncounterOpened,
         IdentityDataRequest,
         PncConvictions,
         ReplyPoll,
@@ -63,7 +65,6 @@ class EncounterWorkflow(CaseWorkflow):
             case_id=workflow.info().workflow_id, policy=inp.policy, event=inp.event
         )
         self._suspend = False
-        self._concluded: CaseworkConcluded | None = None
 
     @workflow.query
     def state(self) -> EncounterState:
@@ -71,7 +72,12 @@ class EncounterWorkflow(CaseWorkflow):
 
     @workflow.signal
     def casework_concluded(self, concluded: CaseworkConcluded) -> None:
-        self._concluded = concluded
+        self.s.casework_outcome = concluded.outcome
+        self.record(
+            "outcome",
+            f"Criminal Casework concluded: {concluded.outcome.value}",
+            casework_id=concluded.casework_id,
+        )
 
     def extra_search_attributes(self) -> list[SearchAttributeUpdate[Any]]:
         return [
@@ -83,6 +89,7 @@ class EncounterWorkflow(CaseWorkflow):
     async def run(self, inp: EncounterInput) -> CaseResult:
         if inp.state is None:
             self.open()
+            await self.register()
         else:
             self.record("note", "Case continued with a fresh history; state carried over")
             self.refresh_stage()
@@ -92,8 +99,7 @@ class EncounterWorkflow(CaseWorkflow):
             *(self.check_country(code) for code in self.s.checks),
         )
         if self._suspend:
-            # Decisions were refused from the moment of suspension; any taken before
-            # it were acted on by the identity-data desk.
+            # Every branch has stopped at a wait of its own: nobody waits for a decision.
             await self.quiet_for_renewal()
             self.s.continued_as_new += 1
             workflow.continue_as_new(
@@ -102,15 +108,10 @@ class EncounterWorkflow(CaseWorkflow):
 
         if self.s.casework_id is not None:
             self.set_stage(Stage.REFERRED_TO_CRIMINAL_CASEWORK)
-            await workflow.wait_condition(lambda: self._concluded is not None)
-            assert self._concluded is not None
-            self.record(
-                "outcome",
-                f"Criminal Casework concluded: {self._concluded.outcome.value}",
-                casework_id=self._concluded.casework_id,
-            )
-            return self.close(self._concluded.outcome)
-        return self.close(self.acro_outcome())
+            await workflow.wait_condition(lambda: self.s.casework_outcome is not None)
+            assert self.s.casework_outcome is not None
+            return await self.close(self.s.casework_outcome)
+        return await self.close(self.acro_outcome())
 
     # --- step 1: custody event received ------------------------------------------
     def open(self) -> None:
@@ -130,23 +131,37 @@ class EncounterWorkflow(CaseWorkflow):
                 channel=c.channel,
                 eu=c.eu,
                 status="awaiting_identity_data" if missing else "requested",
+                required_fields=list(c.required_fields),  # as they were when the case opened
                 missing_fields=list(missing),
             )
-        if any(ch.missing_fields for ch in self.s.checks.values()):
-            self.s.identity_data_due_at = self.s.policy.working_days_after(
-                workflow.now(), self.s.policy.missing_data_working_days
-            )
         self.refresh_stage()
+
+    async def register(self) -> None:
+        event = self.s.event
+        await self.call(
+            A.register_encounter,
+            EncounterOpened(
+                case_id=self.s.case_id,
+                idempotency_key=f"{self.s.case_id}/register",
+                force=event.force,
+                custody_reference=event.custody_reference,
+                reason=event.reason,
+                nationality=event.subject.nationality,
+                subject_key=event.subject.subject_key(),
+                officer=event.requesting_officer.name,
+                opened_at=workflow.now(),
+            ),
+            what="Recording the custody event in the case store",
+        )
 
     def refresh_stage(self) -> None:
         """The encounter's stage follows its country checks."""
         checks = list(self.s.checks.values())
         if any(c.status == "awaiting_identity_data" for c in checks):
-            assert self.s.identity_data_due_at is not None
+            due = self.s.identity_data_due_at
             self.set_stage(
                 Stage.AWAITING_IDENTITY_DATA,
-                awaiting=["identity_data_supplied"],
-                deadlines=[Deadline(name="identity data", due_at=self.s.identity_data_due_at)],
+                deadlines=[Deadline(name="identity data", due_at=due)] if due else [],
             )
         elif any(c.status == "requested" for c in checks):
             self.set_stage(
@@ -189,6 +204,11 @@ class EncounterWorkflow(CaseWorkflow):
                 what="Request to the officer for missing identity data",
             )
             self.s.identity_data_requested = True
+            # The officer's 10 working days run from the request.
+            self.s.identity_data_due_at = self.s.policy.working_days_after(
+                workflow.now(), self.s.policy.missing_data_working_days
+            )
+            self.refresh_stage()
             self.record(
                 "request",
                 f"Officer asked for {', '.join(fields)} needed by "
@@ -210,7 +230,7 @@ class EncounterWorkflow(CaseWorkflow):
             for c in self.s.checks.values():
                 if c.status == "awaiting_identity_data":
                     c.missing_fields = list(
-                        self.s.event.subject.missing_fields(country(c.country).required_fields)
+                        self.s.event.subject.missing_fields(c.required_fields)  # type: ignore[arg-type]
                     )
                     if not c.missing_fields:
                         c.status = "requested"
@@ -237,6 +257,10 @@ class EncounterWorkflow(CaseWorkflow):
     async def check_country(self, code: str) -> None:
         c = self.s.checks[code]
         if c.status == "awaiting_identity_data":
+            # The deadline is set once the officer has been asked.
+            await workflow.wait_condition(
+                lambda: self.s.identity_data_due_at is not None or self._suspend
+            )
             ready = await self.wait_until(
                 lambda: c.status != "awaiting_identity_data" or self._suspend,
                 self.s.identity_data_due_at,
@@ -304,7 +328,6 @@ class EncounterWorkflow(CaseWorkflow):
         while c.status in ("requested", "late_reply_window"):
             if self.history_is_long() and not self._suspend:
                 self._suspend = True
-                self._renewing = True  # no new decisions until the history is renewed
             if self._suspend:
                 return
             wake = self.next_poll_at(c)
@@ -464,9 +487,19 @@ class EncounterWorkflow(CaseWorkflow):
             return Outcome.NO_RESPONSE
         return Outcome.INSUFFICIENT_DATA
 
-    def close(self, outcome: Outcome) -> CaseResult:
+    async def close(self, outcome: Outcome) -> CaseResult:
         self.s.outcome = outcome
         self.s.closed_at = workflow.now()
+        await self.call(
+            A.close_encounter_record,
+            EncounterClosed(
+                case_id=self.s.case_id,
+                idempotency_key=f"{self.s.case_id}/close",
+                outcome=outcome.value,
+                closed_at=self.s.closed_at,
+            ),
+            what="Recording the outcome in the case store",
+        )
         self.record("outcome", f"Case closed: {outcome.value}")
         self.set_stage(Stage.CLOSED)
         return CaseResult(case_id=self.s.case_id, outcome=outcome)
