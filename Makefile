@@ -6,9 +6,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-CODE   := workflows activities models runtime worker.py starter.py
+CODE   := workflows activities models runtime access cli api worker.py starter.py
 
-.PHONY: run test check worker register-search-attributes install clean
+.PHONY: run test check worker migrate register-search-attributes install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ check: $(STAMP)
 ## worker: only the worker, against TEMPORAL_ADDRESS / TEMPORAL_PROFILE (default localhost:7233)
 worker: $(STAMP)
 	$(PY) worker.py
+
+## migrate: apply the case store's schema migrations to FNO_DATABASE_URL (production)
+migrate: $(STAMP)
+	$(PY) -m runtime.database upgrade
 
 ## register-search-attributes: on a real cluster (the embedded server does it itself)
 register-search-attributes: $(STAMP)

@@ -1,0 +1,1 @@
+"""The ``fno`` command for caseworkers and supervisors."""

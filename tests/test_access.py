@@ -1,0 +1,238 @@
+"""The access log (DPA 2018 s.62): every kind of access leaves exactly one entry with
+its actor and justification; a read without a purpose is refused; supervisors audit,
+from the library, the ``fno`` command and over HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from access.service import AccessRefused, Reader, audit, read_case, send_decision
+from activities.simulator import ConvictionSpec, ReplySpec, SubjectSpec
+from activities.steps import CaseActivities
+from api.app import create_app
+from cli.fno import app as fno_app
+from models.steps import EncounterOpened
+from tests.support import custody_event, decision, harness, until
+
+SUPERVISOR = Reader(actor="Sue Park", role="supervisor", reason="quality review")
+
+
+async def romanian_case(h):
+    """The seed-001 shape, up to a caseworker's first decision."""
+    event = custody_event(nationality="RO", force="derbyshire")
+    reply = ReplySpec(
+        after_days=1,
+        convictions=[ConvictionSpec(offence="MURDER", recordable_on_pnc=False)],
+        immigration_certificate_after_days=3,
+    )
+    h.world(event, SubjectSpec(replies={"RO": reply}, located_after_days=None))
+    encounter = await h.start(event)
+    state = await until(encounter, lambda s: s.casework_id is not None, skip=h.env)
+    casework = h.client.get_workflow_handle(state.casework_id)
+    await until(casework, lambda s: "subject_located" in s.awaiting, skip=h.env)
+    return event, encounter, casework
+
+
+async def test_each_kind_of_access_is_logged_once_with_actor_and_justification(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        event, encounter, casework = await romanian_case(h)
+        reader = Reader(actor="Sam Jones", role="caseworker", reason="prepare detention review")
+        await read_case(h.client, h.store, casework.id, reader)
+        await send_decision(
+            h.client,
+            casework.id,
+            decision(
+                "Sam Jones",
+                "caseworker",
+                "arrested on warrant",
+                kind="subject_located",
+                case_owner="Sam Jones",
+            ),
+        )
+        await until(casework, lambda s: "detention" in s.awaiting, skip=h.env)
+        entries = h.store.access_log(encounter.id) + h.store.access_log(casework.id)
+    kinds = Counter(e.action for e in entries)
+    assert kinds == {
+        "collection": 3,  # the custody event, the certificate, the immigration certificate
+        "disclosure": 2,  # identity data to Romania, twice (criminal, then immigration)
+        "alteration": 2,  # CID case record, calendar event
+        "consultation": 1,
+        "decision": 1,
+        "erasure": 1,  # the non-disclosable certificate
+    }
+    by_action = {e.action: e for e in entries}
+    assert (by_action["consultation"].actor, by_action["consultation"].justification) == (
+        "Sam Jones",
+        "prepare detention review",
+    )
+    assert (by_action["decision"].actor, by_action["decision"].role) == ("Sam Jones", "caseworker")
+    assert by_action["decision"].justification == "subject_located: arrested on warrant"
+    collected = [e for e in entries if e.action == "collection"]
+    assert collected[0].actor == event.requesting_officer.name
+    assert by_action["erasure"].justification.startswith("CC Workflow disclosability check")
+    assert all(e.actor and e.justification for e in entries)
+
+
+async def test_a_read_without_a_purpose_is_refused_and_not_logged(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="DE")
+        h.world(event, SubjectSpec(replies={"DE": ReplySpec(after_days=0.01)}))
+        handle = await h.start(event)
+        await handle.result()
+        with pytest.raises(AccessRefused, match="State the purpose"):
+            await read_case(
+                h.client,
+                h.store,
+                handle.id,
+                Reader(actor="Sam Jones", role="caseworker", reason="  "),
+            )
+        consultations = [e for e in h.store.access_log(handle.id) if e.action == "consultation"]
+    assert consultations == []
+
+
+def test_a_retried_activity_leaves_one_record(tmp_path):
+    from activities.gateways import Gateways
+    from activities.store import CaseStore
+
+    store = CaseStore.migrated(f"sqlite:///{tmp_path / 'store.db'}")
+    acts = CaseActivities(
+        Gateways(acro=1, police=1, pnc=1, cid=1, nbtc=1, ice=1, correspondence=1), store
+    )
+    opened = EncounterOpened(
+        case_id="encounter-kent-K1",
+        idempotency_key="encounter-kent-K1/r",
+        force="kent",
+        custody_reference="K1",
+        reason="arrest",
+        nationality="PL",
+        subject_key="abc",
+        officer="PC Grant",
+        opened_at=datetime(2026, 1, 5, tzinfo=UTC),
+    )
+    acts.register_encounter(opened)
+    acts.register_encounter(opened)  # the retry after a lost answer
+    assert store.encounter("encounter-kent-K1") is not None
+    assert [e.action for e in store.access_log("encounter-kent-K1")] == ["collection"]
+
+
+def test_audit_is_for_supervisors_by_case_or_by_actor_since_a_date(tmp_path):
+    from activities.store import CaseStore
+
+    store = CaseStore.migrated(f"sqlite:///{tmp_path / 'store.db'}")
+    store.log(
+        actor="Sam Jones",
+        role="caseworker",
+        action="consultation",
+        case_id="c-1",
+        justification="review",
+    )
+    store.log(
+        actor="Ann Lee",
+        role="caseworker",
+        action="consultation",
+        case_id="c-2",
+        justification="review",
+    )
+    with pytest.raises(AccessRefused, match="Only a supervisor"):
+        audit(store, Reader(actor="Sam Jones", role="caseworker", reason=None), case_id="c-1")
+    assert [e.actor for e in audit(store, SUPERVISOR, case_id="c-1")] == ["Sam Jones"]
+    yesterday = datetime.now(UTC) - timedelta(days=1)
+    assert [e.case_id for e in audit(store, SUPERVISOR, actor="Ann Lee", since=yesterday)] == [
+        "c-2"
+    ]
+    assert audit(store, SUPERVISOR, actor="Ann Lee", since=yesterday + timedelta(days=2)) == []
+
+
+def test_fno_audit_prints_the_log_and_refuses_a_caseworker(tmp_path, monkeypatch):
+    from activities.store import CaseStore
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = CaseStore.migrated(url)
+    store.log(
+        actor="Sam Jones",
+        role="caseworker",
+        action="decision",
+        case_id="c-9",
+        justification="detention: risk",
+    )
+    monkeypatch.setenv("FNO_DATABASE_URL", url)
+    runner = CliRunner()
+    ok = runner.invoke(
+        fno_app, ["audit", "c-9", "--as", "Sue Park", "--role", "supervisor", "--json"]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert [e["justification"] for e in json.loads(ok.output)] == ["detention: risk"]
+    by_actor = runner.invoke(
+        fno_app,
+        [
+            "audit",
+            "--actor",
+            "Sam Jones",
+            "--since",
+            "2020-01-01",
+            "--as",
+            "Sue Park",
+            "--role",
+            "supervisor",
+            "--json",
+        ],
+    )
+    assert [e["case_id"] for e in json.loads(by_actor.output)] == ["c-9"]
+    refused = runner.invoke(fno_app, ["audit", "c-9", "--as", "Sam Jones", "--role", "caseworker"])
+    assert refused.exit_code == 2
+    assert "Only a supervisor" in refused.output
+
+
+async def test_http_reads_need_a_reason_and_audit_needs_a_supervisor(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="DE")
+        h.world(event, SubjectSpec(replies={"DE": ReplySpec(after_days=0.01)}))
+        handle = await h.start(event)
+        await handle.result()
+
+        async def connect():
+            return h.client
+
+        app = create_app(connect, h.store)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fno") as web,
+        ):
+            who = {"X-Actor": "Sam Jones", "X-Role": "caseworker"}
+            refused = await web.get(f"/cases/{handle.id}", headers=who)
+            read = await web.get(f"/cases/{handle.id}", headers=who | {"X-Reason": "review"})
+            missing = await web.get("/cases/encounter-kent-NOPE", headers=who | {"X-Reason": "x"})
+            audit_refused = await web.get("/audit", params={"case_id": handle.id}, headers=who)
+            audited = await web.get(
+                "/audit",
+                params={"case_id": handle.id},
+                headers={"X-Actor": "Sue Park", "X-Role": "supervisor"},
+            )
+            decision_refused = await web.post(
+                f"/cases/{handle.id}/decisions",
+                json={
+                    "actor": "Sam Jones",
+                    "role": "caseworker",
+                    "reason": "test",
+                    "decision": {"kind": "detention", "detain": True},
+                },
+            )
+    assert refused.status_code == 403 and "State the purpose" in refused.json()["detail"]
+    assert (
+        read.status_code == 200
+        and read.json()["outcome"] == "ACRO: no trace – no overseas convictions"
+    )
+    assert missing.status_code == 404
+    assert audit_refused.status_code == 403
+    assert audited.status_code == 200
+    assert [(e["action"], e["actor"]) for e in audited.json() if e["action"] == "consultation"] == [
+        ("consultation", "Sam Jones")
+    ]
+    assert decision_refused.status_code == 409, decision_refused.json()
+    assert "case is closed" in decision_refused.json()["detail"]
