@@ -87,6 +87,8 @@ def show(
         print(state.model_dump_json(indent=2))
         return
     out.print(f"[bold]{state.case_id}[/bold]  {state.stage.value}")
+    if getattr(state, "casework_id", None):
+        out.print(f"Criminal Casework case: {state.casework_id}")
     if state.outcome:
         out.print(f"Outcome: {state.outcome.value}")
     if state.awaiting:
@@ -184,13 +186,12 @@ def intake(file: str) -> None:
 def main() -> None:
     from runtime.shutdown import exit_now
 
+    # Leave through ``exit_now``: a process that used a Temporal client can crash in
+    # interpreter teardown (see runtime.shutdown).
     try:
-        app(standalone_mode=False)
-    except typer.Exit as e:
-        exit_now(e.exit_code)
-    except Exception as e:  # click usage errors and the like
-        err.print(str(e))
-        exit_now(2)
+        app()
+    except SystemExit as stop:
+        exit_now(stop.code if isinstance(stop.code, int) else 1)
     exit_now(0)
 
 
