@@ -26,6 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from models.case import EncounterInput
 from models.event import INTAKE, CustodyEvent
 from models.policy import Policy
+from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from workflows.encounter import EncounterWorkflow
 
 StartStatus = Literal["started", "already_received", "conflict", "rejected"]
@@ -47,7 +48,12 @@ def event_digest(event: CustodyEvent) -> str:
 
 
 async def start_case(
-    client: Client, event: CustodyEvent, *, task_queue: str, policy: Policy
+    client: Client,
+    event: CustodyEvent,
+    *,
+    task_queue: str,
+    policy: Policy,
+    subject_key_secret: str = LOCAL_SUBJECT_KEY_SECRET,
 ) -> StartResult:
     """Start the encounter for ``event`` unless a case for it already exists."""
     case_id = event.case_id()
@@ -55,7 +61,11 @@ async def start_case(
     try:
         await client.start_workflow(
             EncounterWorkflow.run,
-            EncounterInput(event=event, policy=policy),
+            EncounterInput(
+                event=event,
+                subject_key=event.subject.subject_key(subject_key_secret),
+                policy=policy,
+            ),
             id=case_id,
             task_queue=task_queue,
             # A custody event is one case for ever: never start it again, even closed.
@@ -105,7 +115,12 @@ def describe_validation_error(err: ValidationError) -> str:
 
 
 async def start_all(
-    client: Client, text: str, *, task_queue: str, policy: Policy
+    client: Client,
+    text: str,
+    *,
+    task_queue: str,
+    policy: Policy,
+    subject_key_secret: str = LOCAL_SUBJECT_KEY_SECRET,
 ) -> list[StartResult]:
     results: list[StartResult] = []
     for n, item in parse_events(text):
@@ -119,7 +134,15 @@ async def start_all(
                 StartResult("rejected", None, f"line {n}: {describe_validation_error(err)}")
             )
             continue
-        results.append(await start_case(client, event, task_queue=task_queue, policy=policy))
+        results.append(
+            await start_case(
+                client,
+                event,
+                task_queue=task_queue,
+                policy=policy,
+                subject_key_secret=subject_key_secret,
+            )
+        )
     return results
 
 
@@ -135,7 +158,13 @@ async def main(argv: list[str]) -> int:
     # Read whole before connecting: a batch file is small, and a bad path fails fast.
     text = sys.stdin.read() if argv[0] == "-" else Path(argv[0]).read_text("utf-8")  # noqa: ASYNC240
     client = await connect()
-    results = await start_all(client, text, task_queue=settings.task_queue, policy=settings.policy)
+    results = await start_all(
+        client,
+        text,
+        task_queue=settings.task_queue,
+        policy=settings.policy,
+        subject_key_secret=settings.subject_key_secret,
+    )
     for r in results:
         print(r.line())
     return 1 if any(r.status in ("rejected", "conflict") for r in results) else 0

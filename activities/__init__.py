@@ -21,7 +21,10 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     engine = make_engine(settings.database_url)
     require_current(engine)
     sim = Simulator(
-        engine, load_world(settings.world_file), day_seconds=settings.policy.day_seconds
+        engine,
+        load_world(settings.world_file),
+        day_seconds=settings.policy.day_seconds,
+        subject_key_secret=settings.subject_key_secret,
     )
     gateways = Gateways(
         acro=sim.acro,

@@ -42,7 +42,9 @@ from activities.gateways import (
     PermanentGatewayError,
     TransientGatewayError,
 )
+from models.event import subject_key_for
 from models.reference import countries, offences
+from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 
 System = Literal["acro", "pnc", "cid", "nbtc", "ice", "police", "correspondence"]
 
@@ -108,9 +110,9 @@ class WorldFile(BaseModel):
             raise FileNotFoundError(f"world file {path} not found (FNO_WORLD_FILE)") from None
 
 
-def pnc_subject_key(pnc_id: str) -> str:
+def pnc_subject_key(pnc_id: str, secret: str) -> str:
     """The subject key of a PNC ID, as ``Subject.subject_key`` computes it."""
-    return hashlib.sha256(f"pnc:{pnc_id}".encode()).hexdigest()[:20]
+    return subject_key_for(f"pnc:{pnc_id}", secret)
 
 
 # Tables ----------------------------------------------------------------------
@@ -147,11 +149,14 @@ class Simulator:
         world: WorldFile | None = None,
         *,
         day_seconds: float = 86_400.0,
+        subject_key_secret: str = LOCAL_SUBJECT_KEY_SECRET,
     ) -> None:
         self.engine = engine
         self.world = world or WorldFile()
         self.day_seconds = day_seconds
-        self._subjects = {pnc_subject_key(k): v for k, v in self.world.subjects.items()}
+        self._subjects = {
+            pnc_subject_key(k, subject_key_secret): v for k, v in self.world.subjects.items()
+        }
         self._fault_rng = random.Random(self.world.seed)
         self._lock = threading.Lock()
         self.faults_injected = 0

@@ -131,7 +131,7 @@ class CaseActivities:
         ref = self.g.acro.request_check(
             req.idempotency_key,
             req.case_id,
-            req.subject.subject_key(),
+            req.subject_key,
             req.country,
             req.purpose,
             _as_of(req.as_of),

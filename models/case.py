@@ -143,6 +143,7 @@ class CaseView(BaseModel):
 
 class EncounterState(CaseView):
     event: CustodyEvent
+    subject_key: str
     checks: dict[str, CountryCheck] = Field(default_factory=dict)
     identity_data_due_at: datetime | None = None
     identity_data_requested: bool = False
@@ -195,6 +196,7 @@ class EncounterInput(BaseModel):
     """Start of an encounter case; ``state`` is set only when continuing as new."""
 
     event: CustodyEvent
+    subject_key: str = Field(description="Subject.subject_key under the deployment's secret.")
     policy: Policy = Field(default_factory=Policy)
     state: EncounterState | None = None
 

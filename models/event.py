@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import UTC, date, datetime
 from typing import Literal
 
@@ -21,6 +22,10 @@ from models.reference import IdentityField, country
 # the same model is decoded again inside workflows, where reading the clock is not
 # deterministic and an event accepted yesterday must still decode.
 INTAKE = {"intake": True}
+
+
+def subject_key_for(basis: str, secret: str) -> str:
+    return hmac.new(secret.encode(), basis.encode(), hashlib.sha256).hexdigest()[:24]
 
 
 def _at_intake(info: ValidationInfo) -> bool:
@@ -78,11 +83,14 @@ class Subject(BaseModel):
     def missing_fields(self, required: list[IdentityField]) -> list[IdentityField]:
         return [f for f in required if not getattr(self, f)]
 
-    def subject_key(self) -> str:
-        """A stable, non-reversible key for the person (no name or date of birth in it).
+    def subject_key(self, secret: str) -> str:
+        """A stable key for the person that reveals nothing of them.
 
-        Used to find an open Criminal Casework case for the same subject. The PNC ID
-        is the best identity; without one, name, date of birth and nationality.
+        Used to find an open Criminal Casework case for the same subject, and in that
+        case's workflow ID. An HMAC under a secret of the deployment
+        (``FNO_SUBJECT_KEY_SECRET``), so it cannot be reversed by trying every PNC ID.
+        The PNC ID is the best identity; without one, name, date of birth and
+        nationality.
         """
         if self.pnc_id:
             basis = f"pnc:{self.pnc_id}"
@@ -96,7 +104,7 @@ class Subject(BaseModel):
                     self.nationality,
                 ]
             )
-        return hashlib.sha256(basis.encode()).hexdigest()[:20]
+        return subject_key_for(basis, secret)
 
 
 class CustodyEvent(BaseModel):

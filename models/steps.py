@@ -27,6 +27,7 @@ class Step(BaseModel):
 
 
 class AcroCheckRequest(Step):
+    subject_key: str
     country: str
     channel: str
     purpose: CertificatePurpose = "criminal_proceedings"

@@ -21,6 +21,9 @@ from temporalio.envconfig import ClientConfig
 from models.policy import Policy, compressed_policy
 
 DEFAULT_TASK_QUEUE = "fno-casework"
+# For local runs and tests only: a deployment sets FNO_SUBJECT_KEY_SECRET (the same
+# value for the starter, the worker and the API) and keeps it secret.
+LOCAL_SUBJECT_KEY_SECRET = "fno-local-development-only"
 
 
 class Settings(BaseModel):
@@ -31,6 +34,7 @@ class Settings(BaseModel):
     task_queue: str
     policy: Policy
     log_format: str
+    subject_key_secret: str = Field(repr=False)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -45,6 +49,7 @@ class Settings(BaseModel):
             task_queue=env.get("FNO_TASK_QUEUE", DEFAULT_TASK_QUEUE),
             policy=parse_policy(env.get("FNO_POLICY", "statutory")),
             log_format=env.get("FNO_LOG_FORMAT", "auto"),
+            subject_key_secret=env.get("FNO_SUBJECT_KEY_SECRET") or LOCAL_SUBJECT_KEY_SECRET,
         )
 
 

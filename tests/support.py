@@ -25,11 +25,17 @@ from models.case import CaseView, EncounterInput
 from models.decisions import DecisionRequest, DecisionResult
 from models.event import CustodyEvent
 from models.policy import Policy
+from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from workflows import WORKFLOWS
 from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
+
+
+def key_of(event: CustodyEvent) -> str:
+    """The subject key the starter gives this event's case (the local secret)."""
+    return event.subject.subject_key(LOCAL_SUBJECT_KEY_SECRET)
 
 
 def custody_event(
@@ -106,7 +112,7 @@ class Harness:
 
     def world(self, event: CustodyEvent, spec: SubjectSpec) -> None:
         """Say what the world does for this event's subject."""
-        self.sim._subjects[event.subject.subject_key()] = spec
+        self.sim._subjects[key_of(event)] = spec
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Worker]:
@@ -132,10 +138,10 @@ class Harness:
 
     async def start(self, event: CustodyEvent) -> WorkflowHandle[Any, Any]:
         self.started.append(event.case_id())
-        self.subjects[event.case_id()] = event.subject.subject_key()
+        self.subjects[event.case_id()] = key_of(event)
         return await self.client.start_workflow(
             EncounterWorkflow.run,
-            EncounterInput(event=event, policy=self.policy),
+            EncounterInput(event=event, subject_key=key_of(event), policy=self.policy),
             id=event.case_id(),
             task_queue=self.task_queue,
         )

@@ -92,3 +92,15 @@ def test_future_times_are_refused_at_intake_only():
 def test_json_array_and_json_lines_are_both_read():
     assert [n for n, _ in parse_events('[{"a": 1}, {"a": 2}]')] == [1, 2]
     assert [n for n, _ in parse_events('{"a": 1}\n\n{"a": 2}\n')] == [1, 3]
+
+
+def test_the_subject_key_is_keyed_by_the_deployments_secret():
+    import hashlib
+
+    event = custody_event(pnc_id="17/120401P")
+    one, two = event.subject.subject_key("secret-1"), event.subject.subject_key("secret-2")
+    assert one != two and len(one) == 24
+    # Not the plain hash of the PNC ID anyone could compute by trying every PNC ID.
+    assert one != hashlib.sha256(b"pnc:17/120401P").hexdigest()[:24]
+    assert "120401" not in one
+    assert event.subject.subject_key("secret-1") == one  # stable: finds the open case

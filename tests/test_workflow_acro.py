@@ -13,6 +13,7 @@ from tests.support import (
     decide,
     decision,
     harness,
+    key_of,
     state_of,
     texts,
     until,
@@ -44,7 +45,7 @@ async def test_convictions_not_serious_are_recorded_on_pnc(ts_env, tmp_path):
         result = await handle.result()
         state = await state_of(handle)
     assert result.outcome is Outcome.NOT_SERIOUS
-    assert h.sim.count("conviction_recorded", event.subject.subject_key()) == 2
+    assert h.sim.count("conviction_recorded", key_of(event)) == 2
     assert state.casework_id is None
     assert "2 overseas offence(s) added to the PNC" in texts(state)
 
@@ -57,7 +58,7 @@ async def test_eu_silence_is_chased_then_closed_as_no_response(ts_env, tmp_path)
         result = await handle.result()
         state = await state_of(handle)
     assert result.outcome is Outcome.NO_RESPONSE
-    assert h.sim.count("chaser_sent", event.subject.subject_key()) == 2
+    assert h.sim.count("chaser_sent", key_of(event)) == 2
     entries = {e.kind: e for e in state.timeline}
     assert entries["chaser"].text == "Reply from NL overdue: chaser 2 sent"
     # The first chaser goes when the 20-working-day deadline passes, not before.
@@ -80,7 +81,7 @@ async def test_a_late_reply_is_still_acted_on(ts_env, tmp_path):
     assert result.outcome is Outcome.NOT_SERIOUS
     assert any(t.startswith("No response from BE after 2 chaser(s)") for t in texts(state))
     assert "Late reply from Belgium: 1 conviction(s)" in texts(state)
-    assert h.sim.count("conviction_recorded", event.subject.subject_key()) == 1
+    assert h.sim.count("conviction_recorded", key_of(event)) == 1
 
 
 async def test_non_eu_chasers_follow_the_non_eu_schedule(ts_env, tmp_path):
@@ -147,7 +148,7 @@ async def test_no_answer_from_the_officer_closes_as_insufficient_data(ts_env, tm
         result = await handle.result()
         state = await state_of(handle)
     assert result.outcome is Outcome.INSUFFICIENT_DATA
-    assert h.sim.count("check_requested:criminal_proceedings", event.subject.subject_key()) == 0
+    assert h.sim.count("check_requested:criminal_proceedings", key_of(event)) == 0
     closed = next(e for e in state.timeline if "insufficient data" in e.text)
     assert closed.at.date() == add_working_days(state.opened_at.date(), 10)
 
@@ -167,7 +168,7 @@ async def test_each_country_of_residence_is_checked(ts_env, tmp_path):
         handle = await h.start(event)
         result = await handle.result()
     assert result.outcome is Outcome.NOT_SERIOUS
-    assert h.sim.count("check_requested:criminal_proceedings", event.subject.subject_key()) == 2
+    assert h.sim.count("check_requested:criminal_proceedings", key_of(event)) == 2
 
 
 async def test_a_long_wait_continues_as_new_and_keeps_its_place(ts_env, tmp_path):
@@ -184,6 +185,6 @@ async def test_a_long_wait_continues_as_new_and_keeps_its_place(ts_env, tmp_path
         state = await state_of(handle)
     assert result.outcome is Outcome.NOT_SERIOUS
     assert state.continued_as_new >= 3
-    assert h.sim.count("check_requested:criminal_proceedings", event.subject.subject_key()) == 1
-    assert h.sim.count("chaser_sent", event.subject.subject_key()) == 1  # at 90 days
+    assert h.sim.count("check_requested:criminal_proceedings", key_of(event)) == 1
+    assert h.sim.count("chaser_sent", key_of(event)) == 1  # at 90 days
     assert sum(1 for e in state.timeline if e.kind == "chaser") == 1

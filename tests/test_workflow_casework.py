@@ -18,6 +18,7 @@ from tests.support import (
     decide,
     decision,
     harness,
+    key_of,
     state_of,
     texts,
     until,
@@ -94,7 +95,7 @@ async def test_polish_national_arrested_for_theft_is_deported(ts_env, tmp_path):
         result = await encounter.result()
         enc = await state_of(encounter)
         case = await state_of(casework)
-    key = event.subject.subject_key()
+    key = key_of(event)
     assert result.outcome is Outcome.DEPORTED
     assert case.outcome is Outcome.DEPORTED and case.stage is Stage.CLOSED
     assert case.disclosable and "the offences appear on the PNC" in " ".join(texts(case))
@@ -201,7 +202,7 @@ async def test_romanian_driver_non_disclosable_certificate_then_deported(ts_env,
     assert len(erasures) == 1
     # Its content never entered a workflow history (claim check).
     assert not any("court of Romania" in text for text in histories)
-    key = event.subject.subject_key()
+    key = key_of(event)
     assert h.sim.count("cid_note", key) == 1
     assert h.sim.count("check_requested:immigration_deportation", key) == 1
     steps = texts(case)
@@ -242,7 +243,7 @@ async def test_left_uk_with_most_serious_offences_consults_senior_caseworker(ts_
     assert result.outcome is Outcome.LEFT_UK
     assert case.outcome is Outcome.LEFT_UK
     assert "Exclusion order to be pursued" in texts(case)
-    assert h.sim.count("wanted_marker_added", event.subject.subject_key()) == 0
+    assert h.sim.count("wanted_marker_added", key_of(event)) == 0
 
 
 async def test_left_uk_without_most_serious_offences_closes_at_once(ts_env, tmp_path):
@@ -253,7 +254,7 @@ async def test_left_uk_without_most_serious_offences_closes_at_once(ts_env, tmp_
         encounter = await h.start(event)
         result = await encounter.result()
     assert result.outcome is Outcome.LEFT_UK
-    assert h.sim.count("cid_outcome", event.subject.subject_key()) == 1
+    assert h.sim.count("cid_outcome", key_of(event)) == 1
 
 
 async def test_unlocated_subject_sleeps_then_not_pursued_with_director_approval(ts_env, tmp_path):
@@ -329,7 +330,7 @@ async def test_unlocated_subject_sleeps_then_not_pursued_with_director_approval(
         await decide(casework, cw("no leave to remain", kind="admin_removal_referral", refer=True))
         result = await encounter.result()
         case = await state_of(casework)
-    key = event.subject.subject_key()
+    key = key_of(event)
     assert result.outcome is Outcome.NOT_PURSUED_ADMIN_REMOVAL
     assert case.case_owner == "Priya Shah"
     assert h.sim.count("wanted_marker_added", key) == 1
@@ -446,7 +447,7 @@ async def test_second_referral_for_the_same_subject_joins_the_open_case(ts_env, 
         r1, r2 = await enc1.result(), await enc2.result()
         case = await state_of(casework)
     assert r1.outcome is Outcome.DEPORTED and r2.outcome is Outcome.DEPORTED
-    key = first.subject.subject_key()
+    key = key_of(first)
     assert h.sim.count("cid_record_created", key) == 1
     assert h.sim.count("wanted_marker_added", key) == 1
     assert "Stage 1 Liability to Deportation Notice served; 20 days to respond" in texts(case)
@@ -475,7 +476,7 @@ async def test_deport_when_not_detained_asks_ice_to_detain(ts_env, tmp_path):
         result = await encounter.result()
         case = await state_of(casework)
     assert result.outcome is Outcome.DEPORTED
-    assert h.sim.count("asked_to_detain", event.subject.subject_key()) == 1
+    assert h.sim.count("asked_to_detain", key_of(event)) == 1
     assert "Local ICE team asked to detain the subject" in texts(case)
     assert "Not suitable for detention: managed on a non-detained basis" in texts(case)
 
@@ -497,7 +498,7 @@ async def test_not_pursued_without_referral_when_residing_lawfully(ts_env, tmp_p
         await ready_for(h, casework, "admin_removal_referral")
         await decide(casework, cw("settled status", kind="admin_removal_referral", refer=False))
         result = await encounter.result()
-    key = event.subject.subject_key()
+    key = key_of(event)
     assert result.outcome is Outcome.NOT_PURSUED
     assert h.sim.count("removals_referral", key) == 0
     assert h.sim.count("advised_deportation_not_pursued", key) == 1
@@ -563,7 +564,7 @@ async def test_a_later_case_for_the_same_subject_does_its_own_steps(ts_env, tmp_
         h.world(first, SubjectSpec(replies={"FI": reply}, left_uk=True))
         assert (await (await h.start(first)).result()).outcome is Outcome.LEFT_UK
         assert (await (await h.start(second)).result()).outcome is Outcome.LEFT_UK
-    key = first.subject.subject_key()
+    key = key_of(first)
     assert h.sim.count("cid_outcome", key) == 2
     assert h.sim.count("cid_record_created", key) == 1  # one CID record per person
 

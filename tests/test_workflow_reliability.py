@@ -9,7 +9,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from activities.simulator import ConvictionSpec, FaultSpec, ReplySpec, SubjectSpec, WorldFile
 from models.case import Outcome, Stage
 from models.policy import compressed_policy
-from tests.support import custody_event, decide, decision, harness, state_of, texts, until
+from tests.support import custody_event, decide, decision, harness, key_of, state_of, texts, until
 
 ALL_SYSTEMS = ["acro", "pnc", "cid", "nbtc", "ice", "police", "correspondence"]
 
@@ -49,7 +49,7 @@ async def test_transient_faults_and_lost_answers_do_each_side_effect_once(ts_env
         casework = await drive_to_deportation(h, encounter, skip=h.env)
         result = await encounter.result()
         case = await state_of(casework)
-    key = event.subject.subject_key()
+    key = key_of(event)
     assert result.outcome is Outcome.DEPORTED
     for action, times in {
         "check_requested:criminal_proceedings": 1,
@@ -98,7 +98,7 @@ async def test_a_permanent_refusal_is_shown_and_waits_for_a_caseworker(ts_env, t
         spec.refuse.clear()  # put right at the PNC Bureau
         await decide(casework, cw("PNC Bureau corrected the record", kind="resume_after_fault"))
         case = await until(casework, lambda s: s.stage is Stage.ICE_TASKING, what="ICE tasking")
-    assert h.sim.count("wanted_marker_added", event.subject.subject_key()) == 1
+    assert h.sim.count("wanted_marker_added", key_of(event)) == 1
     assert "ICD.5079 sent to the PNC Bureau: wanted/missing marker added" in texts(case)
 
 
@@ -121,7 +121,7 @@ async def test_a_worker_restart_mid_case_loses_nothing(dev_env, tmp_path):
             result = await encounter.result()
     assert stopped_at.stage is Stage.ICE_TASKING
     assert result.outcome is Outcome.DEPORTED
-    key = event.subject.subject_key()
+    key = key_of(event)
     assert h.sim.count("wanted_marker_added", key) == 1
     assert h.sim.count("tasked_to_locate", key) == 1
     assert h.sim.count("cid_record_created", key) == 1

@@ -222,6 +222,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
                     as_of=workflow.now(),
                     country=cert.country,
                     channel=country(cert.country).channel,
+                    subject_key=self.s.subject_key,
                     purpose="immigration_deportation",
                     reason="deportation consideration",
                     subject=subject,

@@ -62,7 +62,10 @@ class EncounterWorkflow(CaseWorkflow):
     def __init__(self, inp: EncounterInput) -> None:
         self._init_common()
         self.s = inp.state or EncounterState(
-            case_id=workflow.info().workflow_id, policy=inp.policy, event=inp.event
+            case_id=workflow.info().workflow_id,
+            policy=inp.policy,
+            event=inp.event,
+            subject_key=inp.subject_key,
         )
         self._suspend = False
 
@@ -103,7 +106,12 @@ class EncounterWorkflow(CaseWorkflow):
             await self.quiet_for_renewal()
             self.s.continued_as_new += 1
             workflow.continue_as_new(
-                EncounterInput(event=self.s.event, policy=self.s.policy, state=self.s)
+                EncounterInput(
+                    event=self.s.event,
+                    subject_key=self.s.subject_key,
+                    policy=self.s.policy,
+                    state=self.s,
+                )
             )
 
         if self.s.casework_id is not None:
@@ -147,7 +155,7 @@ class EncounterWorkflow(CaseWorkflow):
                 custody_reference=event.custody_reference,
                 reason=event.reason,
                 nationality=event.subject.nationality,
-                subject_key=event.subject.subject_key(),
+                subject_key=self.s.subject_key,
                 officer=event.requesting_officer.name,
                 opened_at=workflow.now(),
             ),
@@ -288,6 +296,7 @@ class EncounterWorkflow(CaseWorkflow):
                 case_id=self.s.case_id,
                 idempotency_key=f"{self.s.case_id}/acro-check/{c.country}",
                 as_of=workflow.now(),
+                subject_key=self.s.subject_key,
                 country=c.country,
                 channel=c.channel,
                 reason=event.reason,
@@ -437,7 +446,7 @@ class EncounterWorkflow(CaseWorkflow):
                 case_id=self.s.case_id,
                 idempotency_key=f"{self.s.case_id}/pnc-convictions/{cert.document_id}",
                 as_of=workflow.now(),
-                subject_key=subject.subject_key(),
+                subject_key=self.s.subject_key,
                 pnc_id=subject.pnc_id,
                 document_id=cert.document_id,
                 convictions=cert.convictions,
@@ -451,14 +460,14 @@ class EncounterWorkflow(CaseWorkflow):
         )
         if not cert.serious:
             return
-        casework_id = f"casework-{subject.subject_key()}"
+        casework_id = f"casework-{self.s.subject_key}"
         await self.call(
             A.refer_to_criminal_casework,
             CaseworkReferral(
                 casework_id=casework_id,
                 start=CaseworkInput(
                     case_id=casework_id,
-                    subject_key=subject.subject_key(),
+                    subject_key=self.s.subject_key,
                     nationality=subject.nationality,
                     policy=self.s.policy,
                 ),
