@@ -4,7 +4,8 @@ Who calls, in which role and why, travels in headers: ``X-Actor``, ``X-Role`` an
 ``X-Reason`` (the purpose of a read, which is logged). Real authentication of these
 headers belongs in front of this service (see the README).
 
-    GET  /cases/{case_id}             the case's state and timeline (needs X-Reason)
+    GET  /cases/{case_id}             the case's state and timeline (needs X-Reason, or
+                                      X-Client with a configured default purpose)
     POST /cases/{case_id}/decisions   a decision: 200 with the new stage, 409 refused
     GET  /audit?case_id=…|actor=…&since=…   the access log (supervisors)
     GET  /health, /ready              liveness; ready only when Temporal answers
@@ -38,7 +39,17 @@ RoleH = Annotated[str, Header(alias="X-Role", min_length=1, max_length=40)]
 ReasonH = Annotated[str | None, Header(alias="X-Reason", max_length=2000)]
 
 
-def create_app(connect: Callable[[], Awaitable[Client]], store: CaseStore) -> FastAPI:
+ClientH = Annotated[str | None, Header(alias="X-Client", max_length=120)]
+
+
+def create_app(
+    connect: Callable[[], Awaitable[Client]],
+    store: CaseStore,
+    default_reasons: dict[str, str] | None = None,
+) -> FastAPI:
+    """The app. ``default_reasons`` maps a calling system (``X-Client``) to the purpose
+    of its reads when it sends no ``X-Reason`` (``FNO_CLIENT_REASONS``, JSON)."""
+    defaults = dict(default_reasons or {})
     client: dict[str, Client] = {}
 
     @asynccontextmanager
@@ -69,7 +80,14 @@ def create_app(connect: Callable[[], Awaitable[Client]], store: CaseStore) -> Fa
         return {"status": "ready"}
 
     @app.get("/cases/{case_id}")
-    async def get_case(case_id: str, actor: ActorH, role: RoleH, reason: ReasonH = None) -> Any:
+    async def get_case(
+        case_id: str,
+        actor: ActorH,
+        role: RoleH,
+        reason: ReasonH = None,
+        caller: ClientH = None,
+    ) -> Any:
+        reason = reason or (defaults.get(caller) if caller else None)
         state = await read_case(
             client["temporal"], store, case_id, Reader(actor=actor, role=role, reason=reason)
         )
@@ -105,6 +123,7 @@ def create_app(connect: Callable[[], Awaitable[Client]], store: CaseStore) -> Fa
 
 def main() -> None:
     """``python -m api.app``: serve on FNO_HTTP_PORT (default 8000)."""
+    import json
     import os
 
     import uvicorn
@@ -118,7 +137,8 @@ def main() -> None:
     configure_logging(settings.log_format)
     engine = make_engine(settings.database_url)
     require_current(engine)
-    app = create_app(connect, CaseStore(engine))
+    reasons = json.loads(os.environ.get("FNO_CLIENT_REASONS", "{}"))
+    app = create_app(connect, CaseStore(engine), reasons)
     uvicorn.run(
         app, host="127.0.0.1", port=int(os.environ.get("FNO_HTTP_PORT", "8000")), log_config=None
     )

@@ -199,7 +199,7 @@ async def test_http_reads_need_a_reason_and_audit_needs_a_supervisor(ts_env, tmp
         async def connect():
             return h.client
 
-        app = create_app(connect, h.store)
+        app = create_app(connect, h.store, {"kent-custody": "custody record status check"})
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fno") as web,
@@ -207,6 +207,9 @@ async def test_http_reads_need_a_reason_and_audit_needs_a_supervisor(ts_env, tmp
             who = {"X-Actor": "Sam Jones", "X-Role": "caseworker"}
             refused = await web.get(f"/cases/{handle.id}", headers=who)
             read = await web.get(f"/cases/{handle.id}", headers=who | {"X-Reason": "review"})
+            by_default = await web.get(
+                f"/cases/{handle.id}", headers=who | {"X-Client": "kent-custody"}
+            )
             missing = await web.get("/cases/encounter-kent-NOPE", headers=who | {"X-Reason": "x"})
             audit_refused = await web.get("/audit", params={"case_id": handle.id}, headers=who)
             audited = await web.get(
@@ -228,11 +231,13 @@ async def test_http_reads_need_a_reason_and_audit_needs_a_supervisor(ts_env, tmp
         read.status_code == 200
         and read.json()["outcome"] == "ACRO: no trace – no overseas convictions"
     )
+    assert by_default.status_code == 200
     assert missing.status_code == 404
     assert audit_refused.status_code == 403
     assert audited.status_code == 200
-    assert [(e["action"], e["actor"]) for e in audited.json() if e["action"] == "consultation"] == [
-        ("consultation", "Sam Jones")
+    assert [e["justification"] for e in audited.json() if e["action"] == "consultation"] == [
+        "review",
+        "custody record status check",
     ]
     assert decision_refused.status_code == 409, decision_refused.json()
     assert "case is closed" in decision_refused.json()["detail"]
