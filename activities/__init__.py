@@ -26,13 +26,4 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
         day_seconds=settings.policy.day_seconds,
         subject_key_secret=settings.subject_key_secret,
     )
-    gateways = Gateways(
-        acro=sim.acro,
-        police=sim.police,
-        pnc=sim.pnc,
-        cid=sim.cid,
-        nbtc=sim.nbtc,
-        ice=sim.ice,
-        correspondence=sim.correspondence,
-    )
-    return CaseActivities(gateways, CaseStore(engine)).all()
+    return CaseActivities(Gateways.all_from(sim), CaseStore(engine)).all()

@@ -138,3 +138,16 @@ class Gateways(BaseModel):
     nbtc: Any
     ice: Any
     correspondence: Any
+
+    @classmethod
+    def all_from(cls, world: Any) -> Gateways:
+        """Every system from one object that plays them all (the simulator)."""
+        return cls(
+            acro=world,
+            police=world,
+            pnc=world,
+            cid=world,
+            nbtc=world,
+            ice=world,
+            correspondence=world,
+        )

@@ -163,9 +163,6 @@ class Simulator:
         # The simulated world keeps its own tables (not the product's, not migrated).
         own_tables = [SimEffect.__table__, SimCertificate.__table__]  # type: ignore[attr-defined]
         SQLModel.metadata.create_all(engine, tables=own_tables)
-        # The gateways, by system; one object serves them all.
-        self.acro = self.police = self.pnc = self.cid = self.nbtc = self.ice = self
-        self.correspondence = self
 
     # --- world ---------------------------------------------------------------
     def subject(self, subject_key: str) -> SubjectSpec:

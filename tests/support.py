@@ -117,15 +117,7 @@ class Harness:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Worker]:
         """A worker for this harness's task queue, as ``worker.py`` builds one."""
-        gateways = Gateways(
-            acro=self.sim,
-            police=self.sim,
-            pnc=self.sim,
-            cid=self.sim,
-            nbtc=self.sim,
-            ice=self.sim,
-            correspondence=self.sim,
-        )
+        gateways = Gateways.all_from(self.sim)
         with ThreadPoolExecutor(16) as pool:
             async with Worker(
                 self.client,

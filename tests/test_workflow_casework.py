@@ -49,6 +49,18 @@ async def ready_for(h, handle, kind, **kw):
     )
 
 
+async def deport_and_enforce(h, casework, why: str, how: str, removed_on: str):
+    """The caseworker decides to deport; ICE reports the removal."""
+    await decide(casework, cw(why, kind="deportation", decision="deport"))
+    await ready_for(h, casework, "deportation_enforced")
+    await decide(
+        casework,
+        decision(
+            "Officer Hale", "ice_officer", how, kind="deportation_enforced", removed_on=removed_on
+        ),
+    )
+
+
 async def locate_detain_and_serve(h, casework, *, owner: str = "Sam Jones", detain: bool = True):
     await ready_for(h, casework, "subject_located")
     await decide(casework, cw("ICE confirmed address", kind="subject_located", case_owner=owner))
@@ -77,20 +89,12 @@ async def test_polish_national_arrested_for_theft_is_deported(ts_env, tmp_path):
         encounter = await h.start(event)
         casework = await referred_casework(h, encounter)
         await locate_detain_and_serve(h, casework)
-        await decide(
+        await deport_and_enforce(
+            h,
             casework,
-            cw("serious offending; no barriers to removal", kind="deportation", decision="deport"),
-        )
-        await ready_for(h, casework, "deportation_enforced")
-        await decide(
-            casework,
-            decision(
-                "Officer Hale",
-                "ice_officer",
-                "escorted removal",
-                kind="deportation_enforced",
-                removed_on="2018-05-10",
-            ),
+            "serious offending; no barriers to removal",
+            "escorted removal",
+            "2018-05-10",
         )
         result = await encounter.result()
         enc = await state_of(encounter)
@@ -171,19 +175,8 @@ async def test_romanian_driver_non_disclosable_certificate_then_deported(ts_env,
 
         destroyed_id = case.referrals[0].certificates[0].document_id
         await locate_detain_and_serve(h, casework)
-        await decide(
-            casework, cw("murder and child sexual assault", kind="deportation", decision="deport")
-        )
-        await ready_for(h, casework, "deportation_enforced")
-        await decide(
-            casework,
-            decision(
-                "Officer Hale",
-                "ice_officer",
-                "removed by air",
-                kind="deportation_enforced",
-                removed_on="2017-01-20",
-            ),
+        await deport_and_enforce(
+            h, casework, "murder and child sexual assault", "removed by air", "2017-01-20"
         )
         result = await encounter.result()
         enc = await state_of(encounter)

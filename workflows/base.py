@@ -17,9 +17,17 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.steps import PERMANENT, CaseActivities
     from models import search
-    from models.case import CaseView, Deadline, EntryKind, Stage, TimelineEntry
+    from models.case import (
+        CaseView,
+        CertificateRef,
+        CountryCheck,
+        Deadline,
+        EntryKind,
+        Stage,
+        TimelineEntry,
+    )
     from models.decisions import ROLES_FOR, DecisionRequest, DecisionResult
-    from models.steps import DecisionLogged
+    from models.steps import DecisionLogged, ReplyPoll
 
 T = TypeVar("T")
 
@@ -248,6 +256,24 @@ class CaseWorkflow:
                     raise
                 self.record("fault", f"{what} refused: {cause.message}")
                 await self.next_decision("resume_after_fault")
+
+    async def collect_reply(self, check: CountryCheck, what: str) -> CertificateRef | None:
+        """Ask ACRO once whether the country has answered ``check``; the certificate,
+        stored in the case store, comes back as a claim check (or None)."""
+        assert check.request_ref is not None
+        result = await self.call(
+            CaseActivities.collect_country_reply,
+            ReplyPoll(
+                case_id=self.s.case_id,
+                request_ref=check.request_ref,
+                country=check.country,
+                as_of=workflow.now(),
+            ),
+            what=what,
+        )
+        check.polls += 1
+        check.last_polled_at = workflow.now()
+        return result.certificate  # type: ignore[no-any-return]
 
     # --- long life -------------------------------------------------------------------
     async def quiet_for_renewal(self) -> None:

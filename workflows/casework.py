@@ -59,7 +59,6 @@ with workflow.unsafe.imports_passed_through():
         NbtcQuery,
         Notification,
         PncOffencesQuery,
-        ReplyPoll,
         Stage1Notice,
         SubjectStep,
     )
@@ -304,20 +303,10 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
                 )
                 continue
             for req in open_requests:
-                assert req.request_ref is not None and req.last_polled_at is not None
                 await workflow.sleep(p.days(p.reply_poll_days))
-                result = await self.call(
-                    A.collect_country_reply,
-                    ReplyPoll(
-                        case_id=self.s.case_id,
-                        request_ref=req.request_ref,
-                        country=req.country,
-                        as_of=workflow.now(),
-                    ),
-                    what=f"Collecting the immigration certificate from {req.country}",
+                cert = await self.collect_reply(
+                    req, f"Collecting the immigration certificate from {req.country}"
                 )
-                req.polls += 1
-                cert = result.certificate
                 if cert is None:
                     continue
                 req.status = "replied"

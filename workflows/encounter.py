@@ -47,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
         EncounterOpened,
         IdentityDataRequest,
         PncConvictions,
-        ReplyPoll,
     )
 
 A = CaseActivities
@@ -400,37 +399,21 @@ class EncounterWorkflow(CaseWorkflow):
         self.refresh_stage()
 
     async def poll_reply(self, c: CountryCheck) -> bool:
-        assert c.request_ref is not None
-        result = await self.call(
-            A.collect_country_reply,
-            ReplyPoll(
-                case_id=self.s.case_id,
-                request_ref=c.request_ref,
-                country=c.country,
-                as_of=workflow.now(),
-            ),
-            what=f"Collecting the reply from {c.country}",
-        )
-        c.polls += 1
-        c.last_polled_at = workflow.now()
-        if result.certificate is None:
+        cert = await self.collect_reply(c, f"Collecting the reply from {c.country}")
+        if cert is None:
             return False
         late = c.status == "late_reply_window"
         c.status = "replied"
-        c.certificate = result.certificate
+        c.certificate = cert
         c.late_until = None
         self.record(
             "reply",
             f"{'Late reply' if late else 'Reply'} from {country(c.country).name}: "
-            + (
-                f"{len(result.certificate.convictions)} conviction(s)"
-                if result.certificate.convictions
-                else "no trace"
-            ),
+            + (f"{len(cert.convictions)} conviction(s)" if cert.convictions else "no trace"),
             country=c.country,
-            document_id=result.certificate.document_id,
+            document_id=cert.document_id,
         )
-        await self.triage(result.certificate)
+        await self.triage(cert)
         self.refresh_stage()
         return True
 
