@@ -54,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EVENTS = Path("examples") / "custody_events.jsonl"
 DEMO_POLICY = "compressed:5"
 DEMO_WORLD = ROOT / "examples" / "world.json"
+API_PORT = 8000
 NAMESPACE = "default"
 WORKER_READY_TIMEOUT = 90.0
 WORKER_STOP_TIMEOUT = 20.0  # the worker's own grace is 10 s
@@ -138,6 +139,9 @@ def _banner(home: Path, port: int, ui_port: int) -> str:
             f"  Web UI:        http://localhost:{ui_port}/namespaces/{NAMESPACE}/workflows",
             f"  List cases:    {cli} workflow list{address}",
             f"  Running only:  {cli} workflow list{address} --query \"ExecutionStatus='Running'\"",
+            f"  HTTP API:      http://localhost:{API_PORT}/docs",
+            "  A case:        .venv/bin/fno show encounter-hampshire-HC-2017-120401 --as You "
+            "--role caseworker --reason demo",
             "  Worker logs:   this terminal",
             f"  Server log:    {_display(home / SERVER_LOG)}",
             f"  State:         {_display(home / SERVER_DB)} (kept across restarts; "
@@ -197,6 +201,7 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
 
     worker: subprocess.Popen[bytes] | None = None
     starter: subprocess.Popen[bytes] | None = None
+    api: subprocess.Popen[bytes] | None = None
     code = 0
     try:
         env = child_env(home, port)
@@ -219,6 +224,10 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
                 code = 1
             return code
         log.info("worker ready", task_queue=settings.task_queue, policy=env["FNO_POLICY"])
+        if is_listening("localhost", API_PORT):
+            log.warning("port in use; the HTTP API is not started", port=API_PORT)
+        else:
+            api = _start_child(["-m", "api.app"], env | {"FNO_HTTP_PORT": str(API_PORT)})
 
         events_path = (
             None if events is None else (events if events.is_absolute() else ROOT / events)
@@ -242,6 +251,9 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
             if starter is None and not announced:
                 print(_banner(home, port, ui_port), flush=True)
                 announced = True
+            if api is not None and api.poll() is not None:
+                log.error("the HTTP API exited; the worker keeps running", code=api.returncode)
+                api = None
             if worker.poll() is not None:
                 log.error("worker exited", exit_code=worker.returncode)
                 code = 1
@@ -257,6 +269,8 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
     finally:
         if starter is not None:
             stop_process(starter, "starter", sig=signal.SIGINT, timeout=10)
+        if api is not None:
+            stop_process(api, "HTTP API", sig=signal.SIGINT, timeout=10)
         if worker is not None:
             rc = stop_process(worker, "worker", sig=signal.SIGINT, timeout=WORKER_STOP_TIMEOUT)
             log.info("worker stopped", exit_code=rc)

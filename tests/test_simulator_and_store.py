@@ -24,12 +24,30 @@ def _databases() -> list[str]:
     return urls
 
 
+@pytest.fixture(scope="module")
+def postgres_url():
+    """A database of its own on the PostgreSQL CI points at, dropped afterwards: the
+    server outlives test runs, and each run starts from an empty schema."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    base = make_url(os.environ["FNO_TEST_DATABASE_URL"])
+    name = f"fno_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
 @pytest.fixture(params=_databases())
 def engine(request, tmp_path):
     url = (
         f"sqlite:///{tmp_path / 'store.db'}"
         if request.param == "sqlite"
-        else os.environ["FNO_TEST_DATABASE_URL"]
+        else request.getfixturevalue("postgres_url")
     )
     engine = make_engine(url)
     upgrade(engine)
