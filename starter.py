@@ -72,6 +72,11 @@ async def start_case(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             memo={"event_sha256": digest},
+            static_summary=f"Custody event {event.force} {event.custody_reference.upper()}",
+            static_details=(
+                f"Encounter ({event.reason}): ACRO check to "
+                f"{', '.join(event.target_countries())} and the outcome. No personal data here."
+            ),
         )
         return StartResult("started", case_id)
     except WorkflowAlreadyStartedError:

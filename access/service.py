@@ -16,12 +16,13 @@ from pydantic import BaseModel
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.store import AccessLogEntry, CaseStore
 from models.case import CaseworkState, EncounterState
-from models.decisions import DecisionRequest, DecisionResult
+from models.decisions import DecisionRefusal, DecisionRequest, DecisionResult
 from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow
 
@@ -89,6 +90,16 @@ async def send_decision(client: Client, case_id: str, req: DecisionRequest) -> D
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+        # A refusal leaves the case unchanged but goes on its timeline.
+        try:
+            await handle.signal(
+                "decision_refused",
+                DecisionRefusal(
+                    actor=req.actor, role=req.role, kind=req.decision.kind, reason=message
+                ),
+            )
+        except RPCError:
+            pass  # the case has just closed: the refusal is still returned
         raise DecisionRefused(message) from None
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
@@ -129,3 +140,109 @@ def audit(
     if case_id is None and actor is None:
         raise AccessRefused("Name a case, or an actor (with --since), to audit.")
     return store.access_log(case_id, actor=actor, since=since)
+
+
+class CaseFilter(BaseModel):
+    """What ``fno cases`` and ``GET /cases`` filter on: search attributes only, so no
+    personal data is needed (or possible) in a filter."""
+
+    kind: str | None = None
+    stage: str | None = None
+    outcome: str | None = None
+    nationality: str | None = None
+    force: str | None = None
+    owner: str | None = None
+    awaiting_role: str | None = None
+    overdue: bool = False
+    opened_after: datetime | None = None
+    opened_before: datetime | None = None
+    running_only: bool = False
+
+
+class CaseRow(BaseModel):
+    case_id: str
+    kind: str | None
+    status: str
+    stage: str | None
+    outcome: str | None
+    nationality: str | None
+    force: str | None
+    owner: str | None
+    awaiting_roles: list[str]
+    next_deadline: datetime | None
+    opened_at: datetime
+
+
+def _quoted(value: str) -> str:
+    if "'" in value or "\\" in value:
+        raise AccessRefused(f"filter value {value!r} may not contain quotes or backslashes")
+    return f"'{value}'"
+
+
+def visibility_query(f: CaseFilter, now: datetime) -> str:
+    """The Temporal visibility query for a filter (values are quoted, never spliced)."""
+    from models import search
+
+    clauses: list[str] = []
+    keyed: list[tuple[SearchAttributeKey[Any], str | None]] = [
+        (search.CASE_KIND, f.kind),
+        (search.STAGE, f.stage),
+        (search.OUTCOME, f.outcome),
+        (search.NATIONALITY, f.nationality),
+        (search.FORCE, f.force),
+        (search.CASE_OWNER, f.owner),
+        (search.AWAITING_ROLE, f.awaiting_role),
+    ]
+    for key, value in keyed:
+        if value:
+            clauses.append(f"{key.name} = {_quoted(value)}")
+    if f.overdue:
+        clauses.append(f"{search.NEXT_DEADLINE.name} < {_quoted(now.isoformat())}")
+    if f.opened_after:
+        clauses.append(f"StartTime >= {_quoted(f.opened_after.isoformat())}")
+    if f.opened_before:
+        clauses.append(f"StartTime < {_quoted(f.opened_before.isoformat())}")
+    if f.running_only:
+        clauses.append("ExecutionStatus = 'Running'")
+    if not clauses:
+        clauses.append(f"{search.CASE_KIND.name} IS NOT NULL")
+    return " AND ".join(clauses)
+
+
+async def list_cases(
+    client: Client,
+    f: CaseFilter,
+    *,
+    now: datetime,
+    sort: str = "opened",
+    page: int = 1,
+    page_size: int = 50,
+) -> list[CaseRow]:
+    """Cases matching the filter, sorted (``opened``, ``deadline``), one page of them."""
+    from models import search
+
+    rows: list[CaseRow] = []
+    async for w in client.list_workflows(visibility_query(f, now)):
+        sa = w.typed_search_attributes
+        rows.append(
+            CaseRow(
+                case_id=w.id,
+                kind=sa.get(search.CASE_KIND),
+                status=w.status.name if w.status else "UNKNOWN",
+                stage=sa.get(search.STAGE),
+                outcome=sa.get(search.OUTCOME),
+                nationality=sa.get(search.NATIONALITY),
+                force=sa.get(search.FORCE),
+                owner=sa.get(search.CASE_OWNER),
+                awaiting_roles=list(sa.get(search.AWAITING_ROLE) or []),
+                next_deadline=sa.get(search.NEXT_DEADLINE),
+                opened_at=w.start_time,
+            )
+        )
+    if sort == "deadline":
+        far = datetime.max.replace(tzinfo=now.tzinfo)
+        rows.sort(key=lambda r: (r.next_deadline or far, r.case_id))
+    else:
+        rows.sort(key=lambda r: (r.opened_at, r.case_id), reverse=True)
+    start = (max(page, 1) - 1) * page_size
+    return rows[start : start + page_size]

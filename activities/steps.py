@@ -223,6 +223,8 @@ class CaseActivities:
             start_signal="add_referral",
             start_signal_args=[req.referral],
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"Criminal Casework ({req.start.nationality}) from ACRO referral",
+            static_details="One case per subject: steps 5-10 of the ACRO referral guidance.",
         )
         log.info("referred to criminal casework", casework_id=req.casework_id)
 

@@ -103,16 +103,72 @@ def show(
     out.print(table)
 
 
-@app.command()
+def _decisions_accepted(case_id: str, actor: str, role: str, reason: str | None) -> None:
+    from models.decisions import ROLES_FOR, DecisionRequest
+
+    async def go() -> Any:
+        return await read_case(
+            await connect(),
+            _store(),
+            case_id,
+            Reader(
+                actor=actor or "unknown",
+                role=role or "unknown",
+                reason=reason or "which decisions the case accepts",
+            ),
+        )
+
+    try:
+        state = asyncio.run(go())
+    except (AccessRefused, CaseNotFound) as e:
+        _fail(str(e), 2)
+    out.print(f"[bold]{case_id}[/bold]  {state.stage.value}")
+    if not state.awaiting:
+        out.print("The case accepts no decision now.")
+        return
+    schema = DecisionRequest.model_json_schema()
+    models = schema["$defs"]
+    table = Table("decision", "fields", "who may make it")
+    for kind in state.awaiting:
+        model = next(
+            m
+            for m in models.values()
+            if m.get("properties", {}).get("kind", {}).get("const") == kind
+        )
+        fields = [
+            f"{name}={'|'.join(map(str, p['enum'])) if 'enum' in p else p.get('type', 'value')}"
+            + ("" if name in model.get("required", []) else " (optional)")
+            for name, p in model.get("properties", {}).items()
+            if name != "kind"
+        ]
+        table.add_row(kind, "\n".join(fields) or "-", ", ".join(ROLES_FOR[kind]))
+    out.print(table)
+    out.print('Example: fno decide CASE KIND field=value --reason "why"')
+
+
+@app.command(context_settings={"help_option_names": []})
 def decide(
-    case_id: str,
-    kind: str,
+    ctx: typer.Context,
+    case_id: Annotated[str | None, typer.Argument()] = None,
+    kind: Annotated[str | None, typer.Argument()] = None,
     fields: Annotated[list[str] | None, typer.Argument(help="field=value pairs")] = None,
     actor: Actor = "",
     role: Role = "",
     reason: Reason = None,
+    show_help: Annotated[
+        bool, typer.Option("--help", help="With a case: the decisions it accepts now.")
+    ] = False,
 ) -> None:
-    """Send a decision; prints the new stage, or the refusal (exit status 1)."""
+    """Send a decision; prints the new stage, or the refusal (exit status 1).
+    ``fno decide CASE --help`` lists the decisions the case accepts now."""
+    if show_help or case_id is None:
+        if case_id is None:
+            print(ctx.get_help())
+            return
+        _decisions_accepted(case_id, actor, role, reason)
+        return
+    if kind is None:
+        _fail(f"Name the decision: `fno decide {case_id} --help` lists those it accepts now.", 2)
     decision: dict[str, Any] = {"kind": kind}
     for pair in fields or []:
         name, sep, value = pair.partition("=")
@@ -134,6 +190,92 @@ def decide(
     except (DecisionRefused, CaseNotFound) as e:
         _fail(str(e))
     out.print(f"Accepted. Stage: {result.stage}")
+
+
+@app.command()
+def cases(
+    stage: Annotated[
+        str | None, typer.Option(help="Stage name, e.g. LIABLE_TO_DEPORT_WANTED.")
+    ] = None,
+    outcome: Annotated[str | None, typer.Option(help="Outcome name, e.g. DEPORTED.")] = None,
+    nationality: Annotated[str | None, typer.Option(help="ISO code, e.g. PL.")] = None,
+    force: Annotated[str | None, typer.Option(help="Force code, e.g. hampshire.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Case owner.")] = None,
+    kind: Annotated[str | None, typer.Option(help="encounter or casework.")] = None,
+    mine: Annotated[bool, typer.Option("--mine", help="Awaiting a decision from my role.")] = False,
+    overdue: Annotated[bool, typer.Option(help="Next deadline passed.")] = False,
+    running: Annotated[bool, typer.Option(help="Open cases only.")] = False,
+    opened_after: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    opened_before: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
+    sort: Annotated[str, typer.Option(help="opened (newest first) or deadline.")] = "opened",
+    page: Annotated[int, typer.Option(min=1)] = 1,
+    page_size: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    role: Role = "",
+    as_json: AsJson = False,
+) -> None:
+    """List cases by stage, outcome, nationality, force, owner, awaiting my decision,
+    overdue deadline, opened before/after; sorted and paginated."""
+    from access.service import CaseFilter, list_cases
+
+    if sort not in ("opened", "deadline"):
+        _fail("--sort must be 'opened' or 'deadline'", 2)
+    if mine and not role:
+        _fail("--mine needs your role (--role or FNO_ROLE)", 2)
+
+    def day(text: str | None, flag: str) -> datetime | None:
+        if text is None:
+            return None
+        try:
+            return datetime.combine(date.fromisoformat(text), time.min).astimezone()
+        except ValueError:
+            _fail(f"{flag} {text!r}: use a date such as 2026-11-01", 2)
+        return None
+
+    f = CaseFilter(
+        kind=kind,
+        stage=stage,
+        outcome=outcome,
+        nationality=nationality,
+        force=force,
+        owner=owner,
+        awaiting_role=role if mine else None,
+        overdue=overdue,
+        opened_after=day(opened_after, "--opened-after"),
+        opened_before=day(opened_before, "--opened-before"),
+        running_only=running,
+    )
+
+    async def go() -> Any:
+        return await list_cases(
+            await connect(),
+            f,
+            now=datetime.now().astimezone(),
+            sort=sort,
+            page=page,
+            page_size=page_size,
+        )
+
+    try:
+        rows = asyncio.run(go())
+    except AccessRefused as e:
+        _fail(str(e), 2)
+    if as_json:
+        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        return
+    table = Table("case", "stage", "outcome", "nat.", "force", "owner", "awaiting", "deadline")
+    for r in rows:
+        table.add_row(
+            r.case_id,
+            r.stage or "",
+            r.outcome or "",
+            r.nationality or "",
+            r.force or "",
+            r.owner or "",
+            ", ".join(r.awaiting_roles),
+            f"{r.next_deadline:%Y-%m-%d %H:%M}" if r.next_deadline else "",
+        )
+    out.print(table)
+    out.print(f"page {page}: {len(rows)} case(s)")
 
 
 @app.command("audit")

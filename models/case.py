@@ -59,7 +59,9 @@ class Outcome(StrEnum):
     )
 
 
-EntryKind = Literal["step", "request", "reply", "chaser", "decision", "outcome", "note", "fault"]
+EntryKind = Literal[
+    "step", "request", "reply", "chaser", "decision", "refusal", "outcome", "note", "fault"
+]
 
 
 class TimelineEntry(BaseModel):

@@ -126,3 +126,12 @@ class DecisionResult(BaseModel):
     accepted: bool
     stage: str
     message: str
+
+
+class DecisionRefusal(BaseModel):
+    """A decision the case refused, for its timeline (sent by the client that tried)."""
+
+    actor: str = Field(max_length=120)
+    role: str = Field(max_length=40)
+    kind: str = Field(max_length=60)
+    reason: str = Field(max_length=2000)

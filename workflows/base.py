@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         TimelineEntry,
     )
-    from models.decisions import ROLES_FOR, DecisionRequest, DecisionResult
+    from models.decisions import ROLES_FOR, DecisionRefusal, DecisionRequest, DecisionResult
     from models.steps import DecisionLogged, ReplyPoll
 
 T = TypeVar("T")
@@ -148,6 +148,16 @@ class CaseWorkflow:
         # Answer once the case has taken the decision and acted on it up to its next wait.
         await workflow.wait_condition(lambda: self._pending is not req)
         return DecisionResult(accepted=True, stage=self.s.stage.value, message=f"{kind} recorded")
+
+    @workflow.signal
+    def decision_refused(self, refusal: DecisionRefusal) -> None:
+        """A refused decision goes on the timeline; nothing else changes."""
+        self.record(
+            "refusal",
+            f"{refusal.kind.replace('_', ' ')} refused: {refusal.reason}",
+            actor=refusal.actor,
+            role=refusal.role,
+        )
 
     @decide.validator
     def _validate_decision(self, req: DecisionRequest) -> None:
