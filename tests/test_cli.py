@@ -48,84 +48,91 @@ async def listed(env, *filters: str, expect: int, within: float = 30.0) -> list[
 
 async def test_fno_lists_shows_and_decides_on_real_cases(dev_env, tmp_path):
     force = f"t{uuid.uuid4().hex[:8]}"
-    async with harness(dev_env, tmp_path, policy=compressed_policy(0.2)) as h:
-        no_trace = custody_event(nationality="DE", force=force)
-        serious = custody_event(nationality="PL", force=force)
-        waiting = custody_event(nationality="FR", force=force)
-        h.world(no_trace, SubjectSpec(replies={"DE": ReplySpec(after_days=0.01)}))
-        h.world(
-            serious,
-            SubjectSpec(
-                replies={
-                    "PL": ReplySpec(
-                        after_days=1,
-                        convictions=[ConvictionSpec(offence="GBH")],
-                        certificate_purpose="immigration_deportation",
-                    )
-                },
-                located_after_days=None,
-            ),
-        )
-        h.world(waiting, SubjectSpec(replies={"FR": ReplySpec(after_days=None)}))
-        first, *_ = [await h.start(event) for event in (no_trace, serious, waiting)]
-        closed = await first.result()
-        state = await until(
-            h.client.get_workflow_handle(serious.case_id()), lambda s: s.casework_id is not None
-        )
-        casework_id = state.casework_id
-        await until(
-            h.client.get_workflow_handle(casework_id), lambda s: "subject_located" in s.awaiting
-        )
+    async with harness(dev_env, tmp_path, policy=compressed_policy(0.2), run_worker=False) as h:
+        async with h.running():
+            no_trace = custody_event(nationality="DE", force=force)
+            serious = custody_event(nationality="PL", force=force)
+            waiting = custody_event(nationality="FR", force=force)
+            h.world(no_trace, SubjectSpec(replies={"DE": ReplySpec(after_days=0.01)}))
+            h.world(
+                serious,
+                SubjectSpec(
+                    replies={
+                        "PL": ReplySpec(
+                            after_days=1,
+                            convictions=[ConvictionSpec(offence="GBH")],
+                            certificate_purpose="immigration_deportation",
+                        )
+                    },
+                    located_after_days=None,
+                ),
+            )
+            h.world(waiting, SubjectSpec(replies={"FR": ReplySpec(after_days=None)}))
+            first, *_ = [await h.start(event) for event in (no_trace, serious, waiting)]
+            closed = await first.result()
+            state = await until(
+                h.client.get_workflow_handle(serious.case_id()), lambda s: s.casework_id is not None
+            )
+            casework_id = state.casework_id
+            await until(
+                h.client.get_workflow_handle(casework_id), lambda s: "subject_located" in s.awaiting
+            )
 
-        env = os.environ | {
-            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-            "TEMPORAL_NAMESPACE": dev_env.client.namespace,
-            "FNO_DATABASE_URL": str(h.store.engine.url),
-            "FNO_HOME": str(tmp_path),
-            "FNO_ACTOR": "Sam Jones",
-            "FNO_ROLE": "caseworker",
-        }
-        everything = await listed(env, "--force", force, expect=4)
-        by_nationality = await listed(env, "--force", force, "--nationality", "PL", expect=2)
-        no_trace_rows = await listed(env, "--force", force, "--outcome", "NO_TRACE", expect=1)
-        casework_rows = await listed(env, "--force", force, "--kind", "casework", expect=1)
-        mine = await listed(env, "--force", force, "--mine", expect=1)
-        awaiting_reply = await listed(
-            env, "--force", force, "--stage", "AWAITING_COUNTRY_REPLY", expect=1
-        )
-        today = datetime.now(UTC).date().isoformat()
-        none_before = await listed(env, "--force", force, "--opened-before", "2000-01-01", expect=0)
-        after = await listed(
-            env,
-            "--force",
-            force,
-            "--opened-after",
-            today,
-            "--sort",
-            "deadline",
-            "--page-size",
-            "2",
-            expect=2,
-        )
+            env = os.environ | {
+                "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+                "TEMPORAL_NAMESPACE": dev_env.client.namespace,
+                "FNO_DATABASE_URL": str(h.store.engine.url),
+                "FNO_HOME": str(tmp_path),
+                "FNO_ACTOR": "Sam Jones",
+                "FNO_ROLE": "caseworker",
+            }
+            everything = await listed(env, "--force", force, expect=4)
+            by_nationality = await listed(env, "--force", force, "--nationality", "PL", expect=2)
+            no_trace_rows = await listed(env, "--force", force, "--outcome", "NO_TRACE", expect=1)
+            casework_rows = await listed(env, "--force", force, "--kind", "casework", expect=1)
+            mine = await listed(env, "--force", force, "--mine", expect=1)
+            awaiting_reply = await listed(
+                env, "--force", force, "--stage", "AWAITING_COUNTRY_REPLY", expect=1
+            )
+            today = datetime.now(UTC).date().isoformat()
+            none_before = await listed(
+                env, "--force", force, "--opened-before", "2000-01-01", expect=0
+            )
+            after = await listed(
+                env,
+                "--force",
+                force,
+                "--opened-after",
+                today,
+                "--sort",
+                "deadline",
+                "--page-size",
+                "2",
+                expect=2,
+            )
 
-        shown_code, shown, _ = await fno(env, "show", casework_id, "--json", "--reason", "CLI test")
-        refused_code, _, refused_err = await fno(
-            env, "decide", casework_id, "deportation", "decision=deport", "--reason", "too soon"
-        )
-        help_code, help_out, _ = await fno(env, "decide", casework_id, "--help")
-        ok_code, ok_out, ok_err = await fno(
-            env,
-            "decide",
-            casework_id,
-            "subject_located",
-            "case_owner=Sam Jones",
-            "--reason",
-            "arrested on warrant",
-        )
-        no_reason_code, _, no_reason_err = await fno(env, "show", casework_id)
-        after_code, after_out, after_err = await fno(
-            env, "show", casework_id, "--json", "--reason", "CLI test"
-        )
+            shown_code, shown, _ = await fno(
+                env, "show", casework_id, "--json", "--reason", "CLI test"
+            )
+            refused_code, _, refused_err = await fno(
+                env, "decide", casework_id, "deportation", "decision=deport", "--reason", "too soon"
+            )
+            help_code, help_out, _ = await fno(env, "decide", casework_id, "--help")
+            ok_code, ok_out, ok_err = await fno(
+                env,
+                "decide",
+                casework_id,
+                "subject_located",
+                "case_owner=Sam Jones",
+                "--reason",
+                "arrested on warrant",
+            )
+            no_reason_code, _, no_reason_err = await fno(env, "show", casework_id)
+            after_code, after_out, after_err = await fno(
+                env, "show", casework_id, "--json", "--reason", "CLI test"
+            )
+
+        owned = await listed(env, "--force", force, "--owner", "Sam Jones", expect=1)
 
     assert closed.outcome.name == "NO_TRACE"
     assert {r["case_id"] for r in everything} == {
@@ -148,9 +155,30 @@ async def test_fno_lists_shows_and_decides_on_real_cases(dev_env, tmp_path):
     assert "Accepted" in ok_out
     assert no_reason_code == 2 and "State the purpose" in no_reason_err
     assert after_code == 0, after_err
+    assert [r["case_id"] for r in owned] == [casework_id]
     timeline = json.loads(after_out)["timeline"]
     kinds = [(e["kind"], e.get("actor")) for e in timeline]
     assert ("refusal", "Sam Jones") in kinds and ("decision", "Sam Jones") in kinds
+
+
+async def test_fno_lists_cases_whose_deadline_passed_unattended(dev_env, tmp_path):
+    from models.policy import Policy
+
+    force = f"t{uuid.uuid4().hex[:8]}"
+    policy = Policy(day_seconds=0.2, eu_reply_working_days=1)
+    async with harness(dev_env, tmp_path, policy=policy, run_worker=False) as h:
+        late = custody_event(nationality="FR", force=force)
+        h.world(late, SubjectSpec(replies={"FR": ReplySpec(after_days=None)}))
+        async with h.running():
+            handle = await h.start(late)
+            await until(handle, lambda s: s.checks["FR"].reply_due_at is not None)
+        # No worker now: the reply deadline passes and nobody acts on it.
+        env = os.environ | {
+            "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+            "TEMPORAL_NAMESPACE": dev_env.client.namespace,
+        }
+        overdue = await listed(env, "--force", force, "--overdue", expect=1)
+    assert [r["case_id"] for r in overdue] == [late.case_id()]
 
 
 def test_filters_become_a_quoted_visibility_query():
