@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.gateways import Gateways, PermanentGatewayError
 from activities.store import CaseStore, EncounterRecord
-from models.case import CertificateRef, ConvictionSummary, Referral
+from models.case import CertificateRef, ConvictionSummary
 from models.reference import UnknownOffenceError, offence
 from models.steps import (
     AcroCheckRequest,
@@ -380,6 +380,3 @@ class CaseActivities:
         self.g.correspondence.notify(
             req.idempotency_key, req.subject_key, req.recipients, req.subject_line
         )
-
-
-__all__ = ["CaseActivities", "Referral"]
