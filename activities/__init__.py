@@ -14,16 +14,14 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     from activities.gateways import Gateways
     from activities.simulator import Simulator, load_world
     from activities.steps import CaseActivities
-    from activities.store import CaseStore, make_engine
-    from runtime.database import require_current
+    from activities.store import CaseStore
 
     settings.home.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.database_url)
-    require_current(engine)
+    store = CaseStore.current(settings.database_url)
     sim = Simulator(
-        engine,
-        load_world(settings.world_file),
+        store.engine,
+        load_world(settings.world_file, settings.sim_seed),
         day_seconds=settings.policy.day_seconds,
         subject_key_secret=settings.subject_key_secret,
     )
-    return CaseActivities(Gateways.all_from(sim), CaseStore(engine)).all()
+    return CaseActivities(Gateways.all_from(sim), store).all()

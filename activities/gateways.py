@@ -69,14 +69,16 @@ class AcroGateway(Protocol):
 
 class PoliceGateway(Protocol):
     def request_identity_data(
-        self, key: str, case_id: str, officer_email: str, fields: list[str]
+        self, key: str, subject_key: str, officer_email: str, fields: list[str]
     ) -> None: ...
 
     def contact_investigating_officer(self, key: str, case_id: str, subject_key: str) -> None: ...
 
 
 class PncGateway(Protocol):
-    def record_convictions(self, key: str, subject_key: str, offences: list[str]) -> int: ...
+    def record_convictions(
+        self, key: str, subject_key: str, pnc_id: str | None, offences: list[str]
+    ) -> int: ...
 
     def offences_on_record(self, subject_key: str, offences: list[str]) -> bool: ...
 

@@ -23,7 +23,6 @@ idempotent.
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import threading
 from datetime import datetime, timedelta
@@ -280,10 +279,6 @@ class Simulator:
                 query = query.where(SimEffect.subject_key == subject_key)
             return int(session.exec(query).one())
 
-    def effects(self, subject_key: str) -> list[SimEffect]:
-        with Session(self.engine) as session:
-            return list(session.exec(select(SimEffect).where(SimEffect.subject_key == subject_key)))
-
     # --- ACRO and the countries -----------------------------------------------
     def request_check(
         self,
@@ -296,7 +291,6 @@ class Simulator:
         details: dict[str, Any],
     ) -> str:
         ref = "ACRO-" + hashlib.sha256(key.encode()).hexdigest()[:12].upper()
-        self._maybe_fail_before("acro")
         with Session(self.engine) as session:
             if session.get(SimCertificate, ref) is None:
                 session.add(
@@ -393,15 +387,17 @@ class Simulator:
 
     # --- police -----------------------------------------------------------------
     def request_identity_data(
-        self, key: str, case_id: str, officer_email: str, fields: list[str]
+        self, key: str, subject_key: str, officer_email: str, fields: list[str]
     ) -> None:
-        self._effect(key, "police", "identity_data_requested", case_id, ",".join(fields))
+        self._effect(key, "police", "identity_data_requested", subject_key, ",".join(fields))
 
     def contact_investigating_officer(self, key: str, case_id: str, subject_key: str) -> None:
         self._effect(key, "police", "investigating_officer_contacted", subject_key)
 
     # --- PNC ----------------------------------------------------------------------
-    def record_convictions(self, key: str, subject_key: str, offences_: list[str]) -> int:
+    def record_convictions(
+        self, key: str, subject_key: str, pnc_id: str | None, offences_: list[str]
+    ) -> int:
         for i, code in enumerate(offences_):
             self._effect(f"{key}:{i}", "pnc", "conviction_recorded", subject_key, code)
         return len(offences_)
@@ -521,9 +517,10 @@ def _aware(moment: datetime, like: datetime) -> datetime:
     return moment
 
 
-def load_world(path: Path | None) -> WorldFile:
-    return WorldFile.load(path) if path else WorldFile()
-
-
-def world_json_schema() -> str:
-    return json.dumps(WorldFile.model_json_schema(), indent=2)
+def load_world(path: Path | None, seed: int | None = None) -> WorldFile:
+    """The world file, or an empty world; ``seed`` (FNO_SIM_SEED) draws the subjects
+    not in the file, unless the file names its own seed."""
+    world = WorldFile.load(path) if path else WorldFile()
+    if seed is not None and "seed" not in world.model_fields_set:
+        world.seed = seed
+    return world

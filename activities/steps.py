@@ -74,6 +74,7 @@ def _refusals_surface(fn: F) -> F:
 
 
 def _as_of(moment: datetime | None) -> datetime:
+    """The step's workflow time; a caller outside a workflow may leave it to now."""
     return moment or datetime.now(UTC)
 
 
@@ -93,6 +94,7 @@ class CaseActivities:
 
     # The case store -----------------------------------------------------------------
     @activity.defn
+    @_refusals_surface
     def register_encounter(self, req: EncounterOpened) -> None:
         """The custody event's record in the case store; the collection is logged."""
         self.store.open_encounter(
@@ -109,10 +111,12 @@ class CaseActivities:
         )
 
     @activity.defn
+    @_refusals_surface
     def close_encounter_record(self, req: EncounterClosed) -> None:
         self.store.close_encounter(req.case_id, req.outcome, req.closed_at)
 
     @activity.defn
+    @_refusals_surface
     def record_decision(self, req: DecisionLogged) -> None:
         """A person's decision on a case goes into the access log once."""
         self.store.log(
@@ -135,7 +139,13 @@ class CaseActivities:
             req.country,
             req.purpose,
             _as_of(req.as_of),
-            {"reason": req.reason, "uk_matter": req.uk_matter, "channel": req.channel},
+            {
+                "reason": req.reason,
+                "uk_matter": req.uk_matter,
+                "channel": req.channel,
+                # The identity data the country matches on (the disclosure logged below).
+                "subject": req.subject.model_dump(mode="json"),
+            },
         )
         self.store.log(
             actor=req.case_id,
@@ -153,7 +163,7 @@ class CaseActivities:
     @_refusals_surface
     def request_missing_identity_data(self, req: IdentityDataRequest) -> None:
         self.g.police.request_identity_data(
-            req.idempotency_key, req.case_id, req.officer.email, req.missing_fields
+            req.idempotency_key, req.subject_key, req.officer.email, req.missing_fields
         )
         log.info("identity data requested from officer", fields=req.missing_fields)
 
@@ -207,7 +217,7 @@ class CaseActivities:
     @_refusals_surface
     def record_convictions_on_pnc(self, req: PncConvictions) -> PncConvictionsResult:
         recordable = [c.offence for c in req.convictions if c.recordable_on_pnc]
-        self.g.pnc.record_convictions(req.idempotency_key, req.subject_key, recordable)
+        self.g.pnc.record_convictions(req.idempotency_key, req.subject_key, req.pnc_id, recordable)
         return PncConvictionsResult(
             recorded=len(recordable), not_recordable=len(req.convictions) - len(recordable)
         )

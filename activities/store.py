@@ -113,6 +113,15 @@ class CaseStore:
         self.engine = engine
 
     @classmethod
+    def current(cls, url: str) -> CaseStore:
+        """A store on ``url``, refusing a database whose schema is behind the code."""
+        from runtime.database import require_current
+
+        engine = make_engine(url)
+        require_current(engine)
+        return cls(engine)
+
+    @classmethod
     def migrated(cls, url: str) -> CaseStore:
         """A store on ``url`` brought to the newest schema first (local use, tests)."""
         from runtime.database import upgrade

@@ -128,17 +128,13 @@ def main() -> None:
 
     import uvicorn
 
-    from activities.store import make_engine
     from runtime.config import Settings, connect
-    from runtime.database import require_current
     from runtime.logs import configure_logging
 
     settings = Settings.from_env()
     configure_logging(settings.log_format)
-    engine = make_engine(settings.database_url)
-    require_current(engine)
     reasons = json.loads(os.environ.get("FNO_CLIENT_REASONS", "{}"))
-    app = create_app(connect, CaseStore(engine), reasons)
+    app = create_app(connect, CaseStore.current(settings.database_url), reasons)
     uvicorn.run(
         app, host="127.0.0.1", port=int(os.environ.get("FNO_HTTP_PORT", "8000")), log_config=None
     )

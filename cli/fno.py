@@ -32,7 +32,7 @@ from access.service import (
     read_case,
     send_decision,
 )
-from activities.store import CaseStore, make_engine
+from activities.store import CaseStore
 from models.decisions import DecisionRequest
 from runtime.config import Settings, connect
 
@@ -53,11 +53,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the same as JSON.")]
 
 
 def _store() -> CaseStore:
-    from runtime.database import require_current
-
-    engine = make_engine(Settings.from_env().database_url)
-    require_current(engine)
-    return CaseStore(engine)
+    return CaseStore.current(Settings.from_env().database_url)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -180,7 +176,9 @@ def decide(
             {"actor": actor, "role": role, "reason": reason or "", "decision": decision}
         )
     except ValidationError as e:
-        _fail("; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()), 2)
+        from starter import describe_validation_error
+
+        _fail(describe_validation_error(e), 2)
 
     async def go() -> Any:
         return await send_decision(await connect(), case_id, req)

@@ -141,6 +141,7 @@ class CaseView(BaseModel):
     awaiting_role: list[str] = Field(default_factory=list)
     deadlines: list[Deadline] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    continued_as_new: int = Field(default=0, description="Fresh histories so far (long life).")
 
 
 class EncounterState(CaseView):
@@ -153,7 +154,6 @@ class EncounterState(CaseView):
     casework_id: str | None = None
     casework_outcome: Outcome | None = None
     referred_countries: list[str] = Field(default_factory=list)
-    continued_as_new: int = 0
 
 
 class CaseResult(BaseModel):
@@ -191,7 +191,6 @@ class CaseworkState(CaseView):
     stage1_notice: str | None = None
     deportation_decision: str | None = None
     director_approved: bool | None = None
-    continued_as_new: int = 0
 
 
 class EncounterInput(BaseModel):

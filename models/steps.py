@@ -58,6 +58,7 @@ class Chaser(Step):
 
 
 class IdentityDataRequest(Step):
+    subject_key: str
     officer: Officer
     countries: list[str]
     missing_fields: list[str]

@@ -21,6 +21,8 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
         data_converter=pydantic_data_converter,
         test_server_existing_path=str(test_server_path()),
     )
+    # The test server has no ListSearchAttributes, so runtime.embedded's
+    # register_search_attributes (which lists first) cannot be used here.
     await env.client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=env.client.namespace,

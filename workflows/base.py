@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeUpdate
@@ -286,13 +286,16 @@ class CaseWorkflow:
         return result.certificate  # type: ignore[no-any-return]
 
     # --- long life -------------------------------------------------------------------
-    async def quiet_for_renewal(self) -> None:
-        """Stop taking decisions and let running handlers finish before continue-as-new.
+    async def renew(self, inp: Any) -> NoReturn:
+        """Continue as new, carrying the state: stop taking decisions, let running
+        handlers finish, then start a fresh history from ``inp`` with the state in it.
 
         Call it only where nothing waits for a decision: then no decision can be
         pending (one is accepted only while somebody waits for it)."""
         self._renewing = True
         await workflow.wait_condition(workflow.all_handlers_finished)
+        self.s.continued_as_new += 1
+        workflow.continue_as_new(inp.model_copy(update={"state": self.s}))
 
     def history_is_long(self) -> bool:
         info = workflow.info()

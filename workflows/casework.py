@@ -157,6 +157,10 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
         return [c for c in self.all_certificates if not c.destroyed]
 
     @property
+    def has_immigration_certificate(self) -> bool:
+        return any(c.purpose == "immigration_deportation" for c in self.certificates)
+
+    @property
     def serious_offences(self) -> list[str]:
         return sorted({v.offence for c in self.certificates for v in c.convictions if v.serious})
 
@@ -260,7 +264,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
             self.record("step", "Non-disclosable certificate destroyed", document=cert.document_id)
 
     async def is_disclosable(self) -> bool:
-        if any(c.purpose == "immigration_deportation" for c in self.certificates):
+        if self.has_immigration_certificate:
             self.s.disclosable = True
             self.record("step", f"Certificate is disclosable: purpose '{IMMIGRATION_PURPOSE}'")
             return True
@@ -288,19 +292,15 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
         p = self.s.policy
         self.set_stage(Stage.AWAITING_DISCLOSABLE_CERTIFICATE)
         while not self.s.disclosable:
-            if any(c.purpose == "immigration_deportation" for c in self.certificates):
+            if self.has_immigration_certificate:
                 self.s.disclosable = True  # a further referral brought one
                 self.record("step", f"Certificate is disclosable: purpose '{IMMIGRATION_PURPOSE}'")
                 break
             if self.history_is_long():
-                await self.quiet_for_renewal()
-                self.s.continued_as_new += 1
-                workflow.continue_as_new(inp.model_copy(update={"state": self.s}))
+                await self.renew(inp)
             open_requests = [r for r in self.s.immigration_requests if r.status == "requested"]
             if not open_requests:  # every answer was unusable: only a new referral helps
-                await workflow.wait_condition(
-                    lambda: any(c.purpose == "immigration_deportation" for c in self.certificates)
-                )
+                await workflow.wait_condition(lambda: self.has_immigration_certificate)
                 continue
             for req in open_requests:
                 await workflow.sleep(p.days(p.reply_poll_days))
@@ -473,9 +473,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
                 deadlines=[Deadline(name="wanted/missing review", due_at=self.s.next_review_at)],
             )
             if self.history_is_long():
-                await self.quiet_for_renewal()
-                self.s.continued_as_new += 1
-                workflow.continue_as_new(inp.model_copy(update={"state": self.s}))
+                await self.renew(inp)
 
     def take_located(self, req: DecisionRequest) -> None:
         assert isinstance(req.decision, SubjectLocated)

@@ -102,16 +102,7 @@ class EncounterWorkflow(CaseWorkflow):
         )
         if self._suspend:
             # Every branch has stopped at a wait of its own: nobody waits for a decision.
-            await self.quiet_for_renewal()
-            self.s.continued_as_new += 1
-            workflow.continue_as_new(
-                EncounterInput(
-                    event=self.s.event,
-                    subject_key=self.s.subject_key,
-                    policy=self.s.policy,
-                    state=self.s,
-                )
-            )
+            await self.renew(inp)
 
         if self.s.casework_id is not None:
             self.set_stage(Stage.REFERRED_TO_CRIMINAL_CASEWORK)
@@ -204,6 +195,7 @@ class EncounterWorkflow(CaseWorkflow):
                     case_id=self.s.case_id,
                     idempotency_key=f"{self.s.case_id}/identity-data",
                     as_of=workflow.now(),
+                    subject_key=self.s.subject_key,
                     officer=self.s.event.requesting_officer,
                     countries=[c.country for c in awaiting],
                     missing_fields=fields,
