@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.store import AccessLogEntry, CaseStore
-from models.case import CaseworkState, EncounterState
+from models.case import CaseworkState, EncounterState, is_casework_id
 from models.decisions import DecisionRefusal, DecisionRequest, DecisionResult
 from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow
@@ -63,9 +63,7 @@ async def read_case(
     reason = _require_reason(reader)
     handle = client.get_workflow_handle(case_id)
     query: Any = (
-        CriminalCaseworkWorkflow.state
-        if case_id.startswith("casework-")
-        else EncounterWorkflow.state
+        CriminalCaseworkWorkflow.state if is_casework_id(case_id) else EncounterWorkflow.state
     )
     try:
         state = await handle.query(query)

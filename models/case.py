@@ -16,6 +16,18 @@ Role = Literal[
 ]
 
 
+CASEWORK_PREFIX = "casework-"
+
+
+def casework_id_for(subject_key: str) -> str:
+    """The workflow ID of a subject's Criminal Casework case."""
+    return f"{CASEWORK_PREFIX}{subject_key}"
+
+
+def is_casework_id(case_id: str) -> bool:
+    return case_id.startswith(CASEWORK_PREFIX)
+
+
 class Stage(StrEnum):
     # ACRO side (the encounter)
     RECEIVED = "Custody event received"

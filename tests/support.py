@@ -21,7 +21,7 @@ from activities.gateways import Gateways
 from activities.simulator import Simulator, SubjectSpec, WorldFile
 from activities.steps import CaseActivities
 from activities.store import CaseStore, make_engine
-from models.case import CaseView, EncounterInput
+from models.case import CaseView, EncounterInput, casework_id_for, is_casework_id
 from models.decisions import DecisionRequest, DecisionResult
 from models.event import CustodyEvent
 from models.policy import Policy
@@ -89,7 +89,7 @@ class Harness:
         case whose timer fires with no worker left would stop the clock for later
         tests."""
         for case_id in self.started:
-            for workflow_id in (case_id, f"casework-{self.subjects.get(case_id, '')}"):
+            for workflow_id in (case_id, casework_id_for(self.subjects.get(case_id, ""))):
                 handle = self.client.get_workflow_handle(workflow_id)
                 try:
                     await handle.terminate(reason="test over")
@@ -106,7 +106,7 @@ class Harness:
                 ids.append(state.casework_id)
         for n, workflow_id in enumerate(ids):
             history = await self.client.get_workflow_handle(workflow_id).fetch_history()
-            kind = "casework" if workflow_id.startswith("casework-") else "encounter"
+            kind = "casework" if is_casework_id(workflow_id) else "encounter"
             path = HISTORIES / f"{test.removeprefix('test_')}-{n}-{kind}.json"
             path.write_text(history.to_json())
 
@@ -179,7 +179,7 @@ async def harness(
 
 async def state_of(handle: WorkflowHandle[Any, Any]) -> Any:
     """The case's whole state, typed (encounter or casework by its ID)."""
-    if handle.id.startswith("casework-"):
+    if is_casework_id(handle.id):
         return await handle.query(CriminalCaseworkWorkflow.state)
     return await handle.query(EncounterWorkflow.state)
 

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         Referral,
         Stage,
+        casework_id_for,
     )
     from models.decisions import DecisionRequest, IdentityDataSupplied
     from models.reference import country
@@ -435,7 +436,7 @@ class EncounterWorkflow(CaseWorkflow):
         )
         if not cert.serious:
             return
-        casework_id = f"casework-{self.s.subject_key}"
+        casework_id = casework_id_for(self.s.subject_key)
         await self.call(
             A.refer_to_criminal_casework,
             CaseworkReferral(
