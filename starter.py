@@ -54,8 +54,11 @@ async def start_case(
     task_queue: str,
     policy: Policy,
     subject_key_secret: str = LOCAL_SUBJECT_KEY_SECRET,
+    integrator: str = "batch intake",
 ) -> StartResult:
-    """Start the encounter for ``event`` unless a case for it already exists."""
+    """Start the encounter for ``event`` unless a case for it already exists.
+
+    ``integrator`` (who sent it) is kept in the case's memo."""
     case_id = event.case_id()
     digest = event_digest(event)
     try:
@@ -71,7 +74,7 @@ async def start_case(
             # A custody event is one case for ever: never start it again, even closed.
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            memo={"event_sha256": digest},
+            memo={"event_sha256": digest, "integrator": integrator},
             static_summary=f"Custody event {event.force} {event.custody_reference.upper()}",
             static_details=(
                 f"Encounter ({event.reason}): ACRO check to "

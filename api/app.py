@@ -4,6 +4,8 @@ Who calls, in which role and why, travels in headers: ``X-Actor``, ``X-Role`` an
 ``X-Reason`` (the purpose of a read, which is logged). Real authentication of these
 headers belongs in front of this service (see the README).
 
+    POST /custody-events              a custody event (X-API-Key): 201 new case, 200 the
+                                      same event again, 409 conflicting, 422 invalid
     GET  /cases/{case_id}             the case's state and timeline (needs X-Reason, or
                                       X-Client with a configured default purpose)
     POST /cases/{case_id}/decisions   a decision: 200 with the new stage, 409 refused
@@ -13,13 +15,17 @@ headers belongs in front of this service (see the README).
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, HTTPException, Query
+from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from temporalio.client import Client
 
 from access.service import (
@@ -33,6 +39,9 @@ from access.service import (
 )
 from activities.store import CaseStore
 from models.decisions import DecisionRequest, DecisionResult
+from models.event import INTAKE, CustodyEvent
+from models.policy import Policy
+from starter import start_case
 
 ActorH = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=120)]
 RoleH = Annotated[str, Header(alias="X-Role", min_length=1, max_length=40)]
@@ -40,12 +49,32 @@ ReasonH = Annotated[str | None, Header(alias="X-Reason", max_length=2000)]
 
 
 ClientH = Annotated[str | None, Header(alias="X-Client", max_length=120)]
+ApiKeyH = Annotated[str | None, Header(alias="X-API-Key", max_length=200)]
+
+
+@dataclass
+class Intake:
+    """How custody events become cases: where, under which policy, and who may send."""
+
+    task_queue: str
+    policy: Policy
+    subject_key_secret: str
+    api_keys: dict[str, str] = field(default_factory=dict)  # key -> integrator's name
+
+
+def load_api_keys(env: dict[str, str]) -> dict[str, str]:
+    """``FNO_API_KEYS`` (JSON object key -> integrator) or ``FNO_API_KEYS_FILE`` (same, a file)."""
+    if env.get("FNO_API_KEYS_FILE"):
+        with open(env["FNO_API_KEYS_FILE"], encoding="utf-8") as f:
+            return dict(json.load(f))
+    return dict(json.loads(env.get("FNO_API_KEYS", "{}")))
 
 
 def create_app(
     connect: Callable[[], Awaitable[Client]],
     store: CaseStore,
     default_reasons: dict[str, str] | None = None,
+    intake: Intake | None = None,
 ) -> FastAPI:
     """The app. ``default_reasons`` maps a calling system (``X-Client``) to the purpose
     of its reads when it sends no ``X-Reason`` (``FNO_CLIENT_REASONS``, JSON)."""
@@ -78,6 +107,87 @@ def create_app(
         except Exception as exc:
             raise HTTPException(503, f"Temporal not reachable: {exc}") from None
         return {"status": "ready"}
+
+    @app.post(
+        "/custody-events",
+        status_code=201,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/CustodyEvent"}}
+                },
+            }
+        },
+        responses={
+            200: {"description": "The same event was already received: the existing case."},
+            201: {"description": "A new case was started."},
+            401: {"description": "Unknown or missing API key."},
+            409: {"description": "Same force and custody reference, different content."},
+            422: {"description": "Invalid event: every field error is listed."},
+        },
+    )
+    async def post_custody_event(request: Request, api_key: ApiKeyH = None) -> JSONResponse:
+        """A custody event from an integrator: one case per event, idempotently."""
+        if intake is None:
+            raise HTTPException(503, "intake is not configured on this service")
+        integrator = intake.api_keys.get(api_key or "")
+        if integrator is None:
+            return JSONResponse(
+                {
+                    "detail": "Unknown or missing API key: send the X-API-Key issued to your "
+                    "custody system."
+                },
+                status_code=401,
+            )
+        try:
+            body = json.loads(await request.body())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return JSONResponse(
+                {"detail": [{"loc": ["body"], "msg": f"not JSON: {exc}", "type": "json"}]},
+                status_code=422,
+            )
+        try:
+            event = CustodyEvent.model_validate(body, context=INTAKE)
+        except ValidationError as exc:
+            errors = [
+                {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                for e in exc.errors(include_url=False, include_input=False)
+            ]
+            return JSONResponse({"detail": errors}, status_code=422)
+        result = await start_case(
+            client["temporal"],
+            event,
+            task_queue=intake.task_queue,
+            policy=intake.policy,
+            subject_key_secret=intake.subject_key_secret,
+            integrator=integrator,
+        )
+        status = {"started": 201, "already_received": 200, "conflict": 409}[result.status]
+        return JSONResponse(
+            {
+                "case_id": result.case_id,
+                "status": result.status,
+                "detail": result.detail,
+                "link": f"/cases/{result.case_id}",
+            },
+            status_code=status,
+        )
+
+    def openapi() -> dict[str, Any]:
+        # The custody event is read by hand (to validate it with the intake checks),
+        # so its JSON Schema is added to the published document here.
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        event = CustodyEvent.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(event.pop("$defs", {}))
+        components["CustodyEvent"] = event
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/cases/{case_id}")
     async def get_case(
@@ -123,7 +233,6 @@ def create_app(
 
 def main() -> None:
     """``python -m api.app``: serve on FNO_HTTP_PORT (default 8000)."""
-    import json
     import os
 
     import uvicorn
@@ -134,7 +243,13 @@ def main() -> None:
     settings = Settings.from_env()
     configure_logging(settings.log_format)
     reasons = json.loads(os.environ.get("FNO_CLIENT_REASONS", "{}"))
-    app = create_app(connect, CaseStore.current(settings.database_url), reasons)
+    intake = Intake(
+        task_queue=settings.task_queue,
+        policy=settings.policy,
+        subject_key_secret=settings.subject_key_secret,
+        api_keys=load_api_keys(dict(os.environ)),
+    )
+    app = create_app(connect, CaseStore.current(settings.database_url), reasons, intake)
     uvicorn.run(
         app, host="127.0.0.1", port=int(os.environ.get("FNO_HTTP_PORT", "8000")), log_config=None
     )

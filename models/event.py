@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import UTC, date, datetime
 from typing import Literal
 
@@ -28,18 +29,34 @@ def subject_key_for(basis: str, secret: str) -> str:
     return hmac.new(secret.encode(), basis.encode(), hashlib.sha256).hexdigest()[:24]
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class _Text(BaseModel):
+    """Text fields refuse control characters (NUL, escapes): no record needs them and
+    they break logs, terminals and the systems the data is sent on to."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        for text in value if isinstance(value, list) else [value]:
+            if isinstance(text, str) and _CONTROL.search(text):
+                raise ValueError("contains control characters")
+        return value
+
+
 def _at_intake(info: ValidationInfo) -> bool:
     return bool(info.context and info.context.get("intake"))
 
 
-class IdentityDocument(BaseModel):
+class IdentityDocument(_Text):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["passport", "national_id_card", "residence_permit", "driving_licence", "other"]
     number: str = Field(min_length=1, max_length=40)
     issuing_country: str = Field(pattern=r"^[A-Z]{2}$")
 
 
-class Officer(BaseModel):
+class Officer(_Text):
     """The police officer who asked for the check; asked for missing identity data."""
 
     model_config = ConfigDict(extra="forbid")
@@ -49,7 +66,7 @@ class Officer(BaseModel):
     phone: str | None = Field(default=None, max_length=40)
 
 
-class Subject(BaseModel):
+class Subject(_Text):
     model_config = ConfigDict(extra="forbid")
     family_name: str = Field(min_length=1, max_length=120)
     given_names: str = Field(min_length=1, max_length=200)
@@ -107,10 +124,13 @@ class Subject(BaseModel):
         return subject_key_for(basis, secret)
 
 
-class CustodyEvent(BaseModel):
+class CustodyEvent(_Text):
     """A foreign national in police custody, or a victim or witness."""
 
     model_config = ConfigDict(extra="forbid")
+    schema_version: Literal[1] = Field(
+        default=1, description="Version of this shape; integrators send 1 (the only one yet)."
+    )
     force: str = Field(
         pattern=r"^[a-z0-9][a-z0-9-]{1,39}$",
         description="Force code, lower case, e.g. 'hampshire', 'derbyshire'.",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -55,6 +56,7 @@ DEFAULT_EVENTS = Path("examples") / "custody_events.jsonl"
 DEMO_POLICY = "compressed:5"
 DEMO_WORLD = ROOT / "examples" / "world.json"
 API_PORT = 8000
+DEMO_API_KEY = "demo-key"  # local only: a deployment configures FNO_API_KEYS
 NAMESPACE = "default"
 WORKER_READY_TIMEOUT = 90.0
 WORKER_STOP_TIMEOUT = 20.0  # the worker's own grace is 10 s
@@ -95,6 +97,7 @@ def child_env(home: Path, port: int, base: dict[str, str] | None = None) -> dict
     env["TEMPORAL_NAMESPACE"] = NAMESPACE
     env.setdefault("FNO_POLICY", DEMO_POLICY)
     env.setdefault("FNO_WORLD_FILE", str(DEMO_WORLD))
+    env.setdefault("FNO_API_KEYS", json.dumps({DEMO_API_KEY: "demo custody system"}))
     env["FNO_HOME"] = str(home)
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
@@ -139,7 +142,7 @@ def _banner(home: Path, port: int, ui_port: int) -> str:
             f"  Web UI:        http://localhost:{ui_port}/namespaces/{NAMESPACE}/workflows",
             f"  List cases:    {cli} workflow list{address}",
             f"  Running only:  {cli} workflow list{address} --query \"ExecutionStatus='Running'\"",
-            f"  HTTP API:      http://localhost:{API_PORT}/docs",
+            f"  HTTP API:      http://localhost:{API_PORT}/docs (X-API-Key: {DEMO_API_KEY})",
             "  A case:        .venv/bin/fno show encounter-hampshire-HC-2017-120401 --as You "
             "--role caseworker --reason demo",
             "  Worker logs:   this terminal",

@@ -220,7 +220,9 @@ class CaseWorkflow:
         finally:
             for k in kinds:
                 self._waiting[k] -= 1
-            self._sync_awaiting()
+        # Not in ``finally``: a workflow evicted from the worker's cache closes this
+        # coroutine, and must not issue commands while it goes.
+        self._sync_awaiting()
         req = self._pending
         if req is None or req.decision.kind not in kinds:
             return None

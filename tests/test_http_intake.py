@@ -1,0 +1,206 @@
+"""Intake over HTTP, through the real ASGI stack, against the real dev server: each
+custody event becomes exactly one case; bad input gets a 4xx with its reasons and
+starts nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.app import Intake, create_app
+from models.policy import Policy
+from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from tests.support import custody_event, harness
+
+pytestmark = pytest.mark.devserver
+KEY = {"X-API-Key": "kent-key"}
+
+
+@asynccontextmanager
+async def web(h):
+    async def connect():
+        return h.client
+
+    intake = Intake(
+        task_queue=h.task_queue,
+        policy=Policy(),
+        subject_key_secret=LOCAL_SUBJECT_KEY_SECRET,
+        api_keys={"kent-key": "Kent custody system"},
+    )
+    app = create_app(connect, h.store, intake=intake)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fno") as client,
+    ):
+        yield client
+
+
+async def cases_of(h, force: str, expect: int | None = None) -> int:
+    """Cases on the server for ``force`` (visibility catches up within moments)."""
+    for _ in range(40):
+        n = (await h.client.count_workflows(f"FnoForce = '{force}'")).count
+        if expect is None or n == expect:
+            return n
+        await asyncio.sleep(0.25)
+    return n
+
+
+def event_body(force: str, **subject) -> dict:
+    return json.loads(custody_event(force=force, nationality="DE", **subject).model_dump_json())
+
+
+async def test_new_resent_conflicting_invalid_and_unauthorised_events(dev_env, tmp_path):
+    force = f"t{uuid.uuid4().hex[:8]}"
+    async with harness(dev_env, tmp_path) as h, web(h) as client:
+        body = event_body(force)
+        new = await client.post("/custody-events", json=body, headers=KEY)
+        assert new.status_code == 201, new.text
+        assert await cases_of(h, force, expect=1) == 1
+
+        resent = await client.post("/custody-events", json=body, headers=KEY)
+        assert resent.status_code == 200 and resent.json()["case_id"] == new.json()["case_id"]
+
+        changed = body | {"uk_matter": "burglary"}
+        conflict = await client.post("/custody-events", json=changed, headers=KEY)
+        assert conflict.status_code == 409 and "different event" in conflict.json()["detail"]
+
+        invalid = body | {
+            "custody_reference": "X-2",
+            "reason": "shopping",
+            "encountered_at": "2999-01-01T00:00:00Z",
+        }
+        invalid["subject"] = body["subject"] | {"nationality": "ZZ"}
+        bad = await client.post("/custody-events", json=invalid, headers=KEY)
+        assert bad.status_code == 422
+        fields = {".".join(map(str, e["loc"][1:])) for e in bad.json()["detail"]}
+        assert fields == {"reason", "encountered_at", "subject.nationality"}
+
+        not_json = await client.post("/custody-events", content=b"{oops", headers=KEY)
+        assert not_json.status_code == 422
+
+        nobody = await client.post("/custody-events", json=body | {"custody_reference": "X-3"})
+        stranger = await client.post(
+            "/custody-events",
+            json=body | {"custody_reference": "X-4"},
+            headers={"X-API-Key": "guess"},
+        )
+        assert nobody.status_code == stranger.status_code == 401
+
+        # Missing country-required data is not a rejection: the officer is asked.
+        pl = json.loads(
+            custody_event(
+                force=force, nationality="PL", father_name=None, custody_reference="X-5"
+            ).model_dump_json()
+        )
+        asked = await client.post("/custody-events", json=pl, headers=KEY)
+        assert asked.status_code == 201
+
+        schema = (await client.get("/openapi.json")).json()
+        assert "CustodyEvent" in schema["components"]["schemas"]
+        assert await cases_of(h, force, expect=2) == 2
+        handle = h.client.get_workflow_handle(new.json()["case_id"])
+        memo = await (await handle.describe()).memo()
+    assert memo["integrator"] == "Kent custody system"
+
+
+async def test_the_same_event_sent_concurrently_makes_one_case(dev_env, tmp_path):
+    force = f"t{uuid.uuid4().hex[:8]}"
+    async with harness(dev_env, tmp_path) as h, web(h) as client:
+        body = event_body(force)
+        answers = await asyncio.gather(
+            *(client.post("/custody-events", json=body, headers=KEY) for _ in range(20))
+        )
+        codes = sorted(a.status_code for a in answers)
+        assert codes == [200] * 19 + [201]
+        assert await cases_of(h, force, expect=1) == 1
+
+
+HOSTILE = st.sampled_from(
+    [
+        "",
+        " ",
+        "x" * 5000,
+        "Robert'); DROP TABLE access_log;--",
+        "<script>alert(1)</script>",
+        "\x00",
+        "../../etc/passwd",
+        "${jndi:ldap://x}",
+        "ÅÉ\u202e\u200b",
+        "%s%s%n",
+    ]
+)
+MUTATIONS = st.sampled_from(
+    [
+        "drop_required",
+        "wrong_type",
+        "hostile_force",
+        "hostile_reference",
+        "too_long_name",
+        "unknown_country",
+        "future",
+        "extra_field",
+        "control_chars",
+        "not_an_object",
+    ]
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    mutation=MUTATIONS,
+    hostile=HOSTILE,
+    field=st.sampled_from(
+        ["force", "custody_reference", "reason", "encountered_at", "subject", "requesting_officer"]
+    ),
+)
+def _collect_bad_events(mutation, hostile, field):
+    """Hypothesis draws the bad events; the test below sends them (it needs the loop)."""
+    body = event_body("hostile")
+    if mutation == "drop_required":
+        body.pop(field)
+    elif mutation == "wrong_type":
+        body[field] = {"nested": [hostile]} if field != "subject" else [hostile]
+    elif mutation == "hostile_force":
+        body["force"] = f"X {hostile}"
+    elif mutation == "hostile_reference":
+        body["custody_reference"] = f"/{hostile} "
+    elif mutation == "too_long_name":
+        body["subject"]["family_name"] = "x" * 121 + hostile
+    elif mutation == "unknown_country":
+        body["subject"]["nationality"] = "QQ"
+    elif mutation == "future":
+        body["encountered_at"] = "2999-12-31T23:59:59Z"
+    elif mutation == "extra_field":
+        body[f"extra_{field}"] = hostile
+    elif mutation == "control_chars":
+        body["subject"]["given_names"] = f"Jan\x1b[31m{hostile}"
+    else:
+        body = [body, hostile]
+    _STASH.append(body)
+
+
+_STASH: list = []
+
+
+async def test_hostile_and_malformed_events_get_a_4xx_and_start_nothing(dev_env, tmp_path):
+    _STASH.clear()
+    _collect_bad_events()
+    assert len(_STASH) >= 20
+    async with harness(dev_env, tmp_path) as h, web(h) as client:
+        before = (await h.client.count_workflows()).count
+        for body in _STASH:
+            answer = await client.post("/custody-events", json=body, headers=KEY)
+            assert 400 <= answer.status_code < 500, (answer.status_code, body)
+            assert answer.json()["detail"], body
+        await asyncio.sleep(1)  # let visibility catch up before counting
+        after = (await h.client.count_workflows()).count
+    assert after == before
