@@ -66,10 +66,12 @@ async def test_new_resent_conflicting_invalid_and_unauthorised_events(dev_env, t
 
         resent = await client.post("/custody-events", json=body, headers=KEY)
         assert resent.status_code == 200 and resent.json()["case_id"] == new.json()["case_id"]
+        assert await cases_of(h, force) == 1
 
         changed = body | {"uk_matter": "burglary"}
         conflict = await client.post("/custody-events", json=changed, headers=KEY)
         assert conflict.status_code == 409 and "different event" in conflict.json()["detail"]
+        assert await cases_of(h, force) == 1
 
         invalid = body | {
             "custody_reference": "X-2",
@@ -81,6 +83,7 @@ async def test_new_resent_conflicting_invalid_and_unauthorised_events(dev_env, t
         assert bad.status_code == 422
         fields = {".".join(map(str, e["loc"][1:])) for e in bad.json()["detail"]}
         assert fields == {"reason", "encountered_at", "subject.nationality"}
+        assert await cases_of(h, force) == 1
 
         not_json = await client.post("/custody-events", content=b"{oops", headers=KEY)
         assert not_json.status_code == 422
@@ -92,6 +95,8 @@ async def test_new_resent_conflicting_invalid_and_unauthorised_events(dev_env, t
             headers={"X-API-Key": "guess"},
         )
         assert nobody.status_code == stranger.status_code == 401
+        assert "API key" in nobody.json()["detail"]
+        assert await cases_of(h, force) == 1
 
         # Missing country-required data is not a rejection: the officer is asked.
         pl = json.loads(
@@ -102,6 +107,8 @@ async def test_new_resent_conflicting_invalid_and_unauthorised_events(dev_env, t
         asked = await client.post("/custody-events", json=pl, headers=KEY)
         assert asked.status_code == 201
 
+        assert (await client.get("/ready")).json() == {"status": "ready"}
+        assert (await client.get("/health")).status_code == 200
         schema = (await client.get("/openapi.json")).json()
         assert "CustodyEvent" in schema["components"]["schemas"]
         assert await cases_of(h, force, expect=2) == 2
