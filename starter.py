@@ -24,7 +24,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from models.case import EncounterInput
-from models.event import INTAKE, CustodyEvent
+from models.event import INTAKE, MAX_EVENT_BYTES, CustodyEvent
 from models.policy import Policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from workflows.encounter import EncounterWorkflow
@@ -109,6 +109,9 @@ def parse_events(text: str) -> list[tuple[int, Any]]:
     for n, raw in enumerate(text.splitlines(), start=1):
         if not raw.strip():
             continue
+        if len(raw.encode()) > MAX_EVENT_BYTES:
+            out.append((n, ValueError(f"larger than the limit of {MAX_EVENT_BYTES} bytes")))
+            continue
         try:
             out.append((n, json.loads(raw)))
         except json.JSONDecodeError as err:
@@ -133,7 +136,8 @@ async def start_all(
     results: list[StartResult] = []
     for n, item in parse_events(text):
         if isinstance(item, Exception):
-            results.append(StartResult("rejected", None, f"line {n}: not JSON: {item}"))
+            why = "not JSON: " if isinstance(item, json.JSONDecodeError) else ""
+            results.append(StartResult("rejected", None, f"line {n}: {why}{item}"))
             continue
         try:
             event = CustodyEvent.model_validate(item, context=INTAKE)

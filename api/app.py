@@ -39,7 +39,7 @@ from access.service import (
 )
 from activities.store import CaseStore
 from models.decisions import DecisionRequest, DecisionResult
-from models.event import INTAKE, CustodyEvent
+from models.event import INTAKE, MAX_EVENT_BYTES, CustodyEvent
 from models.policy import Policy
 from starter import start_case
 
@@ -124,6 +124,7 @@ def create_app(
             201: {"description": "A new case was started."},
             401: {"description": "Unknown or missing API key."},
             409: {"description": "Same force and custody reference, different content."},
+            413: {"description": "The event is larger than the limit (64 KiB)."},
             422: {"description": "Invalid event: every field error is listed."},
         },
     )
@@ -140,8 +141,17 @@ def create_app(
                 },
                 status_code=401,
             )
+        raw = await request.body()
+        if len(raw) > MAX_EVENT_BYTES:
+            return JSONResponse(
+                {
+                    "detail": f"custody event too large: {len(raw)} bytes, the limit is "
+                    f"{MAX_EVENT_BYTES}"
+                },
+                status_code=413,
+            )
         try:
-            body = json.loads(await request.body())
+            body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             return JSONResponse(
                 {"detail": [{"loc": ["body"], "msg": f"not JSON: {exc}", "type": "json"}]},

@@ -24,6 +24,10 @@ from models.reference import IdentityField, country
 # deterministic and an event accepted yesterday must still decode.
 INTAKE = {"intake": True}
 
+# Limits (also in the model's fields: aliases <= 20, other countries <= 5, identity
+# documents <= 10, names <= 120 characters). A real event is a few kilobytes.
+MAX_EVENT_BYTES = 64 * 1024
+
 
 def subject_key_for(basis: str, secret: str) -> str:
     return hmac.new(secret.encode(), basis.encode(), hashlib.sha256).hexdigest()[:24]

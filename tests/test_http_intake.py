@@ -87,6 +87,9 @@ async def test_new_resent_conflicting_invalid_and_unauthorised_events(dev_env, t
 
         not_json = await client.post("/custody-events", content=b"{oops", headers=KEY)
         assert not_json.status_code == 422
+        huge = body | {"custody_reference": "X-6", "uk_matter": "x" * 70_000}
+        too_large = await client.post("/custody-events", json=huge, headers=KEY)
+        assert too_large.status_code == 413 and "limit" in too_large.json()["detail"]
 
         nobody = await client.post("/custody-events", json=body | {"custody_reference": "X-3"})
         stranger = await client.post(

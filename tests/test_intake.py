@@ -89,6 +89,13 @@ def test_future_times_are_refused_at_intake_only():
     assert CustodyEvent.model_validate(data).encountered_at.year == 2999
 
 
+def test_an_oversized_line_is_refused_with_the_limit():
+    from models.event import MAX_EVENT_BYTES
+
+    [(n, item)] = parse_events('{"a": "' + "x" * MAX_EVENT_BYTES + '"}\n{')[:1]
+    assert n == 1 and isinstance(item, ValueError) and "limit" in str(item)
+
+
 def test_json_array_and_json_lines_are_both_read():
     assert [n for n, _ in parse_events('[{"a": 1}, {"a": 2}]')] == [1, 2]
     assert [n for n, _ in parse_events('{"a": 1}\n\n{"a": 2}\n')] == [1, 3]

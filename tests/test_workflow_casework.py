@@ -465,6 +465,11 @@ async def test_deport_when_not_detained_asks_ice_to_detain(ts_env, tmp_path):
             ),
         )
         await ready_for(h, casework, "deportation_enforced")
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await decide(
+                casework, cw("booked", kind="deportation_enforced", removed_on="2999-04-01")
+            )
+        assert "is in the future" in str(refused.value.cause)
         await decide(casework, cw("removed", kind="deportation_enforced", removed_on="2026-04-01"))
         result = await encounter.result()
         case = await state_of(casework)

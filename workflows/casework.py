@@ -505,6 +505,14 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
         self.record("step", "Police investigating officer informed of CC's interest")
 
     # --- step 9: detention ---------------------------------------------------------
+    def check_decision(self, req: DecisionRequest) -> None:
+        d = req.decision
+        if isinstance(d, DeportationEnforced) and d.removed_on > workflow.now().date():
+            raise ApplicationError(
+                f"Refused: the removal date {d.removed_on.isoformat()} is in the future; "
+                "record the deportation once it has been enforced."
+            )
+
     def check_lawful(self, req: DecisionRequest) -> None:
         decision = req.decision
         if isinstance(decision, DetentionDecision) and decision.detain and not self.s.disclosable:

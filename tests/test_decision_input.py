@@ -1,0 +1,119 @@
+"""Bad decisions, whatever their shape, are refused with a clear message and leave the
+case unchanged: wrong types, unknown kinds, oversized or hostile strings, dates that
+make no sense, unknown cases."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from access.service import CaseNotFound, DecisionRefused, send_decision
+from activities.simulator import ConvictionSpec, ReplySpec, SubjectSpec
+from models.decisions import DecisionRequest
+from tests.support import custody_event, harness, state_of, until
+
+HOSTILE = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["", "x" * 5000, "'; DROP TABLE access_log;--", "\x00", "<b>", "\u202e"]),
+    st.integers(),
+    st.none(),
+    st.lists(st.text(max_size=3), max_size=3),
+)
+
+
+@st.composite
+def bad_decision(draw) -> dict:
+    """A decision payload that must not be accepted for a case awaiting 'subject_located'."""
+    base = {
+        "actor": "Sam Jones",
+        "role": "caseworker",
+        "reason": "found",
+        "decision": {"kind": "subject_located", "case_owner": "Sam Jones"},
+    }
+    how = draw(
+        st.sampled_from(
+            ["kind", "type", "long", "role", "extra", "missing", "future", "other_kind"]
+        )
+    )
+    value = draw(HOSTILE)
+    if how == "kind":
+        base["decision"]["kind"] = f"unknown_{value}"
+    elif how == "type":
+        base["decision"]["case_owner"] = {"nested": value}
+    elif how == "long":
+        base["reason"] = "x" * 4001
+    elif how == "role":
+        base["role"] = draw(
+            st.sampled_from(["supervisor", "director", "police_officer", f"admin{value}"])
+        )
+    elif how == "extra":
+        base["decision"]["is_admin"] = value
+    elif how == "missing":
+        base.pop(draw(st.sampled_from(["actor", "role", "reason", "decision"])))
+    elif how == "future":
+        base["decision"] = {"kind": "deportation_enforced", "removed_on": "2999-01-01"}
+    else:
+        base["decision"] = {"kind": "detention", "detain": True}
+    return base
+
+
+_DRAWN: list[dict] = []
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(bad_decision())
+def _draw(payload: dict) -> None:
+    _DRAWN.append(payload)
+
+
+async def test_malformed_and_hostile_decisions_are_refused_and_change_nothing(ts_env, tmp_path):
+    _DRAWN.clear()
+    _draw()
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="PL")
+        reply = ReplySpec(
+            after_days=1,
+            convictions=[ConvictionSpec(offence="ROBBERY")],
+            certificate_purpose="immigration_deportation",
+        )
+        h.world(event, SubjectSpec(replies={"PL": reply}, located_after_days=None))
+        encounter = await h.start(event)
+        state = await until(encounter, lambda s: s.casework_id is not None, skip=h.env)
+        casework = h.client.get_workflow_handle(state.casework_id)
+        await until(casework, lambda s: "subject_located" in s.awaiting, skip=h.env)
+        before = (await state_of(casework)).model_dump()
+        timeline = len(before["timeline"])
+        refusals = 0
+        for payload in _DRAWN:
+            try:
+                req = DecisionRequest.model_validate(payload)
+            except ValidationError as err:
+                assert err.errors(), payload  # refused before it reaches the case
+                continue
+            with pytest.raises(DecisionRefused) as refused:
+                await send_decision(h.client, casework.id, req)
+            assert refused.value.args[0].startswith("Refused"), payload
+            refusals += 1
+        with pytest.raises(CaseNotFound):
+            await send_decision(
+                h.client,
+                "casework-nope",
+                DecisionRequest.model_validate(
+                    {
+                        "actor": "a",
+                        "role": "caseworker",
+                        "reason": "why",
+                        "decision": {"kind": "subject_located", "case_owner": "x"},
+                    }
+                ),
+            )
+        after = (await state_of(casework)).model_dump()
+    # Unchanged but for the refusals written on the timeline.
+    assert len(after["timeline"]) == timeline + refusals
+    assert all(e["kind"] == "refusal" for e in after["timeline"][timeline:])
+    after["timeline"] = after["timeline"][:timeline]
+    assert after == before
