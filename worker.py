@@ -14,9 +14,10 @@ import asyncio
 import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import structlog
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities import build_activities
@@ -56,7 +57,39 @@ async def main() -> None:
             max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
             graceful_shutdown_timeout=SHUTDOWN_GRACE,
         )
-        await run_until_signalled(worker, stop, log, policy=settings.policy.name)
+        scan_minutes = float(os.environ.get("FNO_STUCK_SCAN_MINUTES", "5"))
+        watcher = (
+            asyncio.create_task(watch_for_stuck_cases(client, log, scan_minutes))
+            if scan_minutes > 0
+            else None
+        )
+        try:
+            await run_until_signalled(worker, stop, log, policy=settings.policy.name)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+
+async def watch_for_stuck_cases(
+    client: Client, log: structlog.stdlib.BoundLogger, every_minutes: float
+) -> None:
+    """Log an alert line for each stuck case (a failing step, a deadline passed
+    unattended) every ``every_minutes``: a stuck case is seen, not silently waiting."""
+    from access.service import stuck_cases
+
+    while True:
+        await asyncio.sleep(every_minutes * 60)
+        try:
+            for case in await stuck_cases(client, now=datetime.now().astimezone()):
+                log.warning(
+                    "stuck case",
+                    case_id=case.case_id,
+                    stage=case.stage,
+                    why=case.why,
+                    last_error=case.last_error,
+                )
+        except Exception as err:  # the scan must never stop the worker
+            log.error("stuck-case scan failed", error=str(err))
 
 
 async def run_until_signalled(

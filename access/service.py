@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -244,3 +244,81 @@ async def list_cases(
         rows.sort(key=lambda r: (r.opened_at, r.case_id), reverse=True)
     start = (max(page, 1) - 1) * page_size
     return rows[start : start + page_size]
+
+
+class StuckCase(BaseModel):
+    case_id: str
+    stage: str | None
+    why: str
+    last_error: str | None = None
+    since: datetime | None = None
+
+
+async def stuck_cases(
+    client: Client,
+    *,
+    now: datetime,
+    failing_for: timedelta = timedelta(minutes=30),
+    overdue_by: timedelta = timedelta(hours=1),
+) -> list[StuckCase]:
+    """Open cases that are not moving: a step in another system failing for longer than
+    ``failing_for`` (with its last error), or a deadline passed ``overdue_by`` ago with
+    nothing acting on it (for example no worker running)."""
+    from models import search
+
+    stuck: list[StuckCase] = []
+    seen: set[str] = set()
+    overdue_query = (
+        f"ExecutionStatus = 'Running' AND {search.NEXT_DEADLINE.name} < "
+        f"{_quoted((now - overdue_by).isoformat())}"
+    )
+    async for w in client.list_workflows(overdue_query):
+        deadline = w.typed_search_attributes.get(search.NEXT_DEADLINE)
+        seen.add(w.id)
+        stuck.append(
+            StuckCase(
+                case_id=w.id,
+                stage=w.typed_search_attributes.get(search.STAGE),
+                why=f"deadline passed at {deadline:%Y-%m-%d %H:%M} with nothing acting on it"
+                if deadline
+                else "deadline passed",
+                since=deadline,
+            )
+        )
+    running = f"ExecutionStatus = 'Running' AND {search.CASE_KIND.name} IS NOT NULL"
+    async for w in client.list_workflows(running):
+        if w.id in seen:
+            continue
+        described = await client.get_workflow_handle(w.id, run_id=w.run_id).describe()
+        for act in described.raw_description.pending_activities:
+            failing = failing_time(act.attempt)
+            if act.attempt < 2 or failing < failing_for:
+                continue
+            error = act.last_failure.message if act.HasField("last_failure") else None
+            stuck.append(
+                StuckCase(
+                    case_id=w.id,
+                    stage=w.typed_search_attributes.get(search.STAGE),
+                    why=f"{act.activity_type.name} failing for about {failing} "
+                    f"(attempt {act.attempt})",
+                    last_error=error,
+                    since=now - failing,
+                )
+            )
+            break
+    return stuck
+
+
+def failing_time(attempt: int) -> timedelta:
+    """How long a step has been failing by its attempt number, from the retry schedule
+    every step uses (``workflows.base.SYSTEM_RETRY``: the server tells the attempt, not
+    when the first one started)."""
+    from workflows.base import SYSTEM_RETRY
+
+    initial = SYSTEM_RETRY.initial_interval.total_seconds()
+    cap = SYSTEM_RETRY.maximum_interval.total_seconds() if SYSTEM_RETRY.maximum_interval else 0
+    waited = 0.0
+    for n in range(attempt - 1):
+        step = initial * SYSTEM_RETRY.backoff_coefficient**n
+        waited += min(step, cap) if cap else step
+    return timedelta(seconds=waited)

@@ -19,7 +19,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request
@@ -36,6 +36,7 @@ from access.service import (
     audit,
     read_case,
     send_decision,
+    stuck_cases,
 )
 from activities.store import CaseStore
 from models.decisions import DecisionRequest, DecisionResult
@@ -198,6 +199,20 @@ def create_app(
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/stuck-cases")
+    async def get_stuck(
+        failing_minutes: Annotated[float, Query(ge=0)] = 30,
+        overdue_minutes: Annotated[float, Query(ge=0)] = 60,
+    ) -> list[dict[str, Any]]:
+        """Open cases not moving: a step failing for long, or a deadline passed unattended."""
+        rows = await stuck_cases(
+            client["temporal"],
+            now=datetime.now().astimezone(),
+            failing_for=timedelta(minutes=failing_minutes),
+            overdue_by=timedelta(minutes=overdue_minutes),
+        )
+        return [r.model_dump(mode="json") for r in rows]
 
     @app.get("/cases/{case_id}")
     async def get_case(

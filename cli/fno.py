@@ -208,12 +208,32 @@ def cases(
     sort: Annotated[str, typer.Option(help="opened (newest first) or deadline.")] = "opened",
     page: Annotated[int, typer.Option(min=1)] = 1,
     page_size: Annotated[int, typer.Option(min=1, max=1000)] = 50,
+    stuck: Annotated[
+        bool, typer.Option("--stuck", help="Cases not moving: a failing step or a passed deadline.")
+    ] = False,
+    failing_minutes: Annotated[float, typer.Option(help="--stuck: failing this long.")] = 30,
+    overdue_minutes: Annotated[
+        float, typer.Option(help="--stuck: deadline passed this long ago.")
+    ] = 60,
     role: Role = "",
     as_json: AsJson = False,
 ) -> None:
     """List cases by stage, outcome, nationality, force, owner, awaiting my decision,
-    overdue deadline, opened before/after; sorted and paginated."""
-    from access.service import CaseFilter, list_cases
+    overdue deadline, opened before/after; sorted and paginated. ``--stuck`` lists the
+    cases that are not moving, with the last error."""
+    from access.service import CaseFilter, list_cases, stuck_cases
+
+    if stuck:
+        found = asyncio.run(_stuck(stuck_cases, failing_minutes, overdue_minutes))
+        if as_json:
+            print(json.dumps([r.model_dump(mode="json") for r in found], indent=2))
+            return
+        table = Table("case", "stage", "why", "last error")
+        for r in found:
+            table.add_row(r.case_id, r.stage or "", r.why, r.last_error or "")
+        out.print(table)
+        out.print(f"{len(found)} stuck case(s)")
+        return
 
     if sort not in ("opened", "deadline"):
         _fail("--sort must be 'opened' or 'deadline'", 2)
@@ -274,6 +294,17 @@ def cases(
         )
     out.print(table)
     out.print(f"page {page}: {len(rows)} case(s)")
+
+
+async def _stuck(stuck_cases: Any, failing_minutes: float, overdue_minutes: float) -> Any:
+    from datetime import timedelta
+
+    return await stuck_cases(
+        await connect(),
+        now=datetime.now().astimezone(),
+        failing_for=timedelta(minutes=failing_minutes),
+        overdue_by=timedelta(minutes=overdue_minutes),
+    )
 
 
 @app.command("audit")

@@ -178,7 +178,48 @@ async def test_fno_lists_cases_whose_deadline_passed_unattended(dev_env, tmp_pat
             "TEMPORAL_NAMESPACE": dev_env.client.namespace,
         }
         overdue = await listed(env, "--force", force, "--overdue", expect=1)
+        code, out, err = await fno(env, "cases", "--stuck", "--overdue-minutes", "0", "--json")
     assert [r["case_id"] for r in overdue] == [late.case_id()]
+    assert code == 0, err
+    [stuck] = [r for r in json.loads(out) if r["case_id"] == late.case_id()]
+    assert stuck["why"].startswith("deadline passed at")
+
+
+async def test_a_step_failing_for_long_is_listed_as_stuck_with_its_error(dev_env, tmp_path):
+    from datetime import timedelta
+
+    from access.service import stuck_cases
+    from activities.simulator import FaultSpec, WorldFile
+
+    world = WorldFile(faults=FaultSpec(rate=1.0, systems=["acro"]))  # ACRO is down
+    async with harness(dev_env, tmp_path, world=world) as h:
+        event = custody_event(nationality="DE")
+        handle = await h.start(event)
+        for _ in range(60):
+            found = [
+                c
+                for c in await stuck_cases(
+                    h.client, now=datetime.now(UTC), failing_for=timedelta(seconds=1)
+                )
+                if c.case_id == handle.id
+            ]
+            if found:
+                break
+            await asyncio.sleep(0.5)
+    [case] = found
+    assert case.why.startswith("request_acro_check failing for about")
+    assert case.last_error == "simulated acro outage"
+
+
+def test_failing_time_follows_the_retry_schedule():
+    from datetime import timedelta
+
+    from access.service import failing_time
+
+    assert failing_time(1) == timedelta(0)
+    assert failing_time(4) == timedelta(seconds=1 + 2 + 4)
+    # Doubling up to 256 s, then capped at five minutes.
+    assert failing_time(17) == timedelta(seconds=511 + 7 * 300)
 
 
 def test_filters_become_a_quoted_visibility_query():
