@@ -74,7 +74,7 @@ DECISIONS = [
 ]
 
 
-async def test_cases_survive_kills_restarts_and_faults(tmp_path):
+async def test_cases_survive_kills_restarts_and_faults(tmp_path, capsys):
     port, ui_port = free_port(), free_port()
     home = tmp_path / "home"
     home.mkdir()
