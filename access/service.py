@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,6 +27,11 @@ from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow
 
 AUDIT_ROLES = ("supervisor", "director")
+
+
+def start_of_day(day: date) -> datetime:
+    """Midnight at the start of ``day``, local time: the meaning of a date filter."""
+    return datetime.combine(day, time.min).astimezone()
 
 
 class AccessRefused(Exception):

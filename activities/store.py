@@ -334,14 +334,9 @@ class CaseStore:
         act_key: str | None = None,
         document_id: str | None = None,
     ) -> bool:
-        """Append one entry; with an ``act_key``, a repeat of the same act adds nothing."""
+        """Append one entry; with an ``act_key``, a repeat of the same act adds nothing
+        (the key is unique: the repeat's insert is refused and rolled back)."""
         with Session(self.engine) as session:
-            if act_key is not None:
-                found = session.exec(
-                    select(AccessLogEntry).where(AccessLogEntry.act_key == act_key)
-                ).first()
-                if found is not None:
-                    return False
             session.add(
                 AccessLogEntry(
                     act_key=act_key,

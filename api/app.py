@@ -19,7 +19,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request
@@ -36,6 +36,7 @@ from access.service import (
     audit,
     read_case,
     send_decision,
+    start_of_day,
     stuck_cases,
 )
 from activities.store import CaseStore
@@ -243,7 +244,7 @@ def create_app(
         of_actor: Annotated[str | None, Query(alias="actor")] = None,
         since: Annotated[date | None, Query()] = None,
     ) -> list[dict[str, Any]]:
-        since_at = datetime.combine(since, time.min).astimezone() if since else None
+        since_at = start_of_day(since) if since else None
         rows = audit(
             store,
             Reader(actor=actor, role=role, reason=None),

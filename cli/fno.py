@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import typer
@@ -54,6 +54,19 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the same as JSON.")]
 
 def _store() -> CaseStore:
     return CaseStore.current(Settings.from_env().database_url)
+
+
+def _day(text: str | None, flag: str) -> datetime | None:
+    """A YYYY-MM-DD option as the start of that day, or a clear refusal."""
+    from access.service import start_of_day
+
+    if text is None:
+        return None
+    try:
+        return start_of_day(date.fromisoformat(text))
+    except ValueError:
+        _fail(f"{flag} {text!r}: use a date such as 2026-11-01", 2)
+    return None
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -240,15 +253,6 @@ def cases(
     if mine and not role:
         _fail("--mine needs your role (--role or FNO_ROLE)", 2)
 
-    def day(text: str | None, flag: str) -> datetime | None:
-        if text is None:
-            return None
-        try:
-            return datetime.combine(date.fromisoformat(text), time.min).astimezone()
-        except ValueError:
-            _fail(f"{flag} {text!r}: use a date such as 2026-11-01", 2)
-        return None
-
     f = CaseFilter(
         kind=kind,
         stage=stage,
@@ -258,8 +262,8 @@ def cases(
         owner=owner,
         awaiting_role=role if mine else None,
         overdue=overdue,
-        opened_after=day(opened_after, "--opened-after"),
-        opened_before=day(opened_before, "--opened-before"),
+        opened_after=_day(opened_after, "--opened-after"),
+        opened_before=_day(opened_before, "--opened-before"),
         running_only=running,
     )
 
@@ -318,12 +322,7 @@ def audit_cmd(
 ) -> None:
     """The access log: every collection, consultation, alteration, disclosure,
     decision and erasure — of a case, or by an actor since a date."""
-    since_at = None
-    if since:
-        try:
-            since_at = datetime.combine(date.fromisoformat(since), time.min).astimezone()
-        except ValueError:
-            _fail(f"--since {since!r}: use a date such as 2026-11-01", 2)
+    since_at = _day(since, "--since")
     try:
         rows = audit(
             _store(),

@@ -126,12 +126,7 @@ def resolve_format(fmt: str = "auto", stream: TextIO | None = None) -> str:
         raise ValueError(f"log format {fmt!r} is not one of {', '.join(FORMATS)}")
     if fmt != "auto":
         return fmt
-    stream = sys.stderr if stream is None else stream
-    try:
-        tty = stream.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    return "console" if tty else "json"
+    return "console" if _isatty(sys.stderr if stream is None else stream) else "json"
 
 
 def build_formatter(fmt: str) -> structlog.stdlib.ProcessorFormatter:
