@@ -14,10 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.failure.v1 import Failure
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import SearchAttributeKey
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.store import AccessLogEntry, CaseStore
@@ -299,7 +300,11 @@ async def stuck_cases(
             failing = failing_time(act.attempt)
             if act.attempt < 2 or failing < failing_for:
                 continue
-            error = act.last_failure.message if act.HasField("last_failure") else None
+            error = (
+                await _failure_message(client, act.last_failure)
+                if act.HasField("last_failure")
+                else None
+            )
             stuck.append(
                 StuckCase(
                     case_id=w.id,
@@ -312,6 +317,16 @@ async def stuck_cases(
             )
             break
     return stuck
+
+
+async def _failure_message(client: Client, failure: Failure) -> str:
+    """A failure's message, decrypted: with encrypted failure attributes the server only
+    holds "Encoded failure" (``runtime.codec``)."""
+    try:
+        error = await client.data_converter.decode_failure(failure)
+    except Exception:  # a key this process lacks: say what the server has
+        return failure.message
+    return error.message if isinstance(error, FailureError) else str(error)
 
 
 def failing_time(attempt: int) -> timedelta:

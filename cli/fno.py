@@ -354,6 +354,7 @@ def intake(file: str) -> None:
 
 
 def main() -> None:
+    from runtime.codec import CodecConfigError
     from runtime.shutdown import exit_now
 
     # Leave through ``exit_now``: a process that used a Temporal client can crash in
@@ -362,6 +363,9 @@ def main() -> None:
         app()
     except SystemExit as stop:
         exit_now(stop.code if isinstance(stop.code, int) else 1)
+    except CodecConfigError as e:  # no (or bad) payload encryption keys
+        err.print(f"Refused to start: {e}", style="red", markup=False)
+        exit_now(2)
     exit_now(0)
 
 

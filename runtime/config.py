@@ -19,6 +19,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
 from models.policy import Policy, compressed_policy
+from runtime.codec import CodecKeys, data_converter
 
 DEFAULT_TASK_QUEUE = "fno-casework"
 # For local runs and tests only: a deployment sets FNO_SUBJECT_KEY_SECRET (the same
@@ -77,8 +78,16 @@ def temporal_connect_config(env: dict[str, str] | None = None) -> dict[str, Any]
     return config
 
 
-async def connect(env: dict[str, str] | None = None) -> Client:
-    """A Temporal client with the product's data converter."""
-    return await Client.connect(
-        **temporal_connect_config(env), data_converter=pydantic_data_converter
-    )
+async def connect(env: dict[str, str] | None = None, *, encrypted: bool = True) -> Client:
+    """A Temporal client with the product's data converter: pydantic payloads, encrypted
+    with the keys of ``FNO_CODEC_KEYS_FILE`` / ``FNO_CODEC_KEYS`` (``runtime.codec``).
+
+    The keys are read first: missing or malformed keys raise ``CodecConfigError`` before
+    any connection. ``encrypted=False`` is for commands that send no payloads (search
+    attribute registration)."""
+    if not encrypted:
+        return await Client.connect(
+            **temporal_connect_config(env), data_converter=pydantic_data_converter
+        )
+    converter = data_converter(CodecKeys.from_env(env))
+    return await Client.connect(**temporal_connect_config(env), data_converter=converter)

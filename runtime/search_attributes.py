@@ -22,7 +22,7 @@ from runtime.shutdown import run_and_exit
 async def main() -> int:
     configure_logging(os.environ.get("FNO_LOG_FORMAT", "auto"))
     log = get_logger("fno.search_attributes")
-    client = await connect()
+    client = await connect(encrypted=False)  # registers attributes, sends no payloads
     namespace = client.namespace
     try:
         added = await register_search_attributes(client, namespace, SEARCH_ATTRIBUTES)

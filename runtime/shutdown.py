@@ -16,6 +16,8 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, NoReturn
 
+from runtime.codec import CodecConfigError
+
 
 def exit_now(code: int = 0) -> NoReturn:
     """Flush logs and stdio, then end the process without interpreter teardown."""
@@ -36,6 +38,9 @@ def run_and_exit(main: Callable[[], Coroutine[Any, Any, int | None]]) -> NoRetur
         code = 130
     except SystemExit as stop:
         code = stop.code if isinstance(stop.code, int) else 1
+    except CodecConfigError as err:  # no (or bad) payload encryption keys: say what to set
+        logging.getLogger("fno").error("refused to start: %s", err)
+        code = 2
     except BaseException:
         logging.getLogger("fno").exception("fatal error")
         code = 1

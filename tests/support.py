@@ -13,7 +13,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -25,12 +27,58 @@ from models.case import CaseView, EncounterInput, casework_id_for, is_casework_i
 from models.decisions import DecisionRequest, DecisionResult
 from models.event import CustodyEvent
 from models.policy import Policy
+from runtime.codec import CodecKeys, EncryptionCodec, data_converter
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from workflows import WORKFLOWS
 from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
+
+# The tests' own payload encryption key, made afresh for each run (never a file in the
+# repository). conftest.py puts it in the environment, so processes the tests start
+# (worker.py, fno) use it too.
+CODEC_KEYS = CodecKeys.generate()
+CONVERTER = data_converter(CODEC_KEYS)
+
+
+def codec_env(keys: CodecKeys = CODEC_KEYS) -> dict[str, str]:
+    """Environment variables giving a process ``keys``."""
+    return {"FNO_CODEC_KEYS": keys.to_json()}
+
+
+def _messages_in(descriptor: Any, value: Any) -> list[Message]:
+    if descriptor.message_type is None:
+        return []
+    if descriptor.message_type.GetOptions().map_entry:
+        has_messages = descriptor.message_type.fields_by_name["value"].message_type is not None
+        return list(value.values()) if has_messages else []
+    if descriptor.is_repeated:
+        return list(value)
+    return [value]
+
+
+def payloads_in(message: Message) -> list[Payload]:
+    """Every ``Payload`` anywhere inside ``message`` (the objects themselves)."""
+    found: list[Payload] = []
+    for descriptor, value in message.ListFields():
+        for inner in _messages_in(descriptor, value):
+            if inner.DESCRIPTOR.full_name == Payload.DESCRIPTOR.full_name:
+                found.append(inner)  # type: ignore[arg-type]
+            else:
+                found.extend(payloads_in(inner))
+    return found
+
+
+def decrypted_history(history: WorkflowHistory, keys: CodecKeys = CODEC_KEYS) -> WorkflowHistory:
+    """A copy of ``history`` with every payload decrypted: what an authorised viewer sees,
+    and what is recorded for the replay test (so it replays under any key)."""
+    codec = EncryptionCodec(keys)
+    copy = WorkflowHistory.from_json(history.workflow_id, history.to_json())
+    for event in copy.events:
+        for payload in payloads_in(event):
+            payload.CopyFrom(codec.decrypt(payload))
+    return copy
 
 
 def key_of(event: CustodyEvent) -> str:
@@ -108,7 +156,8 @@ class Harness:
             history = await self.client.get_workflow_handle(workflow_id).fetch_history()
             kind = "casework" if is_casework_id(workflow_id) else "encounter"
             path = HISTORIES / f"{test.removeprefix('test_')}-{n}-{kind}.json"
-            path.write_text(history.to_json())
+            # Decrypted: the tests' key lives for one run only.
+            path.write_text(decrypted_history(history).to_json())
 
     def world(self, event: CustodyEvent, spec: SubjectSpec) -> None:
         """Say what the world does for this event's subject."""

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from access.service import CaseNotFound, DecisionRefused, send_decision
 from activities.simulator import Simulator, WorldFile, pnc_subject_key
@@ -32,7 +31,7 @@ from models.policy import compressed_policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from runtime.embedded import start_dev_server, stop_process
 from starter import start_all
-from tests.support import custody_event
+from tests.support import CONVERTER, custody_event
 from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow
 
@@ -128,7 +127,7 @@ async def test_cases_survive_kills_restarts_and_faults(tmp_path, capsys):
     worker = start_worker()
     kills = restarts = decisions_sent = 0
     try:
-        client = await Client.connect(f"localhost:{port}", data_converter=pydantic_data_converter)
+        client = await Client.connect(f"localhost:{port}", data_converter=CONVERTER)
         text = "\n".join(e.model_dump_json() for e in events)
         started = await start_all(
             client, text, task_queue=task_queue, policy=compressed_policy(DAY)
