@@ -1,8 +1,35 @@
-"""The case workflows: the process of DOMAIN.md as code."""
+"""The case workflows: the process of DOMAIN.md as code.
 
-from workflows.casework import CriminalCaseworkWorkflow
-from workflows.encounter import EncounterWorkflow
+``WORKFLOWS`` is loaded on first use (PEP 562): the worker's sandbox re-imports this
+package for every workflow it runs, and an encounter must not pay for importing
+Criminal Casework's module, nor the other way round.
+"""
 
-WORKFLOWS = [EncounterWorkflow, CriminalCaseworkWorkflow]
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workflows.casework import CriminalCaseworkWorkflow
+    from workflows.encounter import EncounterWorkflow
+
+    WORKFLOWS: list[type]
 
 __all__ = ["WORKFLOWS", "CriminalCaseworkWorkflow", "EncounterWorkflow"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CriminalCaseworkWorkflow":
+        from workflows.casework import CriminalCaseworkWorkflow
+
+        return CriminalCaseworkWorkflow
+    if name == "EncounterWorkflow":
+        from workflows.encounter import EncounterWorkflow
+
+        return EncounterWorkflow
+    if name == "WORKFLOWS":
+        from workflows.casework import CriminalCaseworkWorkflow
+        from workflows.encounter import EncounterWorkflow
+
+        return [EncounterWorkflow, CriminalCaseworkWorkflow]
+    raise AttributeError(f"module 'workflows' has no attribute {name!r}")

@@ -1,0 +1,728 @@
+"""``python -m bench`` (``make bench``): the product's throughput against a bare
+Temporal baseline, on one machine, in one run.
+
+Each phase gets a fresh embedded dev server and its own worker process:
+
+1. **baseline** — ``BenchBaseline`` workflows, each running as many no-op activities
+   as the product's no-trace path, started straight through the Temporal client;
+2. **product** — custody events posted to the HTTP intake (``api.app``) and carried
+   to their outcome by the product's worker with the simulator answering at once, in
+   the seeds' mix (about 83% no trace, 16% convictions not serious, 1% serious going
+   through Criminal Casework, the bench sending the caseworker's decisions over HTTP).
+
+It prints a table (cases/s, activities/s, intake latency, worker peak RSS, history
+events per case by branch), writes the same as JSON under ``.bench/results/`` and
+ends with ``ratio=<product cases/s / baseline cases/s>``.
+
+``--dormant K`` runs the dormant-scale mode instead (``bench.dormant``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import platform
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
+
+from activities.simulator import pnc_subject_key
+from activities.store import CaseStore
+from bench.baseline import NO_TRACE_ACTIVITIES, BaselineWorkflow
+from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
+from runtime.embedded import start_dev_server, stop_process
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / ".bench"
+API_KEY = "bench-key"
+console = Console(stderr=True)
+
+# The caseworker's part in a serious case the subject of which is located (bench world).
+DECISIONS: dict[str, dict[str, Any]] = {
+    "subject_located": {"case_owner": "Bench Caseworker"},
+    "detention": {"detain": True},
+    "deportation": {"decision": "deport"},
+    "deportation_enforced": {"removed_on": "2026-01-05"},
+}
+# Payloads are encrypted as in production (issue 9): a throwaway key for this run.
+BENCH_CODEC_KEYS = json.dumps(
+    {"current": "bench", "keys": {"bench": base64.b64encode(os.urandom(32)).decode()}}
+)
+EU = ["DE", "AT", "BE", "DK", "EE", "FI", "IT", "NL", "PL", "PT", "ES", "SE"]
+
+
+# --- processes ------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    """The process's peak resident set (VmHWM) in MiB, read from /proc (Linux)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time the process has used so far, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+@dataclass
+class Server:
+    home: Path
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def address(self) -> str:
+        return f"localhost:{self.port}"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+        env.update(
+            TEMPORAL_ADDRESS=self.address,
+            TEMPORAL_NAMESPACE="default",
+            FNO_HOME=str(self.home),
+            FNO_LOG_FORMAT="json",
+            FNO_STUCK_SCAN_MINUTES="0",
+            FNO_CODEC_KEYS=BENCH_CODEC_KEYS,
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(extra)
+        return env
+
+    def database_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.home.glob("temporal.db*"))
+
+
+@contextmanager
+def dev_server(home: Path) -> Iterator[Server]:
+    port = free_port()
+    proc = start_dev_server(home, port, free_port())
+    try:
+        yield Server(home, port, proc)
+    finally:
+        stop_process(proc, "Temporal server", sig=signal.SIGTERM, timeout=30)
+
+
+@contextmanager
+def child(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    command = args if Path(args[0]).is_absolute() else [sys.executable, *args]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        stop_process(proc, args[-1], sig=signal.SIGINT, timeout=30)
+
+
+async def wait_for_worker(client: Client, task_queue: str, proc: subprocess.Popen[bytes]) -> None:
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    deadline = time.monotonic() + 60
+    while not (await client.workflow_service.describe_task_queue(request)).pollers:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the worker exited with code {proc.returncode} at start-up")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no worker polled {task_queue!r} within 60s")
+        await asyncio.sleep(0.2)
+
+
+async def wait_closed(
+    client: Client,
+    query: str,
+    n: int,
+    progress: Progress,
+    label: str,
+    *,
+    limit_seconds: float,
+    tick: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    task = progress.add_task(label, total=n)
+    deadline = time.monotonic() + limit_seconds
+    while True:
+        if tick is not None:
+            await tick()
+        done = (await client.count_workflows(query)).count
+        progress.update(task, completed=done)
+        if done >= n:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{label}: only {done} of {n} closed within {limit_seconds:g}s")
+        await asyncio.sleep(0.25)
+
+
+async def close_times(client: Client, query: str) -> list[datetime]:
+    return [w.close_time async for w in client.list_workflows(query) if w.close_time is not None]
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def count_history(history: WorkflowHistory) -> tuple[int, int]:
+    """(events, activities scheduled) of one history."""
+    events = history.events
+    scheduled = sum(
+        1 for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    )
+    return len(events), scheduled
+
+
+async def histories(client: Client, ids: list[str]) -> dict[str, tuple[int, int]]:
+    sem = asyncio.Semaphore(16)
+
+    async def one(wid: str) -> tuple[str, tuple[int, int]]:
+        async with sem:
+            return wid, count_history(await client.get_workflow_handle(wid).fetch_history())
+
+    return dict(await asyncio.gather(*(one(w) for w in ids)))
+
+
+# --- results -----------------------------------------------------------------------------
+@dataclass
+class PhaseResult:
+    name: str
+    cases: int
+    elapsed_s: float
+    activities: int
+    worker_peak_rss_mib: float | None
+    start_latency_ms: dict[str, float] = field(default_factory=dict)
+    events_per_case: dict[str, float] = field(default_factory=dict)
+    activities_per_case: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cases_per_s(self) -> float:
+        return self.cases / self.elapsed_s
+
+    @property
+    def activities_per_s(self) -> float:
+        return self.activities / self.elapsed_s
+
+
+def latency_summary(samples: list[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in samples]
+    return {
+        "p50": round(percentile(ms, 50), 1),
+        "p95": round(percentile(ms, 95), 1),
+        "p99": round(percentile(ms, 99), 1),
+        "max": round(max(ms), 1) if ms else float("nan"),
+    }
+
+
+# --- baseline ------------------------------------------------------------------------------
+async def run_baseline(run_dir: Path, n: int, concurrency: int, progress: Progress) -> PhaseResult:
+    home = run_dir / "baseline"
+    home.mkdir(parents=True)
+    task_queue = "bench-baseline"
+    with dev_server(home) as server:
+        env = server.env(FNO_TASK_QUEUE=task_queue)
+        with child(["-m", "bench.baseline_worker"], env, home / "worker.log") as worker:
+            client = await connect(env)
+            await wait_for_worker(client, task_queue, worker)
+            sem = asyncio.Semaphore(concurrency)
+            latencies: list[float] = []
+            submitted = progress.add_task("baseline: started", total=n)
+
+            async def start(i: int) -> None:
+                async with sem:
+                    t = time.perf_counter()
+                    await client.start_workflow(
+                        BaselineWorkflow.run,
+                        NO_TRACE_ACTIVITIES,
+                        id=f"baseline-{i:06d}",
+                        task_queue=task_queue,
+                    )
+                    latencies.append(time.perf_counter() - t)
+                    progress.advance(submitted)
+
+            t0 = time.time()
+            starting = asyncio.gather(*(start(i) for i in range(n)))
+            query = "WorkflowType = 'BenchBaseline' AND ExecutionStatus = 'Completed'"
+            await wait_closed(client, query, n, progress, "baseline: closed", limit_seconds=3600)
+            await starting
+            ends = await close_times(client, query)
+            elapsed = max(ends).timestamp() - t0
+            rss = peak_rss_mib(worker.pid)
+            cpu = {
+                "worker": cpu_seconds(worker.pid),
+                "server": cpu_seconds(server.process.pid),
+                "bench": time.process_time(),
+            }
+            counts = await histories(client, [f"baseline-{i:06d}" for i in range(min(n, 50))])
+    events = [e for e, _ in counts.values()]
+    return PhaseResult(
+        name="baseline",
+        cases=n,
+        elapsed_s=elapsed,
+        activities=n * NO_TRACE_ACTIVITIES,
+        worker_peak_rss_mib=rss,
+        start_latency_ms=latency_summary(latencies),
+        events_per_case={"baseline": statistics.mean(events)},
+        activities_per_case={"baseline": NO_TRACE_ACTIVITIES},
+        extra={"cpu_seconds": cpu},
+    )
+
+
+# --- product ------------------------------------------------------------------------------
+@dataclass
+class Plan:
+    events: list[dict[str, Any]]
+    world: dict[str, Any]
+    branch: dict[str, str]  # case ID -> no_trace / not_serious / serious
+
+
+def plan_cases(n: int, seed: int, tag: str) -> Plan:
+    """``n`` custody events in the seeds' mix, and a world in which every country
+    answers at once (the bench measures the product, not the countries)."""
+    rng = random.Random(seed)
+    serious = max(1, round(n * 0.01)) if n >= 20 else 0
+    not_serious = round(n * 0.16)
+    kinds = ["serious"] * serious + ["not_serious"] * not_serious
+    kinds += ["no_trace"] * (n - len(kinds))
+    rng.shuffle(kinds)
+    events, subjects, branch = [], {}, {}
+    for i, kind in enumerate(kinds):
+        nationality = rng.choice(EU)
+        pnc = f"{tag}/{i:07d}B"
+        reply: dict[str, Any] = {"after_days": 0}
+        if kind == "not_serious":
+            reply["convictions"] = [{"offence": "THEFT", "convicted_on": "2012-03-15"}]
+        elif kind == "serious":
+            reply["convictions"] = [{"offence": "ROBBERY", "convicted_on": "2010-06-15"}]
+            reply["certificate_purpose"] = "immigration_deportation"
+        subjects[pnc] = {"replies": {nationality: reply}, "located_after_days": 0}
+        reference = f"BENCH-{tag}-{i:06d}"
+        events.append(
+            {
+                "force": "benchshire",
+                "custody_reference": reference,
+                "reason": "arrest",
+                "encountered_at": "2026-01-05T10:30:00Z",
+                "uk_matter": "theft",
+                "subject": {
+                    "family_name": f"Bench{i}",
+                    "given_names": "Case",
+                    "date_of_birth": "1985-04-12",
+                    "nationality": nationality,
+                    "father_name": "Jan",
+                    "mother_name": "Maria",
+                    "place_of_birth": "Somewhere",
+                    "pnc_id": pnc,
+                },
+                "requesting_officer": {"name": "PC Bench", "email": "pc.bench@example.police.uk"},
+            }
+        )
+        branch[f"encounter-benchshire-{reference}"] = kind
+    return Plan(events, {"seed": seed, "subjects": subjects}, branch)
+
+
+class Caseworker:
+    """Sends the decisions a caseworker would, over the HTTP API, to cases awaiting one."""
+
+    def __init__(self, client: Client, http: httpx.AsyncClient) -> None:
+        self.client = client
+        self.http = http
+        self.sent = 0
+        self.refused = 0
+        self.headers = {
+            "X-Actor": "Bench Caseworker",
+            "X-Role": "caseworker",
+            "X-Reason": "benchmark: deciding a case",
+        }
+
+    async def __call__(self) -> None:
+        query = (
+            "FnoCaseKind = 'casework' AND ExecutionStatus = 'Running' "
+            "AND FnoAwaitingRole = 'caseworker'"
+        )
+        async for w in self.client.list_workflows(query):
+            r = await self.http.get(f"/cases/{w.id}", headers=self.headers)
+            if r.status_code != 200:
+                continue
+            for kind in r.json().get("awaiting", []):
+                if kind not in DECISIONS:
+                    continue
+                body = {
+                    "actor": "Bench Caseworker",
+                    "role": "caseworker",
+                    "reason": "benchmark: the caseworker's decision",
+                    "decision": {"kind": kind, **DECISIONS[kind]},
+                }
+                answer = await self.http.post(f"/cases/{w.id}/decisions", json=body)
+                if answer.status_code == 200:
+                    self.sent += 1
+                else:
+                    self.refused += 1  # not awaited any more: looked at again next round
+
+
+async def run_product(
+    run_dir: Path,
+    n: int,
+    concurrency: int,
+    day_seconds: float,
+    seed: int,
+    progress: Progress,
+    profile: str | None = None,
+) -> PhaseResult:
+    home = run_dir / "product"
+    home.mkdir(parents=True)
+    plan = plan_cases(n, seed, tag="26")
+    world_file = home / "world.json"
+    world_file.write_text(json.dumps(plan.world))
+    db_url = f"sqlite:///{home / 'casework.db'}"
+    CaseStore.migrated(db_url)
+    api_port = free_port()
+    task_queue = "bench-product"
+    worker_args = ["worker.py"]
+    if profile:
+        spy = Path(sys.executable).parent / "py-spy"
+        fmt_ = ["-f", "raw"] if profile.endswith(".txt") else []
+        worker_args = [str(spy), "record", "-o", profile, "-r", "50", *fmt_, "--", sys.executable]
+        worker_args += ["worker.py"]
+    with dev_server(home) as server:
+        env = server.env(
+            FNO_TASK_QUEUE=task_queue,
+            FNO_DATABASE_URL=db_url,
+            FNO_WORLD_FILE=str(world_file),
+            FNO_POLICY=f"compressed:{day_seconds}",
+            FNO_API_KEYS=json.dumps({API_KEY: "bench custody system"}),
+            FNO_HTTP_PORT=str(api_port),
+        )
+        with (
+            child(worker_args, env, home / "worker.log") as worker,
+            child(["-m", "api.app"], env, home / "api.log") as api,
+        ):
+            client = await connect(env)
+            await wait_for_worker(client, task_queue, worker)
+            limits = httpx.Limits(max_connections=concurrency)
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{api_port}", timeout=60, limits=limits
+            ) as http:
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        if (await http.get("/ready")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if api.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("the HTTP API did not become ready")
+                    await asyncio.sleep(0.2)
+
+                sem = asyncio.Semaphore(concurrency)
+                latencies: list[float] = []
+                statuses: Counter[int] = Counter()
+                submitted = progress.add_task("product: posted", total=n)
+
+                async def post(event: dict[str, Any]) -> None:
+                    async with sem:
+                        t = time.perf_counter()
+                        r = await http.post(
+                            "/custody-events", json=event, headers={"X-API-Key": API_KEY}
+                        )
+                        latencies.append(time.perf_counter() - t)
+                        statuses[r.status_code] += 1
+                        progress.advance(submitted)
+
+                caseworker = Caseworker(client, http)
+                bench_cpu = time.process_time()
+                t0 = time.time()
+                posting = asyncio.gather(*(post(e) for e in plan.events))
+                query = "WorkflowType = 'EncounterWorkflow' AND ExecutionStatus = 'Completed'"
+                await wait_closed(
+                    client,
+                    query,
+                    n,
+                    progress,
+                    "product: closed",
+                    limit_seconds=3600,
+                    tick=caseworker,
+                )
+                await posting
+                ends = await close_times(client, query)
+                elapsed = max(ends).timestamp() - t0
+                rss = peak_rss_mib(worker.pid)
+                api_rss = peak_rss_mib(api.pid)
+                cpu = {
+                    "worker": cpu_seconds(worker.pid),
+                    "server": cpu_seconds(server.process.pid),
+                    "api": cpu_seconds(api.pid),
+                    "bench": time.process_time() - bench_cpu,
+                }
+            if statuses != Counter({201: n}):
+                raise RuntimeError(f"intake answered {dict(statuses)}, expected 201 for all {n}")
+            # Not timed: what each branch cost in history events and activities.
+            outcomes: dict[str, str] = {}
+            async for w in client.list_workflows("WorkflowType = 'EncounterWorkflow'"):
+                outcomes[w.id] = str(w.search_attributes.get("FnoOutcome", ["?"])[0])
+            casework_ids = [w.id async for w in client.list_workflows("FnoCaseKind = 'casework'")]
+            counts = await histories(client, list(plan.branch) + casework_ids)
+    per_branch: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    secret = LOCAL_SUBJECT_KEY_SECRET
+    casework_of = {
+        f"encounter-benchshire-{e['custody_reference']}": "casework-"
+        + pnc_subject_key(e["subject"]["pnc_id"], secret)
+        for e in plan.events
+    }
+    for case_id, kind in plan.branch.items():
+        events, acts = counts[case_id]
+        if kind == "serious":
+            ce, ca = counts.get(casework_of[case_id], (0, 0))
+            events, acts = events + ce, acts + ca
+        per_branch[kind].append((events, acts))
+    activities = sum(a for _, a in counts.values())
+    expected = {"no_trace": "NO_TRACE", "not_serious": "NOT_SERIOUS", "serious": "DEPORTED"}
+    wrong = {c: o for c, o in outcomes.items() if expected[plan.branch[c]] != o}
+    if wrong:
+        raise RuntimeError(f"{len(wrong)} cases reached an unexpected outcome: {wrong}")
+    no_trace_acts = {a for _, a in per_branch["no_trace"]}
+    return PhaseResult(
+        name="product",
+        cases=n,
+        elapsed_s=elapsed,
+        activities=activities,
+        worker_peak_rss_mib=rss,
+        start_latency_ms=latency_summary(latencies),
+        events_per_case={k: statistics.mean(e for e, _ in v) for k, v in per_branch.items()},
+        activities_per_case={k: statistics.mean(a for _, a in v) for k, v in per_branch.items()},
+        extra={
+            "api_peak_rss_mib": api_rss,
+            "cpu_seconds": cpu,
+            "branches": {k: len(v) for k, v in per_branch.items()},
+            "decisions_sent": caseworker.sent,
+            "no_trace_activities_match_baseline": no_trace_acts == {NO_TRACE_ACTIVITIES},
+            "server_db_mib": round(server.database_bytes() / 2**20, 1),
+        },
+    )
+
+
+# --- report ------------------------------------------------------------------------------
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from importlib.metadata import version
+
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "temporalio": version("temporalio"),
+    }
+
+
+def fmt(x: float | None, digits: int = 1) -> str:
+    return "—" if x is None else f"{x:,.{digits}f}"
+
+
+def report(base: PhaseResult, prod: PhaseResult, settings: dict[str, Any]) -> dict[str, Any]:
+    ratio = prod.cases_per_s / base.cases_per_s
+    table = Table(title=f"FNO benchmark — {settings['cases']} cases, one run")
+    table.add_column("")
+    table.add_column("baseline", justify="right")
+    table.add_column("product", justify="right")
+    table.add_row("cases", str(base.cases), str(prod.cases))
+    table.add_row("elapsed (s)", fmt(base.elapsed_s), fmt(prod.elapsed_s))
+    table.add_row("cases/s end to end", fmt(base.cases_per_s, 2), fmt(prod.cases_per_s, 2))
+    table.add_row("activities/s", fmt(base.activities_per_s), fmt(prod.activities_per_s))
+    for p in ("p50", "p95", "p99"):
+        table.add_row(
+            f"start latency {p} (ms)",
+            fmt(base.start_latency_ms.get(p)),
+            fmt(prod.start_latency_ms.get(p)),
+        )
+    table.add_row(
+        "worker peak RSS (MiB)", fmt(base.worker_peak_rss_mib), fmt(prod.worker_peak_rss_mib)
+    )
+    table.add_row("HTTP API peak RSS (MiB)", "—", fmt(prod.extra.get("api_peak_rss_mib")))
+    table.add_row(
+        "events/case (activities/case)",
+        f"{base.events_per_case['baseline']:.0f} ({NO_TRACE_ACTIVITIES})",
+        "",
+    )
+    for branch in ("no_trace", "not_serious", "serious"):
+        if branch in prod.events_per_case:
+            table.add_row(
+                f"  {branch.replace('_', ' ')} ({prod.extra['branches'][branch]} cases)",
+                "",
+                f"{prod.events_per_case[branch]:.0f} ({prod.activities_per_case[branch]:.0f})",
+            )
+    for proc in ("worker", "server", "api", "bench"):
+        b = base.extra["cpu_seconds"].get(proc)
+        p = prod.extra["cpu_seconds"].get(proc)
+        table.add_row(
+            f"CPU s/100 cases: {proc}",
+            fmt(None if b is None else 100 * b / base.cases, 2),
+            fmt(None if p is None else 100 * p / prod.cases, 2),
+        )
+    table.add_row("product / baseline (cases/s)", "", f"{ratio:.3f}")
+    Console().print(table)
+    print(
+        "baseline start latency is a client's start_workflow; the product's is the HTTP "
+        "intake (validation, subject key, start) as an integrator sees it."
+    )
+    return {
+        "kind": "throughput",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": settings,
+        "baseline": base.__dict__ | {"cases_per_s": base.cases_per_s},
+        "product": prod.__dict__ | {"cases_per_s": prod.cases_per_s},
+        "activities_per_s": {"baseline": base.activities_per_s, "product": prod.activities_per_s},
+        "ratio": ratio,
+    }
+
+
+def save(result: dict[str, Any]) -> Path:
+    folder = OUT / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = folder / f"{result['kind']}-{stamp}.json"
+    text = json.dumps(result, indent=2, default=str)
+    path.write_text(text)
+    (folder / f"{result['kind']}-latest.json").write_text(text)
+    return path
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<20}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+async def throughput(args: argparse.Namespace) -> int:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    run_dir = OUT / "runs" / stamp
+    settings = {
+        "cases": args.cases,
+        "concurrency": args.concurrency,
+        "day_seconds": args.day_seconds,
+        "seed": args.seed,
+    }
+    with progress_bar() as progress:
+        base = await run_baseline(run_dir, args.cases, args.concurrency, progress)
+        prod = await run_product(
+            run_dir,
+            args.cases,
+            args.concurrency,
+            args.day_seconds,
+            args.seed,
+            progress,
+            args.profile,
+        )
+    result = report(base, prod, settings)
+    path = save(result)
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)
+    print(f"results: {path.relative_to(ROOT)}")
+    print(f"ratio={result['ratio']:.3f}")
+    return 0
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--cases", type=int, default=600, help="custody events (default 600)")
+    p.add_argument(
+        "--concurrency", type=int, default=16, help="requests in flight at once (default 16)"
+    )
+    p.add_argument(
+        "--day-seconds", type=float, default=0.05, help="compressed policy's day (default 0.05)"
+    )
+    p.add_argument("--seed", type=int, default=2017)
+    p.add_argument("--keep", action="store_true", help="keep the run's servers' files")
+    p.add_argument(
+        "--profile",
+        metavar="PATH",
+        help="record the product worker with py-spy into PATH (an SVG flame graph; "
+        "needs `pip install py-spy`)",
+    )
+    p.add_argument(
+        "--dormant",
+        type=int,
+        metavar="K",
+        nargs="?",
+        const=10_000,
+        help="dormant-scale mode: K cases left wanted/missing (default 10,000), then 1%% woken",
+    )
+    args = p.parse_args(argv)
+    if args.cases < 1 or args.concurrency < 1:
+        p.error("--cases and --concurrency must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    if args.dormant is not None:
+        from bench.dormant import dormant
+
+        return asyncio.run(dormant(args))
+    return asyncio.run(throughput(args))
