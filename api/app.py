@@ -11,6 +11,8 @@ headers belongs in front of this service (see the README).
     POST /cases/{case_id}/decisions   a decision: 200 with the new stage, 409 refused
     GET  /audit?case_id=…|actor=…&since=…   the access log (supervisors)
     GET  /health, /ready              liveness; ready only when Temporal answers
+    POST /codec/decode, /codec/encode the codec server for the Temporal Web UI and CLI
+                                      (``api.codec_server``: a token, and every decode logged)
 """
 
 from __future__ import annotations
@@ -77,9 +79,11 @@ def create_app(
     store: CaseStore,
     default_reasons: dict[str, str] | None = None,
     intake: Intake | None = None,
+    codec_server: FastAPI | None = None,
 ) -> FastAPI:
     """The app. ``default_reasons`` maps a calling system (``X-Client``) to the purpose
-    of its reads when it sends no ``X-Reason`` (``FNO_CLIENT_REASONS``, JSON)."""
+    of its reads when it sends no ``X-Reason`` (``FNO_CLIENT_REASONS``, JSON).
+    ``codec_server`` (``api.codec_server.create_codec_app``) is served at ``/codec``."""
     defaults = dict(default_reasons or {})
     client: dict[str, Client] = {}
 
@@ -89,6 +93,8 @@ def create_app(
         yield
 
     app = FastAPI(title="FNO casework", version="0.1.0", lifespan=lifespan)
+    if codec_server is not None:
+        app.mount("/codec", codec_server)
 
     @app.exception_handler(AccessRefused)
     async def _refused(_: Any, exc: AccessRefused) -> JSONResponse:
@@ -260,22 +266,51 @@ def create_app(
 def main() -> None:
     """``python -m api.app``: serve on FNO_HTTP_PORT (default 8000)."""
     import os
+    import sys
 
     import uvicorn
 
-    from runtime.config import Settings, connect
+    from api.codec_server import (
+        CodecTokenError,
+        create_codec_app,
+        install_log_redaction,
+        load_tokens,
+        token_authenticator,
+    )
+    from runtime.codec import CodecConfigError, CodecKeys, EncryptionCodec
+    from runtime.config import Settings, connect, temporal_connect_config
     from runtime.logs import configure_logging
 
     settings = Settings.from_env()
     configure_logging(settings.log_format)
+    env = dict(os.environ)
+    # Keys and tokens first: a missing or malformed one stops start-up here, loudly.
+    try:
+        keys = CodecKeys.from_env(env)
+        tokens = load_tokens(env)
+    except (CodecConfigError, CodecTokenError) as err:
+        print(f"Refused to start: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     reasons = json.loads(os.environ.get("FNO_CLIENT_REASONS", "{}"))
     intake = Intake(
         task_queue=settings.task_queue,
         policy=settings.policy,
         subject_key_secret=settings.subject_key_secret,
-        api_keys=load_api_keys(dict(os.environ)),
+        api_keys=load_api_keys(env),
     )
-    app = create_app(connect, CaseStore.current(settings.database_url), reasons, intake)
+    store = CaseStore.current(settings.database_url)
+    codec_app = create_codec_app(
+        EncryptionCodec(keys),
+        store,
+        [token_authenticator(tokens)],
+        cors_origins=[
+            o.strip() for o in env.get("FNO_CODEC_CORS_ORIGINS", "").split(",") if o.strip()
+        ],
+        default_reason=env.get("FNO_CODEC_DEFAULT_REASON") or None,
+        namespace=temporal_connect_config(env).get("namespace") or "default",
+    )
+    install_log_redaction()
+    app = create_app(connect, store, reasons, intake, codec_server=codec_app)
     uvicorn.run(
         app, host="127.0.0.1", port=int(os.environ.get("FNO_HTTP_PORT", "8000")), log_config=None
     )

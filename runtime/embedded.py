@@ -131,8 +131,13 @@ def dev_server_command(
     ip: str = "localhost",
     namespace: str = "default",
     search_attributes: Sequence[SearchAttributeKey] = SEARCH_ATTRIBUTES,
+    codec_endpoint: str | None = None,
 ) -> list[str]:
-    """The ``temporal server start-dev`` command line (see the module docstring)."""
+    """The ``temporal server start-dev`` command line (see the module docstring).
+
+    ``codec_endpoint`` makes the Web UI send payloads to that codec server to be
+    decoded (``--ui-codec-endpoint``; ``api.codec_server``)."""
+    codec = ["--ui-codec-endpoint", codec_endpoint] if codec_endpoint else []
     return [
         str(temporal_cli_path()),
         "server",
@@ -153,6 +158,7 @@ def dev_server_command(
         namespace,
         "--log-level",
         "warn",
+        *codec,
         *search_attribute_flags(search_attributes),
     ]
 
@@ -173,10 +179,12 @@ def start_dev_server(
     ip: str = "localhost",
     namespace: str = "default",
     timeout: float = 60.0,
+    codec_endpoint: str | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start the dev server on ``<home>/temporal.db`` and wait until its frontend answers.
 
-    Output goes to ``<home>/temporal-server.log``. Raises ``PortInUseError`` if
+    Output goes to ``<home>/temporal-server.log``. ``codec_endpoint``: the Web UI's
+    codec server (see ``dev_server_command``). Raises ``PortInUseError`` if
     ``port`` or ``ui_port`` is taken, ``DevServerError`` (with the log's tail) if the
     server exits or is not reachable within ``timeout`` seconds. The child runs in
     its own session, so a terminal's Ctrl-C reaches only the parent, which decides
@@ -193,7 +201,9 @@ def start_dev_server(
                 "Temporal server may be running (a `temporal server start-dev` or an earlier "
                 "`make run`); stop it first",
             )
-    cmd = dev_server_command(home, port, ui_port, ip=ip, namespace=namespace)
+    cmd = dev_server_command(
+        home, port, ui_port, ip=ip, namespace=namespace, codec_endpoint=codec_endpoint
+    )
     log_path = home / SERVER_LOG
     with open(log_path, "ab") as log:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,8 +1,11 @@
 """Run the product locally: ``python -m runtime.run`` (or ``make run``).
 
-1. creates ``FNO_HOME`` (default ``.fno/``);
+1. creates ``FNO_HOME`` (default ``.fno/``), and in it, unless configured otherwise,
+   the local payload encryption key file ``codec-keys.json`` and the codec server's
+   token file ``codec-tokens.json`` (one random token for you) — both git-ignored;
 2. starts the embedded Temporal dev server on ``.fno/temporal.db`` (persistent: a
-   restart keeps earlier cases), with the product's search attributes;
+   restart keeps earlier cases), with the product's search attributes and its Web UI
+   wired to the codec server (``--ui-codec-endpoint http://localhost:8000/codec``);
 3. starts the worker (``python worker.py``) with ``FNO_POLICY`` defaulting to
    ``compressed:5`` (a day lasts five seconds) unless set, and waits until it polls;
 4. runs the starter on ``examples/custody_events.jsonl`` (idempotent: a second run
@@ -22,6 +25,7 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -36,6 +40,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from activities.store import make_engine
+from runtime.codec import CodecConfigError, CodecKeys, ensure_local_keys, local_keys_path
 from runtime.config import Settings
 from runtime.database import upgrade
 from runtime.embedded import (
@@ -57,6 +62,8 @@ DEMO_POLICY = "compressed:5"
 DEMO_WORLD = ROOT / "examples" / "world.json"
 API_PORT = 8000
 DEMO_API_KEY = "demo-key"  # local only: a deployment configures FNO_API_KEYS
+CODEC_PATH = "/codec"
+LOCAL_TOKENS_FILE = "codec-tokens.json"
 NAMESPACE = "default"
 WORKER_READY_TIMEOUT = 90.0
 WORKER_STOP_TIMEOUT = 20.0  # the worker's own grace is 10 s
@@ -80,8 +87,41 @@ class _StopFlag:
         return self.signum is not None
 
 
-def child_env(home: Path, port: int, base: dict[str, str] | None = None) -> dict[str, str]:
-    """Environment for the worker and the starter: the embedded server, demo policy."""
+def ensure_local_tokens(path: Path) -> bool:
+    """Create the local codec token file (one random token) unless it exists."""
+    if path.exists():
+        return False
+    token = {
+        secrets.token_urlsafe(24): {
+            "actor": "local developer",
+            "role": "caseworker",
+            "reason": "local development (make run)",
+        }
+    }
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        json.dump(token, f, indent=2)
+    return True
+
+
+def prepare_codec(home: Path, base: dict[str, str]) -> None:
+    """Local keys and token for a run that configures none; check the keys in force.
+    Raises ``CodecConfigError`` for a missing or malformed key configuration."""
+    if not (base.get("FNO_CODEC_KEYS") or base.get("FNO_CODEC_KEYS_FILE")):
+        path = local_keys_path({"FNO_HOME": str(home)})
+        if ensure_local_keys(path):
+            log.info("created a local payload encryption key", path=_display(path))
+    if not (base.get("FNO_CODEC_TOKENS") or base.get("FNO_CODEC_TOKENS_FILE")):
+        if ensure_local_tokens(home / LOCAL_TOKENS_FILE):
+            log.info("created a local codec token", path=_display(home / LOCAL_TOKENS_FILE))
+    CodecKeys.from_env(base | {"FNO_HOME": str(home)})
+
+
+def child_env(
+    home: Path, port: int, base: dict[str, str] | None = None, *, ui_port: int = 8233
+) -> dict[str, str]:
+    """Environment for the worker and the starter: the embedded server, demo policy, the
+    local codec keys and token (unless configured) and the Web UI's origin for CORS."""
     env = {k: v for k, v in (os.environ if base is None else base).items()}
     # Point every Temporal client at the embedded server, whatever the user's
     # environment or ~/.config/temporalio profile says (an API key or TLS setting
@@ -99,6 +139,13 @@ def child_env(home: Path, port: int, base: dict[str, str] | None = None) -> dict
     env.setdefault("FNO_WORLD_FILE", str(DEMO_WORLD))
     env.setdefault("FNO_API_KEYS", json.dumps({DEMO_API_KEY: "demo custody system"}))
     env["FNO_HOME"] = str(home)
+    if not (env.get("FNO_CODEC_KEYS") or env.get("FNO_CODEC_KEYS_FILE")):
+        env["FNO_CODEC_KEYS_FILE"] = str(local_keys_path({"FNO_HOME": str(home)}))
+    if not (env.get("FNO_CODEC_TOKENS") or env.get("FNO_CODEC_TOKENS_FILE")):
+        env["FNO_CODEC_TOKENS_FILE"] = str(home / LOCAL_TOKENS_FILE)
+    env.setdefault(
+        "FNO_CODEC_CORS_ORIGINS", f"http://localhost:{ui_port},http://127.0.0.1:{ui_port}"
+    )
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env
 
@@ -143,6 +190,10 @@ def _banner(home: Path, port: int, ui_port: int) -> str:
             f"  List cases:    {cli} workflow list{address}",
             f"  Running only:  {cli} workflow list{address} --query \"ExecutionStatus='Running'\"",
             f"  HTTP API:      http://localhost:{API_PORT}/docs (X-API-Key: {DEMO_API_KEY})",
+            "  Payloads:      encrypted; the Web UI shows ciphertext until you decode: in its "
+            "Codec Server settings choose your browser's setting with endpoint",
+            f"                 http://localhost:{API_PORT}{CODEC_PATH}/<token> (your token is in "
+            f"{_display(home / LOCAL_TOKENS_FILE)}; docs/running.md)",
             "  A case:        .venv/bin/fno show encounter-hampshire-HC-2017-120401 --as You "
             "--role caseworker --reason demo",
             "  Worker logs:   this terminal",
@@ -183,6 +234,11 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
     except Exception as err:
         log.error("case store migration failed", error=str(err))
         return 1
+    try:
+        prepare_codec(home, base)
+    except CodecConfigError as err:
+        log.error("payload encryption keys", error=str(err))
+        return 2
 
     if is_listening("localhost", port):
         print(
@@ -192,8 +248,13 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
             file=sys.stderr,
         )
         return 3
+    # The Web UI decodes through the HTTP API's codec server, if the API can start.
+    api_free = not is_listening("localhost", API_PORT)
+    codec_endpoint = f"http://localhost:{API_PORT}{CODEC_PATH}" if api_free else None
     try:
-        server = start_dev_server(home, port, ui_port, namespace=NAMESPACE)
+        server = start_dev_server(
+            home, port, ui_port, namespace=NAMESPACE, codec_endpoint=codec_endpoint
+        )
     except PortInUseError as err:
         print(f"\n{err}\n", file=sys.stderr)
         return 3
@@ -207,7 +268,7 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
     api: subprocess.Popen[bytes] | None = None
     code = 0
     try:
-        env = child_env(home, port)
+        env = child_env(home, port, base, ui_port=ui_port)
         worker = _start_child(["worker.py"], env)
 
         def abort() -> str | None:

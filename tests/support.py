@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -58,15 +58,18 @@ def _messages_in(descriptor: Any, value: Any) -> list[Message]:
     return [value]
 
 
-def payloads_in(message: Message) -> list[Payload]:
-    """Every ``Payload`` anywhere inside ``message`` (the objects themselves)."""
+def payloads_in(message: Message, skip: Collection[str] = ()) -> list[Payload]:
+    """Every ``Payload`` anywhere inside ``message`` (the objects themselves), except
+    under fields named in ``skip``."""
     found: list[Payload] = []
     for descriptor, value in message.ListFields():
+        if descriptor.name in skip:
+            continue
         for inner in _messages_in(descriptor, value):
             if inner.DESCRIPTOR.full_name == Payload.DESCRIPTOR.full_name:
                 found.append(inner)  # type: ignore[arg-type]
             else:
-                found.extend(payloads_in(inner))
+                found.extend(payloads_in(inner, skip))
     return found
 
 
