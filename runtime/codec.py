@@ -161,6 +161,8 @@ class CodecKeys:
                 f'{source} must be a JSON object with "keys" (and "current"). ' + HOW_TO_CONFIGURE
             )
         keys = {str(k): _decode_key(str(k), v) for k, v in doc["keys"].items()}
+        if not keys:
+            raise CodecConfigError(f"{source} holds no encryption keys. " + HOW_TO_CONFIGURE)
         chosen = current or doc.get("current")
         if not chosen:
             if len(keys) != 1:
