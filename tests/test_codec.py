@@ -25,6 +25,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.failure.v1 import Failure
 from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
@@ -429,22 +430,24 @@ async def test_a_failing_steps_error_is_encrypted_on_the_server(dev_env, tmp_pat
 
 
 @pytest.mark.devserver
-async def test_a_key_rotated_mid_case_and_the_case_completes(dev_env, tmp_path):
+@pytest.mark.parametrize("before", ["old key", "no encryption"])
+async def test_a_key_rotated_mid_case_and_the_case_completes(dev_env, tmp_path, before):
+    """``old key``: a new current key is added mid-case. ``no encryption``: a case
+    started before encryption was turned on carries on under it."""
     target = dev_env.client.service_client.config.target_host
     namespace = dev_env.client.namespace
     first = CodecKeys.generate("rotation-1")
     rotated = first.with_new_key("rotation-2")
 
-    async def client_with(keys: CodecKeys) -> Client:
-        return await Client.connect(
-            target, namespace=namespace, data_converter=data_converter(keys)
-        )
+    async def client_with(keys: CodecKeys | None) -> Client:
+        converter = pydantic_data_converter if keys is None else data_converter(keys)
+        return await Client.connect(target, namespace=namespace, data_converter=converter)
 
     def cw(reason: str, **d: Any) -> Any:
         return decision("Sam Jones", "caseworker", reason, **d)
 
     async with harness(dev_env, tmp_path, policy=compressed_policy(0.2), run_worker=False) as h:
-        h.client = await client_with(first)
+        h.client = await client_with(first if before == "old key" else None)
         event = custody_event(nationality="PL", **SUBJECT)
         reply = ReplySpec(
             after_days=1, convictions=[CONVICTION], certificate_purpose="immigration_deportation"
@@ -486,13 +489,14 @@ async def test_a_key_rotated_mid_case_and_the_case_completes(dev_env, tmp_path):
         for wid in (encounter.id, casework_id):
             history = await server_side.get_workflow_handle(wid).fetch_history()
             key_ids |= {
-                p.metadata["encryption-key-id"].decode() for p in outside_search_attributes(history)
+                p.metadata.get("encryption-key-id", b"(plain)").decode()
+                for p in outside_search_attributes(history)
             }
         # A process given only the old key cannot read what the new key wrote, and says so.
         with pytest.raises(UnknownKeyError, match="rotation-2"):
             await (await client_with(first)).get_workflow_handle(encounter.id).result()
     assert result["outcome"] == Outcome.DEPORTED.value
-    assert key_ids == {"rotation-1", "rotation-2"}
+    assert key_ids == {"rotation-1" if before == "old key" else "(plain)", "rotation-2"}
 
 
 # --- the codec server ---------------------------------------------------------------
