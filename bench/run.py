@@ -433,7 +433,18 @@ async def run_product(
     if profile:
         spy = Path(sys.executable).parent / "py-spy"
         fmt_ = ["-f", "raw"] if profile.endswith(".txt") else []
-        worker_args = [str(spy), "record", "-o", profile, "-r", "50", *fmt_, "--", sys.executable]
+        worker_args = [
+            str(spy),
+            "record",
+            "-o",
+            profile,
+            "-r",
+            "100",
+            "--gil",
+            *fmt_,
+            "--",
+            sys.executable,
+        ]
         worker_args += ["worker.py"]
     with dev_server(home) as server:
         env = server.env(

@@ -1,0 +1,231 @@
+"""``python -m bench --dormant [K]``: K cases left dormant, then 1% woken.
+
+A national deployment holds hundreds of thousands of open cases, most of them asleep
+for years as "liable to deport – wanted/missing". This mode starts K custody events
+(default 10,000) whose subjects have serious convictions and are never located by ICE,
+waits until every Criminal Casework case is dormant (its encounter waiting for it),
+then reports the worker's memory, the server's database size and how long it takes
+to wake 1% of them with a caseworker's "subject located" decision (the update
+answers once the case has acted on it: replayed from the server if the worker had
+evicted it from its cache).
+
+The cases' policy is the compressed one, with the dormant review pushed past the
+run (a review every 30 compressed days would wake every case again and again within
+minutes, which a real 30-day review of 10,000 cases — a few an hour — never does).
+They are started through the Temporal client (``starter.start_case``), not HTTP:
+intake is measured by the throughput mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from access.service import send_decision
+from activities.simulator import pnc_subject_key
+from activities.store import CaseStore
+from bench.run import (
+    OUT,
+    ROOT,
+    child,
+    dev_server,
+    fmt,
+    histories,
+    latency_summary,
+    machine,
+    peak_rss_mib,
+    progress_bar,
+    rss_mib,
+    save,
+    wait_closed,
+    wait_for_worker,
+)
+from models.decisions import DecisionRequest
+from models.event import CustodyEvent
+from models.policy import compressed_policy
+from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
+from starter import start_case
+
+DORMANT_QUERY = (
+    "FnoCaseKind = 'casework' AND ExecutionStatus = 'Running' "
+    "AND FnoStage = 'LIABLE_TO_DEPORT_WANTED'"
+)
+
+
+def dormant_event(i: int, nationality: str) -> dict[str, Any]:
+    return {
+        "force": "benchshire",
+        "custody_reference": f"DORMANT-{i:07d}",
+        "reason": "arrest",
+        "encountered_at": "2026-01-05T10:30:00Z",
+        "uk_matter": "burglary",
+        "subject": {
+            "family_name": f"Dormant{i}",
+            "given_names": "Case",
+            "date_of_birth": "1980-02-02",
+            "nationality": nationality,
+            "father_name": "Jan",
+            "mother_name": "Maria",
+            "place_of_birth": "Somewhere",
+            "pnc_id": f"25/{i:07d}D",
+        },
+        "requesting_officer": {"name": "PC Bench", "email": "pc.bench@example.police.uk"},
+    }
+
+
+async def dormant(args: argparse.Namespace) -> int:
+    from bench.run import EU
+
+    k = args.dormant
+    if k < 100:
+        raise SystemExit("--dormant K needs K >= 100 (1% of them are woken)")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    home = OUT / "runs" / f"dormant-{stamp}"
+    home.mkdir(parents=True)
+    day = args.day_seconds if args.day_seconds != 0.05 else 0.2
+    policy = compressed_policy(day).model_copy(
+        update={"dormant_review_days": 36_500.0, "name": f"bench dormant ({day:g}s days)"}
+    )
+    events, subjects, casework_ids = [], {}, []
+    for i in range(k):
+        nationality = EU[i % len(EU)]
+        event = dormant_event(i, nationality)
+        pnc = event["subject"]["pnc_id"]
+        subjects[pnc] = {
+            "replies": {
+                nationality: {
+                    "after_days": 0,
+                    "convictions": [{"offence": "ROBBERY", "convicted_on": "2010-06-15"}],
+                    "certificate_purpose": "immigration_deportation",
+                }
+            },
+            "left_uk": False,
+            "located_after_days": None,
+        }
+        events.append(CustodyEvent.model_validate(event))
+        casework_ids.append("casework-" + pnc_subject_key(pnc, LOCAL_SUBJECT_KEY_SECRET))
+    world_file = home / "world.json"
+    world_file.write_text(json.dumps({"seed": args.seed, "subjects": subjects}))
+    db_url = f"sqlite:///{home / 'casework.db'}"
+    CaseStore.migrated(db_url)
+    task_queue = "bench-dormant"
+    rows: dict[str, Any] = {"cases": k, "day_seconds": day}
+    with dev_server(home) as server, progress_bar() as progress:
+        env = server.env(
+            FNO_TASK_QUEUE=task_queue,
+            FNO_DATABASE_URL=db_url,
+            FNO_WORLD_FILE=str(world_file),
+            FNO_POLICY=f"compressed:{day}",
+        )
+        with child(["worker.py"], env, home / "worker.log") as worker:
+            client = await connect(env)
+            await wait_for_worker(client, task_queue, worker)
+            sem = asyncio.Semaphore(args.concurrency)
+            started = progress.add_task("dormant: started", total=k)
+
+            async def start(event: CustodyEvent) -> None:
+                async with sem:
+                    result = await start_case(
+                        client, event, task_queue=task_queue, policy=policy, integrator="bench"
+                    )
+                    if result.status != "started":
+                        raise RuntimeError(f"{result.case_id}: {result.status}")
+                    progress.advance(started)
+
+            t0 = time.monotonic()
+            starting = asyncio.gather(*(start(e) for e in events))
+            await wait_closed(
+                client,
+                DORMANT_QUERY,
+                k,
+                progress,
+                "dormant: asleep",
+                limit_seconds=4 * 3600,
+            )
+            await starting
+            to_dormant = time.monotonic() - t0
+            await asyncio.sleep(5)  # let the worker settle before reading its memory
+            rows |= {
+                "seconds_to_dormant": round(to_dormant, 1),
+                "cases_per_s_to_dormant": round(k / to_dormant, 2),
+                "worker_rss_mib_dormant": rss_mib(worker.pid),
+                "worker_peak_rss_mib": peak_rss_mib(worker.pid),
+                "server_db_mib": round(server.database_bytes() / 2**20, 1),
+                "case_store_mib": round(
+                    sum(p.stat().st_size for p in home.glob("casework.db*")) / 2**20, 1
+                ),
+            }
+            sample = casework_ids[:: max(1, k // 50)]
+            counts = await histories(client, sample)
+            rows["history_events_per_dormant_casework"] = statistics.mean(
+                e for e, _ in counts.values()
+            )
+
+            # Wake 1%: the caseworker hears the subject has been found.
+            wake = casework_ids[::100][: k // 100]
+            latencies: list[float] = []
+            woken = progress.add_task("dormant: woken", total=len(wake))
+
+            async def located(case_id: str) -> None:
+                req = DecisionRequest.model_validate(
+                    {
+                        "actor": "Bench Caseworker",
+                        "role": "caseworker",
+                        "reason": "benchmark: subject located by the police",
+                        "decision": {"kind": "subject_located", "case_owner": "Bench Owner"},
+                    }
+                )
+                async with sem:
+                    t = time.perf_counter()
+                    await send_decision(client, case_id, req)
+                    latencies.append(time.perf_counter() - t)
+                    progress.advance(woken)
+
+            t1 = time.monotonic()
+            await asyncio.gather(*(located(c) for c in wake))
+            rows |= {
+                "woken": len(wake),
+                "seconds_to_wake": round(time.monotonic() - t1, 2),
+                "wake_latency_ms": latency_summary(latencies),
+                "worker_peak_rss_mib": peak_rss_mib(worker.pid),
+            }
+    table = Table(title=f"FNO dormant scale — {k} cases asleep, 1% woken")
+    table.add_column("")
+    table.add_column("value", justify="right")
+    table.add_row("cases started → dormant (s)", fmt(rows["seconds_to_dormant"]))
+    table.add_row("cases/s to dormant", fmt(rows["cases_per_s_to_dormant"], 2))
+    table.add_row("worker RSS while dormant (MiB)", fmt(rows["worker_rss_mib_dormant"]))
+    table.add_row("worker peak RSS (MiB)", fmt(rows["worker_peak_rss_mib"]))
+    table.add_row("server database (MiB)", fmt(rows["server_db_mib"]))
+    table.add_row("case store (MiB)", fmt(rows["case_store_mib"]))
+    table.add_row(
+        "history events per dormant casework case",
+        fmt(rows["history_events_per_dormant_casework"], 0),
+    )
+    table.add_row(f"time to wake {rows['woken']} cases (s)", fmt(rows["seconds_to_wake"], 2))
+    for p in ("p50", "p95", "p99"):
+        table.add_row(f"wake latency {p} (ms)", fmt(rows["wake_latency_ms"][p]))
+    Console().print(table)
+    result = {
+        "kind": "dormant",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": {"cases": k, "day_seconds": day, "concurrency": args.concurrency},
+        "figures": rows,
+    }
+    path = save(result)
+    if not args.keep:
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)
+    print(f"results: {Path(path).relative_to(ROOT)}")
+    return 0
