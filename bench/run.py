@@ -713,8 +713,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--profile",
         metavar="PATH",
-        help="record the product worker with py-spy into PATH (an SVG flame graph; "
-        "needs `pip install py-spy`)",
+        help="record the product worker with py-spy into PATH (an SVG flame graph, or "
+        "collapsed stacks if PATH ends in .txt; needs `pip install py-spy`)",
     )
     p.add_argument(
         "--dormant",
