@@ -6,9 +6,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-CODE   := workflows activities models runtime access cli api worker.py starter.py
+CODE   := workflows activities models runtime access cli api bench worker.py starter.py
 
-.PHONY: run test check worker migrate register-search-attributes install clean
+.PHONY: run test check bench worker migrate register-search-attributes install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ run: $(STAMP)
 ## test: the test suite
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+## bench: throughput against a bare Temporal baseline (BENCH_ARGS="--cases 2000"; --dormant [K])
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
 
 ## check: lint, format check, type check
 check: $(STAMP)

@@ -24,7 +24,6 @@ import json
 import statistics
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -34,8 +33,6 @@ from access.service import send_decision
 from activities.simulator import pnc_subject_key
 from activities.store import CaseStore
 from bench.run import (
-    OUT,
-    ROOT,
     child,
     dev_server,
     fmt,
@@ -46,6 +43,7 @@ from bench.run import (
     progress_bar,
     rss_mib,
     save,
+    shown,
     wait_closed,
     wait_for_worker,
 )
@@ -89,7 +87,7 @@ async def dormant(args: argparse.Namespace) -> int:
     if k < 100:
         raise SystemExit("--dormant K needs K >= 100 (1% of them are woken)")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    home = OUT / "runs" / f"dormant-{stamp}"
+    home = args.out / "runs" / f"dormant-{stamp}"
     home.mkdir(parents=True)
     day = args.day_seconds if args.day_seconds != 0.05 else 0.2
     policy = compressed_policy(day).model_copy(
@@ -222,10 +220,10 @@ async def dormant(args: argparse.Namespace) -> int:
         "settings": {"cases": k, "day_seconds": day, "concurrency": args.concurrency},
         "figures": rows,
     }
-    path = save(result)
+    path = save(result, args.out)
     if not args.keep:
         import shutil
 
         shutil.rmtree(home, ignore_errors=True)
-    print(f"results: {Path(path).relative_to(ROOT)}")
+    print(f"results: {shown(path)}")
     return 0

@@ -646,8 +646,8 @@ def report(base: PhaseResult, prod: PhaseResult, settings: dict[str, Any]) -> di
     }
 
 
-def save(result: dict[str, Any]) -> Path:
-    folder = OUT / "results"
+def save(result: dict[str, Any], out: Path) -> Path:
+    folder = out / "results"
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = folder / f"{result['kind']}-{stamp}.json"
@@ -655,6 +655,10 @@ def save(result: dict[str, Any]) -> Path:
     path.write_text(text)
     (folder / f"{result['kind']}-latest.json").write_text(text)
     return path
+
+
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def progress_bar() -> Progress:
@@ -670,7 +674,7 @@ def progress_bar() -> Progress:
 
 async def throughput(args: argparse.Namespace) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    run_dir = OUT / "runs" / stamp
+    run_dir = args.out / "runs" / stamp
     settings = {
         "cases": args.cases,
         "concurrency": args.concurrency,
@@ -689,12 +693,12 @@ async def throughput(args: argparse.Namespace) -> int:
             args.profile,
         )
     result = report(base, prod, settings)
-    path = save(result)
+    path = save(result, args.out)
     if not args.keep:
         import shutil
 
         shutil.rmtree(run_dir, ignore_errors=True)
-    print(f"results: {path.relative_to(ROOT)}")
+    print(f"results: {shown(path)}")
     print(f"ratio={result['ratio']:.3f}")
     return 0
 
@@ -709,6 +713,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--day-seconds", type=float, default=0.05, help="compressed policy's day (default 0.05)"
     )
     p.add_argument("--seed", type=int, default=2017)
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=OUT,
+        help="folder for results/ and the runs' files (default .bench, git-ignored)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the run's servers' files")
     p.add_argument(
         "--profile",
