@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_bench_runs_both_phases_and_ends_with_the_ratio(tmp_path):
+    command = [sys.executable, "-m", "bench", "--cases", "40", "--concurrency", "8"]
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--cases", "40", "--concurrency", "8"]
-        + ["--out", str(tmp_path)],
+        [*command, "--out", str(tmp_path)],
         cwd=ROOT,
         capture_output=True,
         text=True,
