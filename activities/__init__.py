@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from activities.store import CaseStore
     from runtime.config import Settings
 
 
@@ -24,4 +25,20 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
         day_seconds=settings.policy.day_seconds,
         subject_key_secret=settings.subject_key_secret,
     )
-    return CaseActivities(Gateways.all_from(sim), store).all()
+    return CaseActivities(Gateways.all_from(sim), store).all() + _notification_activities(
+        settings, store
+    )
+
+
+def _notification_activities(settings: Settings, store: CaseStore) -> list[Callable[..., Any]]:
+    """Notifications out: the EU states' channel and the PNC feed (simulated by default)."""
+    from activities.notification_simulator import NotificationSimulator, NotificationWorld
+    from activities.notification_store import NotificationStore
+    from activities.notifications import NotificationActivities
+
+    sim = NotificationSimulator(
+        store.engine,
+        NotificationWorld(seed=settings.sim_seed),
+        day_seconds=settings.policy.day_seconds,
+    )
+    return NotificationActivities(sim, sim, NotificationStore(store.engine), store).all()

@@ -8,6 +8,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
 
+import activities.notification_store  # (and those of notifications out)
 import activities.store  # noqa: F401  (registers the case store's tables)
 
 config = context.config

@@ -53,6 +53,10 @@ class Stage(StrEnum):
     AWAITING_DIRECTOR = "Submission to the CC Director – deportation not pursued"
     ADMIN_REMOVAL_CONSIDERATION = "Consider referral to Removals Casework"
     AWAITING_ENFORCEMENT = "Decision to deport – awaiting enforcement"
+    # Notifications out: a UK conviction of an EU national to the home state
+    NOTIFICATION_TO_SEND = "Conviction notification – to be built and sent"
+    NOTIFICATION_AWAITING_ACK = "Conviction notification sent – awaiting acknowledgement"
+    NOTIFICATION_ESCALATED = "Conviction notification – escalated to a senior caseworker"
     CLOSED = "Closed"
 
 
@@ -69,6 +73,11 @@ class Outcome(StrEnum):
         "ACRO overseas conviction – deportation not pursued, referred to Removals Casework "
         "for administrative removal"
     )
+    # Notifications out
+    NOTIFICATION_ACKNOWLEDGED = "Conviction notified – acknowledged by the home state"
+    NOTIFICATION_CONFIRMED_OTHERWISE = "Conviction notified – receipt confirmed by other means"
+    NOTIFICATION_SENT_OTHER_CHANNEL = "Conviction notified through another channel"
+    NOTIFICATION_NOT_REQUIRED = "Conviction notification not required"
 
 
 EntryKind = Literal[

@@ -87,6 +87,19 @@ class ResumeAfterFault(_Kind):
     kind: Literal["resume_after_fault"] = "resume_after_fault"
 
 
+class NotificationEscalation(_Kind):
+    """A conviction notification the home state has not acknowledged: a senior
+    caseworker decides (keep chasing, confirmed or sent by other means, or not required)."""
+
+    kind: Literal["notification_escalation"] = "notification_escalation"
+    action: Literal[
+        "keep_trying", "confirmed_by_other_means", "sent_by_other_channel", "not_required"
+    ]
+    channel: str | None = Field(
+        default=None, min_length=1, max_length=120, description="The other channel used."
+    )
+
+
 Decision = Annotated[
     IdentityDataSupplied
     | ExclusionConsultation
@@ -96,7 +109,8 @@ Decision = Annotated[
     | DirectorApproval
     | AdministrativeRemovalReferral
     | DeportationEnforced
-    | ResumeAfterFault,
+    | ResumeAfterFault
+    | NotificationEscalation,
     Field(discriminator="kind"),
 ]
 
@@ -111,6 +125,7 @@ ROLES_FOR: dict[str, tuple[Role, ...]] = {
     "admin_removal_referral": ("caseworker", "senior_caseworker"),
     "deportation_enforced": ("ice_officer", "caseworker", "senior_caseworker"),
     "resume_after_fault": ("caseworker", "senior_caseworker"),
+    "notification_escalation": ("senior_caseworker",),
 }
 
 

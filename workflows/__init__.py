@@ -12,10 +12,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from workflows.casework import CriminalCaseworkWorkflow
     from workflows.encounter import EncounterWorkflow
+    from workflows.notification import NotificationWorkflow
+    from workflows.reconciliation import NotificationReconciliationWorkflow
 
     WORKFLOWS: list[type]
 
-__all__ = ["WORKFLOWS", "CriminalCaseworkWorkflow", "EncounterWorkflow"]
+__all__ = [
+    "WORKFLOWS",
+    "CriminalCaseworkWorkflow",
+    "EncounterWorkflow",
+    "NotificationReconciliationWorkflow",
+    "NotificationWorkflow",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -27,9 +35,24 @@ def __getattr__(name: str) -> Any:
         from workflows.encounter import EncounterWorkflow
 
         return EncounterWorkflow
+    if name == "NotificationWorkflow":
+        from workflows.notification import NotificationWorkflow
+
+        return NotificationWorkflow
+    if name == "NotificationReconciliationWorkflow":
+        from workflows.reconciliation import NotificationReconciliationWorkflow
+
+        return NotificationReconciliationWorkflow
     if name == "WORKFLOWS":
         from workflows.casework import CriminalCaseworkWorkflow
         from workflows.encounter import EncounterWorkflow
+        from workflows.notification import NotificationWorkflow
+        from workflows.reconciliation import NotificationReconciliationWorkflow
 
-        return [EncounterWorkflow, CriminalCaseworkWorkflow]
+        return [
+            EncounterWorkflow,
+            CriminalCaseworkWorkflow,
+            NotificationWorkflow,
+            NotificationReconciliationWorkflow,
+        ]
     raise AttributeError(f"module 'workflows' has no attribute {name!r}")

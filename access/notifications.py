@@ -1,0 +1,241 @@
+"""Notifications out, for ``fno`` and the HTTP API: taking in the PNC's daily activity
+files, and what supervisors see (counts, notifications, files, alerts).
+
+``ingest_daily_file`` records the file and its convictions in the case store in one
+transaction, then starts one ``NotificationWorkflow`` per conviction × EU state of
+nationality. Both halves are idempotent: the same file again records nothing new and
+starts nothing twice (workflow IDs come from the conviction), and a crash between
+them is repaired by sending the file again or by the next reconciliation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from pydantic import BaseModel, Field
+from temporalio.client import Client, ScheduleHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.notification_store import (
+    CountryCounts,
+    IngestOutcome,
+    NotificationAlert,
+    NotificationStore,
+)
+from activities.notifications import input_for, start_notification
+from models.notification import (
+    RECONCILIATION_SCHEDULE_ID,
+    DailyFileError,
+    NotificationPolicy,
+    parse_daily_file,
+)
+
+log = structlog.get_logger("fno.notifications")
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+START_CONCURRENCY = 20
+
+
+class IngestReport(IngestOutcome):
+    started: int = 0
+    alerts: list[str] = Field(default_factory=list)
+
+    def line(self) -> str:
+        return self.model_dump_json()
+
+
+async def ingest_daily_file(
+    client: Client,
+    store: NotificationStore,
+    raw: bytes,
+    *,
+    task_queue: str,
+    policy: NotificationPolicy,
+    secret: str,
+    source: str,
+    now: datetime | None = None,
+) -> IngestReport:
+    """Take one daily activity file. Raises ``DailyFileError`` when it has no valid
+    header (nothing is taken); a bad record line is counted as rejected, and the file
+    then stays *incomplete* (alert, and a re-send asked by the reconciliation)."""
+    if len(raw) > MAX_FILE_BYTES:
+        raise DailyFileError(f"larger than {MAX_FILE_BYTES} bytes")
+    parsed = await asyncio.to_thread(parse_daily_file, raw)
+    at = now or datetime.now(UTC)
+    outcome = await asyncio.to_thread(
+        store.ingest,
+        parsed,
+        secret=secret,
+        due_days=policy.notify_within_days,
+        day_seconds=policy.day_seconds,
+        source=source,
+        now=at,
+    )
+    report = IngestReport(**outcome.model_dump())
+    seq = outcome.sequence
+    raised: list[tuple[str, str, str, int]] = []
+    if outcome.status == "conflict":
+        raised.append(
+            (
+                f"file_conflict:{seq}:{parsed.digest[:12]}",
+                "file_conflict",
+                f"daily file {seq} received again with different content; not taken",
+                seq,
+            )
+        )
+    else:
+        report.started = await start_unstarted(
+            client, store, task_queue=task_queue, policy=policy, sequence=seq, now=at
+        )
+        if not outcome.complete:
+            raised.append(
+                (
+                    f"count_mismatch:{seq}",
+                    "count_mismatch",
+                    f"daily file {seq} declares {outcome.declared_count} records, "
+                    f"{outcome.records_read} were read and {outcome.rejected} rejected",
+                    seq,
+                )
+            )
+        for missing in outcome.missing_before:
+            raised.append(
+                (
+                    f"missing_file:{missing}",
+                    "missing_file",
+                    f"daily file {missing} not received (file {seq} arrived after it)",
+                    missing,
+                )
+            )
+    for key, kind, detail, sequence in raised:
+        view = await asyncio.to_thread(
+            store.raise_alert, key, kind, detail, at=at, file_sequence=sequence
+        )
+        if view is not None:
+            log.warning("notification alert", alert=kind, key=key, detail=detail)
+            report.alerts.append(key)
+    log.info(
+        "daily file received",
+        sequence=seq,
+        file_date=outcome.file_date.isoformat(),
+        status=outcome.status,
+        declared=outcome.declared_count,
+        read=outcome.records_read,
+        rejected=outcome.rejected,
+        convictions=outcome.convictions,
+        notifications_new=outcome.notifications_new,
+        started=report.started,
+        complete=outcome.complete,
+    )
+    return report
+
+
+async def start_unstarted(
+    client: Client,
+    store: NotificationStore,
+    *,
+    task_queue: str,
+    policy: NotificationPolicy,
+    sequence: int | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Start every registered notification (of a file) that has no workflow yet."""
+    rows = await asyncio.to_thread(store.unstarted, sequence, 100_000)
+    gate = asyncio.Semaphore(START_CONCURRENCY)
+
+    async def one(inp: Any) -> bool:
+        async with gate:
+            return await start_notification(client, inp, task_queue)
+
+    results = await asyncio.gather(*(one(input_for(r, policy)) for r in rows))
+    await asyncio.to_thread(
+        store.mark_started, [r.notification_id for r in rows], now or datetime.now(UTC)
+    )
+    return sum(results)
+
+
+# --- what supervisors see ----------------------------------------------------------------
+class NotificationSummary(BaseModel):
+    """The figures of notifications out: per state and in total (``*``), the files,
+    the open alerts. No personal data."""
+
+    as_of: datetime
+    by_country: list[CountryCounts]
+    total: CountryCounts
+    files_received: int
+    files_incomplete: int
+    last_file_sequence: int | None
+    last_file_date: str | None
+    open_alerts: int
+
+
+def notification_summary(store: NotificationStore, now: datetime) -> NotificationSummary:
+    counts = store.counts(now)
+    files = store.files(limit=1)
+    every = store.all_files()
+    return NotificationSummary(
+        as_of=now,
+        by_country=counts[:-1],
+        total=counts[-1],
+        files_received=len(every),
+        files_incomplete=sum(1 for f in every if not f.complete),
+        last_file_sequence=files[0].sequence if files else None,
+        last_file_date=files[0].file_date.isoformat() if files else None,
+        open_alerts=len(store.alerts()),
+    )
+
+
+class AlertRow(BaseModel):
+    id: int
+    key: str
+    kind: str
+    detail: str
+    file_sequence: int | None
+    notification_id: str | None
+    raised_at: datetime
+    resolved_at: datetime | None
+    resolved_by: str | None
+    resolution: str | None
+
+    @classmethod
+    def of(cls, a: NotificationAlert) -> AlertRow:
+        assert a.id is not None
+        return cls(
+            id=a.id,
+            key=a.alert_key,
+            kind=a.kind,
+            detail=a.detail,
+            file_sequence=a.file_sequence,
+            notification_id=a.notification_id,
+            raised_at=a.raised_at,
+            resolved_at=a.resolved_at,
+            resolved_by=a.resolved_by,
+            resolution=a.resolution,
+        )
+
+
+async def reconciliation_health(
+    client: Client, now: datetime, policy: NotificationPolicy
+) -> str | None:
+    """Why the reconciliation itself is not watching, or None: the watcher is watched
+    (a schedule deleted, paused, or not run for a day and a half)."""
+    handle: ScheduleHandle = client.get_schedule_handle(RECONCILIATION_SCHEDULE_ID)
+    try:
+        described = await handle.describe()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            return (
+                "the reconciliation schedule does not exist (start a worker, or run "
+                "python -m runtime.schedules)"
+            )
+        raise
+    if described.schedule.state.paused:
+        return f"the reconciliation schedule is paused ({described.schedule.state.note or ''})"
+    actions = described.info.recent_actions
+    last = max((a.started_at for a in actions), default=None)
+    since = last or described.info.created_at
+    if since is not None and now - since > policy.days(1.5) and now - since > timedelta(minutes=2):
+        return f"the reconciliation has not run since {since:%Y-%m-%d %H:%M} UTC"
+    return None

@@ -1,0 +1,205 @@
+"""Test helpers for notifications out: a store, the channel simulator and a worker on a
+fresh task queue; daily files; the reconciliation run by hand (the time-skipping
+server cannot run Schedules)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from access.notifications import IngestReport, ingest_daily_file
+from activities.gateways import Gateways
+from activities.notification_simulator import (
+    DailyFileFactory,
+    NotificationSimulator,
+    NotificationWorld,
+)
+from activities.notification_store import NotificationStore
+from activities.notifications import NotificationActivities
+from activities.simulator import Simulator
+from activities.steps import CaseActivities
+from activities.store import CaseStore
+from models.notification import (
+    FeedAnchor,
+    NotificationPolicy,
+    ReconcileInput,
+    ReconcileReport,
+)
+from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from workflows import WORKFLOWS
+from workflows.notification import NotificationWorkflow
+from workflows.reconciliation import NotificationReconciliationWorkflow
+
+
+@dataclass
+class NotificationHarness:
+    env: WorkflowEnvironment
+    client: Client
+    task_queue: str
+    sim: NotificationSimulator
+    store: NotificationStore
+    case_store: CaseStore
+    policy: NotificationPolicy
+    reconciliations: list[str] = field(default_factory=list)
+
+    async def ingest(self, raw: bytes, now: datetime | None = None) -> IngestReport:
+        return await ingest_daily_file(
+            self.client,
+            self.store,
+            raw,
+            task_queue=self.task_queue,
+            policy=self.policy,
+            secret=LOCAL_SUBJECT_KEY_SECRET,
+            source="test",
+            now=now or await self.now(),
+        )
+
+    async def now(self) -> datetime:
+        """The server's clock (time-skipping: ahead of the wall clock)."""
+        if self.env.supports_time_skipping:
+            return await self.env.get_current_time()
+        from datetime import UTC
+
+        return datetime.now(UTC)
+
+    async def reconcile(self, anchor: FeedAnchor | None = None) -> ReconcileReport:
+        """One run of the reconciliation, as the Schedule starts it."""
+        workflow_id = f"reconciliation-notifications-test-{uuid.uuid4().hex[:8]}"
+        self.reconciliations.append(workflow_id)
+        return await self.client.execute_workflow(
+            NotificationReconciliationWorkflow.run,
+            ReconcileInput(policy=self.policy, anchor=anchor),
+            id=workflow_id,
+            task_queue=self.task_queue,
+        )
+
+    def handle(self, notification_id: str) -> WorkflowHandle[Any, Any]:
+        return self.client.get_workflow_handle_for(NotificationWorkflow.run, notification_id)
+
+    async def state(self, notification_id: str) -> Any:
+        return await self.handle(notification_id).query(NotificationWorkflow.state)
+
+    def ids(self) -> list[str]:
+        return [r.notification_id for r in self.store.notifications(now=_far(), limit=100_000)]
+
+    async def end_leftovers(self) -> None:
+        for workflow_id in [*self.ids(), *self.reconciliations]:
+            try:
+                await self.handle(workflow_id).terminate(reason="test over")
+            except Exception:  # closed, or never started
+                pass
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Worker]:
+        case_sim = Simulator(self.case_store.engine, day_seconds=self.policy.day_seconds)
+        activities = [
+            *CaseActivities(Gateways.all_from(case_sim), self.case_store).all(),
+            *NotificationActivities(self.sim, self.sim, self.store, self.case_store).all(),
+        ]
+        with ThreadPoolExecutor(16) as pool:
+            async with Worker(
+                self.client,
+                task_queue=self.task_queue,
+                workflows=WORKFLOWS,
+                activities=activities,
+                activity_executor=pool,
+            ) as worker:
+                yield worker
+
+
+def _far() -> datetime:
+    from datetime import UTC
+
+    return datetime(2100, 1, 1, tzinfo=UTC)
+
+
+@asynccontextmanager
+async def notification_harness(
+    env: WorkflowEnvironment,
+    tmp_path: Path,
+    *,
+    policy: NotificationPolicy | None = None,
+    world: NotificationWorld | None = None,
+    run_worker: bool = True,
+) -> AsyncIterator[NotificationHarness]:
+    url = f"sqlite:///{tmp_path / 'casework.db'}"
+    case_store = CaseStore.migrated(url)
+    policy = policy or NotificationPolicy()
+    sim = NotificationSimulator(case_store.engine, world, day_seconds=policy.day_seconds)
+    h = NotificationHarness(
+        env,
+        env.client,
+        f"tq-{uuid.uuid4()}",
+        sim,
+        NotificationStore(case_store.engine),
+        case_store,
+        policy,
+    )
+    try:
+        if run_worker:
+            async with h.running():
+                yield h
+        else:
+            yield h
+        await h.end_leftovers()
+    finally:
+        case_store.engine.dispose()
+
+
+def factory(first_date: date, **kw: Any) -> DailyFileFactory:
+    return DailyFileFactory(first_date=first_date, **kw)
+
+
+def daily_file(
+    sequence: int, file_date: date, records: list[dict[str, Any]], *, declared: int | None = None
+) -> bytes:
+    """A hand-made daily file (records get IDs unless they have one)."""
+    import json
+
+    header = {
+        "record_type": "header",
+        "format": "pnc-daily-activity",
+        "format_version": 1,
+        "sequence": sequence,
+        "file_date": file_date.isoformat(),
+        "record_count": len(records) if declared is None else declared,
+    }
+    lines = [json.dumps(header)]
+    for i, rec in enumerate(records, start=1):
+        lines.append(json.dumps({"record_id": f"{sequence}-{i}", **rec}))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def conviction(
+    nationalities: list[str],
+    recorded_at: datetime,
+    *,
+    pnc_id: str | None = None,
+    conviction_ref: str | None = None,
+    family_name: str = "Nowak",
+) -> dict[str, Any]:
+    n = uuid.uuid4().int
+    return {
+        "record_type": "conviction",
+        "pnc_id": pnc_id or f"17/{n % 10_000_000}P",
+        "conviction_ref": conviction_ref or f"1701HC01{n % 10**11:011d}K",
+        "force": "hampshire",
+        "family_name": family_name,
+        "given_names": "Tomasz",
+        "date_of_birth": "1979-02-11",
+        "nationalities": nationalities,
+        "court": "Winchester Crown Court",
+        "convicted_on": recorded_at.date().isoformat(),
+        "recorded_at": recorded_at.isoformat(),
+        "offences": [{"description": "Theft from a shop", "sentence": "Fine £400"}],
+    }
