@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-CODE   := workflows activities models runtime access cli api bench worker.py starter.py
+CODE   := workflows activities models runtime access cli api web bench worker.py starter.py
 
 .PHONY: run test check bench worker migrate register-search-attributes install clean
 

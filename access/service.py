@@ -175,6 +175,7 @@ class CaseRow(BaseModel):
     awaiting_roles: list[str]
     next_deadline: datetime | None
     opened_at: datetime
+    closed_at: datetime | None = None
 
 
 def _quoted(value: str) -> str:
@@ -241,6 +242,7 @@ async def list_cases(
                 awaiting_roles=list(sa.get(search.AWAITING_ROLE) or []),
                 next_deadline=sa.get(search.NEXT_DEADLINE),
                 opened_at=w.start_time,
+                closed_at=w.close_time,
             )
         )
     if sort == "deadline":

@@ -13,6 +13,8 @@ headers belongs in front of this service (see the README).
     GET  /health, /ready              liveness; ready only when Temporal answers
     POST /codec/decode, /codec/encode the codec server for the Temporal Web UI and CLI
                                       (``api.codec_server``: a token, and every decode logged)
+    GET  /web/…                       the caseworkers' and supervisors' web app (``web.app``),
+                                      when ``FNO_WEB_USERS_FILE`` is set; ``/`` leads to it
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import ValidationError
 from temporalio.client import Client
 
@@ -80,10 +82,12 @@ def create_app(
     default_reasons: dict[str, str] | None = None,
     intake: Intake | None = None,
     codec_server: FastAPI | None = None,
+    web: FastAPI | None = None,
 ) -> FastAPI:
     """The app. ``default_reasons`` maps a calling system (``X-Client``) to the purpose
     of its reads when it sends no ``X-Reason`` (``FNO_CLIENT_REASONS``, JSON).
-    ``codec_server`` (``api.codec_server.create_codec_app``) is served at ``/codec``."""
+    ``codec_server`` (``api.codec_server.create_codec_app``) is served at ``/codec``,
+    ``web`` (``web.app.create_web_app``) at ``/web``."""
     defaults = dict(default_reasons or {})
     client: dict[str, Client] = {}
 
@@ -95,6 +99,12 @@ def create_app(
     app = FastAPI(title="FNO casework", version="0.1.0", lifespan=lifespan)
     if codec_server is not None:
         app.mount("/codec", codec_server)
+    if web is not None:
+        app.mount("/web", web)
+
+        @app.get("/", include_in_schema=False)
+        async def to_web() -> RedirectResponse:
+            return RedirectResponse("/web/", status_code=307)
 
     @app.exception_handler(AccessRefused)
     async def _refused(_: Any, exc: AccessRefused) -> JSONResponse:
@@ -280,15 +290,28 @@ def main() -> None:
     from runtime.codec import CodecConfigError, CodecKeys, EncryptionCodec
     from runtime.config import Settings, connect, temporal_connect_config
     from runtime.logs import configure_logging
+    from web.app import (
+        WebConfigError,
+        create_web_app,
+        once,
+        session_authenticator,
+        web_config_from_env,
+    )
+    from web.app import install_log_redaction as redact_web_queries
 
     settings = Settings.from_env()
     configure_logging(settings.log_format)
     env = dict(os.environ)
-    # Keys and tokens first: a missing or malformed one stops start-up here, loudly.
+    namespace = temporal_connect_config(env).get("namespace") or "default"
+    # Keys, tokens and the web app's users first: a missing or malformed one stops
+    # start-up here, loudly.
     try:
         keys = CodecKeys.from_env(env)
         tokens = load_tokens(env)
-    except (CodecConfigError, CodecTokenError) as err:
+        web_config = web_config_from_env(
+            env, namespace=namespace, day_seconds=settings.policy.day_seconds
+        )
+    except (CodecConfigError, CodecTokenError, WebConfigError) as err:
         print(f"Refused to start: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     reasons = json.loads(os.environ.get("FNO_CLIENT_REASONS", "{}"))
@@ -299,18 +322,24 @@ def main() -> None:
         api_keys=load_api_keys(env),
     )
     store = CaseStore.current(settings.database_url)
+    authenticators = [token_authenticator(tokens)]
+    if web_config is not None:  # a web session decodes too (see api.codec_server)
+        authenticators.append(session_authenticator(web_config))
     codec_app = create_codec_app(
         EncryptionCodec(keys),
         store,
-        [token_authenticator(tokens)],
+        authenticators,
         cors_origins=[
             o.strip() for o in env.get("FNO_CODEC_CORS_ORIGINS", "").split(",") if o.strip()
         ],
         default_reason=env.get("FNO_CODEC_DEFAULT_REASON") or None,
-        namespace=temporal_connect_config(env).get("namespace") or "default",
+        namespace=namespace,
     )
     install_log_redaction()
-    app = create_app(connect, store, reasons, intake, codec_server=codec_app)
+    redact_web_queries()
+    shared = once(connect)  # one Temporal client for the API and the web app
+    web = create_web_app(shared, store, web_config) if web_config is not None else None
+    app = create_app(shared, store, reasons, intake, codec_server=codec_app, web=web)
     uvicorn.run(
         app, host="127.0.0.1", port=int(os.environ.get("FNO_HTTP_PORT", "8000")), log_config=None
     )

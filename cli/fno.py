@@ -113,7 +113,7 @@ def show(
 
 
 def _decisions_accepted(case_id: str, actor: str, role: str, reason: str | None) -> None:
-    from models.decisions import ROLES_FOR, DecisionRequest
+    from models.decision_forms import decisions_accepted
 
     async def go() -> Any:
         return await read_case(
@@ -135,22 +135,10 @@ def _decisions_accepted(case_id: str, actor: str, role: str, reason: str | None)
     if not state.awaiting:
         out.print("The case accepts no decision now.")
         return
-    schema = DecisionRequest.model_json_schema()
-    models = schema["$defs"]
     table = Table("decision", "fields", "who may make it")
-    for kind in state.awaiting:
-        model = next(
-            m
-            for m in models.values()
-            if m.get("properties", {}).get("kind", {}).get("const") == kind
-        )
-        fields = [
-            f"{name}={'|'.join(map(str, p['enum'])) if 'enum' in p else p.get('type', 'value')}"
-            + ("" if name in model.get("required", []) else " (optional)")
-            for name, p in model.get("properties", {}).items()
-            if name != "kind"
-        ]
-        table.add_row(kind, "\n".join(fields) or "-", ", ".join(ROLES_FOR[kind]))
+    for form in decisions_accepted(state.awaiting):
+        fields = [f.usage() for f in form.fields]
+        table.add_row(form.kind, "\n".join(fields) or "-", ", ".join(form.roles))
     out.print(table)
     out.print('Example: fno decide CASE KIND field=value --reason "why"')
 

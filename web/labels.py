@@ -1,0 +1,94 @@
+"""Words shown to caseworkers: decisions, their fields and choices, roles — in the
+guidance's terms. Anything not named here (a decision kind added later) is shown
+from its own name, so a new kind still gets a working form."""
+
+from __future__ import annotations
+
+ROLES = {
+    "caseworker": "Caseworker",
+    "senior_caseworker": "Senior caseworker",
+    "director": "CC Director",
+    "supervisor": "Supervisor",
+    "police_officer": "Police officer",
+    "ice_officer": "ICE officer",
+}
+
+DECISIONS = {
+    "identity_data_supplied": "Missing identity data supplied",
+    "exclusion_consultation": "Exclusion consultation (subject left the UK)",
+    "subject_located": "Subject located – allocate a CC case owner",
+    "detention": "Detention decision",
+    "deportation": "Deportation decision (after the Stage 1 response window)",
+    "director_approval": "CC Director: deportation not pursued",
+    "admin_removal_referral": "Referral to Removals Casework for administrative removal",
+    "deportation_enforced": "Deportation enforced",
+    "resume_after_fault": "Resume after a refusal by another system was put right",
+}
+
+FIELDS = {
+    "father_name": "Father's name",
+    "mother_name": "Mother's name",
+    "place_of_birth": "Place of birth",
+    "pursue_exclusion": "Exclusion",
+    "case_owner": "CC case owner",
+    "pending_prosecution": "Pending prosecution",
+    "detain": "Detention",
+    "serving_prison_sentence": "Serving a prison sentence",
+    "decision": "Decision",
+    "address_known": "Address known",
+    "in_country_right_of_appeal": "In-country right of appeal",
+    "approve": "Submission that deportation is not pursued",
+    "refer": "Removals Casework",
+    "removed_on": "Removed from the UK on",
+}
+
+# (field, value) -> words; booleans by (field, "true"/"false").
+CHOICES = {
+    ("pending_prosecution", "none"): "None",
+    ("pending_prosecution", "police_not_proceeding"): "Police not proceeding",
+    ("pending_prosecution", "police_proceeding"): "Police proceeding (they may prosecute first)",
+    ("decision", "deport"): "Deport",
+    ("decision", "not_pursued"): "Not pursued – submission to the CC Director",
+    ("pursue_exclusion", "true"): "Pursue exclusion",
+    ("pursue_exclusion", "false"): "Do not pursue exclusion",
+    ("detain", "true"): "Detain (on disclosable information only)",
+    ("detain", "false"): "Manage non-detained",
+    ("approve", "true"): "Approve",
+    ("approve", "false"): "Reject",
+    ("refer", "true"): "Refer for administrative removal",
+    ("refer", "false"): "Do not refer (resides lawfully)",
+}
+
+ACCESS_ACTIONS = {
+    "collection": "Collection",
+    "consultation": "Consultation",
+    "alteration": "Alteration",
+    "disclosure": "Disclosure",
+    "decision": "Decision",
+    "erasure": "Erasure",
+    "combination": "Combination",
+}
+
+
+def _words(name: str) -> str:
+    text = name.replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def role(name: str) -> str:
+    return ROLES.get(name, _words(name))
+
+
+def decision(kind: str) -> str:
+    return DECISIONS.get(kind, _words(kind))
+
+
+def field(name: str) -> str:
+    return FIELDS.get(name, _words(name))
+
+
+def choice(field_name: str, value: object) -> str:
+    key = str(value).lower() if isinstance(value, bool) else str(value)
+    if key in ("true", "false") and (field_name, key) not in CHOICES:
+        return "Yes" if key == "true" else "No"
+    return CHOICES.get((field_name, key), _words(key))

@@ -1,0 +1,176 @@
+"""``python -m web.users``: the web app's users file.
+
+    python -m web.users add USERNAME --name "Sam Jones" --role caseworker
+    python -m web.users remove USERNAME
+    python -m web.users list
+    python -m web.users purpose ROLE "the default purpose of this role's reads"
+
+The file is ``--file`` or ``FNO_WEB_USERS_FILE``. ``add`` asks for the password twice
+(or reads one line from standard input with ``--password-stdin``) and stores only its
+Argon2id hash; ``--replace`` changes an existing user (a new password, name or role).
+The running app sees the change at the next request.
+
+``ensure_demo_users`` makes the local demo file of ``make run``: one user per web
+role, with random passwords kept beside it (``.fno/``, git-ignored) and printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import re
+import secrets
+import sys
+from pathlib import Path
+
+from web.auth import (
+    MIN_PASSWORD_LENGTH,
+    ROLES,
+    USERNAME_PATTERN,
+    User,
+    UsersFile,
+    UsersFileError,
+    hash_password,
+    read_users_file,
+    write_users_file,
+)
+
+DEFAULT_PURPOSES = {
+    "caseworker": "casework: deciding on cases awaiting a caseworker",
+    "senior_caseworker": "casework: decisions needing a senior caseworker",
+    "director": "CC Director's review of submissions",
+    "supervisor": "supervision and quality review",
+}
+DEMO_USERS = [
+    ("sam", "Sam Jones", "caseworker"),
+    ("alex", "Alex Morgan", "senior_caseworker"),
+    ("dana", "Dana Reid", "director"),
+    ("sue", "Sue Park", "supervisor"),
+]
+DEMO_PASSWORDS_FILE = "web-demo-passwords.json"
+
+
+def _load(path: Path) -> UsersFile:
+    return read_users_file(path) if path.exists() else UsersFile()
+
+
+def ensure_demo_users(path: Path) -> dict[str, tuple[str, str, str]]:
+    """Create the demo users file (and its passwords file beside it) unless it exists.
+    Returns username -> (name, role, password) for printing, read from the passwords
+    file; empty if the users file was not made here."""
+    passwords = path.parent / DEMO_PASSWORDS_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        users = UsersFile(purposes=dict(DEFAULT_PURPOSES))
+        plain: dict[str, str] = {}
+        for username, name, role in DEMO_USERS:
+            plain[username] = secrets.token_urlsafe(9)
+            users.users[username] = User(
+                name=name, role=role, password_hash=hash_password(plain[username])
+            )
+        fd = os.open(passwords, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(plain, f, indent=2)
+        write_users_file(path, users)
+    if not passwords.exists():
+        return {}
+    plain = json.loads(passwords.read_text(encoding="utf-8"))
+    users = read_users_file(path)
+    return {
+        u: (users.users[u].name, users.users[u].role, p)
+        for u, p in plain.items()
+        if u in users.users
+    }
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise SystemExit("The passwords differ; nothing changed.")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise SystemExit(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.")
+    return password
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m web.users", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--file", type=Path, default=None, help="the users file (default FNO_WEB_USERS_FILE)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    add = sub.add_parser("add", help="add a user (or change one, with --replace)")
+    add.add_argument("username")
+    add.add_argument("--name", required=True, help="the name shown and recorded on cases")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--purpose", default=None, help="this user's default purpose of reads")
+    add.add_argument("--password-stdin", action="store_true")
+    add.add_argument("--replace", action="store_true")
+    remove = sub.add_parser("remove", help="remove a user (their session ends)")
+    remove.add_argument("username")
+    sub.add_parser("list", help="the users, without their hashes")
+    purpose = sub.add_parser("purpose", help="set a role's default purpose ('' to remove)")
+    purpose.add_argument("role", choices=ROLES)
+    purpose.add_argument("text")
+    args = parser.parse_args(argv)
+
+    path = args.file or (
+        Path(os.environ["FNO_WEB_USERS_FILE"]) if os.environ.get("FNO_WEB_USERS_FILE") else None
+    )
+    if path is None:
+        print("Name the users file: --file PATH or FNO_WEB_USERS_FILE.", file=sys.stderr)
+        return 2
+    try:
+        users = _load(path)
+    except UsersFileError as err:
+        print(err, file=sys.stderr)
+        return 2
+
+    if args.command == "list":
+        for username, u in sorted(users.users.items()):
+            print(f"{username}\t{u.role}\t{u.name}")
+        for role, text in sorted(users.purposes.items()):
+            print(f"purpose\t{role}\t{text}")
+        return 0
+    if args.command == "add":
+        username = args.username.lower()
+        if not re.match(USERNAME_PATTERN, username):
+            print(
+                "A username is 2-40 lower-case letters, digits, '.', '_' or '-'.", file=sys.stderr
+            )
+            return 2
+        if username in users.users and not args.replace:
+            print(f"{username} exists; use --replace to change it.", file=sys.stderr)
+            return 1
+        users.users[username] = User(
+            name=args.name,
+            role=args.role,
+            password_hash=hash_password(_password(args.password_stdin)),
+            purpose=args.purpose,
+        )
+        write_users_file(path, users)
+        print(f"{username} ({args.role}) saved in {path}")
+        return 0
+    if args.command == "remove":
+        if users.users.pop(args.username.lower(), None) is None:
+            print(f"no user {args.username}", file=sys.stderr)
+            return 1
+        write_users_file(path, users)
+        print(f"{args.username} removed")
+        return 0
+    if args.command == "purpose":
+        if args.text.strip():
+            users.purposes[args.role] = args.text.strip()
+        else:
+            users.purposes.pop(args.role, None)
+        write_users_file(path, users)
+        return 0
+    return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
