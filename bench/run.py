@@ -79,15 +79,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def peak_rss_mib(pid: int) -> float | None:
-    """The process's peak resident set (VmHWM) in MiB, read from /proc (Linux)."""
+def _status_mib(pid: int, field: str) -> float | None:
+    """A memory figure (``VmHWM``, ``VmRSS``) of the process, in MiB, from /proc (Linux)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return None
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    return _status_mib(pid, "VmHWM")
+
+
+def rss_mib(pid: int) -> float | None:
+    return _status_mib(pid, "VmRSS")
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -97,16 +105,6 @@ def cpu_seconds(pid: int) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return None
-
-
-def rss_mib(pid: int) -> float | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
 
 
 @dataclass
