@@ -605,6 +605,12 @@ def fmt(x: float | None, digits: int = 1) -> str:
 def report(base: PhaseResult, prod: PhaseResult, settings: dict[str, Any]) -> dict[str, Any]:
     ratio = prod.sustained_cases_per_s / base.sustained_cases_per_s
     ratio_first_to_last = prod.cases_per_s / base.cases_per_s
+    # CPU per case, all processes: what the ratio would be on a machine the run had to
+    # itself, saturated. A wall-clock ratio far from it means other work shared the
+    # machine during one phase more than the other.
+    cpu_base = sum(v for v in base.extra["cpu_seconds"].values() if v is not None) / base.cases
+    cpu_prod = sum(v for v in prod.extra["cpu_seconds"].values() if v is not None) / prod.cases
+    ratio_cpu = cpu_base / cpu_prod
     table = Table(title=f"FNO benchmark — {settings['cases']} cases, one run")
     table.add_column("")
     table.add_column("baseline", justify="right")
@@ -652,12 +658,16 @@ def report(base: PhaseResult, prod: PhaseResult, settings: dict[str, Any]) -> di
             fmt(None if b is None else 100 * b / base.cases, 2),
             fmt(None if p is None else 100 * p / prod.cases, 2),
         )
+    table.add_row("CPU s/100 cases: all", fmt(100 * cpu_base, 2), fmt(100 * cpu_prod, 2))
+    table.add_row("product / baseline, CPU per case", "", f"{ratio_cpu:.3f}")
     table.add_row("product / baseline, first to last", "", f"{ratio_first_to_last:.3f}")
     table.add_row("product / baseline, sustained", "", f"{ratio:.3f}")
     Console().print(table)
     print(
         "sustained: closed cases per second between 10% and 90% of the run's cases closed "
-        "(the ratio line); first to last: all cases over first submission to last close.\n"
+        "(the ratio line); first to last: all cases over first submission to last close;\n"
+        "CPU per case: baseline's CPU seconds per case (worker, server, API, bench) over the "
+        "product's — far from the others, the machine was busier in one phase.\n"
         "baseline start latency is a client's start_workflow; the product's is the HTTP "
         "intake (validation, subject key, start) as an integrator sees it."
     )
@@ -671,6 +681,7 @@ def report(base: PhaseResult, prod: PhaseResult, settings: dict[str, Any]) -> di
         "activities_per_s": {"baseline": base.activities_per_s, "product": prod.activities_per_s},
         "ratio": ratio,
         "ratio_first_to_last": ratio_first_to_last,
+        "ratio_cpu": ratio_cpu,
     }
 
 

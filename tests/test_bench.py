@@ -41,4 +41,5 @@ def test_bench_runs_both_phases_and_ends_with_the_ratio(tmp_path):
     assert result["product"]["extra"]["decisions_sent"] == 4
     assert result["product"]["extra"]["no_trace_activities_match_baseline"] is True
     assert f"ratio={result['ratio']:.3f}" == lines[-1]
+    assert 0 < result["ratio_cpu"] < 5 and 0 < result["ratio_first_to_last"] < 5
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
