@@ -3,6 +3,9 @@
 1. creates ``FNO_HOME`` (default ``.fno/``), and in it, unless configured otherwise,
    the local payload encryption key file ``codec-keys.json`` and the codec server's
    token file ``codec-tokens.json`` (one random token for you) — both git-ignored;
+   and the web app's local demo users (``web-users.json``, one per role,
+   random passwords kept in ``web-demo-passwords.json`` and printed) and session
+   secret (``web-secret``) unless ``FNO_WEB_USERS_FILE`` / ``FNO_WEB_SECRET`` are set;
 2. starts the embedded Temporal dev server on ``.fno/temporal.db`` (persistent: a
    restart keeps earlier cases), with the product's search attributes and its Web UI
    wired to the codec server (``--ui-codec-endpoint http://localhost:8000/codec``);
@@ -64,6 +67,8 @@ API_PORT = 8000
 DEMO_API_KEY = "demo-key"  # local only: a deployment configures FNO_API_KEYS
 CODEC_PATH = "/codec"
 LOCAL_TOKENS_FILE = "codec-tokens.json"
+WEB_USERS_FILE = "web-users.json"
+WEB_SECRET_FILE = "web-secret"
 NAMESPACE = "default"
 WORKER_READY_TIMEOUT = 90.0
 WORKER_STOP_TIMEOUT = 20.0  # the worker's own grace is 10 s
@@ -115,6 +120,34 @@ def prepare_codec(home: Path, base: dict[str, str]) -> None:
         if ensure_local_tokens(home / LOCAL_TOKENS_FILE):
             log.info("created a local codec token", path=_display(home / LOCAL_TOKENS_FILE))
     CodecKeys.from_env(base | {"FNO_HOME": str(home)})
+
+
+def prepare_web(
+    home: Path, base: dict[str, str], ui_port: int
+) -> tuple[dict[str, str], dict[str, tuple[str, str, str]]]:
+    """The web app's settings for the HTTP API: the configured users file, or local
+    demo users (one per role) made on first use; the configured session secret, or a
+    local one. Returns the environment to add and the demo users to print."""
+    from web.users import ensure_demo_users
+
+    env = {"FNO_TEMPORAL_UI_URL": base.get("FNO_TEMPORAL_UI_URL") or f"http://localhost:{ui_port}"}
+    demo: dict[str, tuple[str, str, str]] = {}
+    if base.get("FNO_WEB_USERS_FILE"):
+        env["FNO_WEB_USERS_FILE"] = base["FNO_WEB_USERS_FILE"]
+    else:
+        path = home / WEB_USERS_FILE
+        demo = ensure_demo_users(path)
+        env["FNO_WEB_USERS_FILE"] = str(path)
+    secret = base.get("FNO_WEB_SECRET", "")
+    if not secret:
+        path = home / WEB_SECRET_FILE
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(secrets.token_urlsafe(32))
+        secret = path.read_text(encoding="utf-8").strip()
+    env["FNO_WEB_SECRET"] = secret
+    return env, demo
 
 
 def child_env(
@@ -179,9 +212,15 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _banner(home: Path, port: int, ui_port: int) -> str:
+def _banner(
+    home: Path, port: int, ui_port: int, web_users: dict[str, tuple[str, str, str]] | None = None
+) -> str:
     cli = _display(temporal_cli_path())
     address = "" if port == 7233 else f" --address localhost:{port}"
+    users = [
+        f"                 {username} / {password}  ({name}, {role})"
+        for username, (name, role, password) in (web_users or {}).items()
+    ]
     return "\n".join(
         [
             "",
@@ -189,6 +228,9 @@ def _banner(home: Path, port: int, ui_port: int) -> str:
             f"  Web UI:        http://localhost:{ui_port}/namespaces/{NAMESPACE}/workflows",
             f"  List cases:    {cli} workflow list{address}",
             f"  Running only:  {cli} workflow list{address} --query \"ExecutionStatus='Running'\"",
+            f"  Web app:       http://localhost:{API_PORT}/web/ (caseworkers, supervisors)"
+            + (" — demo users (username / password):" if users else ""),
+            *users,
             f"  HTTP API:      http://localhost:{API_PORT}/docs (X-API-Key: {DEMO_API_KEY})",
             "  Payloads:      encrypted; the Web UI shows ciphertext until you decode: in its "
             "Codec Server settings choose your browser's setting with endpoint",
@@ -238,6 +280,11 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
         prepare_codec(home, base)
     except CodecConfigError as err:
         log.error("payload encryption keys", error=str(err))
+        return 2
+    try:
+        web_env, web_users = prepare_web(home, base, ui_port)
+    except (OSError, ValueError) as err:
+        log.error("web app users", error=str(err))
         return 2
 
     if is_listening("localhost", port):
@@ -291,7 +338,7 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
         if is_listening("localhost", API_PORT):
             log.warning("port in use; the HTTP API is not started", port=API_PORT)
         else:
-            api = _start_child(["-m", "api.app"], env | {"FNO_HTTP_PORT": str(API_PORT)})
+            api = _start_child(["-m", "api.app"], env | web_env | {"FNO_HTTP_PORT": str(API_PORT)})
 
         events_path = (
             None if events is None else (events if events.is_absolute() else ROOT / events)
@@ -313,7 +360,7 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
                     )
                 starter = None
             if starter is None and not announced:
-                print(_banner(home, port, ui_port), flush=True)
+                print(_banner(home, port, ui_port, web_users), flush=True)
                 announced = True
             if api is not None and api.poll() is not None:
                 log.error("the HTTP API exited; the worker keeps running", code=api.returncode)

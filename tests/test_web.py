@@ -323,6 +323,38 @@ async def test_a_web_session_authenticates_at_the_codec_server_as_that_user():
     assert anonymous is None and await authenticate(_request(None)) is None
 
 
+async def test_the_codec_server_decodes_for_a_signed_in_web_user_and_logs_who(tmp_path):
+    import httpx
+    from google.protobuf.json_format import MessageToDict
+    from temporalio.api.common.v1 import Payload
+
+    from activities.store import CaseStore
+    from api.codec_server import create_codec_app
+    from runtime.codec import EncryptionCodec
+    from tests.support import CODEC_KEYS
+
+    store = CaseStore.migrated(f"sqlite:///{tmp_path / 'casework.db'}")
+    config = web_config()
+    app = create_codec_app(EncryptionCodec(CODEC_KEYS), store, [session_authenticator(config)])
+    secret = EncryptionCodec(CODEC_KEYS, "casework-abc").encrypt(
+        Payload(metadata={"encoding": b"json/plain"}, data=b'{"name": "Nowak"}')
+    )
+    body = {"payloads": [MessageToDict(secret)]}
+    signed_in = config.sessions._serializer.dumps(config.sessions.new("sue"))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as http:
+        refused = await http.post("/decode", json=body)
+        http.cookies.set("fno_session", signed_in)
+        decoded = await http.post("/decode", json=body)
+    [entry] = store.access_log("casework-abc")
+    store.engine.dispose()
+    assert refused.status_code == 401
+    assert decoded.status_code == 200, decoded.text
+    assert entry.actor == "Sue Park" and entry.role == "supervisor"
+    assert entry.justification.startswith("supervision and quality review")
+
+
 def _request(cookie: str | None) -> Request:
     headers = [(b"cookie", f"fno_session={cookie}".encode())] if cookie else []
     return Request({"type": "http", "method": "GET", "path": "/", "headers": headers})

@@ -1,0 +1,161 @@
+"""The web app end to end in a real browser: headless Chromium (the system's, driven by
+Playwright) against a live uvicorn server, on the real dev server with a worker.
+
+A caseworker signs in, finds the case in the inbox, opens it, decides, and sees the
+decision on the timeline; the same decision sent again from a form left open is
+refused with the case's reason; a supervisor sees the case without any form, with its
+access log, and the dashboard with its charts.
+
+Chromium is the Debian package (``/usr/bin/chromium``, or ``FNO_CHROMIUM``): Playwright
+never downloads a browser here. Without it these tests fail, saying so. With
+``FNO_WEB_SCREENSHOTS=DIR`` the inbox, the case page and the dashboard are saved there
+as PNG (``docs/screenshots``: see the README)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from activities.simulator import ReplySpec, SubjectSpec
+from models.policy import compressed_policy
+from tests.support import custody_event, harness, until
+from tests.support_web import PASSWORDS, build_app, casework_awaiting_located, live_server
+
+pytestmark = pytest.mark.devserver
+
+
+def chromium() -> str:
+    path = os.environ.get("FNO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail(
+            f"Chromium not found at {path}: install the Debian package (apt-get install -y "
+            "chromium; .ci/run does) or set FNO_CHROMIUM. The browser tests do not skip."
+        )
+    return path
+
+
+async def test_caseworker_decides_in_the_browser_and_a_supervisor_only_reads(dev_env, tmp_path):
+    from playwright.async_api import async_playwright, expect
+
+    shots = os.environ.get("FNO_WEB_SCREENSHOTS")
+    force = f"t{uuid.uuid4().hex[:8]}"
+    async with harness(dev_env, tmp_path, policy=compressed_policy(0.2)) as h:
+        # Beside the case the test decides on, a few others fill the inbox and dashboard.
+        others = [
+            custody_event(nationality="DE", force=force),
+            custody_event(nationality="NG", force=force),
+            custody_event(nationality="BG", force=force, place_of_birth=None),
+        ]
+        h.world(others[0], SubjectSpec(replies={"DE": ReplySpec(after_days=0.01)}))
+        h.world(others[1], SubjectSpec(replies={"NG": ReplySpec(after_days=None)}))
+        for event in others:
+            await h.start(event)
+        event = custody_event(nationality="PL", force=force, family_name="Nowak")
+        casework_id = await casework_awaiting_located(h, event)
+        await until(
+            h.client.get_workflow_handle(others[2].case_id()),
+            lambda s: "identity_data_supplied" in s.awaiting,
+        )
+
+        async with live_server(build_app(h.client, h.store)) as base, async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium(), headless=True)
+            try:
+                context = await browser.new_context(viewport={"width": 1280, "height": 900})
+                page = await context.new_page()
+                # Sign in: the home page sends to the sign-in form first.
+                await page.goto(f"{base}/")
+                await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+                await page.fill("#username", "sam")
+                await page.fill("#password", "wrong password")
+                await page.click("button[type=submit]")
+                await expect(page.get_by_role("alert")).to_contain_text("wrong password")
+                await page.fill("#password", PASSWORDS["sam"])
+                await page.click("button[type=submit]")
+                await expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+
+                # The case is in the inbox (the visibility store catches up within moments).
+                link = page.get_by_role("link", name=casework_id)
+                asked = page.get_by_role("link", name=others[2].case_id())  # the officer's
+                for _ in range(60):
+                    if await link.count() and await asked.count():
+                        break
+                    await page.wait_for_timeout(500)
+                    await page.reload()
+                await expect(link).to_be_visible()
+                if shots:
+                    await _shot(page, shots, "inbox")
+                await link.click()
+                await expect(page.locator("#stage")).to_contain_text(
+                    re.compile("wanted/missing", re.I)
+                )
+                await expect(page.locator("#subject-name")).to_contain_text("Nowak")
+                await expect(page.locator("#access-log")).to_have_count(0)  # a caseworker
+
+                # A second tab with the same form, left open (it will be stale).
+                stale = await context.new_page()
+                await stale.goto(page.url)
+
+                form = page.locator("#decide-subject_located")
+                await expect(form.locator("input[name='f.case_owner']")).to_have_value("Sam Jones")
+                await form.locator("textarea[name=reason]").fill("arrested on a warrant in Hove")
+                await form.get_by_role("button").click()
+                await expect(page.locator(".flash")).to_contain_text("Decision recorded")
+                timeline = page.locator("#timeline")
+                await expect(timeline).to_contain_text("arrested on a warrant in Hove")
+                await expect(timeline).to_contain_text("Sam Jones")
+                await expect(page.locator("#case-owner")).to_have_text("Sam Jones")
+                # The case acts on it (the owner's first actions), then awaits detention.
+                for _ in range(60):
+                    if await page.locator("#decide-detention").count():
+                        break
+                    await page.wait_for_timeout(500)
+                    await page.reload()
+                await expect(page.locator("#decide-detention")).to_be_visible()
+                if shots:
+                    await _shot(page, shots, "case")
+
+                # The stale form: the case refuses, and says why.
+                old = stale.locator("#decide-subject_located")
+                await old.locator("textarea[name=reason]").fill("found him too")
+                await old.get_by_role("button").click()
+                refusal = stale.locator("#refusal")
+                await expect(refusal).to_contain_text("not expected at stage")
+                await expect(refusal).to_contain_text("Decisions accepted now:")
+                await expect(stale.locator("#timeline")).to_contain_text("refused")
+
+                # Sign out; a supervisor reads the same case: no form, the access log.
+                await page.get_by_role("button", name="Sign out").click()
+                await expect(page.get_by_role("status")).to_contain_text("signed out")
+                await page.fill("#username", "sue")
+                await page.fill("#password", PASSWORDS["sue"])
+                await page.click("button[type=submit]")
+                await expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+                await page.goto(f"{base}/web/cases/{casework_id}")
+                await expect(page.locator("#no-decisions")).to_be_visible()
+                await expect(page.locator("form.decision")).to_have_count(0)
+                log = page.locator("#access-log")
+                await expect(log).to_contain_text("Sam Jones")
+                await expect(log).to_contain_text("arrested on a warrant in Hove")
+                await expect(log).to_contain_text("supervision and quality review")
+
+                await page.goto(f"{base}/web/dashboard")
+                await expect(page.locator("svg.chart")).to_have_count(5)
+                await expect(page.locator("#tile-cases")).not_to_have_text("0")
+                if shots:
+                    await _shot(page, shots, "dashboard")
+
+                # Search: by force and stage, the case found again.
+                await page.goto(f"{base}/web/cases?force={force}&kind=casework")
+                await expect(page.get_by_role("link", name=casework_id)).to_be_visible()
+            finally:
+                await browser.close()
+
+
+async def _shot(page, folder: str, name: str) -> None:
+    os.makedirs(folder, exist_ok=True)
+    await page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
