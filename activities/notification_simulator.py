@@ -44,7 +44,7 @@ class ChannelFaults(BaseModel):
 
 class NotificationWorld(BaseModel):
     seed: int = 2019
-    ack_mean_days: float = Field(default=0.4, gt=0, description="Mean days to acknowledge.")
+    ack_mean_days: float = Field(default=0.2, gt=0, description="Mean days to acknowledge.")
     never_ack: list[str] = Field(default_factory=list, description="States that never do.")
     faults: ChannelFaults = Field(default_factory=ChannelFaults)
 
@@ -169,15 +169,15 @@ class NotificationSimulator:
             )
             return {subject: int(n) for subject, n in rows}
 
-    def resends_requested(self) -> list[tuple[int, datetime | None]]:
-        """(sequence, requested at) of every re-send asked of the PNC, oldest first."""
+    def resends_requested(self) -> list[tuple[str, int]]:
+        """(request key, sequence) of every re-send asked of the PNC."""
         with Session(self.engine) as session:
             rows = session.exec(
                 select(SimEffect)
                 .where(SimEffect.action == "daily_file_resend_requested")
                 .order_by(col(SimEffect.key))
             )
-            return [(int(r.result), r.at) for r in rows]
+            return [(r.key, int(r.result)) for r in rows]
 
 
 # --- the PNC's files ----------------------------------------------------------------------

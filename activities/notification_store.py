@@ -510,6 +510,14 @@ class NotificationStore:
             s.commit()
         return n
 
+    def accepted_keys(self) -> set[str]:
+        """Keys of the alerts a person accepted (not raised again)."""
+        query = select(NotificationAlert.alert_key).where(
+            col(NotificationAlert.resolved_by).is_not(None), NotificationAlert.resolved_by != AUTO
+        )
+        with Session(self.engine) as s:
+            return set(s.exec(query))
+
     def alerts(
         self, *, include_resolved: bool = False, limit: int = 500
     ) -> list[NotificationAlert]:

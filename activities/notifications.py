@@ -7,10 +7,10 @@
 Same rules as ``activities.steps``: every change carries an idempotency key made from
 the notification and the step, a gateway does it once per key; a permanent refusal
 becomes a non-retryable failure the case shows and a caseworker resumes.
-The reconciliation is two activities: ``reconcile_notifications`` (the case store:
-files missing, out of sequence or incomplete; convictions without a notification
-in flight; re-sends asked of the PNC) and ``start_notifications`` (Temporal: start
-what is missing, and check each open notification still has a running workflow).
+The reconciliation is one activity, ``reconcile_notifications``: the case store
+(files missing, out of sequence or incomplete; convictions without a notification in
+flight; re-sends asked of the PNC), then Temporal (start what is missing, and check
+each open notification still has a running workflow).
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ import structlog
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.notification_store import AUTO, NotificationRecord, NotificationStore
-from activities.steps import _refusals_surface
+from activities.gateways import PermanentGatewayError
+from activities.notification_store import NotificationRecord, NotificationStore
+from activities.steps import PERMANENT, _refusals_surface
 from activities.store import CaseStore
 from models.notification import (
     AckPoll,
@@ -44,12 +45,11 @@ from models.notification import (
     NotificationEscalated,
     NotificationInput,
     NotificationMessageRef,
-    NotificationOpened,
     NotificationPolicy,
     NotificationSend,
     ReconcileFindings,
+    ReconcileReport,
     ReconcileRequest,
-    StartNotifications,
     StartReport,
 )
 
@@ -166,14 +166,11 @@ class NotificationActivities:
     # --- one notification ----------------------------------------------------------------
     @activity.defn
     @_refusals_surface
-    def open_notification(self, req: NotificationOpened) -> None:
+    def build_notification(self, req: NotificationBuild) -> NotificationMessageRef:
+        """The notification message from the conviction record, kept in the case store;
+        the notification's record says its workflow has started."""
         assert req.as_of is not None
         self.store.mark_started([req.case_id], req.as_of)
-
-    @activity.defn
-    @_refusals_surface
-    def build_notification(self, req: NotificationBuild) -> NotificationMessageRef:
-        """The notification message from the conviction record, kept in the case store."""
         # The system composing the message, not a person's consultation: not logged here;
         # the disclosure is, when it is sent.
         doc = self.case_store.document(req.conviction_document_id)
@@ -284,19 +281,24 @@ class NotificationActivities:
 
     # --- the reconciliation ------------------------------------------------------------------
     @activity.defn
-    @_refusals_surface
-    def reconcile_notifications(self, req: ReconcileRequest) -> ReconcileFindings:
+    async def reconcile_notifications(self, req: ReconcileRequest) -> ReconcileReport:
+        """The case store's findings, then Temporal: start what is missing, and check
+        that every open notification still has a running workflow."""
+        try:
+            findings = await asyncio.to_thread(self.findings, req)
+        except (PermanentGatewayError, KeyError) as err:
+            raise ApplicationError(str(err), type=PERMANENT, non_retryable=True) from err
+        started = await self.start_and_check(req, findings)
+        return ReconcileReport(findings=findings, started=started)
+
+    def findings(self, req: ReconcileRequest) -> ReconcileFindings:
         """Files missing, out of sequence or incomplete; convictions not notified. Raises
         the alerts (a log line each, the first time), asks the PNC for re-sends (once a
         day per file), and says which notifications to start and which to check."""
         as_of, p = req.as_of, req.policy
         found = ReconcileFindings(as_of=as_of)
         present: set[str] = set()
-        accepted = {
-            a.alert_key
-            for a in self.store.alerts(include_resolved=True)
-            if a.resolved_by not in (None, AUTO)
-        }
+        accepted = self.store.accepted_keys()
         files = self.store.all_files()
         anchor = req.anchor or (
             FeedAnchor(sequence=files[0].sequence, file_date=files[0].file_date) if files else None
@@ -403,8 +405,7 @@ class NotificationActivities:
         )
         return found
 
-    @activity.defn
-    async def start_notifications(self, req: StartNotifications) -> StartReport:
+    async def start_and_check(self, req: ReconcileRequest, found: ReconcileFindings) -> StartReport:
         """Start the notifications found without a workflow; check that each open one
         still has a running workflow, and start again one that ended without an
         outcome (terminated): its steps' keys make sure nothing is sent twice."""
@@ -412,7 +413,7 @@ class NotificationActivities:
         task_queue = activity.info().task_queue
         report = StartReport()
         started: list[str] = []
-        for inp in req.to_start:
+        for inp in found.to_start:
             if await start_notification(client, inp, task_queue):
                 report.started += 1
             else:
@@ -420,7 +421,7 @@ class NotificationActivities:
             started.append(inp.notification_id)
         await asyncio.to_thread(self.store.mark_started, started, req.as_of)
         present: set[str] = set()
-        for notification_id in req.to_check:
+        for notification_id in found.to_check:
             status = await _status(client, notification_id)
             if status == WorkflowExecutionStatus.RUNNING:
                 continue

@@ -316,10 +316,6 @@ class NotificationResult(BaseModel):
 
 
 # --- activity steps ------------------------------------------------------------------------
-class NotificationOpened(Step):
-    file_sequence: int
-
-
 class NotificationBuild(Step):
     conviction_document_id: str
     country: str
@@ -425,14 +421,6 @@ class ReconcileFindings(BaseModel):
     to_check: list[str] = Field(default_factory=list)
     new_alerts: list[AlertView] = Field(default_factory=list)
     open_alerts: int = 0
-
-
-class StartNotifications(BaseModel):
-    run_id: str
-    as_of: datetime
-    policy: NotificationPolicy
-    to_start: list[NotificationInput]
-    to_check: list[str]
 
 
 class StartReport(BaseModel):

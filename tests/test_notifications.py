@@ -203,7 +203,7 @@ async def test_a_missing_day_is_reported_by_the_next_reconciliation(ts_env, tmp_
     assert found.missing_sequences == [502]
     assert found.files_expected == 4 and found.files_ingested == 3
     assert "missing_file:502" in alerts
-    assert [seq for seq, _ in resends] == [502]
+    assert [seq for _, seq in resends] == [502]
     assert again.status == "ingested" and again.notifications_new == files.notifications_in(502)
     assert after.findings.missing_sequences == [] and after.findings.open_alerts == 0
     expected = sum(files.notifications_in(s) for s in (500, 501, 502, 503))

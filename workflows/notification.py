@@ -41,7 +41,6 @@ with workflow.unsafe.imports_passed_through():
         NotificationClosed,
         NotificationEscalated,
         NotificationInput,
-        NotificationOpened,
         NotificationResult,
         NotificationSend,
         NotificationState,
@@ -101,7 +100,7 @@ class NotificationWorkflow(CaseWorkflow):
     @workflow.run
     async def run(self, inp: NotificationInput) -> NotificationResult:
         if inp.state is None:
-            await self.open()
+            self.open()
         else:
             self.record("note", "Case continued with a fresh history; state carried over")
             self.refresh_stage()
@@ -125,7 +124,7 @@ class NotificationWorkflow(CaseWorkflow):
         return await self.close()
 
     # --- opening -------------------------------------------------------------------------
-    async def open(self) -> None:
+    def open(self) -> None:
         s, p = self.s, self.s.policy
         s.opened_at = workflow.now()
         # Escalate a week before the deadline — but never before the state has had
@@ -142,16 +141,6 @@ class NotificationWorkflow(CaseWorkflow):
             country=s.country,
         )
         self.refresh_stage()
-        await self.call(
-            N.open_notification,
-            NotificationOpened(
-                case_id=s.case_id,
-                idempotency_key=f"{s.case_id}/open",
-                as_of=s.opened_at,
-                file_sequence=s.file_sequence,
-            ),
-            what="Recording the notification in the case store",
-        )
 
     def refresh_stage(self) -> None:
         s = self.s

@@ -23,7 +23,6 @@ with workflow.unsafe.imports_passed_through():
         ReconcileInput,
         ReconcileReport,
         ReconcileRequest,
-        StartNotifications,
     )
 
 N = NotificationActivities
@@ -33,27 +32,18 @@ N = NotificationActivities
 class NotificationReconciliationWorkflow:
     @workflow.run
     async def run(self, inp: ReconcileInput) -> ReconcileReport:
-        run_id = workflow.info().workflow_id
-        findings = await workflow.execute_activity_method(
+        report = await workflow.execute_activity_method(
             N.reconcile_notifications,
             ReconcileRequest(
-                as_of=workflow.now(), run_id=run_id, policy=inp.policy, anchor=inp.anchor
-            ),
-            start_to_close_timeout=timedelta(minutes=5),
-            retry_policy=SYSTEM_RETRY,
-        )
-        started = await workflow.execute_activity_method(
-            N.start_notifications,
-            StartNotifications(
-                run_id=run_id,
-                as_of=findings.as_of,
+                as_of=workflow.now(),
+                run_id=workflow.info().workflow_id,
                 policy=inp.policy,
-                to_start=findings.to_start,
-                to_check=findings.to_check,
+                anchor=inp.anchor,
             ),
             start_to_close_timeout=timedelta(minutes=10),
             retry_policy=SYSTEM_RETRY,
         )
+        findings, started = report.findings, report.started
         workflow.logger.info(
             "reconciliation: %d file(s) missing, %d incomplete, %d out of sequence, "
             "%d notification(s) started, %d new alert(s)",
@@ -63,4 +53,4 @@ class NotificationReconciliationWorkflow:
             started.started,
             len(findings.new_alerts) + len(started.new_alerts),
         )
-        return ReconcileReport(findings=findings, started=started)
+        return report  # type: ignore[no-any-return]

@@ -1,0 +1,1 @@
+"""Simulations run against real Temporal servers (see each module)."""
