@@ -28,6 +28,7 @@ from temporalio.worker import Worker
 from activities import build_activities
 from runtime.config import Settings, connect
 from runtime.logs import configure_logging, get_logger
+from runtime.schedules import ensure_at_startup as ensure_reconciliation_schedule
 from runtime.shutdown import run_and_exit
 from workflows import WORKFLOWS
 
@@ -46,6 +47,7 @@ async def main() -> None:
         namespace=client.namespace,
         address=client.service_client.config.target_host,
     )
+    await ensure_reconciliation_schedule(client, settings, log)  # notifications out
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from pydantic import BaseModel, Field
@@ -32,6 +32,9 @@ from models.notification import (
     NotificationPolicy,
     parse_daily_file,
 )
+
+if TYPE_CHECKING:
+    from access.service import StuckCase
 
 log = structlog.get_logger("fno.notifications")
 
@@ -239,3 +242,57 @@ async def reconciliation_health(
     if since is not None and now - since > policy.days(1.5) and now - since > timedelta(minutes=2):
         return f"the reconciliation has not run since {since:%Y-%m-%d %H:%M} UTC"
     return None
+
+
+async def notification_gaps(
+    client: Client, store: NotificationStore, now: datetime, failing_for: timedelta
+) -> list[StuckCase]:
+    """The stuck-case rows of notifications out: every open alert, a reconciliation not
+    running, and a reconciliation whose step keeps failing."""
+    from access.service import StuckCase, _failure_message, failing_time
+
+    rows = [
+        StuckCase(
+            case_id=a.notification_id
+            or (f"daily-file-{a.file_sequence}" if a.file_sequence is not None else a.alert_key),
+            stage=f"Notifications out: {a.kind.replace('_', ' ')}",
+            why=a.detail,
+            since=a.raised_at,
+        )
+        for a in await asyncio.to_thread(store.alerts)
+    ]
+    try:
+        health = await reconciliation_health(client, now, NotificationPolicy())
+    except RPCError as err:
+        health = f"the reconciliation schedule could not be checked: {err.message}"
+    if health:
+        rows.append(
+            StuckCase(
+                case_id=RECONCILIATION_SCHEDULE_ID,
+                stage="Notifications out: reconciliation",
+                why=health,
+            )
+        )
+    running = "ExecutionStatus = 'Running' AND WorkflowType = 'NotificationReconciliationWorkflow'"
+    async for w in client.list_workflows(running):
+        described = await client.get_workflow_handle(w.id, run_id=w.run_id).describe()
+        for act in described.raw_description.pending_activities:
+            failing = failing_time(act.attempt)
+            if act.attempt < 2 or failing < failing_for:
+                continue
+            error = (
+                await _failure_message(client, act.last_failure)
+                if act.HasField("last_failure")
+                else None
+            )
+            rows.append(
+                StuckCase(
+                    case_id=w.id,
+                    stage="Notifications out: reconciliation",
+                    why=f"{act.activity_type.name} failing for about {failing} "
+                    f"(attempt {act.attempt})",
+                    last_error=error,
+                    since=now - failing,
+                )
+            )
+    return rows

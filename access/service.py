@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from temporalio.api.common.v1 import WorkflowExecution
@@ -21,11 +21,17 @@ from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.notification_store import NotificationStore
 from activities.store import AccessLogEntry, CaseStore
 from models.case import CaseworkState, EncounterState, is_casework_id
 from models.decisions import DecisionRefusal, DecisionRequest, DecisionResult
+from models.notification import NotificationState, is_notification_id
 from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow
+from workflows.notification import NotificationWorkflow
+
+if TYPE_CHECKING:
+    from access.notifications import NotificationSummary
 
 AUDIT_ROLES = ("supervisor", "director")
 
@@ -64,12 +70,16 @@ def _require_reason(reader: Reader) -> str:
 
 async def read_case(
     client: Client, store: CaseStore, case_id: str, reader: Reader
-) -> EncounterState | CaseworkState:
+) -> EncounterState | CaseworkState | NotificationState:
     """The case's whole state; the consultation is logged first, with its purpose."""
     reason = _require_reason(reader)
     handle = client.get_workflow_handle(case_id)
     query: Any = (
-        CriminalCaseworkWorkflow.state if is_casework_id(case_id) else EncounterWorkflow.state
+        CriminalCaseworkWorkflow.state
+        if is_casework_id(case_id)
+        else NotificationWorkflow.state
+        if is_notification_id(case_id)
+        else EncounterWorkflow.state
     )
     try:
         state = await handle.query(query)
@@ -268,10 +278,13 @@ async def stuck_cases(
     now: datetime,
     failing_for: timedelta = timedelta(minutes=30),
     overdue_by: timedelta = timedelta(hours=1),
+    notifications: NotificationStore | None = None,
 ) -> list[StuckCase]:
     """Open cases that are not moving: a step in another system failing for longer than
     ``failing_for`` (with its last error), or a deadline passed ``overdue_by`` ago with
-    nothing acting on it (for example no worker running)."""
+    nothing acting on it (for example no worker running). With ``notifications``, also
+    the open alerts of notifications out (a daily file missing, incomplete or out of
+    sequence; a conviction not notified) and a reconciliation not running."""
     from models import search
 
     stuck: list[StuckCase] = []
@@ -318,7 +331,21 @@ async def stuck_cases(
                 )
             )
             break
+    if notifications is not None:
+        from access.notifications import notification_gaps
+
+        stuck.extend(await notification_gaps(client, notifications, now, failing_for))
     return stuck
+
+
+def notification_counts(store: NotificationStore, now: datetime) -> NotificationSummary:
+    """Notifications out by state of nationality and in total — sent, acknowledged,
+    awaiting acknowledgement, escalated, overdue (not sent within 28 days), sent late —
+    with the daily files received and the open alerts: the supervisors' figures (``fno
+    notifications summary``, ``GET /notifications/summary``, the dashboard)."""
+    from access.notifications import notification_summary
+
+    return notification_summary(store, now)
 
 
 async def _failure_message(client: Client, failure: Failure) -> str:

@@ -15,6 +15,8 @@ headers belongs in front of this service (see the README).
                                       (``api.codec_server``: a token, and every decode logged)
     GET  /web/…                       the caseworkers' and supervisors' web app (``web.app``),
                                       when ``FNO_WEB_USERS_FILE`` is set; ``/`` leads to it
+    POST /daily-files, GET /daily-files, /notifications/summary, /notifications,
+    /notification-alerts              notifications out (``api.notifications``)
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from access.service import (
     start_of_day,
     stuck_cases,
 )
+from activities.notification_store import NotificationStore
 from activities.store import CaseStore
 from models.decisions import DecisionRequest, DecisionResult
 from models.event import INTAKE, MAX_EVENT_BYTES, CustodyEvent
@@ -228,6 +231,7 @@ def create_app(
             now=datetime.now().astimezone(),
             failing_for=timedelta(minutes=failing_minutes),
             overdue_by=timedelta(minutes=overdue_minutes),
+            notifications=NotificationStore(store.engine),
         )
         return [r.model_dump(mode="json") for r in rows]
 
@@ -270,6 +274,9 @@ def create_app(
         )
         return [r.model_dump(mode="json") for r in rows]
 
+    from api.notifications import notifications_router
+
+    app.include_router(notifications_router(lambda: client["temporal"], store, intake))
     return app
 
 

@@ -200,7 +200,7 @@ def cases(
     nationality: Annotated[str | None, typer.Option(help="ISO code, e.g. PL.")] = None,
     force: Annotated[str | None, typer.Option(help="Force code, e.g. hampshire.")] = None,
     owner: Annotated[str | None, typer.Option(help="Case owner.")] = None,
-    kind: Annotated[str | None, typer.Option(help="encounter or casework.")] = None,
+    kind: Annotated[str | None, typer.Option(help="encounter, casework or notification.")] = None,
     mine: Annotated[bool, typer.Option("--mine", help="Awaiting a decision from my role.")] = False,
     overdue: Annotated[bool, typer.Option(help="Next deadline passed.")] = False,
     running: Annotated[bool, typer.Option(help="Open cases only.")] = False,
@@ -291,11 +291,19 @@ def cases(
 async def _stuck(stuck_cases: Any, failing_minutes: float, overdue_minutes: float) -> Any:
     from datetime import timedelta
 
+    from activities.notification_store import NotificationStore
+
+    try:  # notifications out's alerts, when the case store is there to read
+        notifications: NotificationStore | None = NotificationStore(_store().engine)
+    except Exception as e:
+        err.print(f"Notification alerts not listed: {e}", style="yellow", markup=False)
+        notifications = None
     return await stuck_cases(
         await connect(),
         now=datetime.now().astimezone(),
         failing_for=timedelta(minutes=failing_minutes),
         overdue_by=timedelta(minutes=overdue_minutes),
+        notifications=notifications,
     )
 
 
@@ -339,6 +347,17 @@ def intake(file: str) -> None:
 
     code = asyncio.run(starter.main([file]))
     raise typer.Exit(code)
+
+
+def _notifications() -> None:
+    """``fno daily-file`` and ``fno notifications …`` (``cli.notifications``)."""
+    from cli import notifications
+
+    app.command("daily-file")(notifications.daily_file)
+    app.add_typer(notifications.app, name="notifications")
+
+
+_notifications()
 
 
 def main() -> None:

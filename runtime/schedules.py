@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from datetime import timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from temporalio.client import (
     Client,
@@ -44,8 +44,12 @@ from models.notification import (
     FeedAnchor,
     NotificationPolicy,
     ReconcileInput,
+    notification_policy,
 )
 from models.policy import DAY
+
+if TYPE_CHECKING:
+    from runtime.config import Settings
 
 MIN_INTERVAL = timedelta(minutes=1)
 
@@ -116,17 +120,31 @@ def schedule_enabled(env: dict[str, str] | None = None) -> bool:
     return value.strip().lower() not in ("off", "0", "false", "no")
 
 
-async def ensure_at_startup(client: Client, task_queue: str, policy: NotificationPolicy) -> str:
-    """The worker's start-up: ``created``, ``updated``, ``off`` — or raises."""
+async def ensure_at_startup(client: Client, settings: Settings, log: Any) -> None:
+    """The worker's start-up: the schedule created or brought up to date, logged. A
+    failure (no permission on the namespace, say) is logged loudly and the worker
+    goes on: its cases must not wait for it."""
     if not schedule_enabled():
-        return "off"
-    return await ensure_reconciliation_schedule(
-        client, task_queue=task_queue, policy=policy, anchor=anchor_from_env()
-    )
+        log.info("reconciliation schedule left alone", setting="FNO_RECONCILE_SCHEDULE=off")
+        return
+    try:
+        done = await ensure_reconciliation_schedule(
+            client,
+            task_queue=settings.task_queue,
+            policy=notification_policy(settings.policy),
+            anchor=anchor_from_env(),
+        )
+    except Exception as err:
+        log.error(
+            "reconciliation schedule not set up: missing daily files would go unseen",
+            schedule_id=RECONCILIATION_SCHEDULE_ID,
+            error=str(err),
+        )
+        return
+    log.info("reconciliation schedule", schedule_id=RECONCILIATION_SCHEDULE_ID, result=done)
 
 
 async def main() -> int:
-    from models.notification import notification_policy
     from runtime.config import Settings, connect
     from runtime.logs import configure_logging, get_logger
 

@@ -1,0 +1,290 @@
+"""Notifications out on the real dev server (it can list workflows and run Schedules):
+the reconciliation's Schedule made idempotently and run; ``fno daily-file`` and ``fno
+notifications`` as a process; the HTTP routes through ASGI; supervisors' listings and
+the stuck-case listing (compressed policy: a day lasts a fifth of a second)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from temporalio.client import ScheduleActionStartWorkflow
+
+from api.app import Intake, create_app
+from models.case import Outcome
+from models.notification import (
+    RECONCILIATION_SCHEDULE_ID,
+    NotificationPolicy,
+    is_notification_id,
+)
+from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from runtime.schedules import ensure_reconciliation_schedule, reconciliation_schedule
+from tests.support_notifications import conviction, daily_file, factory, notification_harness
+from workflows.reconciliation import NotificationReconciliationWorkflow
+
+pytestmark = pytest.mark.devserver
+POLICY = NotificationPolicy(name="compressed (0.2s days)", day_seconds=0.2)
+KEY = {"X-API-Key": "pnc-key"}
+
+
+async def eventually(check, *, within: float = 30.0, what: str = "condition"):
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.25)
+
+
+async def fno(env: dict[str, str], *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli.fno",
+        *args,
+        env=env,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else None,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate(stdin)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+def fno_env(h, tmp_path) -> dict[str, str]:
+    return os.environ | {
+        "TEMPORAL_ADDRESS": h.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": h.client.namespace,
+        "FNO_DATABASE_URL": str(h.case_store.engine.url),
+        "FNO_HOME": str(tmp_path),
+        "FNO_TASK_QUEUE": h.task_queue,
+        "FNO_POLICY": "compressed:0.2",
+        "FNO_LOG_FORMAT": "json",
+    }
+
+
+async def test_the_reconciliation_schedule_is_made_once_kept_up_to_date_and_runs(dev_env, tmp_path):
+    async with notification_harness(dev_env, tmp_path, policy=POLICY) as h:
+        client = h.client
+        first = await ensure_reconciliation_schedule(client, task_queue=h.task_queue, policy=POLICY)
+        again = await ensure_reconciliation_schedule(client, task_queue=h.task_queue, policy=POLICY)
+        handle = client.get_schedule_handle(RECONCILIATION_SCHEDULE_ID)
+        try:
+            await handle.pause(note="paused by an operator")
+            kept = await ensure_reconciliation_schedule(
+                client, task_queue=h.task_queue, policy=POLICY
+            )
+            described = await handle.describe()
+            await handle.unpause()
+            # A file missing between two received: the scheduled run sees it.
+            files = factory(datetime.now(UTC).date() - timedelta(days=3), first_sequence=70)
+            for seq in (70, 72):
+                await h.ingest(files.file(seq))
+            await handle.trigger()
+
+            query = (
+                "WorkflowType = 'NotificationReconciliationWorkflow' "
+                "AND ExecutionStatus = 'Completed'"
+            )
+
+            async def completed():
+                return [w.id async for w in client.list_workflows(query)]
+
+            runs = await eventually(completed, what="the scheduled reconciliation")
+            report = await client.get_workflow_handle_for(
+                NotificationReconciliationWorkflow.run, runs[0]
+            ).result()
+        finally:
+            await handle.delete()
+        h.reconciliations.extend(runs)
+    assert (first, again, kept) == ("created", "updated", "updated")
+    assert described.schedule.state.paused and described.schedule.state.note == (
+        "paused by an operator"
+    )
+    action = described.schedule.action
+    assert isinstance(action, ScheduleActionStartWorkflow)
+    assert action.workflow == "NotificationReconciliationWorkflow"
+    assert action.task_queue == h.task_queue
+    assert report.findings.missing_sequences == [71]
+    assert report.findings.resends_requested == [71]
+    # The statutory schedule: daily at 07:00 UTC, caught up within a day.
+    daily = reconciliation_schedule("q", NotificationPolicy())
+    [calendar] = daily.spec.calendars
+    assert [r.start for r in calendar.hour] == [7] and daily.spec.time_zone_name == "UTC"
+    assert daily.policy.catchup_window == timedelta(days=1)
+
+
+async def test_fno_takes_daily_files_and_shows_notifications_to_supervisors(dev_env, tmp_path):
+    async with notification_harness(dev_env, tmp_path, policy=POLICY) as h:
+        env = fno_env(h, tmp_path)
+        now = datetime.now(UTC)
+        records = [
+            # A day lasts a fifth of a second here: recorded "now", not hours ago.
+            conviction(["PL"], now),
+            conviction(["DE", "FR"], now),
+            conviction(["GB"], now),
+        ]
+        day = (now - timedelta(days=1)).date()
+        path = tmp_path / "pnc-0005.jsonl"
+        path.write_bytes(daily_file(5, day, records))
+        later = tmp_path / "pnc-0007.jsonl"
+        later.write_bytes(daily_file(7, day + timedelta(days=2), []))
+        code1, out1, err1 = await fno(env, "daily-file", str(path))
+        code2, out2, _ = await fno(env, "daily-file", str(path), str(later))
+        code3, out3, _ = await fno(env, "daily-file", "-", stdin=b'{"record_type": "header"}\n')
+        ids = h.ids()
+
+        async def all_closed():
+            return all(h.store.record(i).closed_at for i in ids)
+
+        await eventually(all_closed, what="notifications closed")
+
+        async def listed():
+            code, out, err = await fno(env, "cases", "--kind", "notification", "--json")
+            assert code == 0, err
+            rows = [r for r in json.loads(out) if r["case_id"] in ids]
+            return rows if len(rows) == 3 else None
+
+        rows = await listed() or await eventually(listed, what="visibility")
+        _, summary, _ = await fno(env, "notifications", "summary", "--json")
+        _, table, _ = await fno(env, "notifications", "summary")
+        _, alerts, _ = await fno(env, "notifications", "alerts", "--json")
+        code_s, stuck, err_s = await fno(env, "cases", "--stuck", "--json")
+        _, files_out, _ = await fno(env, "notifications", "files", "--json")
+        _, acked, _ = await fno(
+            env, "notifications", "list", "--status", "acknowledged", "--country", "PL", "--json"
+        )
+        show_code, shown, show_err = await fno(env, "show", ids[0], "--json", "--reason", "test")
+        refused_code, _, refused_err = await fno(
+            env,
+            "notifications",
+            "accept",
+            "1",
+            "--as",
+            "Sue",
+            "--role",
+            "supervisor",
+            "--reason",
+            "no file that day",
+        )
+        accepted_code, _, _ = await fno(
+            env,
+            "notifications",
+            "accept",
+            "1",
+            "--as",
+            "Ann Lee",
+            "--role",
+            "senior_caseworker",
+            "--reason",
+            "PNC confirms no file 6 was produced",
+        )
+        _, open_after, _ = await fno(env, "notifications", "alerts", "--json")
+    first, repeat, seventh = (json.loads(line) for line in (out1 + out2).splitlines())
+    assert code1 == 0, err1
+    assert first["status"] == "ingested" and first["notifications_new"] == 3
+    assert first["started"] == 3
+    assert repeat["status"] == "already_ingested" and repeat["started"] == 0
+    assert seventh["sequence"] == 7 and seventh["missing_before"] == [6]
+    assert code2 == 0 and code3 == 1 and json.loads(out3)["status"] == "refused"
+    assert {r["nationality"] for r in rows} == {"PL", "DE", "FR"}
+    assert {r["outcome"] for r in rows} == {"NOTIFICATION_ACKNOWLEDGED"}
+    total = json.loads(summary)["total"]
+    assert (total["notifications"], total["sent"], total["acknowledged"], total["overdue"]) == (
+        3,
+        3,
+        3,
+        0,
+    )
+    assert "PL" in table and "daily files received: 2" in table
+    assert [a["key"] for a in json.loads(alerts)] == ["missing_file:6"]
+    assert code_s == 0, err_s
+    assert any(
+        r["case_id"] == "daily-file-6" and "not received" in r["why"] for r in json.loads(stuck)
+    )
+    assert [f["sequence"] for f in json.loads(files_out)] == [7, 5]
+    assert len(json.loads(acked)) == 1
+    assert show_code == 0, show_err
+    state = json.loads(shown)
+    assert is_notification_id(state["case_id"])
+    assert state["outcome"] == Outcome.NOTIFICATION_ACKNOWLEDGED.value
+    assert refused_code == 1 and "senior_caseworker" in refused_err
+    assert accepted_code == 0 and json.loads(open_after) == []
+
+
+@asynccontextmanager
+async def web(h):
+    async def connect():
+        return h.client
+
+    intake = Intake(
+        task_queue=h.task_queue,
+        policy=POLICY,
+        subject_key_secret=LOCAL_SUBJECT_KEY_SECRET,
+        api_keys={"pnc-key": "PNC daily activity feed"},
+    )
+    app = create_app(connect, h.case_store, intake=intake)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fno") as client,
+    ):
+        yield client
+
+
+async def test_daily_files_over_http(dev_env, tmp_path):
+    async with notification_harness(dev_env, tmp_path, policy=POLICY) as h, web(h) as http:
+        now = datetime.now(UTC)
+        day = (now - timedelta(days=1)).date()
+        raw = daily_file(11, day, [conviction(["RO", "HU"], now)])
+        new = await http.post("/daily-files", content=raw, headers=KEY)
+        again = await http.post("/daily-files", content=raw, headers=KEY)
+        other = daily_file(11, day, [conviction(["RO"], now)])
+        conflict = await http.post("/daily-files", content=other, headers=KEY)
+        bad = await http.post("/daily-files", content=b"hello\n", headers=KEY)
+        nokey = await http.post("/daily-files", content=raw)
+        ids = h.ids()
+
+        async def closed():
+            return all(h.store.record(i).closed_at for i in ids)
+
+        await eventually(closed, what="notifications closed")
+        summary = await http.get("/notifications/summary")
+        listed = await http.get("/notifications", params={"country": "HU"})
+        files = await http.get("/daily-files")
+        alerts = await http.get("/notification-alerts")
+        stuck = await http.get("/stuck-cases", params={"overdue_minutes": 600})
+        alert_id = alerts.json()[0]["id"]
+        refused = await http.post(
+            f"/notification-alerts/{alert_id}/accept",
+            headers={"X-Actor": "Sue", "X-Role": "supervisor", "X-Reason": "seen"},
+        )
+        accepted = await http.post(
+            f"/notification-alerts/{alert_id}/accept",
+            headers={"X-Actor": "Ann", "X-Role": "senior_caseworker", "X-Reason": "PNC re-issued"},
+        )
+        remaining = await http.get("/notification-alerts")
+    assert new.status_code == 201, new.text
+    assert new.json()["notifications_new"] == 2 and new.json()["started"] == 2
+    assert again.status_code == 200 and again.json()["status"] == "already_ingested"
+    assert conflict.status_code == 409 and conflict.json()["alerts"]
+    assert bad.status_code == 422 and "header" in bad.json()["detail"]
+    assert nokey.status_code == 401
+    by_country = {c["country"]: c for c in summary.json()["by_country"]}
+    assert by_country["RO"]["acknowledged"] == by_country["HU"]["acknowledged"] == 1
+    assert [r["country"] for r in listed.json()] == ["HU"]
+    assert files.json()[0]["sequence"] == 11 and files.json()[0]["receipts"] == 2
+    assert alerts.json()[0]["kind"] == "file_conflict"
+    assert any(r["stage"] == "Notifications out: file conflict" for r in stuck.json())
+    assert refused.status_code == 403 and accepted.status_code == 200
+    assert remaining.json() == []
+    # Nothing personal in what the listings answer.
+    for answer in (summary, listed, files, alerts, stuck):
+        assert "Nowak" not in answer.text and "17/" not in answer.text
