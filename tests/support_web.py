@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -79,13 +80,20 @@ def build_app(client: Any, store: CaseStore | None, config: WebConfig | None = N
 
 @asynccontextmanager
 async def browserless(client: Any, store: CaseStore | None, **kw: Any) -> AsyncIterator[Any]:
-    """An HTTP client on the whole app (API + web) through ASGI, keeping cookies."""
-    app = build_app(client, store, **kw)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as http:
-        http.app = app  # type: ignore[attr-defined]
-        yield http
+    """An HTTP client on the whole app (API + web) through ASGI, keeping cookies. With
+    no ``store``, a fresh one in a temporary folder."""
+    with tempfile.TemporaryDirectory() as folder:
+        own = CaseStore.migrated(f"sqlite:///{folder}/casework.db") if store is None else None
+        app = build_app(client, store or own, **kw)
+        try:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+            ) as http:
+                http.app = app  # type: ignore[attr-defined]
+                yield http
+        finally:
+            if own is not None:
+                own.engine.dispose()
 
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -455,3 +455,25 @@ def test_query_strings_of_web_pages_are_kept_out_of_the_access_log():
     RedactWebQueries().filter(record)
     assert "Nowak" not in record.getMessage()
     assert re.search(r"/web/cases/x\?<redacted>", record.getMessage())
+
+
+def test_a_case_of_another_kind_shows_its_own_simple_fields():
+    from pydantic import Field
+
+    from models.case import CaseView
+    from models.policy import Policy
+    from web.app import _facts, _kind_of
+
+    class Other(CaseView):
+        country: str = "PL"
+        sent_late: bool = False
+        due_at: datetime = datetime(2026, 11, 30, tzinfo=UTC)
+        nested: list[int] = Field(default_factory=lambda: [1])
+
+    state = Other(case_id="notification-x", policy=Policy())
+    assert _kind_of(state) == "other"
+    assert _facts(state) == [
+        ("Country", "PL"),
+        ("Sent late", False),
+        ("Due at", datetime(2026, 11, 30, tzinfo=UTC)),
+    ]

@@ -65,7 +65,7 @@ from access.service import (
 )
 from activities.store import CaseStore
 from api.codec_server import Authenticator, Viewer
-from models.case import Outcome, Stage
+from models.case import CaseView, CaseworkState, EncounterState, Outcome, Stage
 from models.decision_forms import DecisionForm, decision_form, decisions_accepted
 from models.decisions import DecisionRequest
 from models.reference import countries
@@ -78,7 +78,7 @@ from web.sessions import Sessions, csrf_ok
 HERE = Path(__file__).resolve().parent
 DASHBOARD_ROLES = ("supervisor", "director")
 PAGE_SIZES = (10, 25, 50, 100)
-CASE_KINDS = ("encounter", "casework")
+CASE_KINDS = ("encounter", "casework", "notification")
 log = get_logger("fno.web")
 
 
@@ -564,7 +564,8 @@ def create_web_app(
             "case.html",
             status,
             case=state,
-            kind="casework" if hasattr(state, "referrals") else "encounter",
+            kind=_kind_of(state),
+            facts=_facts(state),
             purpose=purpose,
             access_log=access_log,
             temporal_link=temporal_link,
@@ -695,6 +696,28 @@ def create_web_app(
         )
 
     return app
+
+
+def _kind_of(state: CaseView) -> str:
+    if isinstance(state, CaseworkState):
+        return "casework"
+    if isinstance(state, EncounterState):
+        return "encounter"
+    return "other"
+
+
+def _facts(state: CaseView) -> list[tuple[str, Any]]:
+    """A case of another kind (a notification, …): its own simple fields, by name."""
+    if isinstance(state, (CaseworkState, EncounterState)):
+        return []
+    simple = (str, int, float, bool, datetime, date)
+    return [
+        (labels.field(name), value)
+        for name in type(state).model_fields
+        if name not in CaseView.model_fields
+        and isinstance(value := getattr(state, name), simple)
+        and value != ""
+    ]
 
 
 def _known(kind: str) -> bool:

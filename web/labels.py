@@ -23,6 +23,7 @@ DECISIONS = {
     "admin_removal_referral": "Referral to Removals Casework for administrative removal",
     "deportation_enforced": "Deportation enforced",
     "resume_after_fault": "Resume after a refusal by another system was put right",
+    "notification_escalation": "Conviction notification not acknowledged: what next",
 }
 
 FIELDS = {
@@ -40,6 +41,8 @@ FIELDS = {
     "approve": "Submission that deportation is not pursued",
     "refer": "Removals Casework",
     "removed_on": "Removed from the UK on",
+    "action": "Action",
+    "channel": "Other channel used",
 }
 
 # (field, value) -> words; booleans by (field, "true"/"false").
@@ -57,6 +60,10 @@ CHOICES = {
     ("approve", "false"): "Reject",
     ("refer", "true"): "Refer for administrative removal",
     ("refer", "false"): "Do not refer (resides lawfully)",
+    ("action", "keep_trying"): "Keep trying (send and chase again)",
+    ("action", "confirmed_by_other_means"): "Receipt confirmed by other means",
+    ("action", "sent_by_other_channel"): "Sent through another channel",
+    ("action", "not_required"): "Notification not required",
 }
 
 ACCESS_ACTIONS = {

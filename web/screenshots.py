@@ -30,7 +30,13 @@ async def _sign_in(page: Any, base: str, username: str, password: str) -> None:
     await page.wait_for_load_state()
 
 
-async def take(base: str, out: Path, passwords: dict[str, str], case: str | None) -> list[Path]:
+async def take(
+    base: str,
+    out: Path,
+    passwords: dict[str, str],
+    case: str | None,
+    pages: tuple[str, ...] = ("inbox", "case", "dashboard"),
+) -> list[Path]:
     from playwright.async_api import async_playwright
 
     chromium = os.environ.get("FNO_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -42,21 +48,24 @@ async def take(base: str, out: Path, passwords: dict[str, str], case: str | None
             page = await context.new_page()
             await _sign_in(page, base, "sam", passwords["sam"])
             await page.goto(f"{base}/web/inbox")
-            saved.append(out / "inbox.png")
-            await page.screenshot(path=str(saved[-1]), full_page=True)
-            if case is None:
-                links = page.locator("table.cases a[href*='/web/cases/casework-']")
-                if not await links.count():
-                    links = page.locator("table.cases a[href*='/web/cases/']")
-                case = await links.first.inner_text()
-            await page.goto(f"{base}/web/cases/{case}")
-            saved.append(out / "case.png")
-            await page.screenshot(path=str(saved[-1]), full_page=True)
-            await context.clear_cookies()
-            await _sign_in(page, base, "sue", passwords["sue"])
-            await page.goto(f"{base}/web/dashboard")
-            saved.append(out / "dashboard.png")
-            await page.screenshot(path=str(saved[-1]), full_page=True)
+            if "inbox" in pages:
+                saved.append(out / "inbox.png")
+                await page.screenshot(path=str(saved[-1]), full_page=True)
+            if "case" in pages:
+                if case is None:
+                    links = page.locator("table.cases a[href*='/web/cases/casework-']")
+                    if not await links.count():
+                        links = page.locator("table.cases a[href*='/web/cases/']")
+                    case = await links.first.inner_text()
+                await page.goto(f"{base}/web/cases/{case}")
+                saved.append(out / "case.png")
+                await page.screenshot(path=str(saved[-1]), full_page=True)
+            if "dashboard" in pages:
+                await context.clear_cookies()
+                await _sign_in(page, base, "sue", passwords["sue"])
+                await page.goto(f"{base}/web/dashboard")
+                saved.append(out / "dashboard.png")
+                await page.screenshot(path=str(saved[-1]), full_page=True)
         finally:
             await browser.close()
     return saved
@@ -73,10 +82,14 @@ def main(argv: list[str] | None = None) -> int:
         help="the demo users' passwords made by make run",
     )
     parser.add_argument("--case", default=None, help="the case to show")
+    parser.add_argument(
+        "--pages", default="inbox,case,dashboard", help="which of inbox, case, dashboard"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     passwords = json.loads(args.passwords.read_text(encoding="utf-8"))
-    for path in asyncio.run(take(args.base.rstrip("/"), args.out, passwords, args.case)):
+    pages = tuple(p.strip() for p in args.pages.split(",") if p.strip())
+    for path in asyncio.run(take(args.base.rstrip("/"), args.out, passwords, args.case, pages)):
         print(path)
     return 0
 
