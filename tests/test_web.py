@@ -228,6 +228,8 @@ async def test_case_pages_escape_hostile_strings_and_only_supervisors_see_the_ac
         async with browserless(h.client, h.store) as http:
             await sign_in(http, "sue")
             supervised = await http.get(f"/web/cases/{casework_id}")
+            stuck = await http.get("/web/cases", params={"stuck": "1", "force": force})
+            dashboard = await http.get("/web/dashboard")
         log = h.store.access_log(casework_id)
 
     for html in (page.text, encounter_page.text, after.text, supervised.text, bad.text):
@@ -238,6 +240,9 @@ async def test_case_pages_escape_hostile_strings_and_only_supervisors_see_the_ac
     assert decided.status_code == 303
     assert "Decision recorded" in after.text and "found &lt;script&gt;" in after.text
     assert "<script>" not in search.text and search.status_code == 200
+    assert stuck.status_code == 200 and "No case matches." in stuck.text
+    assert dashboard.status_code == 200 and dashboard.text.count("<svg") == 5
+    assert 'id="notifications"' in dashboard.text
     assert casework_id in inbox.text
 
     # The caseworker sees no access log; the supervisor does, with the caseworker's reads.

@@ -63,6 +63,7 @@ from access.service import (
     stuck_cases,
     visibility_query,
 )
+from activities.notification_store import NotificationStore
 from activities.store import CaseStore
 from api.codec_server import Authenticator, Viewer
 from models.case import CaseView, CaseworkState, EncounterState, Outcome, Stage
@@ -464,6 +465,7 @@ def create_web_app(
         rows: list[Any] = []
         total = 0
         why: dict[str, str] = {}
+        gaps: list[Any] = []
         try:
             client = await client_of()
             if chosen["stuck"]:
@@ -472,6 +474,7 @@ def create_web_app(
                     now=now,
                     failing_for=config.stuck_failing,
                     overdue_by=config.stuck_overdue,
+                    notifications=NotificationStore(store.engine),
                 )
                 why = {
                     s.case_id: s.why + (f" — {s.last_error}" if s.last_error else "") for s in stuck
@@ -480,6 +483,9 @@ def create_web_app(
                     client, f, now=now, sort=str(chosen["sort"]), page_size=100_000
                 )
                 matching = [r for r in every if r.case_id in why]
+                listed = {r.case_id for r in every}
+                # Not a case of the list (a daily file missing, …): shown apart.
+                gaps = [s for s in stuck if s.case_id not in listed]
                 total = len(matching)
                 rows = matching[(page - 1) * size : page * size]
             else:
@@ -512,6 +518,7 @@ def create_web_app(
             sizes=PAGE_SIZES,
             total=total,
             why=why,
+            gaps=gaps,
             error=error,
             page_link=page_link,
             now=now,

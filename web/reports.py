@@ -11,7 +11,8 @@ no document content is read).
   reply's collection (the document ``certificate-<reference>``), in the policy's days;
 - the funnel of the seeds: checks (encounters) → convictions returned → serious
   offending (encounters referred) → referred (Criminal Casework cases, one per
-  subject) → deported.
+  subject) → deported;
+- notifications out (``access.service.notification_counts``).
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
-from access.service import CaseFilter, CaseRow, list_cases
+from access.notifications import NotificationSummary
+from access.service import CaseFilter, CaseRow, list_cases, notification_counts
+from activities.notification_store import NotificationStore
 from activities.store import AccessLogEntry, CaseStore, Document
 from models.case import Outcome, Stage
 from models.reference import countries
@@ -90,7 +93,7 @@ class Dashboard(BaseModel):
     replies: ReplyTimes
     funnel: list[tuple[str, int]]
     truncated: bool = False
-    notifications: dict[str, Any] | None = Field(default=None)
+    notifications: NotificationSummary | None = None
 
 
 def _week_start(at: datetime, tz: tzinfo) -> datetime:
@@ -186,19 +189,14 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def notification_figures(store: CaseStore, now: datetime) -> dict[str, Any] | None:
-    """The notifications-out summary (``access.notifications``), where that module is
-    installed: its figures as plain values, or None."""
+def notification_figures(store: CaseStore, now: datetime) -> NotificationSummary | None:
+    """Notifications out (``access.service.notification_counts``): per state and in
+    total, the daily files, the open alerts; None if the store cannot say (a database
+    not migrated to them)."""
     try:
-        from access.notifications import notification_summary
-        from activities.notification_store import NotificationStore
-    except ImportError:
+        return notification_counts(NotificationStore(store.engine), now)
+    except SQLAlchemyError:
         return None
-    try:
-        summary = notification_summary(NotificationStore(store.engine), now)
-    except Exception:  # its tables not migrated yet, or a shape this page does not know
-        return None
-    return dict(summary.model_dump(mode="json"))
 
 
 async def dashboard(
