@@ -88,12 +88,18 @@ async def test_sign_in_goes_back_to_the_page_asked_for_but_never_to_another_site
             data={**_creds("sam"), "csrf_token": token, "next": "https://evil.example/"},
         )
     async with browserless(None, None) as http:
+        page = await http.get("/web/login")
+        backslash = await http.post(
+            "/web/login",
+            data={**_creds("sam"), "csrf_token": csrf_of(page.text), "next": "/web/\\evil"},
+        )
+    async with browserless(None, None) as http:
         page = await http.get("/web/login?next=/web/cases?stage=ICE_TASKING")
         back = await http.post(
             "/web/login",
             data={**_creds("sam"), "csrf_token": csrf_of(page.text), "next": "/web/cases?x=1"},
         )
-    assert elsewhere.headers["location"] == "/web/inbox"
+    assert elsewhere.headers["location"] == "/web/inbox" == backslash.headers["location"]
     assert back.headers["location"] == "/web/cases?x=1"
 
 
@@ -175,6 +181,16 @@ async def test_a_decision_of_another_role_is_refused_here():
                   "csrf_token": token},
         )  # fmt: skip
     assert refused.status_code == 403 and "may not make this decision" in refused.text
+
+
+async def test_a_case_opened_from_another_sites_link_asks_first_and_reads_nothing():
+    async with browserless(None, None) as http:
+        await sign_in(http, "sam")
+        page = await http.get("/web/cases/casework-x", headers={"Sec-Fetch-Site": "cross-site"})
+        connector = http.app.state.connector  # type: ignore[attr-defined]
+    assert page.status_code == 200 and "Why are you opening this case?" in page.text
+    assert 'value="casework: deciding on cases awaiting a caseworker"' in page.text
+    assert connector.calls == 0
 
 
 async def test_the_dashboard_is_for_supervisors_and_the_director():

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import FastAPI, Request
@@ -79,6 +79,7 @@ from web.sessions import Sessions, csrf_ok
 HERE = Path(__file__).resolve().parent
 DASHBOARD_ROLES = ("supervisor", "director")
 PAGE_SIZES = (10, 25, 50, 100)
+INBOX_LIMIT = 500
 CASE_KINDS = ("encounter", "casework", "notification")
 log = get_logger("fno.web")
 
@@ -303,9 +304,12 @@ def create_web_app(
 
     def safe_next(v: Visit, target: str | None) -> str | None:
         # Only a path of this app: never another site (an open redirect).
-        if target and target.startswith(v.base + "/") and not target.startswith("//"):
-            return target
-        return None
+        if not target or "\\" in target or target.startswith("//"):
+            return None
+        parts = urlsplit(target)
+        if parts.scheme or parts.netloc or not target.startswith(v.base + "/"):
+            return None
+        return target
 
     async def form_of(request: Request) -> dict[str, str]:
         form = await request.form()
@@ -415,11 +419,11 @@ def create_web_app(
                 CaseFilter(awaiting_role=v.user.role, running_only=True),
                 now=now,
                 sort="deadline",
-                page_size=500,
+                page_size=INBOX_LIMIT,
             )
         except RPCError as err:
             return problem(v, 503, "Cases unavailable", f"Temporal did not answer: {err.message}")
-        return render(v, "inbox.html", rows=rows, now=now)
+        return render(v, "inbox.html", rows=rows, now=now, limit=INBOX_LIMIT)
 
     # --- cases: search and filter ------------------------------------------------------------
     @app.get("/cases", response_model=None)
@@ -596,8 +600,11 @@ def create_web_app(
         if v.user is None:
             return sign_in_first(v)
         why = purpose_of(v, purpose)
-        if not why:
-            return render(v, "purpose.html", case_id=case_id)
+        # Opened from another site's link: ask first, so no other site can make a
+        # signed-in user's browser record a consultation in their name.
+        cross_site = request.headers.get("sec-fetch-site") == "cross-site"
+        if not why or cross_site:
+            return render(v, "purpose.html", case_id=case_id, suggested=why or "")
         return await case_page(v, case_id, why)
 
     @app.post("/cases/{case_id:path}/decisions", response_model=None)
@@ -662,6 +669,14 @@ def create_web_app(
             )
         except CaseNotFound:
             return problem(v, 404, "No such case", f"There is no case {case_id}.")
+        except RPCError as err:
+            return problem(
+                v,
+                503,
+                "Decision not sent",
+                f"Temporal did not answer ({err.message}); the decision may not have been "
+                "recorded. Open the case again to see.",
+            )
         log.info("web decision", case_id=case_id, kind=kind, role=v.user.role)
         v.session["flash"] = (
             f"Decision recorded: {labels.decision(kind)}. The case is now at: {result.stage}"
