@@ -271,6 +271,16 @@ async def simulate(
                 if (year_in and not _open(store, at, last_seq)) or extra > MAX_EXTRA_DAYS:
                     break
             day += 1
+        # Nothing left running (the next day's notifications) to hold the test server's
+        # clock: ended while the worker still runs, so no step is cut off half-way.
+        for row in store.notifications(now=await env.get_current_time(), limit=1_000_000):
+            if row.closed_at is None:
+                try:
+                    await client.get_workflow_handle(row.notification_id).terminate(
+                        reason="simulation over"
+                    )
+                except Exception:  # closed meanwhile
+                    pass
 
     final = await env.get_current_time()
     every = store.notifications(now=final, limit=1_000_000)
@@ -319,11 +329,6 @@ async def simulate(
         max_days_file_lost=max(lost_for, default=0),
         wall_seconds=time.monotonic() - started,
     )
-    for workflow_id in [r.notification_id for r in every if r.closed_at is None]:
-        try:  # nothing left running to stop the test server's clock
-            await client.get_workflow_handle(workflow_id).terminate(reason="simulation over")
-        except Exception:
-            pass
     case_store.engine.dispose()
     return figures
 

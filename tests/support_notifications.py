@@ -4,6 +4,7 @@ server cannot run Schedules)."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,10 @@ from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from workflows import WORKFLOWS
 from workflows.notification import NotificationWorkflow
 from workflows.reconciliation import NotificationReconciliationWorkflow
+
+# Recorded histories of notifications out, replayed by tests/test_notifications.py (a
+# folder of their own: tests/test_replay.py checks the case workflows' set).
+HISTORIES = Path(__file__).parent / "histories" / "notifications"
 
 
 @dataclass
@@ -94,6 +99,19 @@ class NotificationHarness:
 
     def ids(self) -> list[str]:
         return [r.notification_id for r in self.store.notifications(now=_far(), limit=100_000)]
+
+    async def record_histories(self, test: str) -> None:
+        """Save the closed notifications' and reconciliations' histories for the replay
+        test (``FNO_RECORD_HISTORIES=1``; see the README), decrypted like the others."""
+        from tests.support import decrypted_history
+
+        HISTORIES.mkdir(exist_ok=True)
+        closed = [r.notification_id for r in self.store.notifications(now=_far(), status="closed")]
+        for n, workflow_id in enumerate([*closed[:3], *self.reconciliations[:1]]):
+            kind = "reconciliation" if workflow_id in self.reconciliations else "notification"
+            history = await self.client.get_workflow_handle(workflow_id).fetch_history()
+            path = HISTORIES / f"{test.removeprefix('test_')}-{n}-{kind}.json"
+            path.write_text(decrypted_history(history).to_json())
 
     async def end_leftovers(self) -> None:
         for workflow_id in [*self.ids(), *self.reconciliations]:
@@ -152,9 +170,15 @@ async def notification_harness(
         if run_worker:
             async with h.running():
                 yield h
+                if os.environ.get("FNO_RECORD_HISTORIES") and env.supports_time_skipping:
+                    test = os.environ["PYTEST_CURRENT_TEST"].split("::")[-1].split(" ")[0]
+                    await h.record_histories(test)
+                # With the worker still running: an activity cut off by the worker's
+                # shutdown would hold the time-skipping server's clock until it times out.
+                await h.end_leftovers()
         else:
             yield h
-        await h.end_leftovers()
+            await h.end_leftovers()
     finally:
         case_store.engine.dispose()
 

@@ -10,7 +10,8 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowHistory, WorkflowUpdateFailedError
+from temporalio.worker import Replayer
 
 from activities.notification_simulator import ChannelFaults, NotificationWorld
 from models.case import Outcome, Stage
@@ -21,8 +22,15 @@ from models.notification import (
     notification_countries,
     parse_daily_file,
 )
-from tests.support import decide, decision, texts
-from tests.support_notifications import conviction, daily_file, factory, notification_harness
+from tests.support import CONVERTER, decide, decision, texts
+from tests.support_notifications import (
+    HISTORIES,
+    conviction,
+    daily_file,
+    factory,
+    notification_harness,
+)
+from workflows import WORKFLOWS
 
 
 async def wait_for(predicate, *, within: float = 60.0, what: str = "condition"):
@@ -223,6 +231,7 @@ async def test_an_incomplete_file_is_flagged_and_completed_by_the_resend(ts_env,
         report = await h.reconcile()
         completed = await h.ingest(whole)
         after = await h.reconcile()
+        await all_closed(h, skip=h.env)
         rows = h.store.notifications(now=await h.now(), limit=1000)
     assert partial.status == "ingested" and not partial.complete
     assert "count_mismatch:9" in partial.alerts
@@ -231,6 +240,7 @@ async def test_an_incomplete_file_is_flagged_and_completed_by_the_resend(ts_env,
     assert completed.status == "completed" and completed.complete
     assert after.findings.incomplete_sequences == [] and after.findings.open_alerts == 0
     assert len(rows) == files.notifications_in(9)
+    assert all(r.outcome == Outcome.NOTIFICATION_ACKNOWLEDGED.value for r in rows)
 
 
 async def test_a_conviction_left_without_a_workflow_is_started_by_the_reconciliation(
@@ -289,3 +299,22 @@ def test_dual_nationals_are_notified_to_each_eu_state_of_nationality():
     assert notification_countries(["PL", "DE"]) == ["PL", "DE"]
     assert notification_countries(["GB", "IE", "IE"]) == ["IE"]
     assert notification_countries(["AL", "US", "SY"]) == []
+
+
+RECORDED = sorted(HISTORIES.glob("*.json"))
+
+
+def test_histories_of_notifications_out_are_recorded():
+    kinds = {p.stem.rsplit("-", 1)[-1] for p in RECORDED}
+    assert kinds == {"notification", "reconciliation"}, kinds
+    assert len({p.name.split("-")[0] for p in RECORDED}) >= 4
+
+
+@pytest.mark.parametrize("path", RECORDED, ids=[p.stem for p in RECORDED])
+async def test_recorded_notification_history_replays(path):
+    """A change to the notification or reconciliation workflow that would break those
+    already running fails here (see the README on ``workflow.patched``)."""
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, result.replay_failure
