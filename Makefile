@@ -6,9 +6,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-CODE   := workflows activities models runtime access cli api web bench worker.py starter.py
+CODE   := workflows activities models runtime access cli api web bench sim worker.py starter.py
 
-.PHONY: run test check bench worker migrate register-search-attributes install clean
+.PHONY: run test check bench worker migrate register-search-attributes schedules notifications-year install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,14 @@ migrate: $(STAMP)
 ## register-search-attributes: on a real cluster (the embedded server does it itself)
 register-search-attributes: $(STAMP)
 	$(PY) -m runtime.search_attributes
+
+## schedules: create or update the daily notifications reconciliation (every worker does it too)
+schedules: $(STAMP)
+	$(PY) -m runtime.schedules
+
+## notifications-year: a year of PNC daily files, one in three lost, through the real workflows
+notifications-year: $(STAMP)
+	$(PY) -m sim.notifications_year
 
 ## clean: remove local state (.fno: dev-server database, case store, logs)
 clean:

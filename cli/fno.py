@@ -4,6 +4,8 @@
     fno decide CASE KIND [field=value ...] --reason "why"
     fno audit CASE | --actor NAME [--since DATE]     (supervisors)
     fno intake FILE|-                        custody events, one case each
+    fno daily-file FILE...                   PNC daily activity files (notifications out)
+    fno notifications summary|list|files|alerts|accept|reconcile
 
 Who you are comes from ``--as``/``--role`` or ``FNO_ACTOR``/``FNO_ROLE``; a read's
 purpose from ``--reason`` or ``FNO_REASON``. Connection and store as the worker's

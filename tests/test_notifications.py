@@ -318,3 +318,30 @@ async def test_recorded_notification_history_replays(path):
     replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
+
+
+def test_simulated_daily_files_are_valid_reproducible_and_can_leave_days_out(tmp_path):
+    from datetime import UTC, datetime
+
+    from sim.daily_files import write_files
+
+    today = datetime(2026, 11, 22, 9, tzinfo=UTC)
+    written = write_files(tmp_path / "a", days=4, skip=[2], recent=True, today=today)
+    again = write_files(tmp_path / "b", days=4, skip=[2], recent=True, today=today)
+    assert [p.name for p in written] == [
+        "pnc-daily-000001.jsonl",
+        "pnc-daily-000003.jsonl",
+        "pnc-daily-000004.jsonl",
+    ]
+    assert [p.read_bytes() for p in written] == [p.read_bytes() for p in again]
+    parsed = [parse_daily_file(p.read_bytes()) for p in written]
+    assert [f.header.file_date.isoformat() for f in parsed] == [
+        "2026-11-18",
+        "2026-11-20",
+        "2026-11-21",
+    ]
+    for f in parsed:
+        assert f.records_read == f.header.record_count and not f.rejected
+        assert all(
+            c.recorded_at == datetime(2026, 11, 22, 8, 59, tzinfo=UTC) for c in f.convictions
+        )
