@@ -30,6 +30,7 @@ from models.notification import (
     RECONCILIATION_SCHEDULE_ID,
     DailyFileError,
     NotificationPolicy,
+    RejectedLine,
     parse_daily_file,
 )
 
@@ -45,6 +46,9 @@ START_CONCURRENCY = 20
 class IngestReport(IngestOutcome):
     started: int = 0
     alerts: list[str] = Field(default_factory=list)
+    rejected_lines: list[RejectedLine] = Field(
+        default_factory=list, description="Line numbers and reasons (never the content)."
+    )
 
     def line(self) -> str:
         return self.model_dump_json()
@@ -77,7 +81,7 @@ async def ingest_daily_file(
         source=source,
         now=at,
     )
-    report = IngestReport(**outcome.model_dump())
+    report = IngestReport(**outcome.model_dump(), rejected_lines=parsed.rejected[:100])
     seq = outcome.sequence
     raised: list[tuple[str, str, str, int]] = []
     if outcome.status == "conflict":

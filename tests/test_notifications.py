@@ -227,7 +227,7 @@ async def test_an_incomplete_file_is_flagged_and_completed_by_the_resend(ts_env,
         whole = files.file(9)
         lines = whole.splitlines(keepends=True)
         cut = b"".join(lines[: len(lines) // 2])
-        partial = await h.ingest(cut)
+        partial = await h.ingest(cut + b'{"record_type": "conviction", "record_id": "x"}\n')
         report = await h.reconcile()
         completed = await h.ingest(whole)
         after = await h.reconcile()
@@ -235,6 +235,8 @@ async def test_an_incomplete_file_is_flagged_and_completed_by_the_resend(ts_env,
         rows = h.store.notifications(now=await h.now(), limit=1000)
     assert partial.status == "ingested" and not partial.complete
     assert "count_mismatch:9" in partial.alerts
+    [bad] = partial.rejected_lines
+    assert bad.line == len(lines) // 2 + 1 and "pnc_id: Field required" in bad.reason
     assert report.findings.incomplete_sequences == [9]
     assert report.findings.resends_requested == [9]
     assert completed.status == "completed" and completed.complete
