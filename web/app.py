@@ -734,7 +734,7 @@ def _facts(state: CaseView) -> list[tuple[str, Any]]:
         return []
     simple = (str, int, float, bool, datetime, date)
     return [
-        (labels.field(name), value)
+        (labels.words(name), value)
         for name in type(state).model_fields
         if name not in CaseView.model_fields
         and isinstance(value := getattr(state, name), simple)

@@ -77,9 +77,13 @@ ACCESS_ACTIONS = {
 }
 
 
-def _words(name: str) -> str:
+def words(name: str) -> str:
+    """A field name as words: ``sent_late`` -> ``Sent late``."""
     text = name.replace("_", " ").strip()
     return text[:1].upper() + text[1:]
+
+
+_words = words
 
 
 def role(name: str) -> str:
