@@ -42,6 +42,7 @@ def chromium() -> str:
 async def test_caseworker_decides_in_the_browser_and_a_supervisor_only_reads(dev_env, tmp_path):
     from playwright.async_api import async_playwright, expect
 
+    expect.set_options(timeout=15_000)  # a loaded CI machine: pages read a live case
     shots = os.environ.get("FNO_WEB_SCREENSHOTS")
     force = f"t{uuid.uuid4().hex[:8]}"
     async with harness(dev_env, tmp_path, policy=compressed_policy(0.2)) as h:
@@ -149,8 +150,16 @@ async def test_caseworker_decides_in_the_browser_and_a_supervisor_only_reads(dev
                 if shots:
                     await _shot(page, shots, "dashboard")
 
-                # Search: by force and stage, the case found again.
+                # Search: by force and kind, the case found again.
                 await page.goto(f"{base}/web/cases?force={force}&kind=casework")
+                await expect(page.get_by_role("link", name=casework_id)).to_be_visible()
+
+                # Back as the caseworker: the case is among "my open cases" as its owner.
+                await page.get_by_role("button", name="Sign out").click()
+                await page.fill("#username", "sam")
+                await page.fill("#password", PASSWORDS["sam"])
+                await page.click("button[type=submit]")
+                await page.get_by_role("link", name="My open cases as case owner").click()
                 await expect(page.get_by_role("link", name=casework_id)).to_be_visible()
             finally:
                 await browser.close()
