@@ -173,6 +173,47 @@ async def test_a_state_that_never_acknowledges_is_chased_and_escalated_before_da
     assert ("decision", "Ann Lee") in actions and ("disclosure", notification_id) in actions
 
 
+async def test_a_long_wait_continues_as_new_and_keeps_its_deadlines(ts_env, tmp_path):
+    """Daily asking for weeks: the history is renewed; chasers, the escalation on day 21
+    and the decision still happen once."""
+    from models.notification import NotificationPolicy
+
+    policy = NotificationPolicy(continue_as_new_after_events=50)
+    world = NotificationWorld(never_ack=["PT"])
+    async with notification_harness(ts_env, tmp_path, policy=policy, world=world) as h:
+        now = await h.now()
+        recorded = now - timedelta(hours=8)
+        await h.ingest(daily_file(12, recorded.date(), [conviction(["PT"], recorded)]))
+        [notification_id] = h.ids()
+        handle = h.handle(notification_id)
+        deadline = asyncio.get_running_loop().time() + 60
+        while True:
+            state = await h.state(notification_id)
+            if "notification_escalation" in state.awaiting:
+                break
+            assert asyncio.get_running_loop().time() < deadline, state.stage
+            await h.env.sleep(timedelta(days=1))
+        await decide(
+            handle,
+            decision(
+                "Ann Lee",
+                "senior_caseworker",
+                "PT central authority confirmed receipt by phone",
+                kind="notification_escalation",
+                action="confirmed_by_other_means",
+            ),
+        )
+        result = await handle.result()
+        state = await h.state(notification_id)
+    assert result.outcome == "NOTIFICATION_CONFIRMED_OTHERWISE"
+    assert state.continued_as_new >= 1
+    assert h.sim.count("notification_sent", notification_id) == 1
+    assert h.sim.count("notification_chaser_sent", notification_id) == 3
+    assert state.escalations == 1
+    escalated = next(e for e in state.timeline if "escalated to a senior caseworker" in e.text)
+    assert 20 <= (escalated.at - state.recorded_at) / timedelta(days=1) < 28
+
+
 async def test_a_faulty_channel_still_sends_every_notification_exactly_once(ts_env, tmp_path):
     # A third of ECRIS calls fail before the work, a third after it (the answer lost).
     world = NotificationWorld(faults=ChannelFaults(rate=0.3, timeout_rate=0.3))
