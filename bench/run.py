@@ -126,6 +126,9 @@ class Server:
             FNO_LOG_FORMAT="json",
             FNO_STUCK_SCAN_MINUTES="0",
             FNO_CODEC_KEYS=BENCH_CODEC_KEYS,
+            # The daily reconciliation of notifications out would run every minute
+            # under a compressed policy: not custody cases' work.
+            FNO_RECONCILE_SCHEDULE="off",
             PYTHONUNBUFFERED="1",
         )
         env.update(extra)
