@@ -31,7 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.gateways import PermanentGatewayError
 from activities.notification_store import NotificationRecord, NotificationStore
-from activities.steps import PERMANENT, _refusals_surface
+from activities.steps import PERMANENT, _refusals_surface, activity_methods
 from activities.store import CaseStore
 from models.notification import (
     AckPoll,
@@ -157,11 +157,7 @@ class NotificationActivities:
         self.case_store = case_store
 
     def all(self) -> list[Callable[..., Any]]:
-        return [
-            getattr(self, name)
-            for name in dir(self)
-            if hasattr(getattr(self, name), "__temporal_activity_definition")
-        ]
+        return activity_methods(self)
 
     # --- one notification ----------------------------------------------------------------
     @activity.defn

@@ -78,6 +78,15 @@ def _as_of(moment: datetime | None) -> datetime:
     return moment or datetime.now(UTC)
 
 
+def activity_methods(obj: object) -> list[Callable[..., Any]]:
+    """The bound ``@activity.defn`` methods of ``obj``, for a worker."""
+    return [
+        getattr(obj, name)
+        for name in dir(obj)
+        if hasattr(getattr(obj, name), "__temporal_activity_definition")
+    ]
+
+
 class CaseActivities:
     """The activities of both workflows, over one set of gateways and the case store."""
 
@@ -86,11 +95,7 @@ class CaseActivities:
         self.store = store
 
     def all(self) -> list[Callable[..., Any]]:
-        return [
-            getattr(self, name)
-            for name in dir(self)
-            if hasattr(getattr(self, name), "__temporal_activity_definition")
-        ]
+        return activity_methods(self)
 
     # The case store -----------------------------------------------------------------
     @activity.defn
