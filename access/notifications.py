@@ -253,7 +253,7 @@ async def notification_gaps(
 ) -> list[StuckCase]:
     """The stuck-case rows of notifications out: every open alert, a reconciliation not
     running, and a reconciliation whose step keeps failing."""
-    from access.service import StuckCase, _failure_message, failing_time
+    from access.service import StuckCase, failing_steps
 
     rows = [
         StuckCase(
@@ -279,24 +279,7 @@ async def notification_gaps(
         )
     running = "ExecutionStatus = 'Running' AND WorkflowType = 'NotificationReconciliationWorkflow'"
     async for w in client.list_workflows(running):
-        described = await client.get_workflow_handle(w.id, run_id=w.run_id).describe()
-        for act in described.raw_description.pending_activities:
-            failing = failing_time(act.attempt)
-            if act.attempt < 2 or failing < failing_for:
-                continue
-            error = (
-                await _failure_message(client, act.last_failure)
-                if act.HasField("last_failure")
-                else None
-            )
-            rows.append(
-                StuckCase(
-                    case_id=w.id,
-                    stage="Notifications out: reconciliation",
-                    why=f"{act.activity_type.name} failing for about {failing} "
-                    f"(attempt {act.attempt})",
-                    last_error=error,
-                    since=now - failing,
-                )
-            )
+        rows.extend(
+            await failing_steps(client, w, now, failing_for, "Notifications out: reconciliation")
+        )
     return rows

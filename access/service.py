@@ -17,6 +17,7 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import WorkflowExecution as ListedWorkflow
 from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
@@ -310,32 +311,47 @@ async def stuck_cases(
     async for w in client.list_workflows(running):
         if w.id in seen:
             continue
-        described = await client.get_workflow_handle(w.id, run_id=w.run_id).describe()
-        for act in described.raw_description.pending_activities:
-            failing = failing_time(act.attempt)
-            if act.attempt < 2 or failing < failing_for:
-                continue
-            error = (
-                await _failure_message(client, act.last_failure)
-                if act.HasField("last_failure")
-                else None
-            )
-            stuck.append(
-                StuckCase(
-                    case_id=w.id,
-                    stage=w.typed_search_attributes.get(search.STAGE),
-                    why=f"{act.activity_type.name} failing for about {failing} "
-                    f"(attempt {act.attempt})",
-                    last_error=error,
-                    since=now - failing,
-                )
-            )
-            break
+        failing = await failing_steps(
+            client, w, now, failing_for, w.typed_search_attributes.get(search.STAGE)
+        )
+        stuck.extend(failing[:1])
     if notifications is not None:
         from access.notifications import notification_gaps
 
         stuck.extend(await notification_gaps(client, notifications, now, failing_for))
     return stuck
+
+
+async def failing_steps(
+    client: Client,
+    w: ListedWorkflow,
+    now: datetime,
+    failing_for: timedelta,
+    stage: str | None,
+) -> list[StuckCase]:
+    """A stuck entry for each step of the running workflow ``w`` that has been failing
+    for at least ``failing_for`` (from its attempt count), with its last error."""
+    described = await client.get_workflow_handle(w.id, run_id=w.run_id).describe()
+    rows: list[StuckCase] = []
+    for act in described.raw_description.pending_activities:
+        failing = failing_time(act.attempt)
+        if act.attempt < 2 or failing < failing_for:
+            continue
+        error = (
+            await _failure_message(client, act.last_failure)
+            if act.HasField("last_failure")
+            else None
+        )
+        rows.append(
+            StuckCase(
+                case_id=w.id,
+                stage=stage,
+                why=f"{act.activity_type.name} failing for about {failing} (attempt {act.attempt})",
+                last_error=error,
+                since=now - failing,
+            )
+        )
+    return rows
 
 
 def notification_counts(store: NotificationStore, now: datetime) -> NotificationSummary:
