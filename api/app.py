@@ -235,7 +235,8 @@ def create_app(
         )
         return [r.model_dump(mode="json") for r in rows]
 
-    @app.get("/cases/{case_id}")
+    # ":path": a custody reference is kept as sent and may hold "/" ("CU/7/2026").
+    @app.get("/cases/{case_id:path}")
     async def get_case(
         case_id: str,
         actor: ActorH,
@@ -249,7 +250,7 @@ def create_app(
         )
         return JSONResponse(state.model_dump(mode="json"))
 
-    @app.post("/cases/{case_id}/decisions")
+    @app.post("/cases/{case_id:path}/decisions")
     async def post_decision(case_id: str, req: DecisionRequest) -> DecisionResult:
         try:
             return await send_decision(client["temporal"], case_id, req)

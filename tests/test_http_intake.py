@@ -120,6 +120,30 @@ async def test_new_resent_conflicting_invalid_and_unauthorised_events(dev_env, t
     assert memo["integrator"] == "Kent custody system"
 
 
+async def test_a_case_whose_custody_reference_has_a_slash_is_read_and_decided(dev_env, tmp_path):
+    """Custody references are kept as sent ("CU/7/2026"): the case's routes still match."""
+    force = f"t{uuid.uuid4().hex[:8]}"
+    async with harness(dev_env, tmp_path) as h, web(h) as client:
+        body = event_body(force) | {"custody_reference": "CU/7/2026"}
+        new = await client.post("/custody-events", json=body, headers=KEY)
+        assert new.status_code == 201, new.text
+        case_id = new.json()["case_id"]
+        assert case_id.endswith("CU/7/2026")
+        who = {"X-Actor": "Sam Jones", "X-Role": "caseworker", "X-Reason": "slash test"}
+        read = await client.get(f"/cases/{case_id}", headers=who)
+        assert read.status_code == 200, read.text
+        assert read.json()["case_id"] == case_id
+        decision = {
+            "actor": "Sam Jones",
+            "role": "caseworker",
+            "reason": "slash test",
+            "decision": {"kind": "subject_located", "case_owner": "Sam Jones"},
+        }
+        refused = await client.post(f"/cases/{case_id}/decisions", json=decision)
+        assert refused.status_code == 409, refused.text  # reached the case, which refused
+        assert "not expected" in refused.json()["detail"]
+
+
 async def test_the_same_event_sent_concurrently_makes_one_case(dev_env, tmp_path):
     force = f"t{uuid.uuid4().hex[:8]}"
     async with harness(dev_env, tmp_path) as h, web(h) as client:
