@@ -224,15 +224,39 @@ def start_dev_server(
                 f"the Temporal dev server exited with code {code} during start-up; "
                 f"last lines of {log_path}:\n{log_tail(log_path)}"
             )
-        if is_listening(ip, port):
+        # Listening is not enough: the frontend answers "not healthy yet" for a moment
+        # after it opens its port, and a client connecting then is refused.
+        if is_listening(ip, port) and is_serving(ip, port):
             return proc
         if time.monotonic() > deadline:
             stop_process(proc, "temporal dev server", timeout=5)
             raise DevServerError(
-                f"the Temporal dev server did not open {ip}:{port} within {timeout:g}s; "
+                f"the Temporal dev server did not answer on {ip}:{port} within {timeout:g}s; "
                 f"last lines of {log_path}:\n{log_tail(log_path)}"
             )
         time.sleep(0.1)
+
+
+def is_serving(ip: str, port: int) -> bool:
+    """The frontend's own health check (``temporal operator cluster health``) says SERVING."""
+    try:
+        done = subprocess.run(
+            [
+                str(temporal_cli_path()),
+                "operator",
+                "cluster",
+                "health",
+                "--address",
+                f"{ip}:{port}",
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return done.returncode == 0 and "SERVING" in done.stdout
 
 
 def stop_process(
