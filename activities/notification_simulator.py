@@ -26,11 +26,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, func
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
 from activities.gateways import TransientGatewayError
-from activities.simulator import SimEffect
+from activities.simulator import SimEffect, record_effect_once
 from models.notification import notification_countries
 
 Delivery = Literal["delivered", "dropped", "truncated"]
@@ -80,26 +79,12 @@ class NotificationSimulator:
         if f.rate and self._draw() < f.rate:
             self.faults_injected += 1
             raise TransientGatewayError(f"simulated {action} outage")
-        with Session(self.engine) as session:
-            found = session.get(SimEffect, key)
-            if found is not None:
-                return found.result, False
-            session.add(
-                SimEffect(
-                    key=key,
-                    system="ecris",
-                    action=action,
-                    subject_key=subject,
-                    result=result,
-                    at=at,
-                )
-            )
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                again = session.get(SimEffect, key)
-                return (again.result if again else result), False
+        effect = SimEffect(
+            key=key, system="ecris", action=action, subject_key=subject, result=result, at=at
+        )
+        result, done_now = record_effect_once(self.engine, effect)
+        if not done_now:
+            return result, False
         if f.timeout_rate and self._draw() < f.timeout_rate:
             self.faults_injected += 1
             raise TransientGatewayError(f"simulated {action} timeout after the work was done")

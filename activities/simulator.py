@@ -139,6 +139,24 @@ class SimCertificate(SQLModel, table=True):
 
 
 # The simulator ---------------------------------------------------------------
+def record_effect_once(engine: Engine, effect: SimEffect) -> tuple[str, bool]:
+    """Record a simulated side effect once per key: (its result, whether it was done
+    now). A repeat, or a concurrent attempt that got there first, gets the first result."""
+    key, result = effect.key, effect.result  # read before the commit expires the row
+    with Session(engine) as session:
+        found = session.get(SimEffect, key)
+        if found is not None:
+            return found.result, False
+        session.add(effect)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            again = session.get(SimEffect, key)
+            return (again.result if again else result), False
+    return result, True
+
+
 class Simulator:
     """Implements every gateway of ``activities.gateways`` against a simulated world."""
 
@@ -248,28 +266,13 @@ class Simulator:
         """Record a side effect once per key; returns (result, done_now)."""
         self._maybe_fail_before(system)
         self._refused(system, action, subject_key)
-        with Session(self.engine) as session:
-            found = session.get(SimEffect, key)
-            if found is not None:
-                return found.result, False
-            session.add(
-                SimEffect(
-                    key=key,
-                    system=system,
-                    action=action,
-                    subject_key=subject_key,
-                    result=result,
-                    at=at,
-                )
-            )
-            try:
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                again = session.get(SimEffect, key)
-                return (again.result if again else result), False
-        self._maybe_lose_answer(system)
-        return result, True
+        effect = SimEffect(
+            key=key, system=system, action=action, subject_key=subject_key, result=result, at=at
+        )
+        result, done_now = record_effect_once(self.engine, effect)
+        if done_now:
+            self._maybe_lose_answer(system)
+        return result, done_now
 
     def count(self, action: str, subject_key: str | None = None) -> int:
         """How many times an action happened (for tests and the chaos check)."""
