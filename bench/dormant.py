@@ -33,6 +33,8 @@ from access.service import send_decision
 from activities.simulator import pnc_subject_key
 from activities.store import CaseStore
 from bench.run import (
+    EU,
+    bench_event,
     child,
     dev_server,
     fmt,
@@ -60,29 +62,17 @@ DORMANT_QUERY = (
 
 
 def dormant_event(i: int, nationality: str) -> dict[str, Any]:
-    return {
-        "force": "benchshire",
-        "custody_reference": f"DORMANT-{i:07d}",
-        "reason": "arrest",
-        "encountered_at": "2026-01-05T10:30:00Z",
-        "uk_matter": "burglary",
-        "subject": {
-            "family_name": f"Dormant{i}",
-            "given_names": "Case",
-            "date_of_birth": "1980-02-02",
-            "nationality": nationality,
-            "father_name": "Jan",
-            "mother_name": "Maria",
-            "place_of_birth": "Somewhere",
-            "pnc_id": f"25/{i:07d}D",
-        },
-        "requesting_officer": {"name": "PC Bench", "email": "pc.bench@example.police.uk"},
-    }
+    return bench_event(
+        f"DORMANT-{i:07d}",
+        f"Dormant{i}",
+        nationality,
+        f"25/{i:07d}D",
+        uk_matter="burglary",
+        date_of_birth="1980-02-02",
+    )
 
 
 async def dormant(args: argparse.Namespace) -> int:
-    from bench.run import EU
-
     k = args.dormant
     if k < 100:
         raise SystemExit("--dormant K needs K >= 100 (1% of them are woken)")

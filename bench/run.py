@@ -343,6 +343,37 @@ class Plan:
     branch: dict[str, str]  # case ID -> no_trace / not_serious / serious
 
 
+def bench_event(
+    reference: str,
+    family_name: str,
+    nationality: str,
+    pnc_id: str,
+    *,
+    uk_matter: str = "theft",
+    date_of_birth: str = "1985-04-12",
+) -> dict[str, Any]:
+    """A custody event from the bench's force, with every identity field a country
+    may require (no case waits for the officer)."""
+    return {
+        "force": "benchshire",
+        "custody_reference": reference,
+        "reason": "arrest",
+        "encountered_at": "2026-01-05T10:30:00Z",
+        "uk_matter": uk_matter,
+        "subject": {
+            "family_name": family_name,
+            "given_names": "Case",
+            "date_of_birth": date_of_birth,
+            "nationality": nationality,
+            "father_name": "Jan",
+            "mother_name": "Maria",
+            "place_of_birth": "Somewhere",
+            "pnc_id": pnc_id,
+        },
+        "requesting_officer": {"name": "PC Bench", "email": "pc.bench@example.police.uk"},
+    }
+
+
 def plan_cases(n: int, seed: int, tag: str) -> Plan:
     """``n`` custody events in the seeds' mix, and a world in which every country
     answers at once (the bench measures the product, not the countries)."""
@@ -364,26 +395,7 @@ def plan_cases(n: int, seed: int, tag: str) -> Plan:
             reply["certificate_purpose"] = "immigration_deportation"
         subjects[pnc] = {"replies": {nationality: reply}, "located_after_days": 0}
         reference = f"BENCH-{tag}-{i:06d}"
-        events.append(
-            {
-                "force": "benchshire",
-                "custody_reference": reference,
-                "reason": "arrest",
-                "encountered_at": "2026-01-05T10:30:00Z",
-                "uk_matter": "theft",
-                "subject": {
-                    "family_name": f"Bench{i}",
-                    "given_names": "Case",
-                    "date_of_birth": "1985-04-12",
-                    "nationality": nationality,
-                    "father_name": "Jan",
-                    "mother_name": "Maria",
-                    "place_of_birth": "Somewhere",
-                    "pnc_id": pnc,
-                },
-                "requesting_officer": {"name": "PC Bench", "email": "pc.bench@example.police.uk"},
-            }
-        )
+        events.append(bench_event(reference, f"Bench{i}", nationality, pnc))
         branch[f"encounter-benchshire-{reference}"] = kind
     return Plan(events, {"seed": seed, "subjects": subjects}, branch)
 
