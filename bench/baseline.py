@@ -1,16 +1,53 @@
-"""The baseline: a bare workflow running as many no-op activities as the product's
+"""The baselines: bare workflows running as many no-op activities as the product's
 most common path (a check that comes back "no trace"). Nothing runs at import: the
-workflow module is re-imported in the worker's sandbox."""
+workflow module is re-imported in the worker's sandbox.
+
+Two shapes are measured:
+
+* **bare** — the activities one after the other, nothing else (the issue's baseline);
+* **same shape** — the same activities plus what the product's no-trace history
+  holds besides them: the wait for the country's reply (a timer between the ACRO
+  request and the first collection, as long as the product's first poll) and a
+  search-attribute upsert where the product makes one (opening, awaiting the reply,
+  closing). It costs what Temporal itself costs for the product's process, so the
+  product against it shows what the product's own code adds.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import activity, workflow
 
+with workflow.unsafe.imports_passed_through():
+    from models import search
+
 # register_encounter, request_acro_check, collect_country_reply, close_encounter_record:
 # the product's no-trace path (the bench checks this against the product's histories).
 NO_TRACE_ACTIVITIES = 4
+# The product waits for the reply after its second activity (the ACRO request).
+NO_TRACE_WAIT_AFTER = 1
+
+
+@dataclass
+class Shape:
+    """What one baseline workflow does."""
+
+    activities: int = NO_TRACE_ACTIVITIES
+    # Wait on a timer after this activity (0-based), for ``wait_seconds``; None: no wait.
+    wait_after: int | None = None
+    wait_seconds: float = 0.0
+    # Upsert search attributes where the product's no-trace path does.
+    upserts: bool = False
+
+    @classmethod
+    def bare(cls) -> Shape:
+        return cls()
+
+    @classmethod
+    def like_no_trace(cls, first_poll_seconds: float) -> Shape:
+        return cls(wait_after=NO_TRACE_WAIT_AFTER, wait_seconds=first_poll_seconds, upserts=True)
 
 
 @activity.defn(name="bench_noop")
@@ -22,9 +59,33 @@ def noop(step: str) -> str:
 @workflow.defn(name="BenchBaseline")
 class BaselineWorkflow:
     @workflow.run
-    async def run(self, steps: int) -> int:
-        for i in range(steps):
+    async def run(self, shape: Shape) -> int:
+        if shape.upserts:
+            self.publish("RECEIVED", None)
+        for i in range(shape.activities):
             await workflow.execute_activity(
                 noop, f"step-{i}", start_to_close_timeout=timedelta(seconds=30)
             )
-        return steps
+            if i == shape.wait_after:
+                if shape.upserts:
+                    self.publish("AWAITING_COUNTRY_REPLY", None)
+                await workflow.sleep(shape.wait_seconds)
+        if shape.upserts:
+            self.publish("CLOSED", "NO_TRACE")
+        return shape.activities
+
+    def publish(self, stage: str, outcome: str | None) -> None:
+        """As many attributes as the product's upserts carry."""
+        workflow.upsert_search_attributes(
+            [
+                search.CASE_KIND.value_set("baseline"),
+                search.STAGE.value_set(stage),
+                search.AWAITING_ROLE.value_set([]),
+                search.OUTCOME.value_set(outcome) if outcome else search.OUTCOME.value_unset(),
+                search.NATIONALITY.value_set("PL"),
+                search.FORCE.value_set("Benchshire"),
+                search.NEXT_DEADLINE.value_set(workflow.now() + timedelta(days=28))
+                if outcome is None
+                else search.NEXT_DEADLINE.value_unset(),
+            ]
+        )

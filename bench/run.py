@@ -49,7 +49,8 @@ from temporalio.client import Client, WorkflowHistory
 
 from activities.simulator import pnc_subject_key
 from activities.store import CaseStore
-from bench.baseline import NO_TRACE_ACTIVITIES, BaselineWorkflow
+from bench.baseline import NO_TRACE_ACTIVITIES, BaselineWorkflow, Shape
+from models.policy import compressed_policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
 from runtime.embedded import start_dev_server, stop_process
 
@@ -281,10 +282,17 @@ def latency_summary(samples: list[float]) -> dict[str, float]:
 
 
 # --- baseline ------------------------------------------------------------------------------
-async def run_baseline(run_dir: Path, n: int, concurrency: int, progress: Progress) -> PhaseResult:
-    home = run_dir / "baseline"
+async def run_baseline(
+    run_dir: Path,
+    n: int,
+    concurrency: int,
+    progress: Progress,
+    shape: Shape,
+    name: str = "baseline",
+) -> PhaseResult:
+    home = run_dir / name
     home.mkdir(parents=True)
-    task_queue = "bench-baseline"
+    task_queue = f"bench-{name}"
     with dev_server(home) as server:
         env = server.env(FNO_TASK_QUEUE=task_queue)
         with child(["-m", "bench.baseline_worker"], env, home / "worker.log") as worker:
@@ -292,14 +300,14 @@ async def run_baseline(run_dir: Path, n: int, concurrency: int, progress: Progre
             await wait_for_worker(client, task_queue, worker)
             sem = asyncio.Semaphore(concurrency)
             latencies: list[float] = []
-            submitted = progress.add_task("baseline: started", total=n)
+            submitted = progress.add_task(f"{name}: started", total=n)
 
             async def start(i: int) -> None:
                 async with sem:
                     t = time.perf_counter()
                     await client.start_workflow(
                         BaselineWorkflow.run,
-                        NO_TRACE_ACTIVITIES,
+                        shape,
                         id=f"baseline-{i:06d}",
                         task_queue=task_queue,
                     )
@@ -309,7 +317,7 @@ async def run_baseline(run_dir: Path, n: int, concurrency: int, progress: Progre
             t0 = time.time()
             starting = asyncio.gather(*(start(i) for i in range(n)))
             query = "WorkflowType = 'BenchBaseline' AND ExecutionStatus = 'Completed'"
-            await wait_closed(client, query, n, progress, "baseline: closed", limit_seconds=3600)
+            await wait_closed(client, query, n, progress, f"{name}: closed", limit_seconds=3600)
             await starting
             ends = await close_times(client, query)
             elapsed = max(ends).timestamp() - t0
@@ -322,16 +330,16 @@ async def run_baseline(run_dir: Path, n: int, concurrency: int, progress: Progre
             counts = await histories(client, [f"baseline-{i:06d}" for i in range(min(n, 50))])
     events = [e for e, _ in counts.values()]
     return PhaseResult(
-        name="baseline",
+        name=name,
         cases=n,
         elapsed_s=elapsed,
         sustained_cases_per_s=sustained_rate(ends),
-        activities=n * NO_TRACE_ACTIVITIES,
+        activities=n * shape.activities,
         worker_peak_rss_mib=rss,
         start_latency_ms=latency_summary(latencies),
-        events_per_case={"baseline": statistics.mean(events)},
-        activities_per_case={"baseline": NO_TRACE_ACTIVITIES},
-        extra={"cpu_seconds": cpu},
+        events_per_case={name: statistics.mean(events)},
+        activities_per_case={name: shape.activities},
+        extra={"cpu_seconds": cpu, "shape": shape.__dict__},
     )
 
 
@@ -617,72 +625,82 @@ def fmt(x: float | None, digits: int = 1) -> str:
     return "—" if x is None else f"{x:,.{digits}f}"
 
 
-def report(base: PhaseResult, prod: PhaseResult, settings: dict[str, Any]) -> dict[str, Any]:
+def cpu_per_case(phase: PhaseResult) -> float:
+    """CPU seconds per case, every process of the phase (worker, server, API, bench)."""
+    return sum(v for v in phase.extra["cpu_seconds"].values() if v is not None) / phase.cases
+
+
+def report(
+    base: PhaseResult, shaped: PhaseResult, prod: PhaseResult, settings: dict[str, Any]
+) -> dict[str, Any]:
     ratio = prod.sustained_cases_per_s / base.sustained_cases_per_s
     ratio_first_to_last = prod.cases_per_s / base.cases_per_s
     # CPU per case, all processes: what the ratio would be on a machine the run had to
     # itself, saturated. A wall-clock ratio far from it means other work shared the
     # machine during one phase more than the other.
-    cpu_base = sum(v for v in base.extra["cpu_seconds"].values() if v is not None) / base.cases
-    cpu_prod = sum(v for v in prod.extra["cpu_seconds"].values() if v is not None) / prod.cases
-    ratio_cpu = cpu_base / cpu_prod
+    ratio_cpu = cpu_per_case(base) / cpu_per_case(prod)
+    # Against the same-shape baseline: what the product's own code adds to what
+    # Temporal costs for the product's process (its wait and upserts included).
+    ratio_shaped = prod.sustained_cases_per_s / shaped.sustained_cases_per_s
+    ratio_shaped_cpu = cpu_per_case(shaped) / cpu_per_case(prod)
+    phases = (base, shaped, prod)
     table = Table(title=f"FNO benchmark — {settings['cases']} cases, one run")
     table.add_column("")
     table.add_column("baseline", justify="right")
+    table.add_column("same shape", justify="right")
     table.add_column("product", justify="right")
-    table.add_row("cases", str(base.cases), str(prod.cases))
-    table.add_row("elapsed (s)", fmt(base.elapsed_s), fmt(prod.elapsed_s))
-    table.add_row(
-        "cases/s end to end, sustained",
-        fmt(base.sustained_cases_per_s, 2),
-        fmt(prod.sustained_cases_per_s, 2),
-    )
-    table.add_row(
-        "cases/s end to end, first to last",
-        fmt(base.cases_per_s, 2),
-        fmt(prod.cases_per_s, 2),
-    )
-    table.add_row("activities/s", fmt(base.activities_per_s), fmt(prod.activities_per_s))
-    for p in ("p50", "p95", "p99"):
-        table.add_row(
-            f"start latency {p} (ms)",
-            fmt(base.start_latency_ms.get(p)),
-            fmt(prod.start_latency_ms.get(p)),
-        )
-    table.add_row(
-        "worker peak RSS (MiB)", fmt(base.worker_peak_rss_mib), fmt(prod.worker_peak_rss_mib)
-    )
-    table.add_row("HTTP API peak RSS (MiB)", "—", fmt(prod.extra.get("api_peak_rss_mib")))
-    table.add_row(
+
+    def row(label: str, values: list[str]) -> None:
+        table.add_row(label, *values)
+
+    row("cases", [str(p.cases) for p in phases])
+    row("elapsed (s)", [fmt(p.elapsed_s) for p in phases])
+    row("cases/s end to end, sustained", [fmt(p.sustained_cases_per_s, 2) for p in phases])
+    row("cases/s end to end, first to last", [fmt(p.cases_per_s, 2) for p in phases])
+    row("activities/s", [fmt(p.activities_per_s) for p in phases])
+    for pct in ("p50", "p95", "p99"):
+        row(f"start latency {pct} (ms)", [fmt(p.start_latency_ms.get(pct)) for p in phases])
+    row("worker peak RSS (MiB)", [fmt(p.worker_peak_rss_mib) for p in phases])
+    row("HTTP API peak RSS (MiB)", ["—", "—", fmt(prod.extra.get("api_peak_rss_mib"))])
+    row(
         "events/case (activities/case)",
-        f"{base.events_per_case['baseline']:.0f} ({NO_TRACE_ACTIVITIES})",
-        "",
+        [
+            f"{p.events_per_case[p.name]:.0f} ({p.activities_per_case[p.name]:.0f})"
+            for p in (base, shaped)
+        ]
+        + [""],
     )
     for branch in ("no_trace", "not_serious", "serious"):
         if branch in prod.events_per_case:
-            table.add_row(
+            row(
                 f"  {branch.replace('_', ' ')} ({prod.extra['branches'][branch]} cases)",
-                "",
-                f"{prod.events_per_case[branch]:.0f} ({prod.activities_per_case[branch]:.0f})",
+                [
+                    "",
+                    "",
+                    f"{prod.events_per_case[branch]:.0f} ({prod.activities_per_case[branch]:.0f})",
+                ],
             )
     for proc in ("worker", "server", "api", "bench"):
-        b = base.extra["cpu_seconds"].get(proc)
-        p = prod.extra["cpu_seconds"].get(proc)
-        table.add_row(
-            f"CPU s/100 cases: {proc}",
-            fmt(None if b is None else 100 * b / base.cases, 2),
-            fmt(None if p is None else 100 * p / prod.cases, 2),
-        )
-    table.add_row("CPU s/100 cases: all", fmt(100 * cpu_base, 2), fmt(100 * cpu_prod, 2))
-    table.add_row("product / baseline, CPU per case", "", f"{ratio_cpu:.3f}")
-    table.add_row("product / baseline, first to last", "", f"{ratio_first_to_last:.3f}")
-    table.add_row("product / baseline, sustained", "", f"{ratio:.3f}")
+        cells = []
+        for p in phases:
+            v = p.extra["cpu_seconds"].get(proc)
+            cells.append(fmt(None if v is None else 100 * v / p.cases, 2))
+        row(f"CPU s/100 cases: {proc}", cells)
+    row("CPU s/100 cases: all", [fmt(100 * cpu_per_case(p), 2) for p in phases])
+    row("product / baseline, CPU per case", ["", "", f"{ratio_cpu:.3f}"])
+    row("product / baseline, first to last", ["", "", f"{ratio_first_to_last:.3f}"])
+    row("product / same shape, CPU per case", ["", "", f"{ratio_shaped_cpu:.3f}"])
+    row("product / same shape, sustained", ["", "", f"{ratio_shaped:.3f}"])
+    row("product / baseline, sustained", ["", "", f"{ratio:.3f}"])
     Console().print(table)
     print(
+        "baseline: the no-trace path's activities as no-ops, nothing else; same shape: the "
+        "same plus the product's wait for the reply (a timer as long as its first poll) and "
+        "its three search-attribute upserts.\n"
         "sustained: closed cases per second between 10% and 90% of the run's cases closed "
         "(the ratio line); first to last: all cases over first submission to last close;\n"
-        "CPU per case: baseline's CPU seconds per case (worker, server, API, bench) over the "
-        "product's — far from the others, the machine was busier in one phase.\n"
+        "CPU per case: the reference's CPU seconds per case (worker, server, API, bench) over "
+        "the product's — far from the others, the machine was busier in one phase.\n"
         "baseline start latency is a client's start_workflow; the product's is the HTTP "
         "intake (validation, subject key, start) as an integrator sees it."
     )
@@ -692,11 +710,18 @@ def report(base: PhaseResult, prod: PhaseResult, settings: dict[str, Any]) -> di
         "machine": machine(),
         "settings": settings,
         "baseline": base.__dict__ | {"cases_per_s": base.cases_per_s},
+        "same_shape": shaped.__dict__ | {"cases_per_s": shaped.cases_per_s},
         "product": prod.__dict__ | {"cases_per_s": prod.cases_per_s},
-        "activities_per_s": {"baseline": base.activities_per_s, "product": prod.activities_per_s},
+        "activities_per_s": {
+            "baseline": base.activities_per_s,
+            "same_shape": shaped.activities_per_s,
+            "product": prod.activities_per_s,
+        },
         "ratio": ratio,
         "ratio_first_to_last": ratio_first_to_last,
         "ratio_cpu": ratio_cpu,
+        "ratio_same_shape": ratio_shaped,
+        "ratio_same_shape_cpu": ratio_shaped_cpu,
     }
 
 
@@ -736,7 +761,18 @@ async def throughput(args: argparse.Namespace) -> int:
         "seed": args.seed,
     }
     with progress_bar() as progress:
-        base = await run_baseline(run_dir, args.cases, args.concurrency, progress)
+        base = await run_baseline(run_dir, args.cases, args.concurrency, progress, Shape.bare())
+        first_poll = compressed_policy(args.day_seconds)
+        shaped = await run_baseline(
+            run_dir,
+            args.cases,
+            args.concurrency,
+            progress,
+            Shape.like_no_trace(
+                first_poll.days(first_poll.reply_poll_schedule_days[0]).total_seconds()
+            ),
+            name="same_shape",
+        )
         prod = await run_product(
             run_dir,
             args.cases,
@@ -746,7 +782,7 @@ async def throughput(args: argparse.Namespace) -> int:
             progress,
             args.profile,
         )
-    result = report(base, prod, settings)
+    result = report(base, shaped, prod, settings)
     path = save(result, args.out)
     if not args.keep:
         import shutil
