@@ -108,6 +108,24 @@ def cpu_seconds(pid: int) -> float | None:
         return None
 
 
+class CpuMeter:
+    """CPU seconds each process spends from now on: the phase's load, not the
+    processes' start-up (imports, connections), which no case pays for."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.start = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        self.bench_start = time.process_time()
+
+    def used(self) -> dict[str, float | None]:
+        used: dict[str, float | None] = {}
+        for name, pid in self.pids.items():
+            now, then = cpu_seconds(pid), self.start[name]
+            used[name] = None if now is None or then is None else round(now - then, 3)
+        used["bench"] = round(time.process_time() - self.bench_start, 3)
+        return used
+
+
 @dataclass
 class Server:
     home: Path
@@ -147,6 +165,32 @@ def dev_server(home: Path) -> Iterator[Server]:
         yield Server(home, port, proc)
     finally:
         stop_process(proc, "Temporal server", sig=signal.SIGTERM, timeout=30)
+
+
+def profiled(args: list[str], profile: str | None, phase: str) -> list[str]:
+    """``args`` run under py-spy (GIL samples, 100 Hz) writing ``PATH`` with the phase's
+    name before its suffix (``prof.txt`` -> ``prof-product.txt``), when profiling."""
+    if not profile:
+        return args
+    path = Path(profile)
+    out = path.with_name(f"{path.stem}-{phase}{path.suffix}")
+    fmt_ = ["-f", "raw"] if path.suffix == ".txt" else []
+    spy = Path(sys.executable).parent / "py-spy"
+    record = [str(spy), "record", "-o", str(out), "-r", "100", "--gil", *fmt_]
+    return [*record, "--", sys.executable, *args]
+
+
+def measured_pid(proc: subprocess.Popen[bytes]) -> int:
+    """The worker's PID: ``proc`` itself, or its child when py-spy runs it."""
+    try:
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    except OSError:
+        return proc.pid
+    if children and "py-spy" in Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode(
+        errors="replace"
+    ):
+        return int(children[0])
+    return proc.pid
 
 
 @contextmanager
@@ -289,13 +333,15 @@ async def run_baseline(
     progress: Progress,
     shape: Shape,
     name: str = "baseline",
+    profile: str | None = None,
 ) -> PhaseResult:
     home = run_dir / name
     home.mkdir(parents=True)
     task_queue = f"bench-{name}"
     with dev_server(home) as server:
         env = server.env(FNO_TASK_QUEUE=task_queue)
-        with child(["-m", "bench.baseline_worker"], env, home / "worker.log") as worker:
+        worker_args = profiled(["-m", "bench.baseline_worker"], profile, name)
+        with child(worker_args, env, home / "worker.log") as worker:
             client = await connect(env)
             await wait_for_worker(client, task_queue, worker)
             sem = asyncio.Semaphore(concurrency)
@@ -314,6 +360,7 @@ async def run_baseline(
                     latencies.append(time.perf_counter() - t)
                     progress.advance(submitted)
 
+            meter = CpuMeter({"worker": measured_pid(worker), "server": server.process.pid})
             t0 = time.time()
             starting = asyncio.gather(*(start(i) for i in range(n)))
             query = "WorkflowType = 'BenchBaseline' AND ExecutionStatus = 'Completed'"
@@ -321,12 +368,8 @@ async def run_baseline(
             await starting
             ends = await close_times(client, query)
             elapsed = max(ends).timestamp() - t0
-            rss = peak_rss_mib(worker.pid)
-            cpu = {
-                "worker": cpu_seconds(worker.pid),
-                "server": cpu_seconds(server.process.pid),
-                "bench": time.process_time(),
-            }
+            rss = peak_rss_mib(measured_pid(worker))
+            cpu = meter.used()
             counts = await histories(client, [f"baseline-{i:06d}" for i in range(min(n, 50))])
     events = [e for e, _ in counts.values()]
     return PhaseResult(
@@ -465,23 +508,7 @@ async def run_product(
     CaseStore.migrated(db_url)
     api_port = free_port()
     task_queue = "bench-product"
-    worker_args = ["worker.py"]
-    if profile:
-        spy = Path(sys.executable).parent / "py-spy"
-        fmt_ = ["-f", "raw"] if profile.endswith(".txt") else []
-        worker_args = [
-            str(spy),
-            "record",
-            "-o",
-            profile,
-            "-r",
-            "100",
-            "--gil",
-            *fmt_,
-            "--",
-            sys.executable,
-        ]
-        worker_args += ["worker.py"]
+    worker_args = profiled(["worker.py"], profile, "product")
     with dev_server(home) as server:
         env = server.env(
             FNO_TASK_QUEUE=task_queue,
@@ -493,7 +520,7 @@ async def run_product(
         )
         with (
             child(worker_args, env, home / "worker.log") as worker,
-            child(["-m", "api.app"], env, home / "api.log") as api,
+            child(profiled(["-m", "api.app"], profile, "api"), env, home / "api.log") as api,
         ):
             client = await connect(env)
             await wait_for_worker(client, task_queue, worker)
@@ -528,7 +555,13 @@ async def run_product(
                         progress.advance(submitted)
 
                 caseworker = Caseworker(client, http)
-                bench_cpu = time.process_time()
+                meter = CpuMeter(
+                    {
+                        "worker": measured_pid(worker),
+                        "server": server.process.pid,
+                        "api": measured_pid(api),
+                    }
+                )
                 t0 = time.time()
                 posting = asyncio.gather(*(post(e) for e in plan.events))
                 query = "WorkflowType = 'EncounterWorkflow' AND ExecutionStatus = 'Completed'"
@@ -544,14 +577,9 @@ async def run_product(
                 await posting
                 ends = await close_times(client, query)
                 elapsed = max(ends).timestamp() - t0
-                rss = peak_rss_mib(worker.pid)
-                api_rss = peak_rss_mib(api.pid)
-                cpu = {
-                    "worker": cpu_seconds(worker.pid),
-                    "server": cpu_seconds(server.process.pid),
-                    "api": cpu_seconds(api.pid),
-                    "bench": time.process_time() - bench_cpu,
-                }
+                rss = peak_rss_mib(measured_pid(worker))
+                api_rss = peak_rss_mib(measured_pid(api))
+                cpu = meter.used()
             if statuses != Counter({201: n}):
                 raise RuntimeError(f"intake answered {dict(statuses)}, expected 201 for all {n}")
             # Not timed: what each branch cost in history events and activities.
@@ -761,17 +789,18 @@ async def throughput(args: argparse.Namespace) -> int:
         "seed": args.seed,
     }
     with progress_bar() as progress:
-        base = await run_baseline(run_dir, args.cases, args.concurrency, progress, Shape.bare())
-        first_poll = compressed_policy(args.day_seconds)
+        base = await run_baseline(
+            run_dir, args.cases, args.concurrency, progress, Shape.bare(), profile=args.profile
+        )
+        policy = compressed_policy(args.day_seconds)
         shaped = await run_baseline(
             run_dir,
             args.cases,
             args.concurrency,
             progress,
-            Shape.like_no_trace(
-                first_poll.days(first_poll.reply_poll_schedule_days[0]).total_seconds()
-            ),
+            Shape.like_no_trace(policy.days(policy.reply_poll_schedule_days[0]).total_seconds()),
             name="same_shape",
+            profile=args.profile,
         )
         prod = await run_product(
             run_dir,
@@ -813,8 +842,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--profile",
         metavar="PATH",
-        help="record the product worker with py-spy into PATH (an SVG flame graph, or "
-        "collapsed stacks if PATH ends in .txt; needs `pip install py-spy`)",
+        help="record each phase's worker with py-spy into PATH, the phase's name added "
+        "(prof.svg -> prof-product.svg: SVG flame graphs, or collapsed stacks if PATH ends "
+        "in .txt; needs `pip install py-spy`; profiling slows the workers)",
     )
     p.add_argument(
         "--dormant",
