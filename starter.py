@@ -26,6 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from models.case import EncounterInput
 from models.event import INTAKE, MAX_EVENT_BYTES, CustodyEvent
 from models.policy import Policy
+from models.search import opening_search_attributes
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from workflows.encounter import EncounterWorkflow
 
@@ -68,6 +69,7 @@ async def start_case(
                 event=event,
                 subject_key=event.subject.subject_key(subject_key_secret),
                 policy=policy,
+                search_attributes_at_start=True,
             ),
             id=case_id,
             task_queue=task_queue,
@@ -75,6 +77,9 @@ async def start_case(
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             memo={"event_sha256": digest, "integrator": integrator},
+            # Listed by kind, stage, nationality and force from the start, even before a
+            # worker picks the case up (no personal data in any of them).
+            search_attributes=opening_search_attributes(event),
             static_summary=f"Custody event {event.force} {event.custody_reference.upper()}",
             static_details=(
                 f"Encounter ({event.reason}): ACRO check to "

@@ -7,10 +7,11 @@ Two shapes are measured:
 * **bare** — the activities one after the other, nothing else (the issue's baseline);
 * **same shape** — the same activities plus what the product's no-trace history
   holds besides them: the wait for the country's reply (a timer between the ACRO
-  request and the first collection, as long as the product's first poll) and a
-  search-attribute upsert where the product makes one (opening, awaiting the reply,
-  closing). It costs what Temporal itself costs for the product's process, so the
-  product against it shows what the product's own code adds.
+  request and the first collection, as long as the product's first poll), search
+  attributes set at the start as intake sets them, and a search-attribute upsert
+  where the product makes one (awaiting the reply, closing). It costs what Temporal
+  itself costs for the product's process, so the product against it shows what the
+  product's own code adds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import activity, workflow
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
     from models import search
@@ -38,8 +40,9 @@ class Shape:
     # Wait on a timer after this activity (0-based), for ``wait_seconds``; None: no wait.
     wait_after: int | None = None
     wait_seconds: float = 0.0
-    # Upsert search attributes where the product's no-trace path does.
-    upserts: bool = False
+    # Search attributes at the start (the bench sets them) and upserted where the
+    # product's no-trace path upserts them.
+    search_attributes: bool = False
 
     @classmethod
     def bare(cls) -> Shape:
@@ -47,7 +50,11 @@ class Shape:
 
     @classmethod
     def like_no_trace(cls, first_poll_seconds: float) -> Shape:
-        return cls(wait_after=NO_TRACE_WAIT_AFTER, wait_seconds=first_poll_seconds, upserts=True)
+        return cls(
+            wait_after=NO_TRACE_WAIT_AFTER,
+            wait_seconds=first_poll_seconds,
+            search_attributes=True,
+        )
 
 
 @activity.defn(name="bench_noop")
@@ -60,32 +67,42 @@ def noop(step: str) -> str:
 class BaselineWorkflow:
     @workflow.run
     async def run(self, shape: Shape) -> int:
-        if shape.upserts:
-            self.publish("RECEIVED", None)
         for i in range(shape.activities):
             await workflow.execute_activity(
                 noop, f"step-{i}", start_to_close_timeout=timedelta(seconds=30)
             )
             if i == shape.wait_after:
-                if shape.upserts:
+                if shape.search_attributes:
                     self.publish("AWAITING_COUNTRY_REPLY", None)
                 await workflow.sleep(shape.wait_seconds)
-        if shape.upserts:
+        if shape.search_attributes:
             self.publish("CLOSED", "NO_TRACE")
         return shape.activities
 
     def publish(self, stage: str, outcome: str | None) -> None:
-        """As many attributes as the product's upserts carry."""
-        workflow.upsert_search_attributes(
-            [
-                search.CASE_KIND.value_set("baseline"),
-                search.STAGE.value_set(stage),
-                search.AWAITING_ROLE.value_set([]),
-                search.OUTCOME.value_set(outcome) if outcome else search.OUTCOME.value_unset(),
-                search.NATIONALITY.value_set("PL"),
-                search.FORCE.value_set("Benchshire"),
-                search.NEXT_DEADLINE.value_set(workflow.now() + timedelta(days=28))
-                if outcome is None
-                else search.NEXT_DEADLINE.value_unset(),
-            ]
-        )
+        """What the product's upserts carry: the reply's deadline while waiting; the
+        stage, the outcome and no deadline at the close."""
+        if outcome is None:
+            workflow.upsert_search_attributes(
+                [search.NEXT_DEADLINE.value_set(workflow.now() + timedelta(days=28))]
+            )
+        else:
+            workflow.upsert_search_attributes(
+                [
+                    search.STAGE.value_set(stage),
+                    search.OUTCOME.value_set(outcome),
+                    search.NEXT_DEADLINE.value_unset(),
+                ]
+            )
+
+
+def start_attributes() -> TypedSearchAttributes:
+    """What intake sets at a case's start (``models.search.opening_search_attributes``)."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(search.CASE_KIND, "baseline"),
+            SearchAttributePair(search.STAGE, "AWAITING_COUNTRY_REPLY"),
+            SearchAttributePair(search.NATIONALITY, "PL"),
+            SearchAttributePair(search.FORCE, "Benchshire"),
+        ]
+    )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from models.event import CustodyEvent
 from models.policy import Policy
+from models.reference import country
 
 Role = Literal[
     "police_officer", "caseworker", "senior_caseworker", "director", "supervisor", "ice_officer"
@@ -163,6 +164,12 @@ class CaseView(BaseModel):
     deadlines: list[Deadline] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     continued_as_new: int = Field(default=0, description="Fresh histories so far (long life).")
+    search_attributes_at_start: bool = Field(
+        default=False,
+        description="Started with its search attributes already set (by intake): the case "
+        "then upserts only those that change. Cases started before this existed keep "
+        "upserting them all (their recorded histories replay unchanged).",
+    )
 
 
 class EncounterState(CaseView):
@@ -221,6 +228,11 @@ class EncounterInput(BaseModel):
     subject_key: str = Field(description="Subject.subject_key under the deployment's secret.")
     policy: Policy = Field(default_factory=Policy)
     state: EncounterState | None = None
+    search_attributes_at_start: bool = Field(
+        default=False,
+        description="True when the start set the case's search attributes "
+        "(``opening_search_attributes``), as intake does.",
+    )
 
 
 class CaseworkInput(BaseModel):
@@ -238,3 +250,15 @@ class CaseworkConcluded(BaseModel):
 
     casework_id: str
     outcome: Outcome
+
+
+def opening_stage(event: CustodyEvent) -> Stage:
+    """The stage an encounter takes when it opens (what ``EncounterWorkflow.open``
+    arrives at): awaiting the officer when a target country needs identity data the
+    event lacks, else awaiting the countries' replies."""
+    targets = event.target_countries()
+    if not targets:
+        return Stage.RECEIVED
+    if any(event.subject.missing_fields(country(c).required_fields) for c in targets):
+        return Stage.AWAITING_IDENTITY_DATA
+    return Stage.AWAITING_COUNTRY_REPLY

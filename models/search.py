@@ -6,7 +6,17 @@ them on the embedded server; on a real cluster, see the README.
 
 from __future__ import annotations
 
-from temporalio.common import SearchAttributeKey
+from typing import Any
+
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
+
+from models.case import opening_stage
+from models.event import CustodyEvent
 
 CASE_KIND = SearchAttributeKey.for_keyword("FnoCaseKind")
 STAGE = SearchAttributeKey.for_keyword("FnoStage")
@@ -27,3 +37,28 @@ SEARCH_ATTRIBUTES: list[SearchAttributeKey] = [
     AWAITING_ROLE,
     NEXT_DEADLINE,
 ]
+
+
+def opening_search_attributes(event: CustodyEvent) -> TypedSearchAttributes:
+    """What an encounter's first upsert would set, for intake to set at the start: the
+    case is then listed by kind, stage, nationality and force from the moment it exists,
+    even before a worker has picked it up, and that upsert is not needed."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(CASE_KIND, "encounter"),
+        SearchAttributePair(STAGE, opening_stage(event).name),
+        SearchAttributePair(NATIONALITY, event.subject.nationality),
+        SearchAttributePair(FORCE, event.force),
+    ]
+    return TypedSearchAttributes(pairs)
+
+
+def changed_only(
+    updates: list[SearchAttributeUpdate[Any]], current: TypedSearchAttributes
+) -> list[SearchAttributeUpdate[Any]]:
+    """The updates that change something: a value other than the current one, or an
+    unset of an attribute that is set (an empty keyword list counts as unset)."""
+    return [u for u in updates if _value(current.get(u.key)) != _value(u.value)]
+
+
+def _value(v: Any) -> Any:
+    return None if v == [] else v

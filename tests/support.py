@@ -29,6 +29,7 @@ from models.event import CustodyEvent
 from models.policy import Policy
 from runtime.codec import CodecKeys, EncryptionCodec, data_converter
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from starter import start_case
 from workflows import WORKFLOWS
 from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow
@@ -180,9 +181,20 @@ class Harness:
             ) as worker:
                 yield worker
 
-    async def start(self, event: CustodyEvent) -> WorkflowHandle[Any, Any]:
+    async def start(
+        self, event: CustodyEvent, *, via_intake: bool = False
+    ) -> WorkflowHandle[Any, Any]:
+        """Start the event's case: straight through the client (as cases were before
+        intake set search attributes at the start), or ``via_intake`` as the starter
+        and the HTTP intake do."""
         self.started.append(event.case_id())
         self.subjects[event.case_id()] = key_of(event)
+        if via_intake:
+            started = await start_case(
+                self.client, event, task_queue=self.task_queue, policy=self.policy
+            )
+            assert started.status == "started", started
+            return self.client.get_workflow_handle_for(EncounterWorkflow.run, event.case_id())
         return await self.client.start_workflow(
             EncounterWorkflow.run,
             EncounterInput(event=event, subject_key=key_of(event), policy=self.policy),

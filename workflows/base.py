@@ -109,6 +109,12 @@ class CaseWorkflow:
             updates.append(search.NEXT_DEADLINE.value_set(next_deadline))
         else:
             updates.append(search.NEXT_DEADLINE.value_unset())
+        if self.s.search_attributes_at_start:
+            # Only what changes (the SDK keeps info's attributes current after each
+            # upsert): an upsert is a history event and a visibility write.
+            updates = search.changed_only(updates, workflow.info().typed_search_attributes)
+            if not updates:
+                return
         workflow.upsert_search_attributes(updates)
 
     def extra_search_attributes(self) -> list[SearchAttributeUpdate[Any]]:

@@ -66,6 +66,7 @@ class EncounterWorkflow(CaseWorkflow):
             policy=inp.policy,
             event=inp.event,
             subject_key=inp.subject_key,
+            search_attributes_at_start=inp.search_attributes_at_start,
         )
         self._suspend = False
 
