@@ -129,8 +129,26 @@ async def dormant(args: argparse.Namespace) -> int:
                         raise RuntimeError(f"{result.case_id}: {result.status}")
                     progress.advance(started)
 
+            async def feed() -> None:
+                """Start cases as earlier ones fall asleep: at most ``window`` on the way
+                at once. Cases reach a deployment over months, not in one burst; 10,000
+                at once would each wake several times while far more workflows are
+                active than the worker caches, and be replayed from the server each
+                time — measuring the cache's thrashing, not a dormant deployment."""
+                i = 0
+                while i < k:
+                    asleep = (await client.count_workflows(DORMANT_QUERY)).count
+                    room = window - (i - asleep)
+                    if room <= 0:
+                        await asyncio.sleep(0.25)
+                        continue
+                    batch = events[i : i + room]
+                    await asyncio.gather(*(start(e) for e in batch))
+                    i += len(batch)
+
+            window = args.dormant_window
             t0 = time.monotonic()
-            starting = asyncio.gather(*(start(e) for e in events))
+            starting = asyncio.create_task(feed())
             await wait_closed(
                 client,
                 DORMANT_QUERY,
@@ -207,7 +225,12 @@ async def dormant(args: argparse.Namespace) -> int:
         "kind": "dormant",
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "settings": {"cases": k, "day_seconds": day, "concurrency": args.concurrency},
+        "settings": {
+            "cases": k,
+            "day_seconds": day,
+            "concurrency": args.concurrency,
+            "window": args.dormant_window,
+        },
         "figures": rows,
     }
     path = save(result, args.out)

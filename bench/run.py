@@ -855,9 +855,18 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         const=10_000,
         help="dormant-scale mode: K cases left wanted/missing (default 10,000), then 1%% woken",
     )
+    p.add_argument(
+        "--dormant-window",
+        type=int,
+        default=400,
+        metavar="N",
+        help="dormant mode: at most N cases on their way to sleep at once (default 400: "
+        "with its Criminal Casework case, each is two workflows in the worker's cache "
+        "of 1,000)",
+    )
     args = p.parse_args(argv)
-    if args.cases < 1 or args.concurrency < 1:
-        p.error("--cases and --concurrency must be at least 1")
+    if args.cases < 1 or args.concurrency < 1 or args.dormant_window < 1:
+        p.error("--cases, --concurrency and --dormant-window must be at least 1")
     return args
 
 
