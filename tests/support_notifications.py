@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,8 @@ async def notification_harness(
         case_store,
         policy,
     )
+    if env.supports_time_skipping:
+        await to_noon_utc(env)
     try:
         if run_worker:
             async with h.running():
@@ -181,6 +183,20 @@ async def notification_harness(
             await h.end_leftovers()
     finally:
         case_store.engine.dispose()
+
+
+async def to_noon_utc(env: WorkflowEnvironment) -> None:
+    """Move the time-skipping server's clock on to the next 12:00 UTC.
+
+    Daily files fall due at a time of day (06:00 UTC the next day), and the tests
+    reason in days before "now": where in the day the shared clock happens to be
+    (earlier tests skip it on by days and hours) must not decide whether yesterday's
+    file is due yet."""
+    now = await env.get_current_time()
+    noon = now.replace(hour=12, minute=0, second=0, microsecond=0)
+    if noon <= now:
+        noon += timedelta(days=1)
+    await env.sleep(noon - now)
 
 
 def factory(first_date: date, **kw: Any) -> DailyFileFactory:
