@@ -9,11 +9,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import PendingWorkflowTaskState
 from temporalio.api.failure.v1 import Failure
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -330,7 +331,10 @@ async def failing_steps(
     stage: str | None,
 ) -> list[StuckCase]:
     """A stuck entry for each step of the running workflow ``w`` that has been failing
-    for at least ``failing_for`` (from its attempt count), with its last error."""
+    for at least ``failing_for`` (from its attempt count), with its last error; and one
+    when the case's own next step (its workflow task) has waited that long for a worker
+    to take it, or keeps failing — a worker outage, or a fault in the workflow code,
+    which Temporal retries for ever without a word."""
     described = await client.get_workflow_handle(w.id, run_id=w.run_id).describe()
     rows: list[StuckCase] = []
     for act in described.raw_description.pending_activities:
@@ -351,6 +355,35 @@ async def failing_steps(
                 since=now - failing,
             )
         )
+    # After the steps (more precise when both): the case's own next step.
+    raw = described.raw_description
+    if raw.HasField("pending_workflow_task"):
+        task = raw.pending_workflow_task
+        first = task.original_scheduled_time.ToDatetime(tzinfo=UTC)
+        waiting = task.scheduled_time.ToDatetime(tzinfo=UTC)
+        if task.attempt >= 2 and now - first >= failing_for:
+            rows.append(
+                StuckCase(
+                    case_id=w.id,
+                    stage=stage,
+                    why=f"the case's own next step (workflow task) failing since "
+                    f"{first:%Y-%m-%d %H:%M} UTC (attempt {task.attempt}): see its history",
+                    since=first,
+                )
+            )
+        elif (
+            task.state == PendingWorkflowTaskState.PENDING_WORKFLOW_TASK_STATE_SCHEDULED
+            and now - waiting >= failing_for
+        ):
+            rows.append(
+                StuckCase(
+                    case_id=w.id,
+                    stage=stage,
+                    why=f"no worker has taken up the case's next step since "
+                    f"{waiting:%Y-%m-%d %H:%M} UTC (is a worker running on its task queue?)",
+                    since=waiting,
+                )
+            )
     return rows
 
 

@@ -11,11 +11,17 @@ their recorded histories replay unchanged (tests/test_replay.py).
 from __future__ import annotations
 
 import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.worker import Worker
 
+from access.service import stuck_cases
 from activities.simulator import ReplySpec, SubjectSpec
 from models import search
 from models.case import Outcome, Stage, opening_stage
@@ -128,3 +134,46 @@ async def test_a_case_is_listed_by_stage_before_any_worker_runs(dev_env, tmp_pat
             assert (await handle.result()).outcome is Outcome.NO_TRACE
         closed = "FnoStage = 'CLOSED' AND FnoOutcome = 'NO_TRACE'"
         assert await listed(dev_env.client, closed, handle.id)
+
+
+@workflow.defn(name="BrokenCaseForTest", sandboxed=False)
+class BrokenCase:
+    """A case whose own code fails at once: Temporal retries its workflow task for ever."""
+
+    @workflow.run
+    async def run(self) -> None:
+        raise RuntimeError("a bug in the case's own code")
+
+
+async def test_a_case_no_worker_takes_up_or_whose_code_fails_is_listed_as_stuck(dev_env, tmp_path):
+    client = dev_env.client
+    async with harness(dev_env, tmp_path, policy=compressed_policy(0.5), run_worker=False) as h:
+        event = custody_event(nationality="DE")
+        waiting = await h.start(event, via_intake=True)
+        # With no worker, the case is listed (attributes from the start) but not stuck
+        # yet; half an hour later (the scan's default threshold) it is, with the reason.
+        assert await listed(client, "FnoCaseKind = 'encounter'", waiting.id)
+        now = datetime.now(UTC)
+        assert waiting.id not in {s.case_id for s in await stuck_cases(client, now=now)}
+        later = now + timedelta(minutes=31)
+        rows = {s.case_id: s for s in await stuck_cases(client, now=later)}
+        assert "no worker has taken up the case's next step" in rows[waiting.id].why
+
+        queue = f"tq-broken-{uuid.uuid4().hex[:8]}"
+        kind = TypedSearchAttributes([SearchAttributePair(search.CASE_KIND, "test")])
+        broken = await client.start_workflow(
+            BrokenCase.run,
+            id=f"broken-{uuid.uuid4().hex[:8]}",
+            task_queue=queue,
+            search_attributes=kind,
+        )
+        async with Worker(client, task_queue=queue, workflows=[BrokenCase]):
+            for _ in range(100):
+                described = await broken.describe()
+                if described.raw_description.pending_workflow_task.attempt >= 2:
+                    break
+                await asyncio.sleep(0.1)
+            rows = {s.case_id: s for s in await stuck_cases(client, now=later)}
+        await broken.terminate(reason="test over")
+        assert "the case's own next step (workflow task) failing" in rows[broken.id].why
+        assert "see its history" in rows[broken.id].why
