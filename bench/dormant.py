@@ -129,26 +129,23 @@ async def dormant(args: argparse.Namespace) -> int:
                         raise RuntimeError(f"{result.case_id}: {result.status}")
                     progress.advance(started)
 
-            async def feed() -> None:
+            window = args.dormant_window
+            fed = 0
+
+            async def feed(asleep: int) -> None:
                 """Start cases as earlier ones fall asleep: at most ``window`` on the way
                 at once. Cases reach a deployment over months, not in one burst; 10,000
                 at once would each wake several times while far more workflows are
                 active than the worker caches, and be replayed from the server each
                 time — measuring the cache's thrashing, not a dormant deployment."""
-                i = 0
-                while i < k:
-                    asleep = (await client.count_workflows(DORMANT_QUERY)).count
-                    room = window - (i - asleep)
-                    if room <= 0:
-                        await asyncio.sleep(0.25)
-                        continue
-                    batch = events[i : i + room]
+                nonlocal fed
+                room = window - (fed - asleep)
+                if room > 0 and fed < k:
+                    batch = events[fed : fed + room]
                     await asyncio.gather(*(start(e) for e in batch))
-                    i += len(batch)
+                    fed += len(batch)
 
-            window = args.dormant_window
             t0 = time.monotonic()
-            starting = asyncio.create_task(feed())
             await wait_closed(
                 client,
                 DORMANT_QUERY,
@@ -156,8 +153,8 @@ async def dormant(args: argparse.Namespace) -> int:
                 progress,
                 "dormant: asleep",
                 limit_seconds=4 * 3600,
+                tick=feed,
             )
-            await starting
             to_dormant = time.monotonic() - t0
             await asyncio.sleep(5)  # let the worker settle before reading its memory
             rows |= {

@@ -231,17 +231,19 @@ async def wait_closed(
     label: str,
     *,
     limit_seconds: float,
-    tick: Callable[[], Awaitable[None]] | None = None,
+    tick: Callable[[int], Awaitable[None]] | None = None,
 ) -> None:
+    """Poll until ``n`` workflows match ``query``; ``tick`` gets each count in between
+    (the bench's caseworker, the dormant mode's feeder)."""
     task = progress.add_task(label, total=n)
     deadline = time.monotonic() + limit_seconds
     while True:
-        if tick is not None:
-            await tick()
         done = (await client.count_workflows(query)).count
         progress.update(task, completed=done)
         if done >= n:
             return
+        if tick is not None:
+            await tick(done)
         if time.monotonic() > deadline:
             raise RuntimeError(f"{label}: only {done} of {n} closed within {limit_seconds:g}s")
         await asyncio.sleep(0.25)
@@ -466,7 +468,7 @@ class Caseworker:
             "X-Reason": "benchmark: deciding a case",
         }
 
-    async def __call__(self) -> None:
+    async def __call__(self, _closed: int = 0) -> None:
         query = (
             "FnoCaseKind = 'casework' AND ExecutionStatus = 'Running' "
             "AND FnoAwaitingRole = 'caseworker'"
