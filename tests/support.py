@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
@@ -281,6 +282,40 @@ async def until(
             await skip.sleep(step)
         else:
             await asyncio.sleep(0.05)
+
+
+async def eventually(
+    check: Callable[[], Any], *, within: float = 30.0, what: str = "condition"
+) -> Any:
+    """Call ``check`` (async) until it returns something true, and return that; fail
+    after ``within`` seconds (the visibility store catches up within moments)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = await check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.25)
+
+
+@asynccontextmanager
+async def api_client(
+    client: Client, store: CaseStore, **app: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The HTTP API (``api.app.create_app`` with ``app``'s arguments) in-process on
+    ``client`` and ``store``, its lifespan running, behind an httpx client."""
+    from api.app import create_app
+
+    async def connect() -> Client:
+        return client
+
+    api = create_app(connect, store, **app)
+    async with (
+        api.router.lifespan_context(api),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=api), base_url="http://fno") as http,
+    ):
+        yield http
 
 
 async def until_stage(handle: WorkflowHandle[Any, Any], stage: Any, **kw: Any) -> Any:

@@ -8,17 +8,15 @@ import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from access.service import AccessRefused, Reader, audit, read_case, send_decision
 from activities.simulator import ConvictionSpec, ReplySpec, SubjectSpec
 from activities.steps import CaseActivities
-from api.app import create_app
 from cli.fno import app as fno_app
 from models.steps import EncounterOpened
-from tests.support import custody_event, decision, harness, until
+from tests.support import api_client, custody_event, decision, harness, until
 
 SUPERVISOR = Reader(actor="Sue Park", role="supervisor", reason="quality review")
 
@@ -196,14 +194,8 @@ async def test_http_reads_need_a_reason_and_audit_needs_a_supervisor(ts_env, tmp
         handle = await h.start(event)
         await handle.result()
 
-        async def connect():
-            return h.client
-
-        app = create_app(connect, h.store, {"kent-custody": "custody record status check"})
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fno") as web,
-        ):
+        reasons = {"kent-custody": "custody record status check"}
+        async with api_client(h.client, h.store, default_reasons=reasons) as web:
             who = {"X-Actor": "Sam Jones", "X-Role": "caseworker"}
             refused = await web.get(f"/cases/{handle.id}", headers=who)
             read = await web.get(f"/cases/{handle.id}", headers=who | {"X-Reason": "review"})

@@ -56,6 +56,7 @@ from runtime.run import child_env, prepare_codec
 from tests.support import (
     CODEC_KEYS,
     CONVERTER,
+    api_client,
     custody_event,
     decide,
     decision,
@@ -537,12 +538,8 @@ async def test_the_codec_server_decodes_for_token_holders_only_and_logs_each_dec
         body = MessageToDict(started.input)  # as the Web UI sends it
         ns = {"X-Namespace": dev_env.client.namespace}
 
-        async def connect() -> Client:
-            return h.client
-
-        app = create_app(connect, h.store, codec_server=codec_server(h.store, ns["X-Namespace"]))
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://fno") as web:
+        codec = codec_server(h.store, ns["X-Namespace"])
+        async with api_client(h.client, h.store, codec_server=codec) as web:
             sup = {"Authorization": f"Bearer {SUPERVISOR_TOKEN}"}
             anonymous = await web.post("/codec/decode", json=body, headers=ns)
             wrong = await web.post(

@@ -7,39 +7,28 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.app import Intake, create_app
+from api.app import Intake
 from models.policy import Policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
-from tests.support import custody_event, harness
+from tests.support import api_client, custody_event, harness
 
 pytestmark = pytest.mark.devserver
 KEY = {"X-API-Key": "kent-key"}
 
 
-@asynccontextmanager
-async def web(h):
-    async def connect():
-        return h.client
-
+def web(h):
     intake = Intake(
         task_queue=h.task_queue,
         policy=Policy(),
         subject_key_secret=LOCAL_SUBJECT_KEY_SECRET,
         api_keys={"kent-key": "Kent custody system"},
     )
-    app = create_app(connect, h.store, intake=intake)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fno") as client,
-    ):
-        yield client
+    return api_client(h.client, h.store, intake=intake)
 
 
 async def cases_of(h, force: str, expect: int | None = None) -> int:

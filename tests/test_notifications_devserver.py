@@ -9,14 +9,12 @@ import asyncio
 import json
 import os
 import sys
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 from temporalio.client import ScheduleActionStartWorkflow
 
-from api.app import Intake, create_app
+from api.app import Intake
 from models.case import Outcome
 from models.notification import (
     RECONCILIATION_SCHEDULE_ID,
@@ -25,23 +23,13 @@ from models.notification import (
 )
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from runtime.schedules import ensure_reconciliation_schedule, reconciliation_schedule
+from tests.support import api_client, eventually
 from tests.support_notifications import conviction, daily_file, factory, notification_harness
 from workflows.reconciliation import NotificationReconciliationWorkflow
 
 pytestmark = pytest.mark.devserver
 POLICY = NotificationPolicy(name="compressed (0.2s days)", day_seconds=0.2)
 KEY = {"X-API-Key": "pnc-key"}
-
-
-async def eventually(check, *, within: float = 30.0, what: str = "condition"):
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        result = await check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.25)
 
 
 async def fno(env: dict[str, str], *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
@@ -220,23 +208,14 @@ async def test_fno_takes_daily_files_and_shows_notifications_to_supervisors(dev_
     assert accepted_code == 0 and json.loads(open_after) == []
 
 
-@asynccontextmanager
-async def web(h):
-    async def connect():
-        return h.client
-
+def web(h):
     intake = Intake(
         task_queue=h.task_queue,
         policy=POLICY,
         subject_key_secret=LOCAL_SUBJECT_KEY_SECRET,
         api_keys={"pnc-key": "PNC daily activity feed"},
     )
-    app = create_app(connect, h.case_store, intake=intake)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fno") as client,
-    ):
-        yield client
+    return api_client(h.client, h.case_store, intake=intake)
 
 
 async def test_daily_files_over_http(dev_env, tmp_path):

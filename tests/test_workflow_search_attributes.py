@@ -26,7 +26,7 @@ from activities.simulator import ReplySpec, SubjectSpec
 from models import search
 from models.case import Outcome, Stage, opening_stage
 from models.policy import compressed_policy
-from tests.support import custody_event, harness, state_of, until
+from tests.support import custody_event, eventually, harness, state_of, until
 
 UPSERT = EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
 SCHEDULED = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
@@ -109,11 +109,12 @@ async def test_a_case_awaiting_the_officer_opens_at_that_stage(ts_env, tmp_path)
 
 
 async def listed(client: Client, query: str, case_id: str) -> bool:
-    for _ in range(100):  # visibility is eventually consistent
-        if any([w.id async for w in client.list_workflows(query) if w.id == case_id]):
-            return True
-        await asyncio.sleep(0.1)
-    return False
+    """``case_id`` is among the workflows ``query`` lists (visibility catches up)."""
+
+    async def found() -> bool:
+        return any([w.id async for w in client.list_workflows(query) if w.id == case_id])
+
+    return bool(await eventually(found, what=f"{case_id} listed by {query}"))
 
 
 async def test_a_case_is_listed_by_stage_before_any_worker_runs(dev_env, tmp_path):
