@@ -4,6 +4,7 @@ server cannot run Schedules)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -96,6 +97,17 @@ class NotificationHarness:
 
     async def state(self, notification_id: str) -> Any:
         return await self.handle(notification_id).query(NotificationWorkflow.state)
+
+    async def skip_until_escalated(self, notification_id: str, *, within: float = 60) -> Any:
+        """Move the time-skipping clock on a day at a time until the notification waits
+        for a senior caseworker's escalation decision; its state then."""
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            state = await self.state(notification_id)
+            if "notification_escalation" in state.awaiting:
+                return state
+            assert asyncio.get_running_loop().time() < deadline, state.stage
+            await self.env.sleep(timedelta(days=1))
 
     def ids(self) -> list[str]:
         return [r.notification_id for r in self.store.notifications(now=_far(), limit=100_000)]

@@ -103,13 +103,7 @@ async def test_a_state_that_never_acknowledges_is_chased_and_escalated_before_da
         await h.ingest(daily_file(7, recorded.date(), [conviction(["RO"], recorded)]))
         [notification_id] = h.ids()
         handle = h.handle(notification_id)
-        deadline = asyncio.get_running_loop().time() + 60
-        while True:
-            state = await h.state(notification_id)
-            if "notification_escalation" in state.awaiting:
-                break
-            assert asyncio.get_running_loop().time() < deadline, state.stage
-            await h.env.sleep(timedelta(days=1))
+        state = await h.skip_until_escalated(notification_id)
         assert state.stage is Stage.NOTIFICATION_ESCALATED
         assert state.awaiting_role == ["senior_caseworker"]
         escalated = next(e for e in state.timeline if "escalated to a senior caseworker" in e.text)
@@ -186,13 +180,7 @@ async def test_a_long_wait_continues_as_new_and_keeps_its_deadlines(ts_env, tmp_
         await h.ingest(daily_file(12, recorded.date(), [conviction(["PT"], recorded)]))
         [notification_id] = h.ids()
         handle = h.handle(notification_id)
-        deadline = asyncio.get_running_loop().time() + 60
-        while True:
-            state = await h.state(notification_id)
-            if "notification_escalation" in state.awaiting:
-                break
-            assert asyncio.get_running_loop().time() < deadline, state.stage
-            await h.env.sleep(timedelta(days=1))
+        state = await h.skip_until_escalated(notification_id)
         await decide(
             handle,
             decision(
