@@ -2,7 +2,9 @@
 
 ``WORKFLOWS`` is loaded on first use (PEP 562): the worker's sandbox re-imports this
 package for every workflow it runs, and an encounter must not pay for importing
-Criminal Casework's module, nor the other way round.
+Criminal Casework's module, nor the other way round. Taking any of them installs
+``workflows.activation_order`` (decisions after the events that reached the case
+before them: a workaround of the SDK), so every worker and replayer has it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from workflows.activation_order import install
+
+        install()
     if name == "CriminalCaseworkWorkflow":
         from workflows.casework import CriminalCaseworkWorkflow
 

@@ -1,0 +1,285 @@
+"""A timer fires and a decision arrives in the same workflow task, after a task timeout.
+
+The interleaving that made cases no worker could replay (issue 16): the worker dies
+while a case's timer runs; the timer fires with no worker; the dead worker's sticky
+workflow task times out (SCHEDULE_TO_START); a caseworker's decision arrives; the next
+worker gets one workflow task holding both. The SDK (temporalio 1.35.0) ran the
+decision first on replay but not always live, so the history could not be replayed.
+``workflows.activation_order`` makes the case take the events first, then the
+decision, live and on replay (see its docstring).
+
+- The two real histories saved from the black-box runs replay.
+- On a real dev server, with a real worker process SIGKILLed: every kind of decision a
+  Criminal Casework case takes while a timer runs (the deportation decision as the
+  Stage 1 window closes, ``subject_located`` as an ICE status review falls due) is
+  sent while the worker is dead, after the timer fired; the new worker's first
+  workflow task holds the timer and the decision. The decision is judged on the state
+  after the timer (the window closed: the deportation decision is expected and
+  taken), the case goes on, and every history replays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
+from temporalio.worker import Replayer
+
+from access.service import DecisionRefused, send_decision
+from activities.store import CaseStore
+from models.case import Stage
+from models.decisions import DecisionRequest
+from models.policy import compressed_policy
+from runtime.config import LOCAL_SUBJECT_KEY_SECRET as SECRET
+from runtime.embedded import stop_process
+from starter import start_all
+from tests.support import CONVERTER, custody_event, state_of
+from workflows import WORKFLOWS, activation_order
+
+ROOT = Path(__file__).resolve().parent.parent
+SAVED = sorted((Path(__file__).parent / "histories" / "after_worker_kill").glob("*.json"))
+DAY = 0.5  # seconds: Stage 1 window 5 s, ICE status review every 3.5 s
+STICKY_TIMEOUT = 10.0  # the SDK's default sticky schedule-to-start timeout, seconds
+
+
+def test_the_workaround_is_installed_for_the_pinned_sdk():
+    assert activation_order.installed()
+    assert activation_order.sdk_version() in activation_order.TESTED_SDK_VERSIONS
+
+
+def test_both_saved_histories_are_here():
+    assert [p.stem for p in SAVED] == [
+        "casework-c368b1a561767e07e3e3ad68",
+        "casework-e0e9e5afffaccd680f7a7f64",
+    ]
+
+
+@pytest.mark.parametrize(
+    "history",
+    [WorkflowHistory.from_json(p.stem, json.loads(p.read_text())) for p in SAVED],
+    ids=[p.stem for p in SAVED],
+)
+async def test_the_histories_saved_after_a_worker_kill_replay(history: WorkflowHistory):
+    result = await Replayer(workflows=WORKFLOWS, data_converter=CONVERTER).replay_workflow(
+        history, raise_on_replay_failure=False
+    )
+    assert result.replay_failure is None, result.replay_failure
+
+
+def decision(kind: str, role: str = "caseworker", **fields: Any) -> DecisionRequest:
+    return DecisionRequest.model_validate(
+        {
+            "actor": "Sam Jones",
+            "role": role,
+            "reason": "interleaving test",
+            "decision": {"kind": kind, **fields},
+        }
+    )
+
+
+def task_with_timer_and_decision(history: WorkflowHistory) -> bool:
+    """True when one workflow task, scheduled after a timed-out one, both saw a timer
+    fire and accepted an update: the interleaving under test."""
+    events = list(history.events)
+    by_id = {e.event_id: e for e in events}
+    for e in events:
+        if e.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+            continue
+        attrs = e.workflow_execution_update_accepted_event_attributes
+        scheduled = by_id[attrs.accepted_request_sequencing_event_id]
+        before = [x for x in events if x.event_id < scheduled.event_id]
+        # Back to the last completed task: a timed-out task and a fired timer between.
+        since: list[Any] = []
+        for x in reversed(before):
+            if x.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                break
+            since.append(x)
+        kinds = {x.event_type for x in since}
+        if (
+            EventType.EVENT_TYPE_TIMER_FIRED in kinds
+            and EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT in kinds
+        ):
+            return True
+    return False
+
+
+async def wait_for(check: Any, *, within: float, what: str) -> Any:
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        try:
+            got = await check()
+            if got:
+                return got
+        except Exception:
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.devserver
+async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, tmp_path):
+    client: Client = dev_env.client
+    task_queue = f"interleave-{uuid.uuid4()}"
+    home = tmp_path / "home"
+    home.mkdir()
+    db_url = f"sqlite:///{tmp_path / 'casework.db'}"
+    CaseStore.migrated(db_url).engine.dispose()
+    certificate = {
+        "after_days": 0.5,
+        "convictions": [{"offence": "ROBBERY"}],
+        "certificate_purpose": "immigration_deportation",
+    }
+    window = custody_event(nationality="NL", force="interleave")  # to the Stage 1 window
+    review = custody_event(nationality="NL", force="interleave")  # ICE tasking reviews
+    world = {
+        "seed": 3,
+        "subjects": {
+            e.subject.pnc_id: {"replies": {"NL": certificate}, "located_after_days": None}
+            for e in (window, review)
+        },
+    }
+    world_file = tmp_path / "world.json"
+    world_file.write_text(json.dumps(world))
+    env = os.environ | {
+        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": client.namespace,
+        "FNO_HOME": str(home),
+        "FNO_DATABASE_URL": db_url,
+        "FNO_WORLD_FILE": str(world_file),
+        "FNO_POLICY": f"compressed:{DAY}",
+        "FNO_TASK_QUEUE": task_queue,
+        "FNO_STUCK_SCAN_MINUTES": "0",
+        "FNO_RECONCILE_SCHEDULE": "off",
+        "FNO_LOG_FORMAT": "json",
+    }
+    logs: list[Path] = []
+
+    def start_worker() -> subprocess.Popen[bytes]:
+        log = tmp_path / f"worker-{len(logs)}.log"
+        logs.append(log)
+        with log.open("wb") as out:
+            return subprocess.Popen(
+                [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=out, stderr=out
+            )
+
+    worker = start_worker()
+    try:
+        text = "\n".join(e.model_dump_json() for e in (window, review))
+        started = await start_all(
+            client, text, task_queue=task_queue, policy=compressed_policy(DAY)
+        )
+        assert [r.status for r in started] == ["started", "started"]
+
+        async def casework_of(event: Any) -> Any:
+            async def referred() -> Any:
+                s = await state_of(client.get_workflow_handle(event.case_id()))
+                return s.casework_id
+
+            case_id = await wait_for(referred, within=90, what="the referral")
+            return client.get_workflow_handle(case_id)
+
+        window_case, review_case = await casework_of(window), await casework_of(review)
+
+        async def awaiting(handle: Any, kind: str) -> Any:
+            async def check() -> Any:
+                s = await state_of(handle)
+                return s if kind in s.awaiting else None
+
+            return await wait_for(check, within=90, what=f"{handle.id} awaiting {kind}")
+
+        # The review case waits in ICE tasking; the window case is located, detained and
+        # served its Stage 1 notice.
+        await awaiting(review_case, "subject_located")
+        await awaiting(window_case, "subject_located")
+        await send_decision(
+            client, window_case.id, decision("subject_located", case_owner="Sam Jones")
+        )
+        await awaiting(window_case, "detention")
+        await send_decision(client, window_case.id, decision("detention", detain=True))
+
+        async def in_window() -> Any:
+            s = await state_of(window_case)
+            return s if s.stage is Stage.STAGE1_RESPONSE_WINDOW else None
+
+        s = await wait_for(in_window, within=60, what="the Stage 1 window")
+        window_closes = s.deadlines[0].due_at
+        review_due = (await state_of(review_case)).next_review_at
+
+        # The worker dies while both timers run.
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        killed_at = asyncio.get_running_loop().time()
+
+        # Both timers fire with no worker; the dead worker's sticky tasks time out.
+        now = datetime.now(UTC)  # the dev server runs on this machine's clock
+        fires_in = max((window_closes - now).total_seconds(), (review_due - now).total_seconds())
+        await asyncio.sleep(max(fires_in, 0) + 0.5)
+        # The decisions arrive after the timers fired, while no worker runs.
+        deport = asyncio.create_task(
+            send_decision(client, window_case.id, decision("deportation", decision="deport"))
+        )
+        located = asyncio.create_task(
+            send_decision(
+                client, review_case.id, decision("subject_located", case_owner="Sam Jones")
+            )
+        )
+        await asyncio.sleep(
+            max(0.0, killed_at + fires_in + STICKY_TIMEOUT + 1 - asyncio.get_running_loop().time())
+        )
+        worker = start_worker()
+
+        # Judged after the window closed: the deportation decision is expected, taken.
+        result = await asyncio.wait_for(deport, 60)
+        assert result.accepted
+        s = await awaiting(window_case, "deportation_enforced")
+        assert s.stage is Stage.AWAITING_ENFORCEMENT
+        # Judged while the case reviews ICE's tasking: taken, or refused with the case
+        # unchanged and taken when sent again.
+        try:
+            await asyncio.wait_for(located, 60)
+        except DecisionRefused:
+            await awaiting(review_case, "subject_located")
+            await send_decision(
+                client, review_case.id, decision("subject_located", case_owner="Sam Jones")
+            )
+        s = await awaiting(review_case, "detention")
+        assert s.located
+
+        histories = {
+            h.id: await h.fetch_history()
+            for h in (
+                window_case,
+                review_case,
+                client.get_workflow_handle(window.case_id()),
+                client.get_workflow_handle(review.case_id()),
+            )
+        }
+        # The interleaving happened (at least in the case whose decision was taken).
+        assert task_with_timer_and_decision(histories[window_case.id])
+        replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
+        failures = {}
+        for workflow_id, history in histories.items():
+            replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+            if replayed.replay_failure is not None:
+                failures[workflow_id] = repr(replayed.replay_failure)[:300]
+        assert failures == {}
+    finally:
+        stop_process(worker, "worker", sig=signal.SIGINT, timeout=15)
+        for event in (window, review):
+            for wid in (event.case_id(), f"casework-{event.subject.subject_key(SECRET)}"):
+                try:
+                    await client.get_workflow_handle(wid).terminate(reason="test over")
+                except Exception:  # already closed
+                    pass
