@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CODE   := workflows activities models runtime access cli api web bench sim worker.py starter.py
 
-.PHONY: run test check bench worker migrate register-search-attributes schedules notifications-year install clean
+.PHONY: run test test-load check bench worker migrate register-search-attributes schedules notifications-year install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,16 @@ run: $(STAMP)
 ## test: the test suite
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+## test-load: the same suite while a busy loop keeps one CPU core busy (the suite must not race the clock)
+test-load: $(STAMP)
+	@$(PY) .ci/burn_cpu.py & burner=$$!; \
+	trap 'kill $$burner 2>/dev/null' EXIT INT TERM; \
+	echo "test-load: CPU burner running (pid $$burner)"; \
+	status=0; $(PY) -m pytest -q || status=$$?; \
+	kill $$burner 2>/dev/null; wait $$burner 2>/dev/null; \
+	echo "test-load: pytest exit status $$status"; \
+	exit $$status
 
 ## bench: throughput against a bare Temporal baseline (BENCH_ARGS="--cases 2000"; --dormant [K])
 bench: $(STAMP)
