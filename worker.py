@@ -30,7 +30,7 @@ from runtime.config import Settings, connect
 from runtime.logs import configure_logging, get_logger
 from runtime.schedules import ensure_at_startup as ensure_reconciliation_schedule
 from runtime.shutdown import run_and_exit
-from workflows import WORKFLOWS
+from workflows import WORKFLOWS, activation_order
 
 SHUTDOWN_GRACE = timedelta(seconds=10)
 # Synchronous (def) activities run on this many threads; async ones on the event loop.
@@ -80,6 +80,7 @@ def make_worker(
 ) -> Worker:
     """The worker with the product's settings (the benchmark's baseline uses the same)."""
     compile_workflow_modules(workflows)
+    activation_order.install()  # decisions judged in order (an SDK fault; see the module)
     return Worker(
         client,
         task_queue=task_queue,

@@ -1,45 +1,58 @@
-"""Decisions are taken after the events that reached the case before them.
+"""A decision sent after a case's events is judged after them, live and on replay.
 
 A workaround of an ordering fault of the Temporal Python SDK (seen on 1.35.0, its
-Core as bundled), kept until the SDK settles it:
+Core as bundled), kept until the SDK settles it.
 
 When one workflow task brings both history events (a timer fired, an activity
-finished) and an update (a caseworker's ``decide``), the SDK runs the update first:
-it validates the update against the state *before* those events and writes the
-update's acceptance as the task's first command. But Core does not always deliver
-them together when the task runs live: after a worker dies, its sticky workflow task
-times out and the next one carries the timer and the update; a worker that had
-already applied the timer (while answering a query, say) gets the timer in one
-activation and the update in the next. The case then moves on with the timer first,
-validates the decision against the new state, and writes the acceptance *after* the
-timer's commands. On replay Core hands both over in one activation, the SDK puts the
-update first, and the history no longer matches: ``[TMPRL1100] Nondeterminism error:
-Update machine does not handle this event`` — a case no worker can replay
-(``../shared/repro/nondeterminism-after-worker-kill/``; ``tests/test_interleaving.py``).
+finished, a signal) and an update (a caseworker's ``decide``), the SDK validates and
+accepts the update first, against the state *before* those events. After a worker
+dies that is what usually happens: the timer fires with no worker, the decision
+arrives, the next worker gets both in one task; a decision the case expects only
+once the timer has fired (the deportation decision when the Stage 1 window closes)
+is refused. But live, Core does not always hand both over together: a worker can get
+the timer in one activation and the update in the next, judge the decision after
+the timer, accept it, and write the acceptance *after* the timer's commands. On
+replay Core hands both over in one activation, the SDK puts the update first, and
+the history no longer matches — ``[TMPRL1100] Nondeterminism error: Update machine
+does not handle this event``: a case no worker can replay
+(``tests/histories/after_worker_kill/``, ``tests/test_interleaving.py``).
 
-Every update request is sequenced after the history events of the task that brings
-it (its ``acceptedRequestSequencingEventId`` is that task's scheduled event), so the
-order that matches what happened is: the events first, then the updates. This module
-makes the SDK keep that order in every activation, live and on replay: an activation
-holding updates and other jobs is run as two — everything but the updates, then the
-updates — and the two completions are sent as one. Live and replay then issue the
-same commands whichever way Core splits the task.
+The rule here, for an activation that holds updates and other jobs:
+
+- an update the case accepts *before* the events (its validator passes on the state
+  as it is) goes first, as the SDK always did: every history the SDK wrote that way
+  still replays;
+- an update the case refuses before the events is run *after* them (the activation
+  runs as two: the events, then those updates, and the completions go as one), and
+  so judged on the state after the events. No history the SDK wrote can hold such an
+  update accepted before the events (its validator refused it there), so this changes
+  nothing that replayed; it makes the histories Core wrote events-first replay, and
+  a decision sent after a timer fired is judged after it, live and on replay alike.
+
+The rule is decided by running the update's validator (read-only, as the SDK runs
+it) on the state before the activation's events, the same on replay as live. What it
+cannot mend: a history Core wrote events-first for an update the case would have
+accepted before the events as well; such a case fails to replay and is listed as
+stuck (``cannot_replay``) for an operator to reset.
 
 ``install()`` patches the SDK's workflow instance once per process (outside the
 sandbox; the class is shared with it). ``workflows.WORKFLOWS`` installs it, so every
-worker and replayer that runs our workflows has it. The SDK version is pinned in
-``pyproject.toml``: a new SDK is taken deliberately, with the replay tests.
+worker and replayer that takes our workflows from there has it; ``worker.py`` checks.
+The SDK version is pinned in ``pyproject.toml``: a new SDK is taken deliberately,
+with the replay tests.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 import temporalio
 from temporalio.bridge.proto.workflow_activation import WorkflowActivation
 from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
-from temporalio.worker import _workflow_instance
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import HandleUpdateInput, _workflow_instance
 
 TESTED_SDK_VERSIONS = ("1.35.0",)
 _MARK = "_fno_decisions_after_events"
@@ -52,7 +65,7 @@ _TERMINAL = (
 )
 
 
-def needs_split(act: WorkflowActivation) -> bool:
+def mixed(act: WorkflowActivation) -> bool:
     """True when ``act`` holds updates and other history jobs (not a first activation:
     an update sent with the start must see the workflow's initialisation)."""
     kinds = [job.WhichOneof("variant") for job in act.jobs]
@@ -63,17 +76,50 @@ def needs_split(act: WorkflowActivation) -> bool:
     )
 
 
-def split(act: WorkflowActivation) -> tuple[WorkflowActivation, WorkflowActivation]:
-    """(everything but the updates, the updates alone), sharing the activation's
-    time, replay flag, history length and flags. Patch notices go with the first."""
+def split(
+    act: WorkflowActivation, later: set[str]
+) -> tuple[WorkflowActivation, WorkflowActivation]:
+    """(everything but the updates whose IDs are in ``later``, those updates alone),
+    both with the activation's time, replay flag, history length and flags."""
     first, updates = WorkflowActivation(), WorkflowActivation()
     first.CopyFrom(act)
     updates.CopyFrom(act)
     del first.jobs[:]
     del updates.jobs[:]
     for job in act.jobs:
-        (updates if job.HasField("do_update") else first).jobs.append(job)
+        goes_later = job.HasField("do_update") and job.do_update.id in later
+        (updates if goes_later else first).jobs.append(job)
     return first, updates
+
+
+def accepted_now(instance: Any, act: WorkflowActivation, job: Any) -> bool:
+    """Would the workflow accept update ``job`` on its state before ``act``'s events?
+    Its validator, run read-only as the SDK runs it, at the activation's time."""
+    update = job.do_update
+    defn = instance._updates.get(update.name) or instance._updates.get(None)
+    if defn is None or defn.validator is None:
+        return True
+    try:
+        args = instance._process_handler_args(
+            update.name, update.input, defn.name, defn.arg_types, defn.dynamic_vararg
+        )
+    except Exception:
+        return True  # the SDK refuses it as it always did
+    instance._time_ns = act.timestamp.ToNanoseconds()
+    instance._is_replaying = act.is_replaying
+    asyncio._set_running_loop(instance)
+    try:
+        with instance._as_read_only(in_query_or_validator=True):
+            instance._inbound.handle_update_validator(
+                HandleUpdateInput(
+                    id=update.id, update=update.name, args=args, headers=update.headers
+                )
+            )
+    except Exception:
+        return False
+    finally:
+        asyncio._set_running_loop(None)
+    return True
 
 
 def merge(
@@ -104,27 +150,56 @@ def merge(
     return merged
 
 
+def refused(instance: Any, updates: WorkflowActivation) -> WorkflowActivationCompletion:
+    """A completion refusing every update of ``updates``, as a validator would."""
+    completion = WorkflowActivationCompletion()
+    completion.successful.SetInParent()
+    for job in updates.jobs:
+        command = completion.successful.commands.add()
+        command.update_response.protocol_instance_id = job.do_update.protocol_instance_id
+        instance._workflow_context_failure_converter.to_failure(
+            ApplicationError(
+                "Refused: the case ended before it could take this decision.",
+                type="CaseEnded",
+                non_retryable=True,
+            ),
+            instance._workflow_context_payload_converter,
+            command.update_response.rejected,
+        )
+    return completion
+
+
 def ordered(
     activate: Callable[[Any, WorkflowActivation], WorkflowActivationCompletion],
 ) -> Callable[[Any, WorkflowActivation], WorkflowActivationCompletion]:
-    def activate_events_then_updates(
+    def activate_judging_decisions_in_order(
         self: Any, act: WorkflowActivation
     ) -> WorkflowActivationCompletion:
-        if not needs_split(act):
+        if not mixed(act) or getattr(self, "_object", None) is None:
             return activate(self, act)
-        first, updates = split(act)
+        later = {
+            job.do_update.id
+            for job in act.jobs
+            if job.HasField("do_update") and not accepted_now(self, act, job)
+        }
+        if not later:
+            return activate(self, act)
+        first, updates = split(act, later)
         done = activate(self, first)
         if done.HasField("failed"):
             return done
+        if any(c.WhichOneof("variant") in _TERMINAL for c in done.successful.commands):
+            # The events ended the workflow: the updates come too late for it.
+            return merge(done, refused(self, updates))
         return merge(done, activate(self, updates))
 
-    setattr(activate_events_then_updates, _MARK, activate)
-    return activate_events_then_updates
+    setattr(activate_judging_decisions_in_order, _MARK, activate)
+    return activate_judging_decisions_in_order
 
 
 def install() -> None:
-    """Make every workflow instance of this process take updates after the other
-    jobs of their activation (idempotent)."""
+    """Make every workflow instance of this process judge an update it refuses before
+    its activation's events after them (idempotent)."""
     impl = _workflow_instance._WorkflowInstanceImpl
     if getattr(impl.activate, _MARK, None) is not None:
         return
