@@ -343,3 +343,27 @@ def utc(*args: int) -> datetime:
 def days_between(a: datetime | None, b: datetime | None) -> float:
     assert a is not None and b is not None
     return (b - a) / timedelta(days=1)
+
+
+def effect_results(sim: Simulator, action: str, subject_key: str) -> list[str]:
+    """What the simulated system answered for each ``action`` it did for the subject
+    (for ``notice_served``: the notice served), one per act."""
+    from sqlmodel import Session, select
+
+    from activities.simulator import SimEffect
+
+    with Session(sim.engine) as session:
+        query = select(SimEffect).where(
+            SimEffect.action == action, SimEffect.subject_key == subject_key
+        )
+        return [e.result for e in session.exec(query)]
+
+
+def decisions_of(state: CaseView, kind: str | None = None) -> list[Any]:
+    """The decision entries of the case's timeline (of ``kind`` only, if given), oldest
+    first: each with its ``data["decision"]``, who, role, when and why."""
+    return [
+        e
+        for e in state.timeline
+        if e.kind == "decision" and (kind is None or e.data["decision"]["kind"] == kind)
+    ]

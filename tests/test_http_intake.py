@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from api.app import Intake
 from models.policy import Policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
-from tests.support import api_client, custody_event, harness
+from tests.support import api_client, custody_event, harness, until
 
 pytestmark = pytest.mark.devserver
 KEY = {"X-API-Key": "kent-key"}
@@ -59,7 +59,7 @@ async def test_new_resent_conflicting_invalid_and_unauthorised_events(dev_env, t
 
         changed = body | {"uk_matter": "burglary"}
         conflict = await client.post("/custody-events", json=changed, headers=KEY)
-        assert conflict.status_code == 409 and "different event" in conflict.json()["detail"]
+        assert conflict.status_code == 409 and conflict.json()["detail"]
         assert await cases_of(h, force) == 1
 
         invalid = body | {
@@ -78,7 +78,7 @@ async def test_new_resent_conflicting_invalid_and_unauthorised_events(dev_env, t
         assert not_json.status_code == 422
         huge = body | {"custody_reference": "X-6", "uk_matter": "x" * 70_000}
         too_large = await client.post("/custody-events", json=huge, headers=KEY)
-        assert too_large.status_code == 413 and "limit" in too_large.json()["detail"]
+        assert too_large.status_code == 413 and too_large.json()["detail"]
 
         nobody = await client.post("/custody-events", json=body | {"custody_reference": "X-3"})
         stranger = await client.post(
@@ -87,7 +87,6 @@ async def test_new_resent_conflicting_invalid_and_unauthorised_events(dev_env, t
             headers={"X-API-Key": "guess"},
         )
         assert nobody.status_code == stranger.status_code == 401
-        assert "API key" in nobody.json()["detail"]
         assert await cases_of(h, force) == 1
 
         # Missing country-required data is not a rejection: the officer is asked.
@@ -122,6 +121,7 @@ async def test_a_case_whose_custody_reference_has_a_slash_is_read_and_decided(de
         read = await client.get(f"/cases/{case_id}", headers=who)
         assert read.status_code == 200, read.text
         assert read.json()["case_id"] == case_id
+        assert "subject_located" not in read.json()["awaiting"]  # an encounter: never
         decision = {
             "actor": "Sam Jones",
             "role": "caseworker",
@@ -130,7 +130,15 @@ async def test_a_case_whose_custody_reference_has_a_slash_is_read_and_decided(de
         }
         refused = await client.post(f"/cases/{case_id}/decisions", json=decision)
         assert refused.status_code == 409, refused.text  # reached the case, which refused
-        assert "not expected" in refused.json()["detail"]
+        assert refused.json()["detail"]
+        await until(
+            h.client.get_workflow_handle(case_id),
+            lambda s: (
+                [(e.kind, e.actor) for e in s.timeline if e.kind == "refusal"]
+                == [("refusal", "Sam Jones")]
+            ),
+            what="the refusal on the case's timeline",
+        )
 
 
 async def test_the_same_event_sent_concurrently_makes_one_case(dev_env, tmp_path):

@@ -47,8 +47,7 @@ async def test_same_custody_identity_with_other_content_is_a_conflict(dev_env, t
         [result] = await start_all(
             h.client, line(changed), task_queue=h.task_queue, policy=Policy()
         )
-    assert result.status == "conflict"
-    assert "different event with the same force and custody reference" in result.detail
+    assert result.status == "conflict" and result.case_id == event.case_id()
 
 
 async def test_bad_lines_are_rejected_with_every_error_and_the_rest_go_on(dev_env, tmp_path):
@@ -65,11 +64,11 @@ async def test_bad_lines_are_rejected_with_every_error_and_the_rest_go_on(dev_en
                 "encounter-hampshire-" + unknown_country["custody_reference"].upper()
             ).describe()
     assert [r.status for r in results] == ["rejected", "rejected", "started"]
-    assert results[0].detail.startswith("line 1: not JSON")
-    assert "subject.nationality: Value error, unknown country code 'ZZ'" in results[1].detail
-    assert "subject.date_of_birth: Value error, date_of_birth must be in the past" in (
-        results[1].detail
-    )
+    # Each rejection names its line and, for an invalid event, every field in error.
+    assert results[0].detail.startswith("line 1:")
+    assert results[1].detail.startswith("line 2:")
+    assert "subject.nationality" in results[1].detail
+    assert "subject.date_of_birth" in results[1].detail
     assert not_started.value.status == RPCStatusCode.NOT_FOUND
 
 
@@ -84,7 +83,9 @@ def test_future_times_are_refused_at_intake_only():
         CustodyEvent.model_validate(data, context=INTAKE)
         raise AssertionError("a custody event in the future was accepted at intake")
     except ValidationError as err:
-        assert "encountered_at is in the future" in str(err)
+        assert [(e["loc"], e["type"]) for e in err.errors()] == [
+            (("encountered_at",), "value_error")
+        ]
     # Inside a running case the same data still decodes (no clock in the model).
     assert CustodyEvent.model_validate(data).encountered_at.year == 2999
 
@@ -93,7 +94,8 @@ def test_an_oversized_line_is_refused_with_the_limit():
     from models.event import MAX_EVENT_BYTES
 
     [(n, item)] = parse_events('{"a": "' + "x" * MAX_EVENT_BYTES + '"}\n{')[:1]
-    assert n == 1 and isinstance(item, ValueError) and "limit" in str(item)
+    # Valid JSON, refused for its size alone.
+    assert n == 1 and isinstance(item, ValueError) and not isinstance(item, json.JSONDecodeError)
 
 
 def test_json_array_and_json_lines_are_both_read():
