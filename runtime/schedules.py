@@ -3,9 +3,12 @@
     python -m runtime.schedules        (or: make schedules)
 
 Creates the schedule ``fno-notification-reconciliation`` if the namespace lacks it,
-or brings its spec and action up to date (a paused schedule stays paused). Safe to
-run again; every worker does it at start-up (``FNO_RECONCILE_SCHEDULE=off`` turns
-that off, e.g. for workers that should not own it). Connects like the worker
+or brings its spec, action and policy up to date (a paused schedule stays paused).
+Writes nothing when they already are; an update carries the conflict token of the
+description it was built from, so a pause or note an operator writes meanwhile is
+never undone (the server drops the update; it is made again over the fresh state).
+Safe to run again; every worker does it at start-up (``FNO_RECONCILE_SCHEDULE=off``
+turns that off, e.g. for workers that should not own it). Connects like the worker
 (``TEMPORAL_*``, ``FNO_*``).
 
 Statutory policy: daily at ``reconcile_at_hour`` (07:00 UTC), an hour after a day's
@@ -18,11 +21,16 @@ file received is the anchor.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
+import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from temporalio.api.common.v1 import Payload
+from temporalio.api.workflowservice.v1 import UpdateScheduleRequest
 from temporalio.client import (
     Client,
     Schedule,
@@ -34,8 +42,6 @@ from temporalio.client import (
     ScheduleRange,
     ScheduleSpec,
     ScheduleState,
-    ScheduleUpdate,
-    ScheduleUpdateInput,
 )
 
 from models.notification import (
@@ -52,6 +58,8 @@ if TYPE_CHECKING:
     from runtime.config import Settings
 
 MIN_INTERVAL = timedelta(minutes=1)
+# How long a worker's start-up waits for its update to be taken in.
+UPDATE_WITHIN = timedelta(seconds=30)
 
 
 def reconciliation_schedule(
@@ -92,22 +100,129 @@ async def ensure_reconciliation_schedule(
     task_queue: str,
     policy: NotificationPolicy,
     anchor: FeedAnchor | None = None,
-) -> Literal["created", "updated"]:
-    """Create the schedule, or update it in place (keeping its paused state)."""
+) -> Literal["created", "updated", "unchanged"]:
+    """Create the schedule, or bring its spec, action and policy up to date, never
+    undoing a pause, a resume or a note an operator wrote meanwhile."""
     schedule = reconciliation_schedule(task_queue, policy, anchor)
     try:
         await client.create_schedule(RECONCILIATION_SCHEDULE_ID, schedule)
         return "created"
     except ScheduleAlreadyRunningError:
         pass
+    return await bring_up_to_date(client, RECONCILIATION_SCHEDULE_ID, schedule)
 
-    def keep_state(current: ScheduleUpdateInput) -> ScheduleUpdate:
-        return ScheduleUpdate(
-            schedule=dataclasses.replace(schedule, state=current.description.schedule.state)
+
+class ScheduleNotUpdatedError(RuntimeError):
+    """The update was sent but not seen taken in (or kept being superseded) in time."""
+
+
+async def bring_up_to_date(
+    client: Client,
+    schedule_id: str,
+    wanted: Schedule,
+    *,
+    within: timedelta = UPDATE_WITHIN,
+) -> Literal["updated", "unchanged"]:
+    """Write ``wanted``'s spec, action and policy to the schedule if they differ from
+    what it has, with the state (paused, note) it has: nothing is written when they
+    are the same.
+
+    Read-modify-write, made safe with the description's conflict token. The SDK's
+    ``ScheduleHandle.update`` sends none (temporalio 1.35: one describe, then an
+    ``UpdateScheduleRequest`` without ``conflict_token``, no retry on conflict), and an
+    update replaces the whole state, so it would write back the state it read over a
+    pause that landed meanwhile. With the token, the server drops the update if
+    anything changed the schedule since the describe (a pause, an unpause, a note,
+    another worker's update) — silently: the RPC succeeds. So after writing, wait
+    until the schedule has moved on from that token, then compare again; a dropped
+    update is written again over the fresh description."""
+    handle = client.get_schedule_handle(schedule_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within.total_seconds()
+    wrote = False
+    description = await handle.describe()
+    while await differences(client, description.schedule, wanted):
+        if loop.time() > deadline:
+            raise ScheduleNotUpdatedError(
+                f"schedule {schedule_id}: still out of date after {within}"
+                " (its state or another worker's update kept changing it)"
+            )
+        token = description.raw_description.conflict_token
+        await client.workflow_service.update_schedule(
+            UpdateScheduleRequest(
+                namespace=client.namespace,
+                schedule_id=schedule_id,
+                # Schedule._to_proto: the SDK's own encoding (codec, user metadata).
+                schedule=await dataclasses.replace(
+                    wanted, state=description.schedule.state
+                )._to_proto(client),
+                conflict_token=token,
+                identity=client.identity,
+                request_id=str(uuid.uuid4()),
+            ),
+            retry=True,
         )
+        wrote = True
+        # The scheduler takes the update (or the change that supersedes it) in when it
+        # next runs: until then a describe still answers ``token``.
+        while (description := await handle.describe()).raw_description.conflict_token == token:
+            if loop.time() > deadline:
+                raise ScheduleNotUpdatedError(
+                    f"schedule {schedule_id}: update sent, not taken in after {within}"
+                )
+            await asyncio.sleep(0.1)
+    return "updated" if wrote else "unchanged"
 
-    await client.get_schedule_handle(RECONCILIATION_SCHEDULE_ID).update(keep_state)
-    return "updated"
+
+async def differences(client: Client, current: Schedule, wanted: Schedule) -> list[str]:
+    """Which of spec, action and policy of ``current`` (as described) differ from
+    ``wanted`` (as built). Compared in forms the server's answer does not disturb: the
+    specs as protos (the SDK's dataclasses hold lists on one side, tuples on the
+    other), the action's payloads decoded (they are encrypted, differently every time)."""
+    found = []
+    if current.spec._to_proto() != wanted.spec._to_proto():
+        found.append("spec")
+    if current.policy != wanted.policy:
+        found.append("policy")
+    try:
+        same_action = await _action_view(client, current.action) == await _action_view(
+            client, wanted.action
+        )
+    except Exception:  # undecodable (a codec key gone, say): written again with today's
+        same_action = False
+    if not same_action:
+        found.append("action")
+    return found
+
+
+async def _action_view(client: Client, action: Any) -> tuple[Any, ...]:
+    if not isinstance(action, ScheduleActionStartWorkflow):
+        return (type(action).__name__,)
+    converter = client.data_converter
+
+    async def values(items: Sequence[Any]) -> list[Any]:
+        """Payloads (described) or values (built) as the plain values they carry."""
+        payloads = [
+            i if isinstance(i, Payload) else (await converter.encode([i]))[0] for i in items
+        ]
+        return await converter.decode(payloads) if payloads else []
+
+    memo = dict(action.memo or {})
+    metadata = [action.static_summary, action.static_details]
+    return (
+        action.workflow,
+        action.id,
+        action.task_queue,
+        action.execution_timeout,
+        action.run_timeout,
+        action.task_timeout,
+        action.retry_policy,
+        action.priority,
+        sorted((p.key.name, str(p.value)) for p in action.typed_search_attributes),
+        await values(action.args),
+        dict(zip(memo, await values(list(memo.values())), strict=True)),
+        [None if m is None else (await values([m]))[0] for m in metadata],
+    )
 
 
 def anchor_from_env(env: dict[str, str] | None = None) -> FeedAnchor | None:

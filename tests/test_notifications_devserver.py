@@ -59,6 +59,18 @@ def fno_env(h, tmp_path) -> dict[str, str]:
     }
 
 
+async def schedule_state(handle, wanted, *, what: str, within: float = 30.0):
+    """The Schedule's state once ``wanted(state)``: the scheduler takes a pause, an
+    unpause or an update in when it next runs, so on a busy machine a describe can
+    still answer the state before it for a moment."""
+
+    async def check():
+        state = (await handle.describe()).schedule.state
+        return state if wanted(state) else None
+
+    return await eventually(check, within=within, what=what)
+
+
 async def test_the_reconciliation_schedule_is_made_once_kept_up_to_date_and_runs(dev_env, tmp_path):
     async with notification_harness(dev_env, tmp_path, policy=POLICY) as h:
         client = h.client
@@ -67,11 +79,20 @@ async def test_the_reconciliation_schedule_is_made_once_kept_up_to_date_and_runs
         handle = client.get_schedule_handle(RECONCILIATION_SCHEDULE_ID)
         try:
             await handle.pause(note="paused by an operator")
+            await schedule_state(handle, lambda s: s.paused, what="the operator's pause")
+            # A new release while paused: its action (the policy it runs with) differs.
+            renamed = POLICY.model_copy(update={"name": "compressed (0.2s days), release 2"})
             kept = await ensure_reconciliation_schedule(
-                client, task_queue=h.task_queue, policy=POLICY
+                client, task_queue=h.task_queue, policy=renamed
+            )
+            state = await schedule_state(
+                handle,
+                lambda s: s.paused and s.note == "paused by an operator",
+                what="the Schedule still paused after the update",
             )
             described = await handle.describe()
             await handle.unpause()
+            await schedule_state(handle, lambda s: not s.paused, what="the Schedule unpaused")
             # A file missing between two received: the scheduled run sees it.
             files = factory(datetime.now(UTC).date() - timedelta(days=3), first_sequence=70)
             for seq in (70, 72):
@@ -93,14 +114,14 @@ async def test_the_reconciliation_schedule_is_made_once_kept_up_to_date_and_runs
         finally:
             await handle.delete()
         h.reconciliations.extend(runs)
-    assert (first, again, kept) == ("created", "updated", "updated")
-    assert described.schedule.state.paused and described.schedule.state.note == (
-        "paused by an operator"
-    )
+    assert (first, again, kept) == ("created", "unchanged", "updated")
+    assert state.paused and state.note == "paused by an operator"
     action = described.schedule.action
     assert isinstance(action, ScheduleActionStartWorkflow)
     assert action.workflow == "NotificationReconciliationWorkflow"
     assert action.task_queue == h.task_queue
+    [argument] = await client.data_converter.decode(action.args)
+    assert argument["policy"]["name"] == "compressed (0.2s days), release 2"
     assert report.findings.missing_sequences == [71]
     assert report.findings.resends_requested == [71]
     # The statutory schedule: daily at 07:00 UTC, caught up within a day.
