@@ -5,19 +5,46 @@
 - ``send_decision``: a decision as the ``decide`` update; the refusal comes back as
   ``DecisionRefused`` with the workflow's reason.
 - ``audit``: the access log of a case, or of an actor since a date — supervisors only.
+- ``stuck_cases``: the cases that are not moving, or cannot be read: a failing step, a
+  deadline passed unattended, a workflow task no worker takes up or that keeps failing,
+  a history the current workers cannot replay (``why="cannot_replay"``, running cases
+  from their failing workflow task, recently closed ones by asking their state).
+
+A case whose state query fails (its history cannot be replayed by the current workers,
+or the query itself fails) raises ``CaseUnreadable`` with a reason code, the error's
+first line, whether the case is listed as stuck and what an operator should do.
 """
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from time import monotonic as time_now
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import PendingWorkflowTaskState
+from temporalio.api.enums.v1 import (
+    EventType,
+    PendingWorkflowTaskState,
+    TaskQueueType,
+    WorkflowExecutionStatus,
+    WorkflowTaskFailedCause,
+)
 from temporalio.api.failure.v1 import Failure
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import (
+    DescribeTaskQueueRequest,
+    DescribeWorkflowExecutionRequest,
+    DescribeWorkflowExecutionResponse,
+    GetWorkflowExecutionHistoryReverseRequest,
+)
+from temporalio.client import (
+    Client,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.client import WorkflowExecution as ListedWorkflow
 from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError, FailureError
@@ -70,25 +97,143 @@ def _require_reason(reader: Reader) -> str:
     return reader.reason.strip()
 
 
-async def read_case(
-    client: Client, store: CaseStore, case_id: str, reader: Reader
-) -> EncounterState | CaseworkState | NotificationState:
-    """The case's whole state; the consultation is logged first, with its purpose."""
-    reason = _require_reason(reader)
-    handle = client.get_workflow_handle(case_id)
-    query: Any = (
+# Reason codes of a case that cannot be read (``CaseUnreadable.why``, ``StuckCase.why``).
+CANNOT_REPLAY = "cannot_replay"  # its history cannot be replayed by the current workers
+QUERY_FAILED = "query_failed"  # the state query failed for another reason
+
+# What an operator does about a case whose history the workers cannot replay.
+REPLAY_ACTION = (
+    "Nothing is lost: the case's history is intact in Temporal. Run workers whose workflow "
+    "code replays it — roll back the change that broke it, or put the change behind "
+    "workflow.patched (README: 'Changing workflow code under running cases'); a running "
+    "case then carries on by itself. Its error is in 'fno cases --stuck' and in its "
+    "history in the Temporal Web UI."
+)
+QUERY_ACTION = (
+    "The case's state query failed: see the error in 'fno cases --stuck' and the case's "
+    "history in the Temporal Web UI, and fix the workflow code."
+)
+
+
+class CaseUnreadable(Exception):
+    """The case exists but its state cannot be read now: ``why`` is a reason code
+    (``cannot_replay``, ``query_failed``), ``error`` the error's first line (no payload
+    data), ``listed_as_stuck`` whether the stuck listing shows the case."""
+
+    def __init__(
+        self,
+        case_id: str,
+        why: str,
+        error: str,
+        *,
+        closed_at: datetime | None,
+        listed_as_stuck: bool,
+    ) -> None:
+        self.case_id = case_id
+        self.why = why
+        self.error = error
+        self.closed_at = closed_at
+        self.listed_as_stuck = listed_as_stuck
+        super().__init__(self.detail)
+
+    @property
+    def action(self) -> str:
+        return REPLAY_ACTION if self.why == CANNOT_REPLAY else QUERY_ACTION
+
+    @property
+    def detail(self) -> str:
+        cause = (
+            "its history cannot be replayed by the current workers (their workflow code "
+            "no longer matches what the case did)"
+            if self.why == CANNOT_REPLAY
+            else "its state query failed"
+        )
+        if self.listed_as_stuck:
+            listed = "It is listed as stuck (fno cases --stuck, GET /stuck-cases)."
+        elif self.closed_at is None:
+            listed = (
+                "It will be listed as stuck when its next step runs and fails (a timer "
+                "firing, a decision or a reply arriving)."
+            )
+        else:
+            listed = (
+                "It is not among the recently closed cases the stuck listing asks about "
+                "by default: list it with fno cases --stuck --closed-within-hours H "
+                "--probe-closed N."
+            )
+        return f"Case {self.case_id} cannot be read right now: {cause}. {listed} {self.action}"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The structured answer (HTTP body, ``fno show --json``)."""
+        return {
+            "detail": self.detail,
+            "case_id": self.case_id,
+            "why": self.why,
+            "error": self.error,
+            "closed_at": self.closed_at.isoformat() if self.closed_at else None,
+            "listed_as_stuck": self.listed_as_stuck,
+            "action": self.action,
+        }
+
+
+_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+
+
+def _state_query(case_id: str) -> Any:
+    """The ``state`` query of the case's kind, by its ID."""
+    return (
         CriminalCaseworkWorkflow.state
         if is_casework_id(case_id)
         else NotificationWorkflow.state
         if is_notification_id(case_id)
         else EncounterWorkflow.state
     )
+
+
+# Temporal's nondeterminism error ([TMPRL1100], from the SDK's core) and the Python
+# SDK's own NondeterminismError: the workers' code cannot replay the history.
+_REPLAY_MARKERS = ("[TMPRL1100]", "nondeterminism", "nondeterministic")
+
+
+def is_replay_failure(message: str) -> bool:
+    lowered = message.lower()
+    return any(marker.lower() in lowered for marker in _REPLAY_MARKERS)
+
+
+def safe_error(message: str, limit: int = 300) -> str:
+    """An error's first line, at most ``limit`` characters, cut before anything that
+    could carry payload data: what may be listed and logged. (Temporal's replay errors
+    name history events and command types, never their payloads; other messages of the
+    product's workflows are encrypted — "Encoded failure" — unless decoded.)"""
+    lines = message.strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    lowered = first.lower()
+    cuts = [at for word in ("payload", "data:", "metadata") if (at := lowered.find(word)) >= 0]
+    if cuts:
+        first = first[: min(cuts)].rstrip() + " …"
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+async def read_case(
+    client: Client, store: CaseStore, case_id: str, reader: Reader
+) -> EncounterState | CaseworkState | NotificationState:
+    """The case's whole state; the consultation is logged once the state is read, with
+    its purpose. A read that reads nothing (no such case, a case that cannot be read
+    now: ``CaseUnreadable``) is not a consultation and is not logged."""
+    reason = _require_reason(reader)
+    handle = client.get_workflow_handle(case_id)
+    # A running case whose workflow task cannot be replayed answers no query (the query
+    # waits for that task, which never completes, and times out): say so at once.
+    await _raise_if_cannot_replay(client, case_id)
     try:
-        state = await handle.query(query)
+        state = await handle.query(_state_query(case_id))
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise CaseNotFound(f"no case {case_id!r}") from None
+        await _raise_if_cannot_replay(client, case_id)  # its task began failing meanwhile
         raise
+    except WorkflowQueryFailedError as err:
+        raise await _unreadable(client, case_id, err.message) from None
     store.log(
         actor=reader.actor,
         role=reader.role,
@@ -97,6 +242,63 @@ async def read_case(
         justification=reason,
     )
     return state  # type: ignore[no-any-return]
+
+
+async def _describe(client: Client, case_id: str) -> DescribeWorkflowExecutionResponse:
+    """The case's execution as the server describes it (undecoded: no payloads, no
+    search attributes parsed); ``CaseNotFound`` when there is no such case."""
+    request = DescribeWorkflowExecutionRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=case_id)
+    )
+    try:
+        return await client.workflow_service.describe_workflow_execution(request)
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise CaseNotFound(f"no case {case_id!r}") from None
+        raise
+
+
+async def _running_replay_error(
+    client: Client, described: DescribeWorkflowExecutionResponse
+) -> str | None:
+    """The replay error of a running case whose workflow task keeps failing because its
+    history cannot be replayed (the stuck listing shows it at once), else None."""
+    info = described.workflow_execution_info
+    running = info.status == _RUNNING
+    if not running or described.pending_workflow_task.attempt < 2:
+        return None
+    return await _replay_error(client, info.execution.workflow_id, info.execution.run_id)
+
+
+async def _raise_if_cannot_replay(client: Client, case_id: str) -> None:
+    """``CaseUnreadable`` when the running case cannot be replayed (see above)."""
+    error = await _running_replay_error(client, await _describe(client, case_id))
+    if error is not None:
+        raise CaseUnreadable(case_id, CANNOT_REPLAY, error, closed_at=None, listed_as_stuck=True)
+
+
+async def _unreadable(client: Client, case_id: str, message: str) -> CaseUnreadable:
+    """Why the case's state query failed, and whether the stuck listing shows the case
+    (by the listing's own rules: its failing workflow task while it runs, the default
+    look at recently closed cases once closed)."""
+    why = CANNOT_REPLAY if is_replay_failure(message) else QUERY_FAILED
+    listed = False
+    closed_at: datetime | None = None
+    try:
+        described = await _describe(client, case_id)
+        info = described.workflow_execution_info
+        if info.status == _RUNNING:
+            listed = await _running_replay_error(client, described) is not None
+        else:
+            if info.HasField("close_time"):
+                closed_at = info.close_time.ToDatetime(tzinfo=UTC)
+            candidates = await _closed_candidates(client, datetime.now(UTC), ClosedProbe())
+            listed = case_id in {w.id for w in candidates}
+    except (RPCError, CaseNotFound):
+        pass  # the answer stays: the case cannot be read
+    return CaseUnreadable(
+        case_id, why, safe_error(message), closed_at=closed_at, listed_as_stuck=listed
+    )
 
 
 async def send_decision(client: Client, case_id: str, req: DecisionRequest) -> DecisionResult:
@@ -269,24 +471,47 @@ async def list_cases(
 class StuckCase(BaseModel):
     case_id: str
     stage: str | None
-    why: str
+    why: str  # in words, or a reason code: "cannot_replay", "query_failed"
     last_error: str | None = None
     since: datetime | None = None
+    closed_at: datetime | None = None  # a closed case that cannot be read
+
+
+DEFAULT_FAILING_FOR = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class ClosedProbe:
+    """Which closed cases the stuck listing asks the state of, to find those the current
+    workers cannot replay: each question is a replay of the case's whole history by a
+    worker, so it is bounded — the ``limit`` most recently closed within ``within``, on
+    task queues a worker polls, one queue's cases one after the other (a queue whose
+    worker does not answer within ``timeout`` is left alone for five minutes)."""
+
+    within: timedelta = timedelta(hours=24)
+    limit: int = 20
+    timeout: timedelta = timedelta(seconds=5)
+    queues_at_once: int = 4
 
 
 async def stuck_cases(
     client: Client,
     *,
     now: datetime,
-    failing_for: timedelta = timedelta(minutes=30),
+    failing_for: timedelta = DEFAULT_FAILING_FOR,
     overdue_by: timedelta = timedelta(hours=1),
     notifications: NotificationStore | None = None,
+    closed: ClosedProbe | None = None,
 ) -> list[StuckCase]:
     """Open cases that are not moving: a step in another system failing for longer than
     ``failing_for`` (with its last error), or a deadline passed ``overdue_by`` ago with
-    nothing acting on it (for example no worker running). With ``notifications``, also
-    the open alerts of notifications out (a daily file missing, incomplete or out of
-    sequence; a conviction not notified) and a reconciliation not running."""
+    nothing acting on it (for example no worker running), or a case whose history the
+    current workers cannot replay (``why="cannot_replay"``, at once: retrying does not
+    help). With ``notifications``, also the open alerts of notifications out (a daily
+    file missing, incomplete or out of sequence; a conviction not notified) and a
+    reconciliation not running. With ``closed``, also the recently closed cases whose
+    state cannot be read (``ClosedProbe``: the listings of ``fno``, the HTTP API and the
+    web app pass one; the worker's periodic scan does not replay closed cases)."""
     from models import search
 
     stuck: list[StuckCase] = []
@@ -297,11 +522,17 @@ async def stuck_cases(
     )
     async for w in client.list_workflows(overdue_query):
         deadline = w.typed_search_attributes.get(search.NEXT_DEADLINE)
+        stage = w.typed_search_attributes.get(search.STAGE)
         seen.add(w.id)
+        # A case whose history cannot be replayed misses its deadlines too: say why.
+        failing = await failing_steps(client, w, now, failing_for, stage)
+        if failing and failing[0].why == CANNOT_REPLAY:
+            stuck.append(failing[0])
+            continue
         stuck.append(
             StuckCase(
                 case_id=w.id,
-                stage=w.typed_search_attributes.get(search.STAGE),
+                stage=stage,
                 why=f"deadline passed at {deadline:%Y-%m-%d %H:%M} with nothing acting on it"
                 if deadline
                 else "deadline passed",
@@ -316,6 +547,8 @@ async def stuck_cases(
             client, w, now, failing_for, w.typed_search_attributes.get(search.STAGE)
         )
         stuck.extend(failing[:1])
+    if closed is not None and closed.limit > 0:
+        stuck.extend(await unreadable_closed_cases(client, now, closed))
     if notifications is not None:
         from access.notifications import notification_gaps
 
@@ -355,13 +588,26 @@ async def failing_steps(
                 since=now - failing,
             )
         )
-    # After the steps (more precise when both): the case's own next step.
+    # After the steps (more precise when both): the case's own next step — first of all
+    # when its history cannot be replayed, the case's real trouble.
     raw = described.raw_description
     if raw.HasField("pending_workflow_task"):
         task = raw.pending_workflow_task
         first = task.original_scheduled_time.ToDatetime(tzinfo=UTC)
         waiting = task.scheduled_time.ToDatetime(tzinfo=UTC)
-        if task.attempt >= 2 and now - first >= failing_for:
+        replay_error = await _replay_error(client, w.id, w.run_id) if task.attempt >= 2 else None
+        if replay_error is not None:
+            rows.insert(
+                0,
+                StuckCase(
+                    case_id=w.id,
+                    stage=stage,
+                    why=CANNOT_REPLAY,
+                    last_error=replay_error,
+                    since=first,
+                ),
+            )
+        elif task.attempt >= 2 and now - first >= failing_for:
             rows.append(
                 StuckCase(
                     case_id=w.id,
@@ -385,6 +631,123 @@ async def failing_steps(
                 )
             )
     return rows
+
+
+async def _replay_error(client: Client, workflow_id: str, run_id: str | None) -> str | None:
+    """The error of the workflow's latest failed workflow task, when the workers could
+    not replay its history (Temporal records the first failure of a task it then retries;
+    the newest events are read, a page at most); None otherwise."""
+    request = GetWorkflowExecutionHistoryReverseRequest(
+        namespace=client.namespace,
+        execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id or ""),
+        maximum_page_size=50,
+    )
+    try:
+        history = await client.workflow_service.get_workflow_execution_history_reverse(request)
+    except RPCError:
+        return None
+    for event in history.history.events:
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+            return None  # a later workflow task went through
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED:
+            attrs = event.workflow_task_failed_event_attributes
+            message = (
+                await _failure_message(client, attrs.failure) if attrs.HasField("failure") else ""
+            )
+            nondeterministic = (
+                attrs.cause
+                == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR
+            )
+            if nondeterministic or is_replay_failure(message):
+                return safe_error(message) or "nondeterminism error"
+            return None
+    return None
+
+
+async def _closed_candidates(
+    client: Client, now: datetime, probe: ClosedProbe
+) -> list[ListedWorkflow]:
+    """The closed cases ``probe`` looks at: the most recently closed first."""
+    from models import search
+
+    query = (
+        f"ExecutionStatus != 'Running' AND CloseTime >= "
+        f"{_quoted((now - probe.within).isoformat())} AND {search.CASE_KIND.name} IS NOT NULL"
+    )
+    found = [w async for w in client.list_workflows(query, limit=probe.limit)]
+    far = datetime.min.replace(tzinfo=UTC)
+    found.sort(key=lambda w: w.close_time or far, reverse=True)
+    return found[: probe.limit]
+
+
+async def _polled(client: Client, task_queue: str, now: datetime) -> bool:
+    """Whether a worker has polled the task queue in the last two minutes (an idle
+    worker's long poll lasts about one): else asking would only wait for nobody."""
+    request = DescribeTaskQueueRequest(
+        namespace=client.namespace,
+        task_queue=TaskQueue(name=task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+    )
+    try:
+        described = await client.workflow_service.describe_task_queue(request)
+    except RPCError:
+        return True  # cannot tell (a server without it): ask, within the timeout
+    recent = now.astimezone(UTC) - timedelta(minutes=2)
+    return any(p.last_access_time.ToDatetime(tzinfo=UTC) >= recent for p in described.pollers)
+
+
+# Task queues where a closed case's state query found no worker answering, until when
+# (``time.monotonic``): the next scans do not wait on them again.
+_silent_queues: dict[str, float] = {}
+SILENT_QUEUE_PAUSE = 300.0
+
+
+async def unreadable_closed_cases(
+    client: Client, now: datetime, probe: ClosedProbe
+) -> list[StuckCase]:
+    """The recently closed cases (``probe``) whose state query fails: a row each, with
+    the reason code and the error's first line."""
+    from models import search
+
+    try:
+        candidates = await _closed_candidates(client, now, probe)
+    except RPCError:
+        return []  # a visibility store that cannot filter so: nothing to say
+    by_queue: dict[str, list[ListedWorkflow]] = {}
+    for w in candidates:
+        by_queue.setdefault(w.task_queue, []).append(w)
+    at_once = asyncio.Semaphore(max(probe.queues_at_once, 1))
+
+    async def ask(queue: str, workflows: list[ListedWorkflow]) -> list[StuckCase]:
+        rows: list[StuckCase] = []
+        async with at_once:
+            if _silent_queues.get(queue, 0.0) > time_now() or not await _polled(client, queue, now):
+                return rows
+            for w in workflows:
+                handle = client.get_workflow_handle(w.id, run_id=w.run_id)
+                try:  # by name, the answer undecoded into a model: only whether it comes
+                    await handle.query("state", rpc_timeout=probe.timeout)
+                except WorkflowQueryFailedError as err:
+                    rows.append(
+                        StuckCase(
+                            case_id=w.id,
+                            stage=w.typed_search_attributes.get(search.STAGE),
+                            why=CANNOT_REPLAY if is_replay_failure(err.message) else QUERY_FAILED,
+                            last_error=safe_error(err.message),
+                            closed_at=w.close_time,
+                        )
+                    )
+                except RPCError:
+                    # No worker answered on this queue (one stopped within the last
+                    # minutes still looks polled): leave the queue alone for a while.
+                    _silent_queues[queue] = time_now() + SILENT_QUEUE_PAUSE
+                    break
+                except Exception:  # e.g. a payload under a key this process lacks
+                    continue  # not this case's trouble: nothing to list
+        return rows
+
+    found = await asyncio.gather(*(ask(q, ws) for q, ws in by_queue.items()))
+    return [row for rows in found for row in rows]
 
 
 def notification_counts(store: NotificationStore, now: datetime) -> NotificationSummary:

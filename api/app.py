@@ -7,7 +7,9 @@ headers belongs in front of this service (see the README).
     POST /custody-events              a custody event (X-API-Key): 201 new case, 200 the
                                       same event again, 409 conflicting, 422 invalid
     GET  /cases/{case_id}             the case's state and timeline (needs X-Reason, or
-                                      X-Client with a configured default purpose)
+                                      X-Client with a configured default purpose); 409
+                                      when it cannot be read now (``why``: cannot_replay…)
+    GET  /stuck-cases                 cases not moving or that cannot be read, with why
     POST /cases/{case_id}/decisions   a decision: 200 with the new stage, 409 refused
     GET  /audit?case_id=…|actor=…&since=…   the access log (supervisors)
     GET  /health, /ready              liveness; ready only when Temporal answers
@@ -33,10 +35,13 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, RedirectResponse
 from pydantic import ValidationError
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from access.service import (
     AccessRefused,
     CaseNotFound,
+    CaseUnreadable,
+    ClosedProbe,
     DecisionRefused,
     Reader,
     audit,
@@ -116,6 +121,13 @@ def create_app(
     @app.exception_handler(CaseNotFound)
     async def _missing(_: Any, exc: CaseNotFound) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(CaseUnreadable)
+    async def _unreadable(_: Any, exc: CaseUnreadable) -> JSONResponse:
+        # 409, not 5xx: the service is up and the case exists, but its state cannot be
+        # read until workers that replay its history run; a 5xx would have proxies
+        # retry it or count this replica unhealthy.
+        return JSONResponse(exc.as_dict(), status_code=409)
 
     @app.get("/health")
     async def health() -> dict[str, str]:
@@ -224,14 +236,19 @@ def create_app(
     async def get_stuck(
         failing_minutes: Annotated[float, Query(ge=0)] = 30,
         overdue_minutes: Annotated[float, Query(ge=0)] = 60,
+        probe_closed: Annotated[int, Query(ge=0, le=500)] = ClosedProbe.limit,
+        closed_within_hours: Annotated[float, Query(gt=0, le=24 * 90)] = 24,
     ) -> list[dict[str, Any]]:
-        """Open cases not moving: a step failing for long, or a deadline passed unattended."""
+        """Cases not moving: a step failing for long, a deadline passed unattended, a
+        history the workers cannot replay; and of the ``probe_closed`` cases closed most
+        recently (within ``closed_within_hours``), those whose state cannot be read."""
         rows = await stuck_cases(
             client["temporal"],
             now=datetime.now().astimezone(),
             failing_for=timedelta(minutes=failing_minutes),
             overdue_by=timedelta(minutes=overdue_minutes),
             notifications=NotificationStore(store.engine),
+            closed=ClosedProbe(within=timedelta(hours=closed_within_hours), limit=probe_closed),
         )
         return [r.model_dump(mode="json") for r in rows]
 
@@ -245,9 +262,20 @@ def create_app(
         caller: ClientH = None,
     ) -> Any:
         reason = reason or (defaults.get(caller) if caller else None)
-        state = await read_case(
-            client["temporal"], store, case_id, Reader(actor=actor, role=role, reason=reason)
-        )
+        try:
+            state = await read_case(
+                client["temporal"], store, case_id, Reader(actor=actor, role=role, reason=reason)
+            )
+        except RPCError as err:  # Temporal did not answer (no worker polling, …)
+            return JSONResponse(
+                {
+                    "detail": f"Case {case_id} cannot be read right now: Temporal did not "
+                    f"answer ({err.message}).",
+                    "case_id": case_id,
+                    "why": "no_answer",
+                },
+                status_code=503,
+            )
         return JSONResponse(state.model_dump(mode="json"))
 
     @app.post("/cases/{case_id:path}/decisions")

@@ -8,7 +8,9 @@
     fno notifications summary|list|files|alerts|accept|reconcile
 
 Who you are comes from ``--as``/``--role`` or ``FNO_ACTOR``/``FNO_ROLE``; a read's
-purpose from ``--reason`` or ``FNO_REASON``. Connection and store as the worker's
+purpose from ``--reason`` or ``FNO_REASON``. A case that cannot be read now (its history
+cannot be replayed by the current workers) exits with status 3 and says why and what to
+do (``--json``: the same as a JSON object on stdout). Connection and store as the worker's
 (``TEMPORAL_*``, ``FNO_*``).
 """
 
@@ -24,10 +26,12 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from temporalio.service import RPCError
 
 from access.service import (
     AccessRefused,
     CaseNotFound,
+    CaseUnreadable,
     DecisionRefused,
     Reader,
     audit,
@@ -76,6 +80,22 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+UNREADABLE_EXIT = 3
+
+
+def _unreadable(e: CaseUnreadable, as_json: bool = False) -> None:
+    """A case that cannot be read now: the reason and what to do, exit status 3."""
+    if as_json:
+        print(json.dumps(e.as_dict(), indent=2))
+    err.print(e.detail, style="red", markup=False)
+    err.print(f"Error: {e.error}", style="red", markup=False)
+    raise typer.Exit(UNREADABLE_EXIT)
+
+
+def _unanswered(e: RPCError) -> None:
+    _fail(f"The case cannot be read right now: Temporal did not answer ({e.message}).", 4)
+
+
 @app.command()
 def show(
     case_id: str, actor: Actor = "", role: Role = "", reason: Reason = None, as_json: AsJson = False
@@ -94,6 +114,10 @@ def show(
         state = asyncio.run(go())
     except (AccessRefused, CaseNotFound) as e:
         _fail(str(e), 2)
+    except CaseUnreadable as e:
+        _unreadable(e, as_json)
+    except RPCError as e:
+        _unanswered(e)
     if as_json:
         print(state.model_dump_json(indent=2))
         return
@@ -133,6 +157,10 @@ def _decisions_accepted(case_id: str, actor: str, role: str, reason: str | None)
         state = asyncio.run(go())
     except (AccessRefused, CaseNotFound) as e:
         _fail(str(e), 2)
+    except CaseUnreadable as e:
+        _unreadable(e)
+    except RPCError as e:
+        _unanswered(e)
     out.print(f"[bold]{case_id}[/bold]  {state.stage.value}")
     if not state.awaiting:
         out.print("The case accepts no decision now.")
@@ -212,28 +240,53 @@ def cases(
     page: Annotated[int, typer.Option(min=1)] = 1,
     page_size: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     stuck: Annotated[
-        bool, typer.Option("--stuck", help="Cases not moving: a failing step or a passed deadline.")
+        bool,
+        typer.Option(
+            "--stuck",
+            help="Cases not moving (a failing step, a passed deadline) or that cannot be read.",
+        ),
     ] = False,
     failing_minutes: Annotated[float, typer.Option(help="--stuck: failing this long.")] = 30,
     overdue_minutes: Annotated[
         float, typer.Option(help="--stuck: deadline passed this long ago.")
     ] = 60,
+    probe_closed: Annotated[
+        int,
+        typer.Option(
+            min=0, help="--stuck: ask the state of this many recently closed cases (0: none)."
+        ),
+    ] = 20,
+    closed_within_hours: Annotated[
+        float, typer.Option(min=0, help="--stuck: closed cases closed this recently.")
+    ] = 24,
     role: Role = "",
     as_json: AsJson = False,
 ) -> None:
     """List cases by stage, outcome, nationality, force, owner, awaiting my decision,
     overdue deadline, opened before/after; sorted and paginated. ``--stuck`` lists the
     cases that are not moving, with the last error."""
-    from access.service import CaseFilter, list_cases, stuck_cases
+    from datetime import timedelta
+
+    from access.service import CaseFilter, ClosedProbe, list_cases, stuck_cases
 
     if stuck:
-        found = asyncio.run(_stuck(stuck_cases, failing_minutes, overdue_minutes))
+        found = asyncio.run(
+            _stuck(
+                stuck_cases,
+                failing_minutes,
+                overdue_minutes,
+                ClosedProbe(within=timedelta(hours=closed_within_hours), limit=probe_closed),
+            )
+        )
         if as_json:
             print(json.dumps([r.model_dump(mode="json") for r in found], indent=2))
             return
         table = Table("case", "stage", "why", "last error")
         for r in found:
-            table.add_row(r.case_id, r.stage or "", r.why, r.last_error or "")
+            stage = r.stage or ""
+            if r.closed_at:
+                stage = f"{stage} (closed {r.closed_at:%Y-%m-%d %H:%M})".strip()
+            table.add_row(r.case_id, stage, r.why, r.last_error or "")
         out.print(table)
         out.print(f"{len(found)} stuck case(s)")
         return
@@ -290,7 +343,9 @@ def cases(
     out.print(f"page {page}: {len(rows)} case(s)")
 
 
-async def _stuck(stuck_cases: Any, failing_minutes: float, overdue_minutes: float) -> Any:
+async def _stuck(
+    stuck_cases: Any, failing_minutes: float, overdue_minutes: float, closed: Any
+) -> Any:
     from datetime import timedelta
 
     from activities.notification_store import NotificationStore
@@ -306,6 +361,7 @@ async def _stuck(stuck_cases: Any, failing_minutes: float, overdue_minutes: floa
         failing_for=timedelta(minutes=failing_minutes),
         overdue_by=timedelta(minutes=overdue_minutes),
         notifications=notifications,
+        closed=closed,
     )
 
 

@@ -51,9 +51,13 @@ from temporalio.service import RPCError
 
 from access.service import (
     AUDIT_ROLES,
+    CANNOT_REPLAY,
+    QUERY_FAILED,
     AccessRefused,
     CaseFilter,
     CaseNotFound,
+    CaseUnreadable,
+    ClosedProbe,
     DecisionRefused,
     Reader,
     audit,
@@ -479,9 +483,11 @@ def create_web_app(
                     failing_for=config.stuck_failing,
                     overdue_by=config.stuck_overdue,
                     notifications=NotificationStore(store.engine),
+                    closed=ClosedProbe(),
                 )
                 why = {
-                    s.case_id: s.why + (f" — {s.last_error}" if s.last_error else "") for s in stuck
+                    s.case_id: _stuck_why(s.why) + (f" — {s.last_error}" if s.last_error else "")
+                    for s in stuck
                 }
                 every = await list_cases(
                     client, f, now=now, sort=str(chosen["sort"]), page_size=100_000
@@ -547,6 +553,11 @@ def create_web_app(
             return problem(v, 404, "No such case", f"There is no case {case_id}.")
         except AccessRefused as err:
             return problem(v, 403, "Not allowed", str(err))
+        except CaseUnreadable as err:
+            log.warning("web case unreadable", case_id=case_id, why=err.why)
+            return problem(
+                v, 409, "Case cannot be read right now", f"{err.detail} (Error: {err.error})"
+            )
         except RPCError as err:
             return problem(v, 503, "Case unavailable", f"Temporal did not answer: {err.message}")
         access_log = None
@@ -718,6 +729,15 @@ def create_web_app(
         )
 
     return app
+
+
+def _stuck_why(why: str) -> str:
+    """A stuck row's reason in words (a reason code is named as such)."""
+    if why == CANNOT_REPLAY:
+        return "its history cannot be replayed by the current workers (cannot_replay)"
+    if why == QUERY_FAILED:
+        return "its state cannot be read (query_failed)"
+    return why
 
 
 def _kind_of(state: CaseView) -> str:
