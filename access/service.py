@@ -302,6 +302,9 @@ async def _unreadable(client: Client, case_id: str, message: str) -> CaseUnreada
 
 
 async def send_decision(client: Client, case_id: str, req: DecisionRequest) -> DecisionResult:
+    # A case whose history no worker can replay would hold the update until it times
+    # out: say so at once (CaseUnreadable), the decision unsent.
+    await _raise_if_cannot_replay(client, case_id)
     handle = client.get_workflow_handle(case_id)
     try:
         return await handle.execute_update("decide", req, result_type=DecisionResult)

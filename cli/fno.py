@@ -218,6 +218,8 @@ def decide(
         result = asyncio.run(go())
     except (DecisionRefused, CaseNotFound) as e:
         _fail(str(e))
+    except CaseUnreadable as e:
+        _unreadable(e)
     out.print(f"Accepted. Stage: {result.stage}")
 
 

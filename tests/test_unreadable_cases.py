@@ -114,6 +114,16 @@ async def test_a_running_case_that_cannot_replay_is_stuck_and_its_reads_answer_4
             async with api_client(h.client, h.store) as http:
                 read = await http.get(f"/cases/{handle.id}", headers=READER)
                 listed = await http.get("/stuck-cases", params={"probe_closed": 0})
+                # A decision to it is not sent (it would wait for a task that never ends).
+                decided = await http.post(
+                    f"/cases/{handle.id}/decisions",
+                    json={
+                        "actor": "Sam Jones",
+                        "role": "caseworker",
+                        "reason": "unreadable case test",
+                        "decision": {"kind": "resume_after_fault"},
+                    },
+                )
             shown_code, shown, _ = await fno(
                 fno_env(dev_env, h, tmp_path), "show", handle.id, "--json", "--reason", "test"
             )
@@ -129,6 +139,7 @@ async def test_a_running_case_that_cannot_replay_is_stuck_and_its_reads_answer_4
         )
         assert body["closed_at"] is None and body["error"].startswith("[TMPRL1100]")
         assert [r["why"] for r in listed.json() if r["case_id"] == handle.id] == [CANNOT_REPLAY]
+        assert decided.status_code == 409 and decided.json()["why"] == CANNOT_REPLAY
         assert shown_code == 3
         assert json.loads(shown)["why"] == CANNOT_REPLAY
         assert consultations(h, handle.id) == []  # nothing was read: no consultation

@@ -680,6 +680,9 @@ def create_web_app(
             )
         except CaseNotFound:
             return problem(v, 404, "No such case", f"There is no case {case_id}.")
+        except CaseUnreadable as err:
+            log.warning("web decision to an unreadable case", case_id=case_id, why=err.why)
+            return problem(v, 409, "Decision not sent", err.detail)
         except RPCError as err:
             return problem(
                 v,
