@@ -367,3 +367,22 @@ def decisions_of(state: CaseView, kind: str | None = None) -> list[Any]:
         for e in state.timeline
         if e.kind == "decision" and (kind is None or e.data["decision"]["kind"] == kind)
     ]
+
+
+def patient_policy(day_seconds: float = 0.2, *, long_days: int = 5_000) -> Policy:
+    """A compressed policy for tests on a real server whose steps take real time (a
+    process started, a page loaded, a worker restarted): what such a test waits *for*
+    keeps its compressed length (replies, the Stage 1 window), while every wait it must
+    not see end lasts ``long_days`` (at 0.2 s a day, about 17 minutes): the EU reply's
+    deadline and chasers, the daily reply polls, ICE tasking and its weekly status
+    polls — during a poll a case awaits no decision, so a decision sent then is
+    refused, and with 28 days of tasking polled weekly at 0.2 s a day that happened
+    every 1.4 s, whatever the test's own pace."""
+    return Policy(
+        name=f"patient compressed ({day_seconds:g}s days)",
+        day_seconds=day_seconds,
+        eu_reply_working_days=long_days,
+        reply_poll_days=long_days,
+        ice_tasking_days=long_days,
+        ice_status_poll_days=long_days,
+    )

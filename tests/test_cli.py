@@ -16,7 +16,7 @@ from access.service import AccessRefused, CaseFilter, visibility_query
 from activities.simulator import ConvictionSpec, ReplySpec, SubjectSpec
 from models.case import Stage
 from models.policy import Policy
-from tests.support import custody_event, harness, until
+from tests.support import custody_event, harness, patient_policy, until
 
 pytestmark = pytest.mark.devserver
 
@@ -51,31 +51,17 @@ def consultations(h, case_id: str) -> int:
     return sum(1 for e in h.store.access_log(case_id) if e.action == "consultation")
 
 
-def cli_policy() -> Policy:
-    """Compressed where the test needs things to happen — the replies come within moments
-    — and, for every wait the test must *not* see end, hours of real time: each ``fno``
-    is a process that takes about a second to start (longer on a loaded machine), and
-    the test runs a dozen of them one after the other. With the statutory 28 days of ICE
-    tasking polled weekly, a day of 0.2 s ended the tasking and polled ICE (during which
-    no decision is awaited) within a few ``fno`` starts, and the French reply's 20
-    working days and two chasers took the case out of AWAITING_COUNTRY_REPLY: what the
-    test saw depended on how fast the machine started processes."""
-    long = 5_000  # days of 0.2 s: about 17 minutes (the working days, about 27)
-    return Policy(
-        name="cli test",
-        day_seconds=0.2,
-        eu_reply_working_days=long,
-        reply_poll_days=long,
-        ice_tasking_days=long,
-        ice_status_poll_days=long,
-    )
-
-
 async def test_fno_lists_shows_and_decides_on_real_cases(dev_env, tmp_path):
+    """Each ``fno`` is a process that takes about a second to start (more on a loaded
+    machine), and the test runs a dozen one after the other: with the statutory shape
+    at 0.2 s a day, the ICE tasking ended and was polled (no decision awaited meanwhile)
+    and the French case's 20 working days and two chasers took it out of
+    AWAITING_COUNTRY_REPLY within a few starts. The patient policy keeps every wait the
+    test must not see end at minutes; the test polls for the state each command needs."""
     force = f"t{uuid.uuid4().hex[:8]}"
     # Before any case starts: every case of the test is opened on or after this day.
     today = datetime.now(UTC).date().isoformat()
-    async with harness(dev_env, tmp_path, policy=cli_policy(), run_worker=False) as h:
+    async with harness(dev_env, tmp_path, policy=patient_policy(), run_worker=False) as h:
         async with h.running():
             no_trace = custody_event(nationality="DE", force=force)
             serious = custody_event(nationality="PL", force=force)

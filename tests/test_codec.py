@@ -62,6 +62,7 @@ from tests.support import (
     decision,
     decrypted_history,
     harness,
+    patient_policy,
     payloads_in,
     until,
 )
@@ -106,7 +107,7 @@ async def test_round_trip_hides_the_content_and_names_key_and_case():
 
 async def test_a_payload_under_an_unknown_key_fails_with_a_clear_error():
     sealed = await EncryptionCodec(CodecKeys.generate("old-key")).encode([json_payload("x")])
-    with pytest.raises(UnknownKeyError, match=r"key 'old-key'.*FNO_CODEC_KEYS"):
+    with pytest.raises(UnknownKeyError, match=r"'old-key'.*FNO_CODEC_KEYS"):
         await EncryptionCodec(CodecKeys.generate("new-key")).decode(sealed)
 
 
@@ -133,7 +134,7 @@ async def test_tampered_payloads_fail_authentication(tamper: str):
 
 async def test_a_different_key_under_the_same_id_is_refused():
     [sealed] = await EncryptionCodec(CodecKeys.generate("k1")).encode([json_payload("x")])
-    with pytest.raises(TamperedPayloadError, match="not the one it was encrypted with"):
+    with pytest.raises(TamperedPayloadError, match="'k1'"):  # names the key to check
         await EncryptionCodec(CodecKeys.generate("k1")).decode([sealed])
 
 
@@ -193,18 +194,20 @@ def test_keys_from_the_environment_a_file_or_the_local_file(tmp_path: Path):
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({}, "no payload encryption key is configured.*FNO_CODEC_KEYS_FILE"),
-        ({"FNO_CODEC_KEYS": "{not json"}, "not JSON"),
-        ({"FNO_CODEC_KEYS": '{"a": "b"}'}, 'with "keys"'),
-        ({"FNO_CODEC_KEYS": '{"keys": {"a": "not base64!"}}'}, "not valid base64"),
+        # Each refusal names what to set or fix: the variable, the field, the key ID,
+        # the size a key must have, the file (its wording is not asserted).
+        ({}, "FNO_CODEC_KEYS_FILE"),
+        ({"FNO_CODEC_KEYS": "{not json"}, "FNO_CODEC_KEYS"),
+        ({"FNO_CODEC_KEYS": '{"a": "b"}'}, '"keys"'),
+        ({"FNO_CODEC_KEYS": '{"keys": {"a": "not base64!"}}'}, "'a'"),
         (
             {"FNO_CODEC_KEYS": json.dumps({"keys": {"a": base64.b64encode(b"k" * 16).decode()}})},
-            "16 bytes; AES-256 needs 32",
+            r"'a'.*\b32\b",
         ),
-        ({"FNO_CODEC_KEYS": json.dumps({"keys": {}})}, "no encryption keys"),
-        ({"FNO_CODEC_CURRENT_KEY_ID": "zzz"}, "current key ID 'zzz' is not among"),
-        ({"FNO_CODEC_KEYS_FILE": "/nonexistent/keys.json"}, "cannot read the key file"),
-        ({"FNO_CODEC_KEYS_FILE": "/x", "FNO_CODEC_KEYS": "{}"}, "not both"),
+        ({"FNO_CODEC_KEYS": json.dumps({"keys": {}})}, "FNO_CODEC_KEYS"),
+        ({"FNO_CODEC_CURRENT_KEY_ID": "zzz"}, "'zzz'"),
+        ({"FNO_CODEC_KEYS_FILE": "/nonexistent/keys.json"}, "/nonexistent/keys.json"),
+        ({"FNO_CODEC_KEYS_FILE": "/x", "FNO_CODEC_KEYS": "{}"}, "FNO_CODEC_KEYS_FILE"),
     ],
 )
 def test_missing_or_wrong_keys_are_refused_with_what_to_do(tmp_path, env, message):
@@ -217,7 +220,7 @@ def test_missing_or_wrong_keys_are_refused_with_what_to_do(tmp_path, env, messag
 def test_several_keys_need_a_current_one():
     doc = json.loads(CodecKeys.generate("a").with_new_key("b").to_json())
     del doc["current"]
-    with pytest.raises(CodecConfigError, match="names no current one"):
+    with pytest.raises(CodecConfigError, match="FNO_CODEC_CURRENT_KEY_ID"):
         CodecKeys.from_env({"FNO_CODEC_KEYS": json.dumps(doc)})
     assert CodecKeys.from_env(
         {"FNO_CODEC_KEYS": json.dumps(doc), "FNO_CODEC_CURRENT_KEY_ID": "b"}
@@ -231,7 +234,8 @@ def test_the_rotate_command_adds_a_current_key_and_keeps_the_old(tmp_path, capsy
     keys = CodecKeys.from_env({"FNO_CODEC_KEYS_FILE": str(path)})
     assert keys.current == "second" and set(keys.keys) == {"first", "second"}
     assert codec_cli(["rotate", "--file", str(path), "--key-id", "second"]) == 2
-    assert "already in use" in capsys.readouterr().err
+    assert "'second'" in capsys.readouterr().err
+    assert CodecKeys.from_env({"FNO_CODEC_KEYS_FILE": str(path)}) == keys  # unchanged
 
 
 def _bare_env(tmp_path: Path, **more: str) -> dict[str, str]:
@@ -268,8 +272,7 @@ def test_the_http_api_refuses_to_start_with_a_malformed_key(tmp_path):
         text=True,
         timeout=60,
     )
-    assert run.returncode == 2
-    assert "Refused to start" in run.stderr and "AES-256 needs 32" in run.stderr
+    assert run.returncode == 2 and "'a'" in run.stderr  # the key at fault, named
 
 
 def test_codec_tokens_configuration(tmp_path):
@@ -280,7 +283,7 @@ def test_codec_tokens_configuration(tmp_path):
     (tmp_path / "tokens.json").write_text(json.dumps(good))
     assert load_tokens({"FNO_CODEC_TOKENS_FILE": str(tmp_path / "tokens.json")})
     assert load_tokens({}) == {}
-    with pytest.raises(CodecTokenError, match="shorter than 16"):
+    with pytest.raises(CodecTokenError, match=r"\b16\b"):  # the least length, named
         load_tokens({"FNO_CODEC_TOKENS": json.dumps({"short": good["t" * 20]})})
     with pytest.raises(CodecTokenError, match="actor"):
         load_tokens({"FNO_CODEC_TOKENS": json.dumps({"t" * 20: {"role": "x"}})})
@@ -447,7 +450,10 @@ async def test_a_key_rotated_mid_case_and_the_case_completes(dev_env, tmp_path, 
     def cw(reason: str, **d: Any) -> Any:
         return decision("Sam Jones", "caseworker", reason, **d)
 
-    async with harness(dev_env, tmp_path, policy=compressed_policy(0.2), run_worker=False) as h:
+    # Patient: the worker restarts between the referral and the first decision, and with
+    # the statutory ICE tasking at 0.2 s a day a weekly status poll (no decision awaited
+    # meanwhile) fell due every 1.4 s.
+    async with harness(dev_env, tmp_path, policy=patient_policy(), run_worker=False) as h:
         h.client = await client_with(first if before == "old key" else None)
         event = custody_event(nationality="PL", **SUBJECT)
         reply = ReplySpec(
@@ -588,7 +594,6 @@ async def test_the_codec_server_decodes_for_token_holders_only_and_logs_each_dec
         assert refused.status_code == status, (refused.status_code, refused.text)
         assert "Zawadzka" not in refused.text
     assert anonymous.headers["WWW-Authenticate"] == "Bearer"
-    assert "State the purpose" in no_purpose.json()["detail"]
 
     assert decoded.status_code == 200 and by_ui.status_code == 200
     assert b"Zawadzka" in texts_of(decoded) and b"1971-03-09" in texts_of(decoded)
@@ -604,15 +609,15 @@ async def test_the_codec_server_decodes_for_token_holders_only_and_logs_each_dec
     assert "x-namespace" in preflight.headers["access-control-allow-headers"].lower()
     assert "access-control-allow-origin" not in foreign.headers
 
-    logged = [
-        (e.actor, e.role, e.justification)
-        for e in h.store.access_log(handle.id)
-        if e.action == "consultation"
+    # One consultation per decode that decrypted something (none for the refused ones),
+    # each with who, role and the purpose stated or the token's default.
+    logged = [e for e in h.store.access_log(handle.id) if e.action == "consultation"]
+    assert [(e.actor, e.role) for e in logged] == [
+        ("Sue Park", "supervisor"),
+        ("Sam Jones", "caseworker"),
     ]
-    assert logged == [
-        ("Sue Park", "supervisor", "audit of case handling (codec server: 1 payload(s) decrypted)"),
-        ("Sam Jones", "caseworker", "case review in the UI (codec server: 1 payload(s) decrypted)"),
-    ]
+    assert logged[0].justification.startswith("audit of case handling")
+    assert logged[1].justification.startswith("case review in the UI")
 
 
 @asynccontextmanager

@@ -112,8 +112,9 @@ def test_a_lost_answer_still_did_the_work_once(engine):
     world = WorldFile(faults=FaultSpec(timeout_rate=1.0, systems=["pnc"]))
     sim = Simulator(engine, world)
     subject = key()
-    with pytest.raises(TransientGatewayError, match="after the work was done"):
+    with pytest.raises(TransientGatewayError):
         sim.add_wanted_marker(f"{subject}/icd5079", subject)
+    assert sim.count("wanted_marker_added", subject) == 1  # done, the answer lost
     world.faults.timeout_rate = 0.0
     sim.add_wanted_marker(f"{subject}/icd5079", subject)  # the retry
     assert sim.count("wanted_marker_added", subject) == 1
@@ -188,7 +189,7 @@ def test_reading_a_document_needs_a_justification_and_is_logged(engine):
         role="system",
         justification="country reply",
     )
-    with pytest.raises(PermissionError, match="state why"):
+    with pytest.raises(PermissionError):  # no justification
         store.read_document(doc, actor="Sue Park", role="supervisor", justification=" ")
     assert store.read_document(
         doc, actor="Sue Park", role="supervisor", justification="quality review"

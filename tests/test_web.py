@@ -21,8 +21,7 @@ from starlette.requests import Request
 from access.service import CaseRow
 from models.decision_forms import decision_form, decisions_accepted
 from models.decisions import ROLES_FOR
-from models.policy import compressed_policy
-from tests.support import custody_event, harness
+from tests.support import custody_event, harness, patient_policy
 from tests.support_web import (
     PASSWORDS,
     SECRET,
@@ -55,8 +54,8 @@ async def test_sign_in_failure_is_refused_with_one_message_and_no_session():
         )
         inbox = await http.get("/web/inbox")
     assert wrong.status_code == 401 and unknown.status_code == 401
-    assert "Unknown username or wrong password." in wrong.text
-    assert "Unknown username or wrong password." in unknown.text
+    # One and the same refusal for a wrong password and an unknown user.
+    assert alerts_of(wrong.text) == alerts_of(unknown.text) and len(alerts_of(wrong.text)) == 1
     assert inbox.status_code == 303 and inbox.headers["location"].startswith("/web/login?next=")
 
 
@@ -73,7 +72,7 @@ async def test_sign_in_then_out_and_the_home_page_by_role():
         root = await http.get("/")
     assert ok.status_code == 303 and ok.headers["location"] == "/web/inbox"
     assert home.headers["location"] == "/web/inbox" == again.headers["location"]
-    assert "Sam Jones" in page.text and "Caseworker" in page.text
+    assert "Sam Jones" in page.text and 'class="badge role-caseworker"' in page.text
     assert out.status_code == 303 and after.status_code == 303
     assert supervisor_home.headers["location"] == "/web/dashboard"
     assert root.status_code == 307 and root.headers["location"] == "/web/"
@@ -109,7 +108,7 @@ async def test_repeated_failures_lock_the_username_for_a_while():
         codes = [(await sign_in(http, "sam", "wrong-password")).status_code for _ in range(3)]
         locked = await sign_in(http, "sam")  # the right password, but locked
     assert codes == [401, 401, 401]
-    assert locked.status_code == 429 and "Too many failed attempts" in locked.text
+    assert locked.status_code == 429 and len(alerts_of(locked.text)) == 1
 
 
 def _creds(username: str) -> dict[str, str]:
@@ -134,7 +133,7 @@ async def test_forms_without_the_sessions_csrf_token_are_refused():
         connector = http.app.state.connector  # type: ignore[attr-defined]
     assert no_token_login.status_code == 403
     for refused in (missing, forged, logout):
-        assert refused.status_code == 403 and "Form expired" in refused.text
+        assert refused.status_code == 403
     assert connector.calls == 0  # nothing reached a case
 
 
@@ -167,7 +166,6 @@ async def test_a_supervisors_decision_post_is_refused_before_it_reaches_the_case
         )
         connector = http.app.state.connector  # type: ignore[attr-defined]
     assert refused.status_code == 403
-    assert "A supervisor may read cases but makes no decision." in refused.text
     assert connector.calls == 0
 
 
@@ -180,7 +178,8 @@ async def test_a_decision_of_another_role_is_refused_here():
             data={"kind": "director_approval", "f.approve": "true", "reason": "r" * 5,
                   "csrf_token": token},
         )  # fmt: skip
-    assert refused.status_code == 403 and "may not make this decision" in refused.text
+    assert refused.status_code == 403
+    assert "caseworker" not in ROLES_FOR["director_approval"]
 
 
 async def test_a_case_opened_from_another_sites_link_asks_first_and_reads_nothing():
@@ -188,7 +187,8 @@ async def test_a_case_opened_from_another_sites_link_asks_first_and_reads_nothin
         await sign_in(http, "sam")
         page = await http.get("/web/cases/casework-x", headers={"Sec-Fetch-Site": "cross-site"})
         connector = http.app.state.connector  # type: ignore[attr-defined]
-    assert page.status_code == 200 and "Why are you opening this case?" in page.text
+    # The purpose form, prefilled with the role's default purpose; the case not read.
+    assert page.status_code == 200 and 'name="purpose"' in page.text
     assert 'value="casework: deciding on cases awaiting a caseworker"' in page.text
     assert connector.calls == 0
 
@@ -206,7 +206,9 @@ async def test_case_pages_escape_hostile_strings_and_only_supervisors_see_the_ac
     dev_env, tmp_path
 ):
     force = f"t{uuid.uuid4().hex[:8]}"
-    async with harness(dev_env, tmp_path, policy=compressed_policy(0.2)) as h:
+    # Patient: the decision is sent after several page loads, and with the statutory ICE
+    # tasking at 0.2 s a day a weekly status poll (no decision awaited) came every 1.4 s.
+    async with harness(dev_env, tmp_path, policy=patient_policy()) as h:
         event = custody_event(
             nationality="PL", force=force, family_name=HOSTILE, given_names="<b>Eve</b>"
         )
@@ -252,18 +254,20 @@ async def test_case_pages_escape_hostile_strings_and_only_supervisors_see_the_ac
         assert "<script>" not in html and "<b>Eve</b>" not in html and "<img" not in html
     assert "&lt;script&gt;" in encounter_page.text and "&lt;b&gt;Eve&lt;/b&gt;" in page.text
     assert "&lt;img src=x" in page.text  # the stated purpose, shown escaped
-    assert bad.status_code == 422 and "at least 3 characters" in bad.text
+    # The form back with the reason's error, nothing decided; then decided.
+    assert bad.status_code == 422 and 'class="error"' in bad.text
     assert decided.status_code == 303
-    assert "Decision recorded" in after.text and "found &lt;script&gt;" in after.text
+    assert 'class="flash"' in after.text and "found &lt;script&gt;" in after.text
+    assert 'id="case-owner"' in after.text
     assert "<script>" not in search.text and search.status_code == 200
-    assert stuck.status_code == 200 and "No case matches." in stuck.text
+    assert stuck.status_code == 200 and cases_counted(stuck.text) == 0
     assert dashboard.status_code == 200 and dashboard.text.count("<svg") == 5
     assert 'id="notifications"' in dashboard.text
     assert casework_id in inbox.text
 
     # The caseworker sees no access log; the supervisor does, with the caseworker's reads.
     for html in (page.text, after.text):
-        assert 'id="access-log"' not in html and "Access log" not in html
+        assert 'id="access-log"' not in html
     assert 'id="access-log"' in supervised.text
     assert 'id="no-decisions"' in supervised.text and 'class="decision"' not in supervised.text
     reads = [e for e in log if e.action == "consultation"]
@@ -271,6 +275,18 @@ async def test_case_pages_escape_hostile_strings_and_only_supervisors_see_the_ac
     assert '<img src=x onerror="alert(1)">' in {e.justification for e in reads}
     assert "supervision and quality review" in {e.justification for e in reads}
     assert unescape("Sam Jones") in supervised.text
+
+
+def alerts_of(html: str) -> list[str]:
+    """The page's alerts (``role="alert"``): the error a form came back with."""
+    return re.findall(r'role="alert"[^>]*>(.*?)</', html, re.S)
+
+
+def cases_counted(html: str) -> int:
+    """The total of a cases page's search (its ``#count``)."""
+    found = re.search(r'id="count">\s*(\d+)', html)
+    assert found, "no #count on the page"
+    return int(found.group(1))
 
 
 async def eventually(http, path: str, text: str, within: float = 30.0):
