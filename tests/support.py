@@ -373,14 +373,15 @@ def patient_policy(day_seconds: float = 0.2, *, long_days: int = 5_000) -> Polic
     """A compressed policy for tests on a real server whose steps take real time (a
     process started, a page loaded, a worker restarted): what such a test waits *for*
     keeps its compressed length (replies, the Stage 1 window), while every wait it must
-    not see end lasts ``long_days`` (at 0.2 s a day, about 17 minutes): the EU reply's
-    deadline and chasers, the daily reply polls, ICE tasking and its weekly status
-    polls — during a poll a case awaits no decision, so a decision sent then is
-    refused, and with 28 days of tasking polled weekly at 0.2 s a day that happened
-    every 1.4 s, whatever the test's own pace."""
+    not see end lasts ``long_days`` (at 0.2 s a day, about 17 minutes): the officer's
+    time to supply identity data, the EU reply's deadline and chasers, the daily reply
+    polls, ICE tasking and its weekly status polls — during a poll a case awaits no
+    decision, so a decision sent then is refused, and with 28 days of tasking polled
+    weekly at 0.2 s a day that happened every 1.4 s, whatever the test's own pace."""
     return Policy(
         name=f"patient compressed ({day_seconds:g}s days)",
         day_seconds=day_seconds,
+        missing_data_working_days=long_days,
         eu_reply_working_days=long_days,
         reply_poll_days=long_days,
         ice_tasking_days=long_days,
