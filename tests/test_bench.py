@@ -8,10 +8,13 @@ loaded machine a workflow task can outlast its 10 s timeout (or a sticky queue's
 schedule-to-start timeout, or the SDK's deadlock detector fails it): the server then
 writes WORKFLOW_TASK_TIMED_OUT (or _FAILED) and schedules the task again, three events
 more (TIMED_OUT, SCHEDULED, STARTED; two when the task had not started) in a history
-that otherwise is the same. The bench's JSON keeps each branch's *mean*, so a single
-run on a loaded 2-core machine measured 37.09 events per no-trace case against the
-same shape's 36 (twelve such retries among 33 cases). How often that happens is the
-machine's business; what the history holds besides is the product's, and is exact."""
+that otherwise is the same. The bench's JSON keeps each branch's *mean*: a run on a
+loaded 2-core machine measured 37.09 events per no-trace case against the same
+shape's 36, 36 events more over 33 cases, twelve such retries' worth (the product's
+no-trace path has no other source of variation: every wait is on its own timer or
+activity, and the simulated reply is there at the first poll). How often load does
+that is the machine's business; what the history holds besides is the product's, and
+is exact. The disturbed histories, with their lengths, are in the assertions' messages."""
 
 from __future__ import annotations
 
