@@ -11,10 +11,8 @@ replay it run again, it reads and moves again.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -30,6 +28,7 @@ from models.case import Outcome, Stage
 from models.policy import compressed_policy
 from tests.support import api_client, custody_event, eventually, harness, until
 from tests.support_web import browserless, sign_in
+from tests.test_cli import fno
 
 pytestmark = pytest.mark.devserver
 
@@ -54,20 +53,6 @@ class IncompatibleEncounter:
 async def incompatible_worker(h: Any) -> AsyncIterator[Worker]:
     async with Worker(h.client, task_queue=h.task_queue, workflows=[IncompatibleEncounter]) as w:
         yield w
-
-
-async def fno(env: dict[str, str], *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli.fno",
-        *args,
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    return proc.returncode or 0, out.decode(), err.decode()
 
 
 def fno_env(dev_env: Any, h: Any, tmp_path: Any) -> dict[str, str]:
