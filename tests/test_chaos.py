@@ -1,9 +1,30 @@
-"""Chaos: 200 cases on a real dev server while the simulator injects faults into ACRO,
-NBTC and the PNC (20% errors, 5% lost answers), the worker is killed with SIGKILL
-several times and the server is restarted once on its file. Every case must reach
-its expected outcome, each side effect happen exactly once, no decision be lost.
+"""Chaos: cases on a real dev server while the simulator injects faults into ACRO, NBTC
+and the PNC (20% errors, 5% lost answers), and the processes and the case store around
+them fail. Every case must reach its expected outcome, each side effect happen exactly
+once, no decision be lost, nothing be recorded twice.
 
-Run alone with ``pytest -m chaos -s`` to see the figures.
+* ``test_cases_survive_kills_restarts_and_faults`` — 200 cases, 40 of them sent through
+  the HTTP intake (``python -m api.app``): the worker killed with SIGKILL four times; the
+  Temporal server restarted once gracefully and once killed with SIGKILL under a running
+  worker, each time started again on its own file; the HTTP API killed with SIGKILL ten
+  times while it handles a custody event — five times after the case started and before
+  the API could answer (Temporal's answer held back by a proxy), five times right after
+  the request was sent — and started again, the integrator retrying the same event: the
+  retry names the same case, "already received" when it had started.
+* ``test_cases_survive_the_case_store_going_away_and_read_only`` — 80 cases on a private
+  PostgreSQL case store (the simulated world's tables are in it too): stopped for six
+  seconds while cases run and new ones arrive, then read-only for at least eight seconds.
+  The failing steps are in the worker's log and every case started meanwhile is in the
+  stuck-case listing with its failing step and its attempt count. Skipped without the
+  PostgreSQL server binaries.
+
+The listing's *last error* for a case-store failure is not asserted: today it reads
+"Failure exceeds size limit." — the SQLAlchemy error (the statement, its parameters, the
+chained driver error and both tracebacks, encrypted) is larger than what the Temporal
+server keeps as an activity's last failure, so the server replaces it and drops the
+encrypted original. The figures print the last errors seen.
+
+Run alone with ``pytest -m chaos -s`` to see the figures (``chaos …`` lines, one per fault).
 """
 
 from __future__ import annotations
@@ -11,240 +32,337 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
+import shutil
 import time
 import uuid
+from collections import Counter
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
-from access.service import CaseNotFound, DecisionRefused, send_decision
-from activities.simulator import Simulator, WorldFile, pnc_subject_key
+from access.service import StuckCase, stuck_cases
 from activities.store import CaseStore
-from models.case import Outcome
-from models.decisions import DecisionRequest
 from models.policy import compressed_policy
-from runtime.config import LOCAL_SUBJECT_KEY_SECRET
-from runtime.embedded import start_dev_server, stop_process
 from starter import start_all
-from tests.support import CONVERTER, custody_event
-from workflows.casework import CriminalCaseworkWorkflow
-from workflows.encounter import EncounterWorkflow
+from tests.support import CONVERTER
+from tests.support_chaos import (
+    DAY,
+    ApiProcess,
+    DevServer,
+    HoldingProxy,
+    Integrator,
+    Plan,
+    PrivatePostgres,
+    Progress,
+    Workers,
+    expected_records,
+    free_port,
+    log_lines,
+    postgres_bin,
+    recorded_encounters,
+    side_effects,
+    sleep_until,
+    store_records,
+)
 
 pytestmark = [pytest.mark.chaos, pytest.mark.devserver]
-ROOT = Path(__file__).resolve().parent.parent
-N = 200
-DAY = 0.1  # seconds: a compressed policy
+API_KEY = "chaos-key"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def plan(i: int) -> tuple[str, dict, Outcome]:
-    """(nationality, what the world does, expected outcome) of case ``i``."""
-    kind = i % 10
-    if kind <= 5:
-        return "DE", {"replies": {"DE": {"after_days": 0.5}}}, Outcome.NO_TRACE
-    if kind <= 7:
-        reply = {"after_days": 1, "convictions": [{"offence": "THEFT"}]}
-        return "FR", {"replies": {"FR": reply}}, Outcome.NOT_SERIOUS
-    reply = {
-        "after_days": 1,
-        "convictions": [{"offence": "ROBBERY"}],
-        "certificate_purpose": "immigration_deportation",
-    }
-    if kind == 8:
-        return "SE", {"replies": {"SE": reply}, "left_uk": True}, Outcome.LEFT_UK
-    return "NL", {"replies": {"NL": reply}, "located_after_days": 1}, Outcome.DEPORTED
-
-
-DECISIONS = [
-    ("subject_located", {"case_owner": "Sam Jones"}),
-    ("detention", {"detain": True}),
-    ("deportation", {"decision": "deport"}),
-    ("deportation_enforced", {"removed_on": "2026-01-05"}),
-]
-
-
-async def test_cases_survive_kills_restarts_and_faults(tmp_path, capsys):
-    port, ui_port = free_port(), free_port()
+def environment(tmp_path: Path, port: int, db_url: str, plan: Plan) -> dict[str, str]:
     home = tmp_path / "home"
-    home.mkdir()
-    db_url = f"sqlite:///{tmp_path / 'casework.db'}"
-    store = CaseStore.migrated(db_url)
-    events, subjects, expected = [], {}, {}
-    world: dict = {
-        "seed": 7,
-        "faults": {"rate": 0.2, "timeout_rate": 0.05, "systems": ["acro", "nbtc", "pnc"]},
-        "subjects": {},
-    }
-    for i in range(N):
-        nationality, spec, outcome = plan(i)
-        pnc = f"20/{i:07d}C"
-        event = custody_event(
-            nationality=nationality, pnc_id=pnc, force="chaos", custody_reference=f"CH-{i:04d}"
-        )
-        world["subjects"][pnc] = spec
-        events.append(event)
-        subjects[event.case_id()] = pnc_subject_key(pnc, LOCAL_SUBJECT_KEY_SECRET)
-        expected[event.case_id()] = outcome
+    home.mkdir(exist_ok=True)
     world_file = tmp_path / "world.json"
-    world_file.write_text(json.dumps(world))
-    task_queue = f"chaos-{uuid.uuid4()}"
-    env = os.environ | {
+    world_file.write_text(json.dumps(plan.world))
+    return os.environ | {
         "TEMPORAL_ADDRESS": f"localhost:{port}",
         "TEMPORAL_NAMESPACE": "default",
         "FNO_HOME": str(home),
-        "FNO_DATABASE_URL": db_url,
+        "FNO_DATABASE_URL": db_url,  # the case store and the simulated world's tables
         "FNO_WORLD_FILE": str(world_file),
         "FNO_POLICY": f"compressed:{DAY}",
-        "FNO_TASK_QUEUE": task_queue,
+        "FNO_TASK_QUEUE": f"chaos-{uuid.uuid4()}",
         "FNO_STUCK_SCAN_MINUTES": "0",
         "FNO_LOG_FORMAT": "json",
     }
-    logs: list[Path] = []
 
-    def start_worker() -> subprocess.Popen[bytes]:
-        log = tmp_path / f"worker-{len(logs)}.log"
-        logs.append(log)
-        with log.open("wb") as out:
-            return subprocess.Popen(
-                [sys.executable, "worker.py"],
-                cwd=ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
 
-    server = start_dev_server(home, port, ui_port)
-    worker = start_worker()
-    kills = restarts = decisions_sent = 0
-    try:
-        client = await Client.connect(f"localhost:{port}", data_converter=CONVERTER)
-        text = "\n".join(e.model_dump_json() for e in events)
-        started = await start_all(
-            client, text, task_queue=task_queue, policy=compressed_policy(DAY)
-        )
-        assert [r.status for r in started] == ["started"] * N
-
-        async def closed() -> dict[str, Outcome]:
-            done = {}
-            for case_id in expected:
-                try:
-                    s = await client.get_workflow_handle(case_id).query(EncounterWorkflow.state)
-                except Exception:
-                    continue
-                if s.closed_at is not None and s.outcome is not None:
-                    done[case_id] = s.outcome
-            return done
-
-        async def decide_what_is_awaited() -> int:
-            sent = 0
-            for case_id, outcome in expected.items():
-                if outcome is not Outcome.DEPORTED:
-                    continue
-                handle = client.get_workflow_handle(f"casework-{subjects[case_id]}")
-                try:
-                    s = await handle.query(CriminalCaseworkWorkflow.state)
-                except Exception:
-                    continue
-                for kind, fields in DECISIONS:
-                    if kind in s.awaiting:
-                        req = DecisionRequest.model_validate(
-                            {
-                                "actor": "Sam Jones",
-                                "role": "caseworker",
-                                "reason": "chaos test",
-                                "decision": {"kind": kind, **fields},
-                            }
-                        )
-                        try:
-                            await asyncio.wait_for(send_decision(client, handle.id, req), 10)
-                            sent += 1
-                        except (DecisionRefused, CaseNotFound, Exception):
-                            pass  # a repeat after a lost answer is refused; retried next round
-            return sent
-
-        deadline = time.monotonic() + 300
-        next_kill = time.monotonic() + 3
-        done: dict[str, Outcome] = {}
-        while time.monotonic() < deadline:
-            if kills < 4 and time.monotonic() >= next_kill:
-                worker.send_signal(signal.SIGKILL)
-                worker.wait()
-                kills += 1
-                if kills == 2:  # once: the server too, restarted on its own file
-                    stop_process(server, "Temporal server", sig=signal.SIGTERM, timeout=15)
-                    server = start_dev_server(home, port, ui_port)
-                    restarts += 1
-                worker = start_worker()
-                next_kill = time.monotonic() + 4
-            try:
-                decisions_sent += await decide_what_is_awaited()
-                done = await closed()
-            except Exception:
-                await asyncio.sleep(0.5)  # the server is restarting
-                continue
-            if len(done) == N and kills >= 4:
-                break
-            await asyncio.sleep(0.5)
-    finally:
-        stop_process(worker, "worker", sig=signal.SIGINT, timeout=15)
-        stop_process(server, "Temporal server", sig=signal.SIGTERM, timeout=15)
-
-    sim = Simulator(store.engine, WorldFile.model_validate(world))
-    faults = sum(  # one failed attempt, one line in the worker log
-        sum(1 for line in log.read_text().splitlines() if "simulated " in line) for log in logs
+async def start_batch(client: Client, plan: Plan, events: list, env: dict[str, str]) -> None:
+    started = await start_all(
+        client, plan.jsonl(events), task_queue=env["FNO_TASK_QUEUE"], policy=compressed_policy(DAY)
     )
-    by_outcome: dict[str, int] = {}
-    for outcome in done.values():
-        by_outcome[outcome.name] = by_outcome.get(outcome.name, 0) + 1
-    effects = {
-        a: sim.count(a)
-        for a in [
-            "check_requested:criminal_proceedings",
-            "conviction_recorded",
-            "cid_record_created",
-            "wanted_marker_added",
-            "wanted_marker_removed",
-            "notice_served",
-            "notified",
-        ]
+    assert [r.status for r in started] == ["started"] * len(events)
+
+
+async def executions(client: Client, workflow_type: str) -> int:
+    """Every run of that type on the server, closed or not (a duplicate would show)."""
+    return (await client.count_workflows(f"WorkflowType = '{workflow_type}'")).count
+
+
+async def test_cases_survive_kills_restarts_and_faults(tmp_path, capsys):
+    n, n_http = 200, 40
+    plan = Plan.make(n)
+    batch, over_http = plan.events[: n - n_http], plan.events[n - n_http :]
+    port, ui_port = free_port(), free_port()
+    db_url = f"sqlite:///{tmp_path / 'casework.db'}"
+    store = CaseStore.migrated(db_url)
+    env = environment(tmp_path, port, db_url, plan)
+
+    server = DevServer(Path(env["FNO_HOME"]), port, ui_port)
+    # The API reaches Temporal through a proxy that can hold back Temporal's answers.
+    proxy = HoldingProxy(("localhost", port))
+    api_env = env | {
+        "TEMPORAL_ADDRESS": f"127.0.0.1:{proxy.port}",
+        "FNO_API_KEYS": json.dumps({API_KEY: "chaos custody system"}),
     }
+    api = ApiProcess(api_env, free_port(), tmp_path)
+    workers = Workers(env, tmp_path)
+    worker_exits = 0
+    stop = asyncio.Event()
+    tasks: list[asyncio.Task] = []
+    started_at = time.monotonic()
+    try:
+        workers.start()
+        client = await Client.connect(f"localhost:{port}", data_converter=CONVERTER)
+        await workers.ready()
+        await api.start()
+        progress = Progress(client, plan, workers, tmp_path / "progress.log")
+        polling = asyncio.create_task(progress.run(stop))
+        lock = asyncio.Lock()
+        integrator = Integrator(api, proxy, client, API_KEY, lock)
+        intake = asyncio.create_task(integrator.send_all(over_http))
+        tasks += [polling, intake]
+        await start_batch(client, plan, batch, env)
+        progress.note(f"{len(batch)} cases started")
+
+        t0 = time.monotonic()
+        for k in range(4):  # the worker: SIGKILL, four times
+            # Each worker has been polling for a while when it is killed.
+            await sleep_until(max(t0 + 3 + 4 * k, workers.ready_at + 2))
+            if k == 3:  # the server: SIGKILL under a running worker, started on its file
+                async with lock:
+                    progress.note("server SIGKILL")
+                    await asyncio.to_thread(server.kill_and_start, 2.0)
+                progress.note("server started again")
+                await asyncio.sleep(2)  # the worker back at work under the new server
+            worker_exits += not workers.alive()
+            workers.kill()
+            progress.note(f"worker killed ({workers.kills})")
+            if k == 1:  # the server: stopped gracefully with the worker, started again
+                async with lock:
+                    await asyncio.to_thread(server.restart)
+                progress.note("server restarted")
+            workers.start()
+            await workers.ready()
+        await intake
+        progress.note(f"intake over: {integrator.kills}")
+        finished = await progress.wait_all_closed(t0 + 300)
+        worker_exits += not workers.alive()
+        server_runs = await executions(client, "EncounterWorkflow")
+        stop.set()
+        await polling
+    finally:
+        stop.set()
+        for task in tasks:  # after a failure, nothing left running
+            task.cancel()
+        workers.stop()
+        api.stop()
+        proxy.close()
+        server.stop()
+    elapsed = time.monotonic() - started_at
+
+    done = progress.done
+    effects = side_effects(store.engine, plan.world)
+    records = store_records(store.engine, plan)
+    faults = log_lines(workers.logs, "simulated ")  # one failed attempt, one line
     with capsys.disabled():  # the figures go to CI's log, passed or failed
         print(
-            f"\nchaos: cases={N} closed={len(done)} kills={kills} server_restarts={restarts} "
-            f"faults_injected={faults} decisions_sent={decisions_sent} outcomes={by_outcome} "
-            f"side_effects={effects}"
+            f"\nchaos: cases={n} closed={len(done)} kills={workers.kills} "
+            f"server_restarts={server.graceful_restarts} server_sigkills={server.sigkills} "
+            f"faults_injected={faults} decisions_sent={progress.decisions_sent} "
+            f"outcomes={plan.by_outcome(done)} side_effects={effects} seconds={elapsed:.0f}"
+        )
+        print(
+            f"chaos worker: sigkills={workers.kills} worker_starts={len(workers.logs)} "
+            f"exited_on_its_own={worker_exits}"
+        )
+        print(
+            f"chaos server: graceful_restarts={server.graceful_restarts} "
+            f"server_sigkills={server.sigkills} (under a running worker) "
+            f"down_s={[round(d, 1) for d in server.down_s]}"
+        )
+        print(
+            f"chaos api: events_over_http={n_http} api_kills={api.kills} "
+            f"kills_after_start={integrator.kills['after_start']} "
+            f"kills_on_send={integrator.kills['on_send']} "
+            f"retry_answers={dict(integrator.retry_answers)} "
+            f"answered_before_kill={integrator.answered_before_kill} "
+            f"retries={integrator.retries} encounter_executions={server_runs} "
+            f"unexpected={integrator.unexpected}"
         )
 
-    assert kills == 4 and restarts == 1
-    assert done == expected
-    counts = {o: sum(1 for x in expected.values() if x is o) for o in Outcome}
-    casework = counts[Outcome.LEFT_UK] + counts[Outcome.DEPORTED]
-    assert effects == {
-        "check_requested:criminal_proceedings": N,
-        "conviction_recorded": counts[Outcome.NOT_SERIOUS] + casework,
-        "cid_record_created": casework,
-        "wanted_marker_added": counts[Outcome.DEPORTED],
-        "wanted_marker_removed": counts[Outcome.DEPORTED],
-        "notice_served": counts[Outcome.DEPORTED],
-        "notified": 4 * counts[Outcome.DEPORTED],
-    }
+    assert finished, f"not all closed: {len(done)}/{n}"
+    assert workers.kills == 4 and server.graceful_restarts == 1 and server.sigkills == 1
+    assert worker_exits == 0, "a worker exited on its own"
+    assert done == plan.expected
+    assert effects == plan.expected_effects()
+    assert records == expected_records(plan)
     assert faults > 0
-    # No decision lost, none taken twice: each deported case has each decision once.
-    rows = {}
-    for case_id, outcome in expected.items():
-        if outcome is Outcome.DEPORTED:
-            entries = store.access_log(f"casework-{subjects[case_id]}")
-            rows[case_id] = sorted(
-                e.justification.split(":")[0] for e in entries if e.action == "decision"
+    # The intake: every event answered with its own case, once; each kill after the
+    # start answered "already received" on the retry; no case started twice.
+    assert integrator.unexpected == []
+    assert sorted(integrator.answers) == sorted(e.case_id() for e in over_http)
+    assert integrator.kills["after_start"] == 5 and integrator.kills["on_send"] == 5
+    assert (
+        integrator.retry_answers["after_start:already_received"] == integrator.kills["after_start"]
+    )
+    assert server_runs == n
+
+
+async def test_cases_survive_the_case_store_going_away_and_read_only(tmp_path, capsys):
+    bin_dir = postgres_bin()
+    if bin_dir is None:
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) not found in /usr/lib/postgresql/*/bin, "
+            "FNO_PG_BIN or PATH: the case-store outage and read-only faults were not tried"
+        )
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        pytest.skip("running as root without runuser: cannot run PostgreSQL as 'postgres'")
+    n = 80
+    # No faults of the outside world here (the first test has them): every failure is the
+    # case store's, and no step failing through both faults and then again and again
+    # waits minutes for its next try (the retry interval doubles up to five minutes).
+    plan = Plan.make(n, fault_rate=0.0, timeout_rate=0.0)
+    # Started before the outage, during it, and while the store is read-only.
+    waves = plan.events[:30], plan.events[30:55], plan.events[55:]
+    during_readonly = {e.case_id() for e in waves[2]}
+    ours = set(plan.expected) | {f"casework-{k}" for k in plan.subjects.values()}
+    pg = PrivatePostgres(bin_dir)
+    server = workers = None
+    polling = None
+    stop = asyncio.Event()
+    started_at = time.monotonic()
+    outage_s = readonly_s = resumed_s = 0.0
+    carried_on = False
+    sessions_ended = 0
+    stuck_seen: dict[str, StuckCase] = {}  # every case of ours listed with a failing step
+    stuck_polls = 0
+    try:
+        await asyncio.to_thread(pg.create)
+        store = CaseStore.migrated(pg.url)
+        port, ui_port = free_port(), free_port()
+        env = environment(tmp_path, port, pg.url, plan)
+        server = DevServer(Path(env["FNO_HOME"]), port, ui_port)
+        workers = Workers(env, tmp_path)
+        workers.start()
+        client = await Client.connect(f"localhost:{port}", data_converter=CONVERTER)
+        await workers.ready()
+        progress = Progress(client, plan, workers, tmp_path / "progress.log")
+        polling = asyncio.create_task(progress.run(stop))
+        await start_batch(client, plan, waves[0], env)
+        await asyncio.sleep(3)  # the first cases under way, writing to the store
+
+        # The case store goes away (a fast shutdown: its sessions cut mid-work) while
+        # cases keep arriving, and comes back after several seconds.
+        t = time.monotonic()
+        await asyncio.to_thread(pg.stop)
+        progress.note("case store stopped")
+        await start_batch(client, plan, waves[1], env)
+        await sleep_until(t + 6)
+        await asyncio.to_thread(pg.start)
+        outage_s = time.monotonic() - t
+        progress.note("case store started")
+        # The cases carry on: one started while the store was away is recorded (the
+        # others are checked at the end, with everything else).
+        arrived = {e.case_id() for e in waves[1]}
+        deadline = time.monotonic() + 90
+        while not carried_on and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            carried_on = bool(arrived & recorded_encounters(store.engine))
+        resumed_s = time.monotonic() - t - outage_s
+
+        # The case store read-only for a while: every write refused, loudly; the cases
+        # failing show in the stuck-case listing with the step that fails.
+        t = time.monotonic()
+        sessions_ended = await asyncio.to_thread(pg.set_read_only, True)
+        progress.note("case store read-only")
+        await start_batch(client, plan, waves[2], env)
+        while time.monotonic() < t + 60:
+            listing = await stuck_cases(
+                client,
+                now=datetime.now().astimezone(),
+                failing_for=timedelta(0),  # a step failed once, and is being retried
+                overdue_by=timedelta(days=3650),
             )
-    assert all(kinds == sorted(k for k, _ in DECISIONS) for kinds in rows.values()), rows
+            stuck_polls += 1
+            for case in listing:
+                if case.case_id in ours and " failing for about " in case.why:
+                    stuck_seen[case.case_id] = case
+            if time.monotonic() >= t + 8 and during_readonly <= set(stuck_seen):
+                break
+            await asyncio.sleep(1)
+        await asyncio.to_thread(pg.set_read_only, False)
+        readonly_s = time.monotonic() - t
+        progress.note(f"case store writable again; {len(stuck_seen)} listed stuck")
+
+        finished = await progress.wait_all_closed(time.monotonic() + 120)
+        worker_alive = workers.alive()
+        server_runs = await executions(client, "EncounterWorkflow")
+        stop.set()
+        await polling
+        done = progress.done
+        effects = side_effects(store.engine, plan.world)  # the world's tables: the same PG
+        records = store_records(store.engine, plan)
+        store.engine.dispose()
+    finally:
+        stop.set()
+        if polling is not None:
+            polling.cancel()
+        if workers is not None:
+            workers.stop()
+        if server is not None:
+            server.stop()
+        await asyncio.to_thread(pg.destroy, tmp_path / "postgres.log")
+    elapsed = time.monotonic() - started_at
+
+    failed = "Completing activity as failed"  # the SDK's warning, with the error
+    outage_failures = log_lines(workers.logs, failed, "connection failed")
+    readonly_failures = log_lines(workers.logs, failed, "read-only transaction")
+    steps = dict(Counter(c.why.split(" ")[0] for c in stuck_seen.values()))
+    errors = dict(Counter(c.last_error for c in stuck_seen.values()))
+    attempts = max((int(c.why.rsplit("attempt ", 1)[-1].rstrip(")")) for c in stuck_seen.values()),
+                   default=0)  # fmt: skip
+    summary = {k: v for k, v in records.items() if k != "decisions"}
+    with capsys.disabled():
+        print(
+            f"\nchaos store: cases={n} closed={len(done)} outcomes={plan.by_outcome(done)} "
+            f"side_effects={effects} records={summary} "
+            f"decisions_sent={progress.decisions_sent} seconds={elapsed:.0f}"
+        )
+        print(
+            f"chaos pg outage: pg_outage_s={outage_s:.1f} cases_started_during={len(waves[1])} "
+            f"activity_failures_logged={outage_failures} carried_on={carried_on} "
+            f"recorded_s_after_restart={resumed_s:.1f}"
+        )
+        print(
+            f"chaos read-only: readonly_s={readonly_s:.1f} sessions_ended={sessions_ended} "
+            f"cases_started_during={len(waves[2])} activity_failures_logged={readonly_failures} "
+            f"stuck_listed={len(stuck_seen)} stuck_polls={stuck_polls} failing_steps={steps} "
+            f"max_attempt={attempts} last_errors={errors}"
+        )
+
+    assert carried_on, "the cases did not carry on after the outage"
+    assert finished, f"not all closed: {len(done)}/{n}"
+    assert worker_alive, "the worker exited on its own"
+    assert done == plan.expected
+    assert effects == plan.expected_effects()
+    assert records == expected_records(plan)
+    assert server_runs == n
+    assert outage_failures > 0  # the outage was felt, and said so in the worker's log
+    assert readonly_failures > 0
+    # Every case started while read-only was listed with its failing step (retried: the
+    # attempt count shows it). Its last error is not asserted: see the module docstring.
+    assert during_readonly <= set(stuck_seen), sorted(during_readonly - set(stuck_seen))
+    assert attempts >= 2
