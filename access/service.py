@@ -55,6 +55,7 @@ from activities.store import AccessLogEntry, CaseStore
 from models.case import CaseworkState, EncounterState, is_casework_id
 from models.decisions import DecisionRefusal, DecisionRequest, DecisionResult
 from models.notification import NotificationState, is_notification_id
+from workflows.activation_order import DEFERRED
 from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow
 from workflows.notification import NotificationWorkflow
@@ -113,6 +114,10 @@ QUERY_ACTION = (
     "The case's state query failed: see the error in 'fno cases --stuck' and the case's "
     "history in the Temporal Web UI, and fix the workflow code."
 )
+
+
+# A decision a case defers is sent again this many times (about 4 s in all).
+DEFER_ATTEMPTS = 8
 
 
 class CaseUnreadable(Exception):
@@ -307,7 +312,7 @@ async def send_decision(client: Client, case_id: str, req: DecisionRequest) -> D
     await _raise_if_cannot_replay(client, case_id)
     handle = client.get_workflow_handle(case_id)
     try:
-        return await handle.execute_update("decide", req, result_type=DecisionResult)
+        return await _decide_when_not_deferred(handle, req)
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
@@ -330,6 +335,25 @@ async def send_decision(client: Client, case_id: str, req: DecisionRequest) -> D
                 ) from None
             raise CaseNotFound(f"no case {case_id!r}") from None
         raise
+
+
+async def _decide_when_not_deferred(handle: Any, req: DecisionRequest) -> DecisionResult:
+    """Send the decision; a case that defers it (it arrived in a workflow task with
+    other events: ``workflows.activation_order``) takes it when sent again, moments
+    later. After ``DEFER_ATTEMPTS`` deferrals the last one is the answer."""
+    for attempt in range(DEFER_ATTEMPTS):
+        try:
+            result: DecisionResult = await handle.execute_update(
+                "decide", req, result_type=DecisionResult
+            )
+            return result
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            deferred = isinstance(cause, ApplicationError) and cause.type == DEFERRED
+            if not deferred or attempt == DEFER_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
+    raise AssertionError("unreachable")
 
 
 async def _exists(client: Client, case_id: str) -> bool:

@@ -17,23 +17,29 @@ the history no longer matches — ``[TMPRL1100] Nondeterminism error: Update mac
 does not handle this event``: a case no worker can replay
 (``tests/histories/after_worker_kill/``, ``tests/test_interleaving.py``).
 
-The rule here, for an activation that holds updates and other jobs:
+Core groups such a task differently from one delivery to the next (together, the
+timer first, in a query's replay otherwise again), so no order of the two is safe.
+The rules here:
 
-- an update the case accepts *before* the events (its validator passes on the state
-  as it is) goes first, as the SDK always did: every history the SDK wrote that way
-  still replays;
-- an update the case refuses before the events is run *after* them (the activation
-  runs as two: the events, then those updates, and the completions go as one), and
-  so judged on the state after the events. No history the SDK wrote can hold such an
-  update accepted before the events (its validator refused it there), so this changes
-  nothing that replayed; it makes the histories Core wrote events-first replay, and
-  a decision sent after a timer fired is judged after it, live and on replay alike.
-
-The rule is decided by running the update's validator (read-only, as the SDK runs
-it) on the state before the activation's events, the same on replay as live. What it
-cannot mend: a history Core wrote events-first for an update the case would have
-accepted before the events as well; such a case fails to replay and is listed as
-stuck (``cannot_replay``) for an operator to reset.
+- **Live, a decision never shares a workflow task with other events.** An update
+  that arrives in an activation with other jobs, or in a later activation of a task
+  that already took events, is *deferred*: refused with the type ``DecisionDeferred``
+  (nothing of it reaches the history), while the events are taken. The sender sends
+  it again (``access.service.send_decision`` does, within moments) and the case takes
+  it in a task of its own, judged on the state after the events — the deportation
+  decision sent once the Stage 1 window closed is taken, not refused because no
+  worker was up when the window closed. Every history written so has each accepted
+  update alone in its task, and replays however Core groups it.
+- **On replay of a task that took a decision with other events** (written before
+  this rule, by the SDK or by Core's live split): an update the case accepts on its
+  state before the events goes first, as the SDK always did, so every history the SDK
+  wrote still replays; one the case refuses there is run after them (the activation
+  runs as two, the completions go as one) — it can only have been taken after them,
+  and so the histories Core wrote events-first replay. The test is the update's
+  validator, run read-only as the SDK runs it, on the state before the events.
+  What this cannot mend: an events-first history whose decision the case would have
+  accepted before the events as well; such a case is listed as stuck
+  (``cannot_replay``) for an operator to reset.
 
 ``install()`` patches the SDK's workflow instance once per process (outside the
 sandbox; the class is shared with it). ``workflows.WORKFLOWS`` installs it, so every
@@ -56,6 +62,7 @@ from temporalio.worker import HandleUpdateInput, _workflow_instance
 
 TESTED_SDK_VERSIONS = ("1.35.0",)
 _MARK = "_fno_decisions_after_events"
+_EVENTS_AT = "_fno_events_at_history_length"
 
 _TERMINAL = (
     "complete_workflow_execution",
@@ -150,23 +157,38 @@ def merge(
     return merged
 
 
-def refused(instance: Any, updates: WorkflowActivation) -> WorkflowActivationCompletion:
-    """A completion refusing every update of ``updates``, as a validator would."""
+DEFERRED = "DecisionDeferred"  # the ApplicationError type of a deferred decision
+ENDED = "CaseEnded"
+
+
+def refused(
+    instance: Any, updates: WorkflowActivation, *, why: str = ENDED
+) -> WorkflowActivationCompletion:
+    """A completion refusing every update of ``updates``, as a validator would:
+    ``DEFERRED`` (send it again: ``access.service.send_decision`` does) or ``ENDED``."""
+    message = (
+        "Deferred: the case was taking in other events as this decision arrived; send it again."
+        if why == DEFERRED
+        else "Refused: the case ended before it could take this decision."
+    )
     completion = WorkflowActivationCompletion()
     completion.successful.SetInParent()
     for job in updates.jobs:
         command = completion.successful.commands.add()
         command.update_response.protocol_instance_id = job.do_update.protocol_instance_id
         instance._workflow_context_failure_converter.to_failure(
-            ApplicationError(
-                "Refused: the case ended before it could take this decision.",
-                type="CaseEnded",
-                non_retryable=True,
-            ),
+            ApplicationError(message, type=why, non_retryable=True),
             instance._workflow_context_payload_converter,
             command.update_response.rejected,
         )
     return completion
+
+
+def takes_events(act: WorkflowActivation) -> bool:
+    return any(
+        job.WhichOneof("variant") not in ("do_update", "notify_has_patch", "query_workflow")
+        for job in act.jobs
+    )
 
 
 def ordered(
@@ -175,8 +197,30 @@ def ordered(
     def activate_judging_decisions_in_order(
         self: Any, act: WorkflowActivation
     ) -> WorkflowActivationCompletion:
-        if not mixed(act) or getattr(self, "_object", None) is None:
+        if getattr(self, "_object", None) is None:  # the first activation
             return activate(self, act)
+        updates_live = [
+            j for j in act.jobs if j.HasField("do_update") and j.do_update.run_validator
+        ]
+        if updates_live and (mixed(act) or getattr(self, _EVENTS_AT, None) == act.history_length):
+            # Live, a decision never shares a workflow task with other events: it is
+            # deferred, and taken in a task of its own when sent again.
+            later = {j.do_update.id for j in updates_live}
+            first, updates = split(act, later)
+            done = activate(self, first) if first.jobs else None
+            if done is not None and done.HasField("failed"):
+                return done
+            if first.jobs and takes_events(first):
+                setattr(self, _EVENTS_AT, act.history_length)
+            deferred = refused(self, updates, why=DEFERRED)
+            return deferred if done is None else merge(done, deferred)
+        if takes_events(act):
+            setattr(self, _EVENTS_AT, act.history_length)
+        if not mixed(act):
+            return activate(self, act)
+        # Replay of a task that took a decision with other events (written before the
+        # rule above): the SDK's order, unless the case refuses the decision before the
+        # events — then it can only have been taken after them.
         later = {
             job.do_update.id
             for job in act.jobs
