@@ -92,8 +92,15 @@ class AccessLogEntry(SQLModel, table=True):
 
 
 def make_engine(url: str) -> Engine:
+    """The store's engine. ``hide_parameters``: a failed statement's error names no
+    values — they are personal data and offence text, and the error reaches the
+    worker's log and Temporal's activity failure."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            hide_parameters=True,
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -103,7 +110,7 @@ def make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 class CaseStore:

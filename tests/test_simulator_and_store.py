@@ -196,3 +196,14 @@ def test_reading_a_document_needs_a_justification_and_is_logged(engine):
     ) == {"x": 1}
     reads = [e for e in store.access_log(case) if e.action == "consultation"]
     assert [(e.actor, e.justification) for e in reads] == [("Sue Park", "quality review")]
+
+
+def test_a_failed_statement_names_no_values(engine):
+    """Its error reaches the worker's log and Temporal: no personal data in it."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    secret = "Kowalski 1983-05-17 ROBBERY"
+    with pytest.raises(SQLAlchemyError) as failed, engine.begin() as conn:
+        conn.execute(text("INSERT INTO no_such_table (a) VALUES (:a)"), {"a": secret})
+    assert secret not in str(failed.value)
