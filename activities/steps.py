@@ -9,15 +9,19 @@ records on the case; anything else is retried with backoff.
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import structlog
 from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.gateways import Gateways, PermanentGatewayError
 from activities.store import CaseStore, EncounterRecord
@@ -229,7 +233,14 @@ class CaseActivities:
 
     @activity.defn
     async def refer_to_criminal_casework(self, req: CaseworkReferral) -> None:
-        """Signal-with-start: the subject's open casework case, or a new one."""
+        """Signal-with-start: the subject's open casework case, or a new one.
+
+        Once only: a retry after the answer was lost (the worker killed) may come after
+        the case it started has already concluded; it must not start a second case for
+        the same referral. A concluded case whose record lists this encounter took it."""
+        if await self._referral_concluded(req):
+            log.info("referral already taken by a concluded case", casework_id=req.casework_id)
+            return
         await activity.client().start_workflow(
             "CriminalCaseworkWorkflow",
             req.start,
@@ -242,6 +253,22 @@ class CaseActivities:
             static_details="One case per subject: steps 5-10 of the ACRO referral guidance.",
         )
         log.info("referred to criminal casework", casework_id=req.casework_id)
+
+    async def _referral_concluded(self, req: CaseworkReferral) -> bool:
+        try:
+            described = await activity.client().get_workflow_handle(req.casework_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        if described.status == WorkflowExecutionStatus.RUNNING:
+            return False  # it takes the referral (a certificate it holds is ignored)
+        record = await asyncio.to_thread(self.store.subject_case, req.start.subject_key)
+        return bool(
+            record is not None
+            and record.outcome
+            and req.referral.encounter_id in json.loads(record.encounter_ids)
+        )
 
     # Criminal Casework -----------------------------------------------------------
     @activity.defn

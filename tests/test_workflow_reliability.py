@@ -3,9 +3,12 @@ nothing lost, nothing done twice."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
+from activities.gateways import Gateways
 from activities.simulator import ConvictionSpec, FaultSpec, ReplySpec, SubjectSpec, WorldFile
 from models.case import Outcome, Stage
 from models.policy import compressed_policy
@@ -125,3 +128,53 @@ async def test_a_worker_restart_mid_case_loses_nothing(dev_env, tmp_path):
     assert h.sim.count("wanted_marker_added", key) == 1
     assert h.sim.count("tasked_to_locate", key) == 1
     assert h.sim.count("cid_record_created", key) == 1
+
+
+async def test_a_referral_retried_after_its_case_concluded_starts_no_second_case(ts_env, tmp_path):
+    """The referral's answer lost (the worker killed), its retry after the casework case
+    has concluded: no second case for the same referral; a later encounter's referral
+    still opens a new case for the subject."""
+    from temporalio.client import WorkflowExecutionStatus
+    from temporalio.testing import ActivityEnvironment
+
+    from activities.steps import CaseActivities
+    from models.case import CaseworkInput, Referral, casework_id_for
+    from models.steps import CaseworkReferral
+
+    async with harness(ts_env, tmp_path, run_worker=False) as h:
+        event = custody_event(nationality="NL")
+        subject_key = key_of(event)
+        casework_id = casework_id_for(subject_key)
+        activities = CaseActivities(Gateways.all_from(h.sim), h.store)
+
+        def referral(encounter_id: str) -> CaseworkReferral:
+            return CaseworkReferral(
+                casework_id=casework_id,
+                start=CaseworkInput(case_id=casework_id, subject_key=subject_key, nationality="NL"),
+                referral=Referral(encounter_id=encounter_id, event=event, certificates=[]),
+            )
+
+        env = ActivityEnvironment(client=h.client)
+        env.info = dataclasses.replace(env.info, task_queue=h.task_queue)
+        await env.run(activities.refer_to_criminal_casework, referral("encounter-a"))
+        first = await h.client.get_workflow_handle(casework_id).describe()
+        # The case concludes (ended here by hand) with its record listing the encounter.
+        await h.client.get_workflow_handle(casework_id).terminate(reason="concluded")
+        h.store.update_subject_case(
+            subject_key,
+            act_key="test",
+            casework_id=casework_id,
+            justification="test",
+            encounter_ids=["encounter-a"],
+            outcome="Deported",
+        )
+        await env.run(activities.refer_to_criminal_casework, referral("encounter-a"))
+        after_retry = await h.client.get_workflow_handle(casework_id).describe()
+        assert after_retry.run_id == first.run_id
+        assert after_retry.status == WorkflowExecutionStatus.TERMINATED
+
+        await env.run(activities.refer_to_criminal_casework, referral("encounter-b"))
+        later = await h.client.get_workflow_handle(casework_id).describe()
+        assert later.run_id != first.run_id
+        assert later.status == WorkflowExecutionStatus.RUNNING
+        await h.client.get_workflow_handle(casework_id).terminate(reason="test over")
