@@ -387,3 +387,22 @@ def patient_policy(day_seconds: float = 0.2, *, long_days: int = 5_000) -> Polic
         ice_tasking_days=long_days,
         ice_status_poll_days=long_days,
     )
+
+
+def worker_env(
+    address: str, home: Path, database_url: str, world_file: Path, day: float, task_queue: str
+) -> dict[str, str]:
+    """The environment of a ``worker.py`` process under test: the test's server, store,
+    world and task queue, a compressed policy, no stuck scan or reconciliation."""
+    return os.environ | {
+        "TEMPORAL_ADDRESS": address,
+        "TEMPORAL_NAMESPACE": "default",
+        "FNO_HOME": str(home),
+        "FNO_DATABASE_URL": database_url,
+        "FNO_WORLD_FILE": str(world_file),
+        "FNO_POLICY": f"compressed:{day}",
+        "FNO_TASK_QUEUE": task_queue,
+        "FNO_STUCK_SCAN_MINUTES": "0",
+        "FNO_RECONCILE_SCHEDULE": "off",
+        "FNO_LOG_FORMAT": "json",
+    }

@@ -56,7 +56,7 @@ from activities.store import CaseStore
 from models.policy import compressed_policy
 from runtime.embedded import start_dev_server, stop_process
 from starter import start_case
-from tests.support import CONVERTER
+from tests.support import CONVERTER, worker_env
 from tests.support_chaos_decisions import (
     Driver,
     Plan,
@@ -117,18 +117,7 @@ async def test_decisions_survive_worker_kills_as_timers_fire(tmp_path, capsys):
     world_file = tmp_path / "world.json"
     world_file.write_text(json.dumps(world))
     task_queue = f"chaos-decisions-{uuid.uuid4()}"
-    env = os.environ | {
-        "TEMPORAL_ADDRESS": f"localhost:{port}",
-        "TEMPORAL_NAMESPACE": "default",
-        "FNO_HOME": str(home),
-        "FNO_DATABASE_URL": db_url,
-        "FNO_WORLD_FILE": str(world_file),
-        "FNO_POLICY": f"compressed:{DAY}",
-        "FNO_TASK_QUEUE": task_queue,
-        "FNO_STUCK_SCAN_MINUTES": "0",
-        "FNO_RECONCILE_SCHEDULE": "off",
-        "FNO_LOG_FORMAT": "json",
-    }
+    env = worker_env(f"localhost:{port}", home, db_url, world_file, DAY, task_queue)
     save_to = Path(os.environ.get("FNO_CHAOS_HISTORIES") or tmp_path / "failed-histories")
     workers = Workers(env, tmp_path)
     modes: Counter[str] = Counter()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -44,7 +43,7 @@ from models.policy import compressed_policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET as SECRET
 from runtime.embedded import stop_process
 from starter import start_all
-from tests.support import CONVERTER, custody_event, state_of
+from tests.support import CONVERTER, custody_event, state_of, worker_env
 from workflows import WORKFLOWS, activation_order
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,18 +170,9 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
     }
     world_file = tmp_path / "world.json"
     world_file.write_text(json.dumps(world))
-    env = os.environ | {
-        "TEMPORAL_ADDRESS": client.service_client.config.target_host,
-        "TEMPORAL_NAMESPACE": client.namespace,
-        "FNO_HOME": str(home),
-        "FNO_DATABASE_URL": db_url,
-        "FNO_WORLD_FILE": str(world_file),
-        "FNO_POLICY": f"compressed:{DAY}",
-        "FNO_TASK_QUEUE": task_queue,
-        "FNO_STUCK_SCAN_MINUTES": "0",
-        "FNO_RECONCILE_SCHEDULE": "off",
-        "FNO_LOG_FORMAT": "json",
-    }
+    env = worker_env(
+        client.service_client.config.target_host, home, db_url, world_file, DAY, task_queue
+    )
     logs: list[Path] = []
 
     def start_worker() -> subprocess.Popen[bytes]:
