@@ -130,7 +130,8 @@ async def test_a_worker_restart_mid_case_loses_nothing(dev_env, tmp_path):
     assert h.sim.count("cid_record_created", key) == 1
 
 
-async def test_a_referral_retried_after_its_case_concluded_starts_no_second_case(ts_env, tmp_path):
+@pytest.mark.devserver
+async def test_a_referral_retried_after_its_case_concluded_starts_no_second_case(dev_env, tmp_path):
     """The referral's answer lost (the worker killed), its retry after the casework case
     has concluded: no second case for the same referral; a later encounter's referral
     still opens a new case for the subject."""
@@ -141,7 +142,9 @@ async def test_a_referral_retried_after_its_case_concluded_starts_no_second_case
     from models.case import CaseworkInput, Referral, casework_id_for
     from models.steps import CaseworkReferral
 
-    async with harness(ts_env, tmp_path, run_worker=False) as h:
+    # On the dev server: a case left without a worker must not hold the time-skipping
+    # server's clock for later tests.
+    async with harness(dev_env, tmp_path, run_worker=False) as h:
         event = custody_event(nationality="NL")
         subject_key = key_of(event)
         casework_id = casework_id_for(subject_key)
