@@ -238,7 +238,9 @@ class CaseActivities:
         Once only: a retry after the answer was lost (the worker killed) may come after
         the case it started has already concluded; it must not start a second case for
         the same referral. A concluded case whose record lists this encounter took it."""
-        if await self._referral_concluded(req):
+        # Only a retry can be a repeat: a first attempt may be a later case of the same
+        # encounter ID (a new run), which must open its own casework case.
+        if activity.info().attempt > 1 and await self._referral_concluded(req):
             log.info("referral already taken by a concluded case", casework_id=req.casework_id)
             return
         await activity.client().start_workflow(

@@ -171,7 +171,9 @@ async def test_a_referral_retried_after_its_case_concluded_starts_no_second_case
             encounter_ids=["encounter-a"],
             outcome="Deported",
         )
-        await env.run(activities.refer_to_criminal_casework, referral("encounter-a"))
+        retry = ActivityEnvironment(client=h.client)
+        retry.info = dataclasses.replace(env.info, attempt=2)
+        await retry.run(activities.refer_to_criminal_casework, referral("encounter-a"))
         after_retry = await h.client.get_workflow_handle(casework_id).describe()
         assert after_retry.run_id == first.run_id
         assert after_retry.status == WorkflowExecutionStatus.TERMINATED
