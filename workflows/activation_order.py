@@ -72,15 +72,15 @@ _TERMINAL = (
 )
 
 
+def ends_workflow(command: Any) -> bool:
+    return command.WhichOneof("variant") in _TERMINAL
+
+
 def mixed(act: WorkflowActivation) -> bool:
     """True when ``act`` holds updates and other history jobs (not a first activation:
     an update sent with the start must see the workflow's initialisation)."""
     kinds = [job.WhichOneof("variant") for job in act.jobs]
-    return (
-        "do_update" in kinds
-        and "initialize_workflow" not in kinds
-        and any(k not in ("do_update", "notify_has_patch") for k in kinds)
-    )
+    return "do_update" in kinds and "initialize_workflow" not in kinds and takes_events(act)
 
 
 def split(
@@ -142,7 +142,7 @@ def merge(
     merged.CopyFrom(first)
     commands = list(first.successful.commands)
     cut = next(
-        (i for i, c in enumerate(commands) if c.WhichOneof("variant") in _TERMINAL),
+        (i for i, c in enumerate(commands) if ends_workflow(c)),
         len(commands),
     )
     del merged.successful.commands[:]
@@ -232,7 +232,7 @@ def ordered(
         done = activate(self, first)
         if done.HasField("failed"):
             return done
-        if any(c.WhichOneof("variant") in _TERMINAL for c in done.successful.commands):
+        if any(ends_workflow(c) for c in done.successful.commands):
             # The events ended the workflow: the updates come too late for it.
             return merge(done, refused(self, updates))
         return merge(done, activate(self, updates))
