@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-CODE   := workflows activities models runtime access cli api web bench sim worker.py starter.py
+CODE   := workflows activities models store runtime access cli api web bench sim worker.py starter.py
 
 .PHONY: run test test-load check bench worker migrate register-search-attributes schedules notifications-year install clean
 
@@ -53,7 +53,7 @@ worker: $(STAMP)
 
 ## migrate: apply the case store's schema migrations to FNO_DATABASE_URL (production)
 migrate: $(STAMP)
-	$(PY) -m runtime.database upgrade
+	$(PY) -m store.migrate upgrade
 
 ## register-search-attributes: on a real cluster (the embedded server does it itself)
 register-search-attributes: $(STAMP)

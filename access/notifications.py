@@ -19,12 +19,6 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client, ScheduleHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.notification_store import (
-    CountryCounts,
-    IngestOutcome,
-    NotificationAlert,
-    NotificationStore,
-)
 from activities.notifications import input_for, start_notification
 from models.notification import (
     RECONCILIATION_SCHEDULE_ID,
@@ -32,6 +26,12 @@ from models.notification import (
     NotificationPolicy,
     RejectedLine,
     parse_daily_file,
+)
+from store.notifications import (
+    CountryCounts,
+    IngestOutcome,
+    NotificationAlert,
+    NotificationStore,
 )
 
 if TYPE_CHECKING:

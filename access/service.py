@@ -50,11 +50,11 @@ from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ApplicationError, FailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.notification_store import NotificationStore
-from activities.store import AccessLogEntry, CaseStore
 from models.case import CaseworkState, EncounterState, is_casework_id
 from models.decisions import DecisionRefusal, DecisionRequest, DecisionResult
 from models.notification import NotificationState, is_notification_id
+from store.cases import AccessLogEntry, CaseStore
+from store.notifications import NotificationStore
 from workflows.activation_order import DEFERRED
 from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow

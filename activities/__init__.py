@@ -6,16 +6,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from activities.store import CaseStore
     from runtime.config import Settings
+    from store.cases import CaseStore
 
 
 def build_activities(settings: Settings) -> list[Callable[..., Any]]:
     """The worker's activities over the configured gateways (the simulator by default)."""
     from activities.gateways import Gateways
-    from activities.simulator import Simulator, load_world
     from activities.steps import CaseActivities
-    from activities.store import CaseStore
+    from sim.world import Simulator, load_world
+    from store.cases import CaseStore
 
     settings.home.mkdir(parents=True, exist_ok=True)
     store = CaseStore.current(settings.database_url)
@@ -32,9 +32,9 @@ def build_activities(settings: Settings) -> list[Callable[..., Any]]:
 
 def _notification_activities(settings: Settings, store: CaseStore) -> list[Callable[..., Any]]:
     """Notifications out: the EU states' channel and the PNC feed (simulated by default)."""
-    from activities.notification_simulator import NotificationSimulator, NotificationWorld
-    from activities.notification_store import NotificationStore
     from activities.notifications import NotificationActivities
+    from sim.notifications import NotificationSimulator, NotificationWorld
+    from store.notifications import NotificationStore
 
     sim = NotificationSimulator(
         store.engine,

@@ -30,9 +30,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.gateways import PermanentGatewayError
-from activities.notification_store import NotificationRecord, NotificationStore
 from activities.steps import PERMANENT, _refusals_surface, activity_methods
-from activities.store import CaseStore
 from models.notification import (
     AckPoll,
     AckResult,
@@ -52,6 +50,8 @@ from models.notification import (
     ReconcileRequest,
     StartReport,
 )
+from store.cases import CaseStore
+from store.notifications import NotificationRecord, NotificationStore
 
 log = structlog.get_logger("fno.notifications")
 

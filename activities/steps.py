@@ -24,7 +24,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.gateways import Gateways, PermanentGatewayError
-from activities.store import CaseStore, EncounterRecord
 from models.case import CertificateRef, ConvictionSummary
 from models.reference import UnknownOffenceError, offence
 from models.steps import (
@@ -55,6 +54,7 @@ from models.steps import (
     Stage1Notice,
     SubjectStep,
 )
+from store.cases import CaseStore, EncounterRecord
 
 log = structlog.get_logger("fno.activities")
 F = TypeVar("F", bound=Callable[..., Any])

@@ -50,12 +50,12 @@ from access.service import (
     start_of_day,
     stuck_cases,
 )
-from activities.notification_store import NotificationStore
-from activities.store import CaseStore
 from models.decisions import DecisionRequest, DecisionResult
 from models.event import INTAKE, MAX_EVENT_BYTES, CustodyEvent
 from models.policy import Policy
 from starter import start_case
+from store.cases import CaseStore
+from store.notifications import NotificationStore
 
 ActorH = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=120)]
 RoleH = Annotated[str, Header(alias="X-Role", min_length=1, max_length=40)]

@@ -44,8 +44,8 @@ from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from pydantic import BaseModel, Field, ValidationError
 from temporalio.api.common.v1 import Payload, Payloads
 
-from activities.store import CaseStore
 from runtime.codec import EncryptionCodec, PayloadDecryptionError, case_id_of, is_encrypted
+from store.cases import CaseStore
 
 MIN_TOKEN_LENGTH = 16
 UNKNOWN_CASE = "unknown"

@@ -33,9 +33,9 @@ from access.notifications import (
     NotificationSummary,
     ingest_daily_file,
 )
-from activities.notification_store import NotificationStatus, NotificationStore
-from activities.store import CaseStore
 from models.notification import DailyFileError, notification_policy
+from store.cases import CaseStore
+from store.notifications import NotificationStatus, NotificationStore
 
 ACCEPT_ROLES = ("senior_caseworker", "director")
 STATUS_CODE = {"ingested": 201, "completed": 201, "already_ingested": 200, "conflict": 409}

@@ -30,8 +30,6 @@ from rich.console import Console
 from rich.table import Table
 
 from access.service import send_decision
-from activities.simulator import pnc_subject_key
-from activities.store import CaseStore
 from bench.run import (
     EU,
     bench_event,
@@ -53,7 +51,9 @@ from models.decisions import DecisionRequest
 from models.event import CustodyEvent
 from models.policy import compressed_policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
+from sim.world import pnc_subject_key
 from starter import start_case
+from store.cases import CaseStore
 
 DORMANT_QUERY = (
     "FnoCaseKind = 'casework' AND ExecutionStatus = 'Running' "

@@ -47,12 +47,12 @@ from rich.table import Table
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 
-from activities.simulator import pnc_subject_key
-from activities.store import CaseStore
 from bench.baseline import NO_TRACE_ACTIVITIES, BaselineWorkflow, Shape, start_attributes
 from models.policy import compressed_policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
 from runtime.embedded import start_dev_server, stop_process
+from sim.world import pnc_subject_key
+from store.cases import CaseStore
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / ".bench"

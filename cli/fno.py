@@ -38,9 +38,9 @@ from access.service import (
     read_case,
     send_decision,
 )
-from activities.store import CaseStore
 from models.decisions import DecisionRequest
 from runtime.config import Settings, connect
+from store.cases import CaseStore
 
 app = typer.Typer(
     add_completion=False,
@@ -350,7 +350,7 @@ async def _stuck(
 ) -> Any:
     from datetime import timedelta
 
-    from activities.notification_store import NotificationStore
+    from store.notifications import NotificationStore
 
     try:  # notifications out's alerts, when the case store is there to read
         notifications: NotificationStore | None = NotificationStore(_store().engine)

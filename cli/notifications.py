@@ -25,9 +25,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from activities.notification_store import NotificationStatus, NotificationStore
-from activities.store import CaseStore
 from runtime.config import Settings, connect
+from store.cases import CaseStore
+from store.notifications import NotificationStatus, NotificationStore
 
 app = typer.Typer(
     no_args_is_help=True,

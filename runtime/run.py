@@ -42,10 +42,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from activities.store import make_engine
 from runtime.codec import CodecConfigError, CodecKeys, ensure_local_keys, local_keys_path
 from runtime.config import Settings
-from runtime.database import upgrade
 from runtime.embedded import (
     SERVER_DB,
     SERVER_LOG,
@@ -58,6 +56,8 @@ from runtime.embedded import (
 )
 from runtime.logs import configure_logging, get_logger
 from runtime.shutdown import exit_now
+from store.cases import make_engine
+from store.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EVENTS = Path("examples") / "custody_events.jsonl"

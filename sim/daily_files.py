@@ -18,7 +18,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from activities.notification_simulator import DailyFileFactory
+from sim.notifications import DailyFileFactory
 
 
 def write_files(

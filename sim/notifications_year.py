@@ -40,19 +40,19 @@ from temporalio.worker import Worker
 
 from access.notifications import ingest_daily_file
 from activities.gateways import Gateways
-from activities.notification_simulator import (
+from activities.notifications import NotificationActivities
+from activities.steps import CaseActivities
+from models.notification import FeedAnchor, NotificationPolicy, ReconcileInput
+from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from sim.notifications import (
     DailyFileFactory,
     NotificationSimulator,
     NotificationWorld,
     Transfer,
 )
-from activities.notification_store import NotificationStore
-from activities.notifications import NotificationActivities
-from activities.simulator import Simulator
-from activities.steps import CaseActivities
-from activities.store import CaseStore
-from models.notification import FeedAnchor, NotificationPolicy, ReconcileInput
-from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from sim.world import Simulator
+from store.cases import CaseStore
+from store.notifications import NotificationStore
 from workflows import WORKFLOWS
 from workflows.reconciliation import NotificationReconciliationWorkflow
 

@@ -21,16 +21,16 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.gateways import Gateways
-from activities.simulator import Simulator, SubjectSpec, WorldFile
 from activities.steps import CaseActivities
-from activities.store import CaseStore, make_engine
 from models.case import CaseView, EncounterInput, casework_id_for, is_casework_id
 from models.decisions import DecisionRequest, DecisionResult
 from models.event import CustodyEvent
 from models.policy import Policy
 from runtime.codec import CodecKeys, EncryptionCodec, data_converter
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from sim.world import Simulator, SubjectSpec, WorldFile
 from starter import start_case
+from store.cases import CaseStore, make_engine
 from workflows import WORKFLOWS
 from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow
@@ -350,7 +350,7 @@ def effect_results(sim: Simulator, action: str, subject_key: str) -> list[str]:
     (for ``notice_served``: the notice served), one per act."""
     from sqlmodel import Session, select
 
-    from activities.simulator import SimEffect
+    from sim.world import SimEffect
 
     with Session(sim.engine) as session:
         query = select(SimEffect).where(

@@ -27,13 +27,13 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 
 from access.service import send_decision
-from activities.simulator import Simulator, WorldFile, pnc_subject_key
-from activities.store import AccessLogEntry, EncounterRecord, SubjectCase
 from models.case import Outcome
 from models.decisions import DecisionRequest
 from models.event import CustodyEvent
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from runtime.embedded import start_dev_server, stop_process
+from sim.world import Simulator, WorldFile, pnc_subject_key
+from store.cases import AccessLogEntry, EncounterRecord, SubjectCase
 from tests.support import custody_event
 from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow

@@ -30,11 +30,11 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
 from access.service import DecisionRefused, send_decision
-from activities.simulator import SimEffect, pnc_subject_key
 from models.case import CaseworkState, Outcome, Stage, casework_id_for
 from models.decisions import DecisionRequest
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from runtime.embedded import stop_process
+from sim.world import SimEffect, pnc_subject_key
 from tests.support import CONVERTER, custody_event, decrypted_history
 from workflows import WORKFLOWS
 from workflows.casework import CriminalCaseworkWorkflow

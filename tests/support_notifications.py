@@ -21,16 +21,8 @@ from temporalio.worker import Worker
 
 from access.notifications import IngestReport, ingest_daily_file
 from activities.gateways import Gateways
-from activities.notification_simulator import (
-    DailyFileFactory,
-    NotificationSimulator,
-    NotificationWorld,
-)
-from activities.notification_store import NotificationStore
 from activities.notifications import NotificationActivities
-from activities.simulator import Simulator
 from activities.steps import CaseActivities
-from activities.store import CaseStore
 from models.notification import (
     FeedAnchor,
     NotificationPolicy,
@@ -38,6 +30,14 @@ from models.notification import (
     ReconcileReport,
 )
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from sim.notifications import (
+    DailyFileFactory,
+    NotificationSimulator,
+    NotificationWorld,
+)
+from sim.world import Simulator
+from store.cases import CaseStore
+from store.notifications import NotificationStore
 from workflows import WORKFLOWS
 from workflows.notification import NotificationWorkflow
 from workflows.reconciliation import NotificationReconciliationWorkflow

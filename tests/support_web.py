@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 import uvicorn
 
-from activities.simulator import ConvictionSpec, ReplySpec, SubjectSpec
-from activities.store import CaseStore
 from api.app import create_app
+from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
+from store.cases import CaseStore
 from web.app import WebConfig, create_web_app
 from web.auth import Directory, User, UsersFile, hash_password
 from web.sessions import Sessions

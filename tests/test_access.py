@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from access.service import AccessRefused, Reader, audit, read_case, send_decision
-from activities.simulator import ConvictionSpec, ReplySpec, SubjectSpec
 from activities.steps import CaseActivities
 from cli.fno import app as fno_app
 from models.case import Outcome, Stage
 from models.steps import EncounterOpened
+from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import api_client, custody_event, decision, harness, until
 
 SUPERVISOR = Reader(actor="Sue Park", role="supervisor", reason="quality review")
@@ -99,7 +99,7 @@ async def test_a_read_without_a_purpose_is_refused_and_not_logged(ts_env, tmp_pa
 
 def test_a_retried_activity_leaves_one_record(tmp_path):
     from activities.gateways import Gateways
-    from activities.store import CaseStore
+    from store.cases import CaseStore
 
     store = CaseStore.migrated(f"sqlite:///{tmp_path / 'store.db'}")
     acts = CaseActivities(
@@ -123,7 +123,7 @@ def test_a_retried_activity_leaves_one_record(tmp_path):
 
 
 def test_audit_is_for_supervisors_by_case_or_by_actor_since_a_date(tmp_path):
-    from activities.store import CaseStore
+    from store.cases import CaseStore
 
     store = CaseStore.migrated(f"sqlite:///{tmp_path / 'store.db'}")
     store.log(
@@ -151,7 +151,7 @@ def test_audit_is_for_supervisors_by_case_or_by_actor_since_a_date(tmp_path):
 
 
 def test_fno_audit_prints_the_log_and_refuses_a_caseworker(tmp_path, monkeypatch):
-    from activities.store import CaseStore
+    from store.cases import CaseStore
 
     url = f"sqlite:///{tmp_path / 'store.db'}"
     store = CaseStore.migrated(url)

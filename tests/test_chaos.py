@@ -43,9 +43,9 @@ import pytest
 from temporalio.client import Client
 
 from access.service import StuckCase, stuck_cases
-from activities.store import CaseStore
 from models.policy import compressed_policy
 from starter import start_all
+from store.cases import CaseStore
 from tests.support import CONVERTER
 from tests.support_chaos import (
     DAY,

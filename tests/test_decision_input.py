@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from access.service import CaseNotFound, DecisionRefused, send_decision
-from activities.simulator import ConvictionSpec, ReplySpec, SubjectSpec
 from models.decisions import DecisionRequest
+from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import custody_event, harness, state_of, until
 
 HOSTILE = st.one_of(

@@ -14,7 +14,6 @@ from temporalio.client import WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
-from activities.notification_simulator import ChannelFaults, NotificationWorld
 from models.case import Outcome, Stage
 from models.notification import (
     DailyFileError,
@@ -23,6 +22,7 @@ from models.notification import (
     notification_countries,
     parse_daily_file,
 )
+from sim.notifications import ChannelFaults, NotificationWorld
 from tests.support import CONVERTER, decide, decision
 from tests.support_notifications import (
     HISTORIES,

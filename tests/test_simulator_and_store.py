@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from activities.gateways import PermanentGatewayError, TransientGatewayError
-from activities.simulator import FaultSpec, ReplySpec, Simulator, SubjectSpec, WorldFile
-from activities.store import CaseStore, make_engine
-from runtime.database import upgrade
+from sim.world import FaultSpec, ReplySpec, Simulator, SubjectSpec, WorldFile
+from store.cases import CaseStore, make_engine
+from store.migrate import upgrade
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

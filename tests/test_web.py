@@ -365,9 +365,9 @@ async def test_the_codec_server_decodes_for_a_signed_in_web_user_and_logs_who(tm
     from google.protobuf.json_format import MessageToDict
     from temporalio.api.common.v1 import Payload
 
-    from activities.store import CaseStore
     from api.codec_server import create_codec_app
     from runtime.codec import EncryptionCodec
+    from store.cases import CaseStore
     from tests.support import CODEC_KEYS
 
     store = CaseStore.migrated(f"sqlite:///{tmp_path / 'casework.db'}")

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from activities.simulator import ConvictionSpec, ReplySpec, SubjectSpec
 from models.case import Outcome, Stage
 from models.policy import add_working_days
+from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
     custody_event,
     days_between,

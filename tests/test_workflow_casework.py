@@ -12,10 +12,10 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from activities.simulator import ConvictionSpec, ReplySpec, SubjectSpec
 from models.case import Outcome, Stage
 from models.decisions import ROLES_FOR
 from models.steps import Stage1Notice
+from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
     custody_event,
     days_between,

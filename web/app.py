@@ -67,14 +67,14 @@ from access.service import (
     stuck_cases,
     visibility_query,
 )
-from activities.notification_store import NotificationStore
-from activities.store import CaseStore
 from api.codec_server import Authenticator, Viewer
 from models.case import CaseView, CaseworkState, EncounterState, Outcome, Stage
 from models.decision_forms import DecisionForm, decision_form, decisions_accepted
 from models.decisions import DecisionRequest
 from models.reference import countries
 from runtime.logs import get_logger
+from store.cases import CaseStore
+from store.notifications import NotificationStore
 from web import charts, labels
 from web.auth import Directory, Throttle, User
 from web.reports import dashboard, outcome_label, stage_label

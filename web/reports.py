@@ -29,10 +29,10 @@ from temporalio.client import Client
 
 from access.notifications import NotificationSummary
 from access.service import CaseFilter, CaseRow, list_cases, notification_counts
-from activities.notification_store import NotificationStore
-from activities.store import AccessLogEntry, CaseStore, Document
 from models.case import Outcome, Stage
 from models.reference import countries
+from store.cases import AccessLogEntry, CaseStore, Document
+from store.notifications import NotificationStore
 
 # Cases read for the dashboard at most (visibility listing); more are not counted.
 MAX_CASES = 50_000

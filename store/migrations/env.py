@@ -1,4 +1,4 @@
-"""Alembic environment for the case store (``runtime.database`` drives it)."""
+"""Alembic environment for the case store (``store.migrate`` drives it)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,6 @@ from typing import Any
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 from sqlmodel import SQLModel
-
-import activities.notification_store  # (and those of notifications out)
-import activities.store  # noqa: F401  (registers the case store's tables)
 
 config = context.config
 target_metadata = SQLModel.metadata

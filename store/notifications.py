@@ -1,6 +1,6 @@
 """The case store's side of notifications out: the daily files received, one record per
 notification (conviction × state of nationality) with its progress, and the alerts
-the reconciliation raises. Same database as ``activities.store`` (migration 0002).
+the reconciliation raises. Same database as ``store.cases`` (migration 0002).
 
 No personal data in these tables: a notification is known by its ID (an HMAC of the
 conviction), its country and its dates. The conviction itself — the person, the
@@ -21,7 +21,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field as SqlField
 from sqlmodel import Session, SQLModel, col, select
 
-from activities.store import AccessLogEntry, Document
 from models.notification import (
     AlertView,
     ParsedDailyFile,
@@ -29,6 +28,7 @@ from models.notification import (
     notification_countries,
     notification_id_for,
 )
+from store.cases import AccessLogEntry, Document
 
 # Who collects a conviction from the daily file, in the access log.
 PNC_FEED = "PNC daily activity file"

@@ -4,7 +4,7 @@ It holds the record of each encounter, the case record per subject (the CID reco
 of DOMAIN.md step 6: case details, overseas convictions, calendar events, outcome),
 the documents (country replies, certificates) and the access log. It outlives
 Temporal's retention of closed cases. The schema is managed by Alembic
-(``migrations/``, ``runtime.database``).
+(``store/migrations/``, ``store.migrate``).
 
 Workflows carry only document IDs (claim check). Destroying a certificate deletes
 its content for real — the column is emptied, not flagged — and leaves an access
@@ -114,7 +114,7 @@ def make_engine(url: str) -> Engine:
 
 
 class CaseStore:
-    """The store over an engine whose schema is current (see ``runtime.database``)."""
+    """The store over an engine whose schema is current (see ``store.migrate``)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -122,7 +122,7 @@ class CaseStore:
     @classmethod
     def current(cls, url: str) -> CaseStore:
         """A store on ``url``, refusing a database whose schema is behind the code."""
-        from runtime.database import require_current
+        from store.migrate import require_current
 
         engine = make_engine(url)
         require_current(engine)
@@ -131,7 +131,7 @@ class CaseStore:
     @classmethod
     def migrated(cls, url: str) -> CaseStore:
         """A store on ``url`` brought to the newest schema first (local use, tests)."""
-        from runtime.database import upgrade
+        from store.migrate import upgrade
 
         engine = make_engine(url)
         upgrade(engine)

@@ -12,7 +12,7 @@ transfer that carries them to ACRO, the PNC's re-sends, and the EU states' chann
 - ``NotificationSimulator`` implements ``NotificationChannel`` and ``PncFeed``
   (``activities.notifications``): side effects are rows of the simulator's
   ``sim_effect`` table, once per idempotency key, so tests count them; faults are
-  injected before the work or after it (the answer lost), as in ``activities.simulator``.
+  injected before the work or after it (the answer lost), as in ``sim.world``.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, SQLModel, col, select
 
 from activities.gateways import TransientGatewayError
-from activities.simulator import SimEffect, record_effect_once
 from models.notification import notification_countries
+from sim.world import SimEffect, record_effect_once
 
 Delivery = Literal["delivered", "dropped", "truncated"]
 

@@ -1,7 +1,7 @@
-"""The case store's schema: Alembic migrations in ``migrations/``.
+"""The case store's schema: Alembic migrations in ``store/migrations/``.
 
-    python -m runtime.database upgrade      # apply pending migrations (make migrate)
-    python -m runtime.database current      # the revision the database is at
+    python -m store.migrate upgrade      # apply pending migrations (make migrate)
+    python -m store.migrate current      # the revision the database is at
 
 ``make run`` applies migrations itself; in production run ``make migrate`` with
 ``FNO_DATABASE_URL`` set, once per release, before the workers start. A worker
@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 class SchemaOutOfDateError(RuntimeError):
@@ -57,13 +57,13 @@ def require_current(engine: Engine) -> None:
         raise SchemaOutOfDateError(
             f"the case store ({engine.url.render_as_string(hide_password=True)}) is at schema "
             f"revision {have or 'none'}, this code needs {need}: run `make migrate` "
-            "(python -m runtime.database upgrade) with the same FNO_DATABASE_URL"
+            "(python -m store.migrate upgrade) with the same FNO_DATABASE_URL"
         )
 
 
 def main(argv: list[str]) -> int:
-    from activities.store import make_engine
     from runtime.config import Settings
+    from store.cases import make_engine
 
     if argv not in (["upgrade"], ["current"]):
         print(__doc__, file=sys.stderr)
