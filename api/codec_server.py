@@ -35,33 +35,22 @@ import hmac
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload, Payloads
 
+from access.viewers import Authenticator, Viewer
 from runtime.codec import EncryptionCodec, PayloadDecryptionError, case_id_of, is_encrypted
 from store.cases import CaseStore
 
 MIN_TOKEN_LENGTH = 16
 UNKNOWN_CASE = "unknown"
 CORS_HEADERS = ["Content-Type", "X-Namespace", "Authorization", "Authorization-Extras", "X-Reason"]
-
-
-class Viewer(BaseModel):
-    """An authenticated person: who, in which role, and the purpose used when a request
-    states none (the Web UI cannot send ``X-Reason``)."""
-
-    actor: str = Field(min_length=1, max_length=120)
-    role: str = Field(min_length=1, max_length=40)
-    reason: str | None = Field(default=None, max_length=2000)
-
-
-Authenticator = Callable[[Request], Awaitable[Viewer | None]]
 
 
 class CodecTokenError(ValueError):

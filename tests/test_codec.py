@@ -29,10 +29,10 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
+from access.viewers import Viewer
 from api.app import create_app
 from api.codec_server import (
     CodecTokenError,
-    Viewer,
     create_codec_app,
     load_tokens,
     token_authenticator,

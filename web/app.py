@@ -67,7 +67,7 @@ from access.service import (
     stuck_cases,
     visibility_query,
 )
-from api.codec_server import Authenticator, Viewer
+from access.viewers import Authenticator, Viewer
 from models.case import CaseView, CaseworkState, EncounterState, Outcome, Stage
 from models.decision_forms import DecisionForm, decision_form, decisions_accepted
 from models.decisions import DecisionRequest
