@@ -168,7 +168,7 @@ def test_fno_audit_prints_the_log_and_refuses_a_caseworker(tmp_path, monkeypatch
         fno_app, ["audit", "c-9", "--as", "Sue Park", "--role", "supervisor", "--json"]
     )
     assert ok.exit_code == 0, ok.output
-    assert [e["justification"] for e in json.loads(ok.output)] == ["detention: risk"]
+    assert [e["justification"] for e in json.loads(ok.stdout)] == ["detention: risk"]
     by_actor = runner.invoke(
         fno_app,
         [
@@ -184,7 +184,7 @@ def test_fno_audit_prints_the_log_and_refuses_a_caseworker(tmp_path, monkeypatch
             "--json",
         ],
     )
-    assert [e["case_id"] for e in json.loads(by_actor.output)] == ["c-9"]
+    assert [e["case_id"] for e in json.loads(by_actor.stdout)] == ["c-9"]
     refused = runner.invoke(fno_app, ["audit", "c-9", "--as", "Sam Jones", "--role", "caseworker"])
     assert refused.exit_code == 2
     assert "detention: risk" not in refused.output  # nothing of the log shown
