@@ -29,8 +29,9 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.core import PERMANENT, activity_methods
+from activities.core import refusals_surface as _refusals_surface
 from activities.gateways import PermanentGatewayError
-from activities.steps import PERMANENT, _refusals_surface, activity_methods
 from models.notification import (
     AckPoll,
     AckResult,

@@ -19,6 +19,13 @@ Role = Literal[
 
 CASEWORK_PREFIX = "casework-"
 
+# Names Temporal stores, written once: the case process's workflow types, and the
+# signals one of its workflows sends the other (recorded histories hold them).
+ENCOUNTER_WORKFLOW = "EncounterWorkflow"
+CASEWORK_WORKFLOW = "CriminalCaseworkWorkflow"
+ADD_REFERRAL_SIGNAL = "add_referral"
+CASEWORK_CONCLUDED_SIGNAL = "casework_concluded"
+
 
 def casework_id_for(subject_key: str) -> str:
     """The workflow ID of a subject's Criminal Casework case."""

@@ -30,26 +30,32 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
+        # On use only: the sandbox re-imports this package for every run.
         from workflows.activation_order import install
 
         install()
     if name == "CriminalCaseworkWorkflow":
+        # On use only: the sandbox re-imports this package for every run.
         from workflows.casework import CriminalCaseworkWorkflow
 
         return CriminalCaseworkWorkflow
     if name == "EncounterWorkflow":
+        # On use only: the sandbox re-imports this package for every run.
         from workflows.encounter import EncounterWorkflow
 
         return EncounterWorkflow
     if name == "NotificationWorkflow":
+        # On use only: the sandbox re-imports this package for every run.
         from workflows.notification import NotificationWorkflow
 
         return NotificationWorkflow
     if name == "NotificationReconciliationWorkflow":
+        # On use only: the sandbox re-imports this package for every run.
         from workflows.reconciliation import NotificationReconciliationWorkflow
 
         return NotificationReconciliationWorkflow
     if name == "WORKFLOWS":
+        # On use only: the sandbox re-imports this package for every run.
         from workflows.casework import CriminalCaseworkWorkflow
         from workflows.encounter import EncounterWorkflow
         from workflows.notification import NotificationWorkflow

@@ -1,5 +1,8 @@
-"""What both case workflows share: the timeline, stages and search attributes,
-validated human decisions, and calls to other systems that surface refusals.
+"""The core every case workflow shares, whatever its process: the timeline,
+stages and search attributes, validated human decisions (recorded by the core's one
+activity, ``activities.core.CoreActivities.record_decision``), refusals and faults of
+the systems called, and continuing as new. It knows no process: the case process
+(``workflows.acro`` and up) and notifications out build on it.
 
 No I/O here: models and activities come in through passed-through imports.
 """
@@ -15,19 +18,11 @@ from temporalio.common import RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.steps import PERMANENT, CaseActivities
+    from activities.core import PERMANENT, CoreActivities
     from models import search
-    from models.case import (
-        CaseView,
-        CertificateRef,
-        CountryCheck,
-        Deadline,
-        EntryKind,
-        Stage,
-        TimelineEntry,
-    )
+    from models.case import CaseView, Deadline, EntryKind, Stage, TimelineEntry
     from models.decisions import ROLES_FOR, DecisionRefusal, DecisionRequest, DecisionResult
-    from models.steps import DecisionLogged, ReplyPoll
+    from models.steps import DecisionLogged
 
 T = TypeVar("T")
 
@@ -44,7 +39,7 @@ STEP_TIMEOUT = timedelta(seconds=30)
 
 
 class CaseWorkflow:
-    """Base for the encounter and Criminal Casework workflows."""
+    """Base of every case workflow (the encounter, Criminal Casework, a notification)."""
 
     s: CaseView
     kind: str = "case"
@@ -234,7 +229,7 @@ class CaseWorkflow:
             return None
         update_id = self._pending_id
         await self.call(
-            CaseActivities.record_decision,
+            CoreActivities.record_decision,
             DecisionLogged(
                 case_id=self.s.case_id,
                 idempotency_key=f"{self.s.case_id}/{update_id}",
@@ -274,24 +269,6 @@ class CaseWorkflow:
                     raise
                 self.record("fault", f"{what} refused: {cause.message}")
                 await self.next_decision("resume_after_fault")
-
-    async def collect_reply(self, check: CountryCheck, what: str) -> CertificateRef | None:
-        """Ask ACRO once whether the country has answered ``check``; the certificate,
-        stored in the case store, comes back as a claim check (or None)."""
-        assert check.request_ref is not None
-        result = await self.call(
-            CaseActivities.collect_country_reply,
-            ReplyPoll(
-                case_id=self.s.case_id,
-                request_ref=check.request_ref,
-                country=check.country,
-                as_of=workflow.now(),
-            ),
-            what=what,
-        )
-        check.polls += 1
-        check.last_polled_at = workflow.now()
-        return result.certificate  # type: ignore[no-any-return]
 
     # --- long life -------------------------------------------------------------------
     async def renew(self, inp: Any) -> NoReturn:

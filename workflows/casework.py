@@ -16,64 +16,48 @@ A subject with an open case gets no second one: a further referral joins it.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from temporalio import workflow
-from temporalio.common import SearchAttributeUpdate
-from temporalio.exceptions import ApplicationError
 
-from workflows.base import CaseWorkflow
+from workflows.casework_disclosure import Disclosability
+from workflows.casework_locating import Locating
 
 with workflow.unsafe.imports_passed_through():
     from activities.steps import CaseActivities
-    from models import search
     from models.case import (
+        CASEWORK_CONCLUDED_SIGNAL,
+        CASEWORK_WORKFLOW,
         CaseResult,
         CaseworkConcluded,
         CaseworkInput,
         CaseworkState,
-        CertificateRef,
-        CountryCheck,
         Deadline,
         Outcome,
-        Referral,
         Stage,
     )
     from models.decisions import (
         AdministrativeRemovalReferral,
-        DecisionRequest,
         DeportationDecision,
         DeportationEnforced,
         DetentionDecision,
         DirectorApproval,
-        ExclusionConsultation,
-        SubjectLocated,
     )
     from models.reference import country
     from models.steps import (
-        AcroCheckRequest,
         CaseNote,
-        CertificateDestruction,
-        CidCaseCreation,
-        IceStatusQuery,
-        NbtcQuery,
         Notification,
-        PncOffencesQuery,
         Stage1Notice,
-        SubjectStep,
     )
 
 A = CaseActivities
 
-IMMIGRATION_PURPOSE = "Request for administrative purpose immigration/deportation"
 DETENTION_POWER_EEA = "Immigration (European Economic Area) Regulations 2006, regulation 24(1)"
 DETENTION_POWER_NON_EEA = "Immigration Act 1971, Schedule 3, paragraph 2"
 POST_DEPORTATION_RECIPIENTS = ["ACRO", "PNC Bureau", "referring police force", "HM Passport Office"]
 
 
-@workflow.defn
-class CriminalCaseworkWorkflow(CaseWorkflow):
-    kind = "casework"
+@workflow.defn(name=CASEWORK_WORKFLOW)
+class CriminalCaseworkWorkflow(Disclosability, Locating):
     s: CaseworkState
 
     @workflow.init
@@ -93,76 +77,6 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
     @workflow.query
     def state(self) -> CaseworkState:
         return self.s
-
-    @workflow.signal
-    def add_referral(self, referral: Referral) -> None:
-        """ACRO refers serious offending; a certificate already on the case is ignored,
-        a further one from the same encounter joins that encounter's referral."""
-        known = {c.document_id for c in self.all_certificates}
-        new = [c for c in referral.certificates if c.document_id not in known]
-        if not new:
-            return
-        same = next((r for r in self.s.referrals if r.encounter_id == referral.encounter_id), None)
-        if same is not None:
-            same.certificates.extend(new)
-            self.record(
-                "step",
-                "Further certificate from ACRO joined this case",
-                encounter_id=referral.encounter_id,
-                countries=[c.country for c in new],
-            )
-            return
-        first = not self.s.referrals
-        self.s.referrals.append(referral)
-        if self.s.opened_at is None:
-            self.s.opened_at = workflow.now()
-        self.record(
-            "step",
-            "Referral from ACRO received"
-            if first
-            else "Further referral from ACRO joined this open case",
-            encounter_id=referral.encounter_id,
-            countries=[c.country for c in referral.certificates],
-        )
-
-    def extra_search_attributes(self) -> list[SearchAttributeUpdate[Any]]:
-        pairs: list[SearchAttributeUpdate[Any]] = [search.NATIONALITY.value_set(self.s.nationality)]
-        if self.s.referrals:
-            pairs.append(search.FORCE.value_set(self.s.referrals[0].event.force))
-        if self.s.case_owner:
-            pairs.append(search.CASE_OWNER.value_set(self.s.case_owner))
-        return pairs
-
-    def key(self, step: str) -> str:
-        """Idempotency key of a step of *this* case: a later case for the same subject
-        (same workflow ID, new run) must not be mistaken for a repeat of this one."""
-        return f"{self.s.case_id}/{self.s.chain_id}/{step}"
-
-    def subject_step(self, step: str, detail: str = "") -> SubjectStep:
-        return SubjectStep(
-            case_id=self.s.case_id,
-            idempotency_key=self.key(step),
-            as_of=workflow.now(),
-            subject_key=self.s.subject_key,
-            detail=detail,
-        )
-
-    @property
-    def all_certificates(self) -> list[CertificateRef]:
-        return [c for r in self.s.referrals for c in r.certificates]
-
-    @property
-    def certificates(self) -> list[CertificateRef]:
-        """The certificates that may be used: a destroyed one is never used again."""
-        return [c for c in self.all_certificates if not c.destroyed]
-
-    @property
-    def has_immigration_certificate(self) -> bool:
-        return any(c.purpose == "immigration_deportation" for c in self.certificates)
-
-    @property
-    def serious_offences(self) -> list[str]:
-        return sorted({v.offence for c in self.certificates for v in c.convictions if v.serious})
 
     # --- the process -------------------------------------------------------------------
     @workflow.run
@@ -192,300 +106,6 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
         await self.stage1_notice()
         return await self.deportation()
 
-    # --- step 5: disclosability --------------------------------------------------------
-    async def establish_disclosability(self) -> None:
-        self.set_stage(Stage.DISCLOSABILITY_CHECK)
-        if await self.is_disclosable():
-            return
-        for cert in self.certificates:
-            if cert.destroyed:
-                continue
-            await self.call(
-                A.note_on_cid,
-                CaseNote(
-                    case_id=self.s.case_id,
-                    idempotency_key=self.key(f"cid-note/non-disclosable/{cert.document_id}"),
-                    subject_key=self.s.subject_key,
-                    text="Non-disclosable ACRO certificate received; no further action can be "
-                    "taken until a disclosable certificate is obtained",
-                ),
-                what="Noting CID",
-            )
-            self.record(
-                "note",
-                "CID noted: non-disclosable ACRO certificate received; no action can be taken "
-                "until a disclosable certificate is obtained",
-            )
-            subject = self.s.referrals[0].event.subject
-            ref = await self.call(
-                A.request_acro_check,
-                AcroCheckRequest(
-                    case_id=self.s.case_id,
-                    idempotency_key=self.key(f"acro-immigration/{cert.country}"),
-                    as_of=workflow.now(),
-                    country=cert.country,
-                    channel=country(cert.country).channel,
-                    subject_key=self.s.subject_key,
-                    purpose="immigration_deportation",
-                    reason="deportation consideration",
-                    subject=subject,
-                ),
-                what="New ACRO request for immigration purposes",
-            )
-            self.s.immigration_requests.append(
-                CountryCheck(
-                    country=cert.country,
-                    channel=country(cert.country).channel,
-                    eu=country(cert.country).eu,
-                    request_ref=ref.request_ref,
-                    requested_at=workflow.now(),
-                    last_polled_at=workflow.now(),
-                )
-            )
-            self.record(
-                "request",
-                f"New ACRO referral made for immigration purposes to {cert.country} "
-                f"('{IMMIGRATION_PURPOSE}')",
-            )
-            await self.call(
-                A.destroy_certificate,
-                CertificateDestruction(
-                    case_id=self.s.case_id,
-                    idempotency_key=self.key(f"destroy/{cert.document_id}"),
-                    document_id=cert.document_id,
-                    step="CC Workflow disclosability check",
-                    reason="certificate requested for criminal proceedings, not for immigration/"
-                    "deportation, and offences not on the PNC: must not be used for a decision",
-                ),
-                what="Destroying the non-disclosable certificate",
-            )
-            cert.destroyed = True
-            cert.convictions = []  # nothing of it is used for a decision
-            self.record("step", "Non-disclosable certificate destroyed", document=cert.document_id)
-
-    async def is_disclosable(self) -> bool:
-        if self.has_immigration_certificate:
-            self.s.disclosable = True
-            self.record("step", f"Certificate is disclosable: purpose '{IMMIGRATION_PURPOSE}'")
-            return True
-        answer = await self.call(
-            A.check_offences_on_pnc,
-            PncOffencesQuery(
-                case_id=self.s.case_id,
-                subject_key=self.s.subject_key,
-                offences=self.serious_offences,
-            ),
-            what="PNC check of the overseas offences",
-        )
-        if answer.all_on_pnc:
-            self.s.disclosable = True
-            self.record("step", "Certificate is disclosable: the offences appear on the PNC")
-            return True
-        self.record(
-            "step",
-            "Certificate is not disclosable: criminal-proceedings purpose only "
-            "and the offences are not all on the PNC",
-        )
-        return False
-
-    async def await_disclosable_certificate(self, inp: CaseworkInput) -> None:
-        p = self.s.policy
-        self.set_stage(Stage.AWAITING_DISCLOSABLE_CERTIFICATE)
-        while not self.s.disclosable:
-            if self.has_immigration_certificate:
-                self.s.disclosable = True  # a further referral brought one
-                self.record("step", f"Certificate is disclosable: purpose '{IMMIGRATION_PURPOSE}'")
-                break
-            if self.history_is_long():
-                await self.renew(inp)
-            open_requests = [r for r in self.s.immigration_requests if r.status == "requested"]
-            if not open_requests:  # every answer was unusable: only a new referral helps
-                await workflow.wait_condition(lambda: self.has_immigration_certificate)
-                continue
-            for req in open_requests:
-                await workflow.sleep(p.days(p.reply_poll_days))
-                cert = await self.collect_reply(
-                    req, f"Collecting the immigration certificate from {req.country}"
-                )
-                if cert is None:
-                    continue
-                req.status = "replied"
-                req.certificate = cert
-                self.s.referrals[0].certificates.append(cert)
-                if cert.purpose != "immigration_deportation":
-                    self.record(
-                        "fault",
-                        f"Certificate from {req.country} is still not "
-                        "disclosable: a caseworker must chase ACRO",
-                    )
-                    continue
-                self.record(
-                    "reply",
-                    f"Disclosable certificate received from {req.country} "
-                    f"(purpose '{IMMIGRATION_PURPOSE}')",
-                    document_id=cert.document_id,
-                )
-                self.s.disclosable = True
-                break
-
-    # --- step 6: case creation ---------------------------------------------------------------
-    async def create_case(self) -> None:
-        self.set_stage(Stage.CASE_CREATION)
-        cid = await self.call(
-            A.create_cid_case,
-            CidCaseCreation(
-                case_id=self.s.case_id,
-                idempotency_key=self.key("cid-case"),
-                subject_key=self.s.subject_key,
-                nationality=self.s.nationality,
-                encounter_ids=[r.encounter_id for r in self.s.referrals],
-                certificate_ids=[c.document_id for c in self.certificates],
-                offences=self.serious_offences,
-            ),
-            what="Creating the CID case",
-        )
-        self.s.cid_case_ref = cid.cid_ref
-        self.record(
-            "step",
-            ("CID record created" if cid.created else "Existing CID record used")
-            + "; case details and overseas convictions recorded",
-            cid_ref=cid.cid_ref,
-        )
-        await self.call(
-            A.add_cid_calendar_event,
-            self.subject_step("cid-calendar/acro-referral", detail=cid.cid_ref),
-            what="CID calendar event",
-        )
-        self.record("step", "CID calendar event 'CC - ACRO Referral' added with status 'Completed'")
-        await self.call(A.request_pnc_check, self.subject_step("pnc-check"), what="PNC check")
-        self.record("step", "PNC check requested")
-        await self.call(A.create_paper_file, self.subject_step("paper-file"), what="Paper file")
-        self.record("step", "Home Office paper file created; case referred to the CC team")
-
-    # --- step 7: NBTC, marker, ICE ---------------------------------------------------------
-    async def nbtc_check(self) -> bool:
-        self.set_stage(Stage.NBTC_CHECK)
-        answer = await self.call(
-            A.nbtc_departure_check,
-            NbtcQuery(case_id=self.s.case_id, subject_key=self.s.subject_key, as_of=workflow.now()),
-            what="NBTC check",
-        )
-        self.s.left_uk = answer.left_uk
-        self.record(
-            "step",
-            "NBTC: the subject has left the UK"
-            if answer.left_uk
-            else "NBTC: the subject is likely still in the UK",
-        )
-        return answer.left_uk
-
-    async def left_uk(self) -> None:
-        most_serious = sorted(
-            {v.offence for c in self.certificates for v in c.convictions if v.most_serious}
-        )
-        if not most_serious:
-            return
-        self.set_stage(Stage.EXCLUSION_CONSULTATION)
-        self.record(
-            "step",
-            f"Offences of the most serious nature ({', '.join(most_serious)}): exclusion to be "
-            "considered with a senior caseworker",
-        )
-        req = await self.next_decision("exclusion_consultation")
-        assert isinstance(req.decision, ExclusionConsultation)
-        self.record(
-            "step",
-            "Exclusion order to be pursued"
-            if req.decision.pursue_exclusion
-            else "Exclusion not pursued",
-        )
-
-    async def mark_wanted_and_task_ice(self) -> None:
-        await self.call(A.add_wanted_marker, self.subject_step("icd5079"), what="ICD.5079")
-        self.s.marker_on_pnc = True
-        self.record("step", "ICD.5079 sent to the PNC Bureau: wanted/missing marker added")
-        ref = await self.call(A.task_ice_to_locate, self.subject_step("ice-locate"), what="ICE")
-        self.s.ice_tasking_ref = ref.ref
-        self.record("step", "Case referred to the ICE team for tasking", tasking_ref=ref.ref)
-        p = self.s.policy
-        self.s.ice_tasking_until = workflow.now() + p.days(p.ice_tasking_days)
-        self.s.next_review_at = workflow.now() + p.days(p.ice_status_poll_days)
-        self.set_stage(
-            Stage.ICE_TASKING,
-            deadlines=[Deadline(name="ICE tasking ends", due_at=self.s.ice_tasking_until)],
-        )
-
-    async def until_located(self, inp: CaseworkInput) -> None:
-        """ICE tasking, then — if not located — sleep as liable to deport until located."""
-        p = self.s.policy
-        while True:
-            assert self.s.next_review_at is not None
-            req = await self.next_decision("subject_located", deadline=self.s.next_review_at)
-            if req is not None:
-                self.take_located(req)
-                return
-            assert self.s.ice_tasking_ref is not None
-            status = await self.call(
-                A.ice_tasking_status,
-                IceStatusQuery(
-                    case_id=self.s.case_id,
-                    tasking_ref=self.s.ice_tasking_ref,
-                    as_of=workflow.now(),
-                ),
-                what="ICE tasking status",
-            )
-            if status.status == "located":
-                self.record("step", "ICE report the subject located; allocate a case owner")
-                self.set_stage(Stage.LOCATED_AWAITING_OWNER)
-                req = await self.next_decision("subject_located")
-                self.take_located(req)
-                return
-            tasking_until = self.s.ice_tasking_until
-            if (
-                self.s.stage is Stage.ICE_TASKING
-                and tasking_until
-                and workflow.now() < tasking_until
-            ):
-                self.s.next_review_at = min(
-                    workflow.now() + p.days(p.ice_status_poll_days), tasking_until
-                )
-                continue
-            if self.s.stage is Stage.ICE_TASKING:
-                self.s.outcome = Outcome.LIABLE_TO_DEPORT_WANTED
-                await self.call(
-                    A.record_outcome_on_cid,
-                    CaseNote(
-                        case_id=self.s.case_id,
-                        idempotency_key=self.key("cid-outcome/liable-to-deport"),
-                        subject_key=self.s.subject_key,
-                        text=Outcome.LIABLE_TO_DEPORT_WANTED.value,
-                    ),
-                    what="Recording the outcome on CID",
-                )
-                self.record(
-                    "outcome",
-                    f"Unable to locate: CID updated '{Outcome.LIABLE_TO_DEPORT_WANTED.value}'; "
-                    "the case is closed until the subject is located",
-                )
-            self.s.next_review_at = workflow.now() + p.days(p.dormant_review_days)
-            self.set_stage(
-                Stage.LIABLE_TO_DEPORT_WANTED,
-                deadlines=[Deadline(name="wanted/missing review", due_at=self.s.next_review_at)],
-            )
-            if self.history_is_long():
-                await self.renew(inp)
-
-    def take_located(self, req: DecisionRequest) -> None:
-        assert isinstance(req.decision, SubjectLocated)
-        self.s.located = True
-        self.s.outcome = None
-        self.s.case_owner = req.decision.case_owner
-        self.record(
-            "step",
-            f"Subject located; case allocated to case owner {req.decision.case_owner}",
-            pending_prosecution=req.decision.pending_prosecution,
-        )
-
     # --- step 8: located ------------------------------------------------------------------------
     async def located_actions(self) -> None:
         self.set_stage(Stage.LOCATED_ACTIONS)
@@ -505,28 +125,6 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
         self.record("step", "Police investigating officer informed of CC's interest")
 
     # --- step 9: detention ---------------------------------------------------------
-    def check_decision(self, req: DecisionRequest) -> None:
-        d = req.decision
-        if isinstance(d, DeportationEnforced) and d.removed_on > workflow.now().date():
-            raise ApplicationError(
-                f"Refused: the removal date {d.removed_on.isoformat()} is in the future; "
-                "record the deportation once it has been enforced."
-            )
-
-    def check_lawful(self, req: DecisionRequest) -> None:
-        decision = req.decision
-        if isinstance(decision, DetentionDecision) and decision.detain and not self.s.disclosable:
-            raise ApplicationError(
-                "Refused: detention on non-disclosable information is forbidden. The overseas "
-                "convictions must be on the PNC or held on an ACRO certificate marked for "
-                "immigration/deportation purposes; this case is still waiting for one."
-            )
-        if isinstance(decision, DeportationDecision) and not self.s.disclosable:
-            raise ApplicationError(
-                "Refused: a deportation decision cannot rest on a non-disclosable certificate. "
-                "Wait for the certificate requested for immigration purposes."
-            )
-
     async def detention(self) -> None:
         self.set_stage(Stage.DETENTION_DECISION)
         req = await self.next_decision("detention")
@@ -649,20 +247,6 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
             Outcome.NOT_PURSUED_ADMIN_REMOVAL if referral.refer else Outcome.NOT_PURSUED
         )
 
-    def describe_decision(self, req: DecisionRequest) -> str:
-        d = req.decision
-        match d:
-            case DetentionDecision():
-                return "Detention decision: " + ("detain" if d.detain else "manage non-detained")
-            case DeportationDecision():
-                return "Deportation decision: " + (
-                    "deport" if d.decision == "deport" else "deportation not to be pursued"
-                )
-            case DirectorApproval():
-                return "CC Director: " + ("approved" if d.approve else "not approved")
-            case _:
-                return f"Decision: {d.kind.replace('_', ' ')}"
-
     # --- the end --------------------------------------------------------------------------------
     async def conclude(self, outcome: Outcome) -> CaseResult:
         await self.call(
@@ -686,7 +270,7 @@ class CriminalCaseworkWorkflow(CaseWorkflow):
             self._notified.add(referral.encounter_id)
             try:
                 await workflow.get_external_workflow_handle(referral.encounter_id).signal(
-                    "casework_concluded",
+                    CASEWORK_CONCLUDED_SIGNAL,
                     CaseworkConcluded(casework_id=self.s.case_id, outcome=outcome),
                 )
             except Exception as err:  # the encounter was ended by hand: say so, go on

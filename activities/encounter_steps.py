@@ -1,0 +1,203 @@
+"""The encounter's activities: the custody event in the case store, the ACRO check
+and the country's reply, identity data from the officer, chasers, convictions on the
+PNC, and the referral to Criminal Casework (which also asks ACRO again and collects
+the reply: the immigration certificate).
+
+Part of ``CaseActivities`` (``activities.steps``); the rules there hold here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import structlog
+from temporalio import activity
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.core import CoreActivities, as_of, refusals_surface
+from activities.gateways import Gateways
+from models.case import ADD_REFERRAL_SIGNAL, CASEWORK_WORKFLOW, CertificateRef, ConvictionSummary
+from models.reference import offence
+from models.steps import (
+    AcroCheckRequest,
+    AcroRequestRef,
+    CaseworkReferral,
+    Chaser,
+    EncounterClosed,
+    EncounterOpened,
+    IdentityDataRequest,
+    PncConvictions,
+    PncConvictionsResult,
+    ReplyPoll,
+    ReplyPollResult,
+)
+from store.cases import EncounterRecord
+
+log = structlog.get_logger("fno.activities")
+
+
+class EncounterActivities(CoreActivities):
+    """The encounter's steps over the gateways (``g``, set by ``CaseActivities``)."""
+
+    g: Gateways
+
+    # The case store -----------------------------------------------------------------
+    @activity.defn(name="register_encounter")
+    @refusals_surface
+    def register_encounter(self, req: EncounterOpened) -> None:
+        """The custody event's record in the case store; the collection is logged."""
+        self.store.open_encounter(
+            EncounterRecord(
+                case_id=req.case_id,
+                force=req.force,
+                custody_reference=req.custody_reference,
+                reason=req.reason,
+                nationality=req.nationality,
+                subject_key=req.subject_key,
+                opened_at=req.opened_at,
+            ),
+            officer=req.officer,
+        )
+
+    @activity.defn(name="close_encounter_record")
+    @refusals_surface
+    def close_encounter_record(self, req: EncounterClosed) -> None:
+        self.store.close_encounter(req.case_id, req.outcome, req.closed_at)
+
+    # ACRO side -----------------------------------------------------------------
+    @activity.defn(name="request_acro_check")
+    @refusals_surface
+    def request_acro_check(self, req: AcroCheckRequest) -> AcroRequestRef:
+        ref = self.g.acro.request_check(
+            req.idempotency_key,
+            req.case_id,
+            req.subject_key,
+            req.country,
+            req.purpose,
+            as_of(req.as_of),
+            {
+                "reason": req.reason,
+                "uk_matter": req.uk_matter,
+                "channel": req.channel,
+                # The identity data the country matches on (the disclosure logged below).
+                "subject": req.subject.model_dump(mode="json"),
+            },
+        )
+        self.store.log(
+            actor=req.case_id,
+            role="system",
+            action="disclosure",
+            case_id=req.case_id,
+            justification=f"identity data sent to {req.country} via ACRO ({req.purpose}): "
+            f"request {ref}",
+            act_key=f"disclosure:{req.idempotency_key}",
+        )
+        log.info("acro check requested", country=req.country, purpose=req.purpose, ref=ref)
+        return AcroRequestRef(request_ref=ref)
+
+    @activity.defn(name="request_missing_identity_data")
+    @refusals_surface
+    def request_missing_identity_data(self, req: IdentityDataRequest) -> None:
+        self.g.police.request_identity_data(
+            req.idempotency_key, req.subject_key, req.officer.email, req.missing_fields
+        )
+        log.info("identity data requested from officer", fields=req.missing_fields)
+
+    @activity.defn(name="collect_country_reply")
+    @refusals_surface
+    def collect_country_reply(self, poll: ReplyPoll) -> ReplyPollResult:
+        """Ask ACRO for the country's reply; a reply is stored and only its ID returned."""
+        reply = self.g.acro.fetch_reply(poll.request_ref, poll.as_of)
+        if reply is None:
+            return ReplyPollResult()
+        document_id = f"certificate-{poll.request_ref}"
+        self.store.put_document(
+            document_id,
+            poll.case_id,
+            "acro_certificate",
+            reply.model_dump(mode="json"),
+            country=reply.country,
+            purpose=reply.purpose,
+            actor="ACRO",
+            role="system",
+            justification=f"country reply to ACRO request {poll.request_ref}",
+        )
+        summary = [
+            ConvictionSummary(
+                offence=c.offence,
+                serious=offence(c.offence).serious,
+                most_serious=offence(c.offence).most_serious,
+                recordable_on_pnc=c.recordable_on_pnc,
+                convicted_on=c.convicted_on,
+            )
+            for c in reply.convictions
+        ]
+        log.info("country reply received", country=reply.country, convictions=len(summary))
+        return ReplyPollResult(
+            certificate=CertificateRef(
+                document_id=document_id,
+                country=reply.country,
+                purpose=reply.purpose,
+                convictions=summary,
+                received_at=reply.replied_at,
+            )
+        )
+
+    @activity.defn(name="send_chaser")
+    @refusals_surface
+    def send_chaser(self, req: Chaser) -> None:
+        self.g.acro.send_chaser(req.idempotency_key, req.request_ref, req.chaser_number)
+        log.info("chaser sent", country=req.country, chaser=req.chaser_number)
+
+    @activity.defn(name="record_convictions_on_pnc")
+    @refusals_surface
+    def record_convictions_on_pnc(self, req: PncConvictions) -> PncConvictionsResult:
+        recordable = [c.offence for c in req.convictions if c.recordable_on_pnc]
+        self.g.pnc.record_convictions(req.idempotency_key, req.subject_key, req.pnc_id, recordable)
+        return PncConvictionsResult(
+            recorded=len(recordable), not_recordable=len(req.convictions) - len(recordable)
+        )
+
+    @activity.defn(name="refer_to_criminal_casework")
+    async def refer_to_criminal_casework(self, req: CaseworkReferral) -> None:
+        """Signal-with-start: the subject's open casework case, or a new one.
+
+        Once only: a retry after the answer was lost (the worker killed) may come after
+        the case it started has already concluded; it must not start a second case for
+        the same referral. A concluded case whose record lists this encounter took it."""
+        # Only a retry can be a repeat: a first attempt may be a later case of the same
+        # encounter ID (a new run), which must open its own casework case.
+        if activity.info().attempt > 1 and await self._referral_concluded(req):
+            log.info("referral already taken by a concluded case", casework_id=req.casework_id)
+            return
+        await activity.client().start_workflow(
+            CASEWORK_WORKFLOW,
+            req.start,
+            id=req.casework_id,
+            task_queue=activity.info().task_queue,
+            start_signal=ADD_REFERRAL_SIGNAL,
+            start_signal_args=[req.referral],
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"Criminal Casework ({req.start.nationality}) from ACRO referral",
+            static_details="One case per subject: steps 5-10 of the ACRO referral guidance.",
+        )
+        log.info("referred to criminal casework", casework_id=req.casework_id)
+
+    async def _referral_concluded(self, req: CaseworkReferral) -> bool:
+        try:
+            described = await activity.client().get_workflow_handle(req.casework_id).describe()
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        if described.status == WorkflowExecutionStatus.RUNNING:
+            return False  # it takes the referral (a certificate it holds is ignored)
+        record = await asyncio.to_thread(self.store.subject_case, req.start.subject_key)
+        return bool(
+            record is not None
+            and record.outcome
+            and req.referral.encounter_id in json.loads(record.encounter_ids)
+        )

@@ -1,0 +1,155 @@
+"""What a Criminal Casework case knows of itself: its step keys, its certificates
+(a destroyed one is never used again), referrals joining it, its search attributes,
+and the rules a decision on it must meet (the law's, whatever the stage).
+
+No I/O here: models and activities come in through passed-through imports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+from temporalio.exceptions import ApplicationError
+
+from workflows.acro import AcroCase
+
+with workflow.unsafe.imports_passed_through():
+    from activities.steps import CaseActivities
+    from models import search
+    from models.case import (
+        ADD_REFERRAL_SIGNAL,
+        CaseworkState,
+        CertificateRef,
+        Referral,
+    )
+    from models.decisions import (
+        DecisionRequest,
+        DeportationDecision,
+        DeportationEnforced,
+        DetentionDecision,
+        DirectorApproval,
+    )
+    from models.steps import (
+        SubjectStep,
+    )
+
+A = CaseActivities
+
+IMMIGRATION_PURPOSE = "Request for administrative purpose immigration/deportation"
+
+
+class CaseworkCase(AcroCase):
+    """What the steps of a Criminal Casework case share; ``CriminalCaseworkWorkflow``
+    is the whole case."""
+
+    kind = "casework"
+    s: CaseworkState
+
+    @workflow.signal(name=ADD_REFERRAL_SIGNAL)
+    def add_referral(self, referral: Referral) -> None:
+        """ACRO refers serious offending; a certificate already on the case is ignored,
+        a further one from the same encounter joins that encounter's referral."""
+        known = {c.document_id for c in self.all_certificates}
+        new = [c for c in referral.certificates if c.document_id not in known]
+        if not new:
+            return
+        same = next((r for r in self.s.referrals if r.encounter_id == referral.encounter_id), None)
+        if same is not None:
+            same.certificates.extend(new)
+            self.record(
+                "step",
+                "Further certificate from ACRO joined this case",
+                encounter_id=referral.encounter_id,
+                countries=[c.country for c in new],
+            )
+            return
+        first = not self.s.referrals
+        self.s.referrals.append(referral)
+        if self.s.opened_at is None:
+            self.s.opened_at = workflow.now()
+        self.record(
+            "step",
+            "Referral from ACRO received"
+            if first
+            else "Further referral from ACRO joined this open case",
+            encounter_id=referral.encounter_id,
+            countries=[c.country for c in referral.certificates],
+        )
+
+    def extra_search_attributes(self) -> list[SearchAttributeUpdate[Any]]:
+        pairs: list[SearchAttributeUpdate[Any]] = [search.NATIONALITY.value_set(self.s.nationality)]
+        if self.s.referrals:
+            pairs.append(search.FORCE.value_set(self.s.referrals[0].event.force))
+        if self.s.case_owner:
+            pairs.append(search.CASE_OWNER.value_set(self.s.case_owner))
+        return pairs
+
+    def key(self, step: str) -> str:
+        """Idempotency key of a step of *this* case: a later case for the same subject
+        (same workflow ID, new run) must not be mistaken for a repeat of this one."""
+        return f"{self.s.case_id}/{self.s.chain_id}/{step}"
+
+    def subject_step(self, step: str, detail: str = "") -> SubjectStep:
+        return SubjectStep(
+            case_id=self.s.case_id,
+            idempotency_key=self.key(step),
+            as_of=workflow.now(),
+            subject_key=self.s.subject_key,
+            detail=detail,
+        )
+
+    @property
+    def all_certificates(self) -> list[CertificateRef]:
+        return [c for r in self.s.referrals for c in r.certificates]
+
+    @property
+    def certificates(self) -> list[CertificateRef]:
+        """The certificates that may be used: a destroyed one is never used again."""
+        return [c for c in self.all_certificates if not c.destroyed]
+
+    @property
+    def has_immigration_certificate(self) -> bool:
+        return any(c.purpose == "immigration_deportation" for c in self.certificates)
+
+    @property
+    def serious_offences(self) -> list[str]:
+        return sorted({v.offence for c in self.certificates for v in c.convictions if v.serious})
+
+    # --- what a decision must meet --------------------------------------------------------
+    def check_decision(self, req: DecisionRequest) -> None:
+        d = req.decision
+        if isinstance(d, DeportationEnforced) and d.removed_on > workflow.now().date():
+            raise ApplicationError(
+                f"Refused: the removal date {d.removed_on.isoformat()} is in the future; "
+                "record the deportation once it has been enforced."
+            )
+
+    def check_lawful(self, req: DecisionRequest) -> None:
+        decision = req.decision
+        if isinstance(decision, DetentionDecision) and decision.detain and not self.s.disclosable:
+            raise ApplicationError(
+                "Refused: detention on non-disclosable information is forbidden. The overseas "
+                "convictions must be on the PNC or held on an ACRO certificate marked for "
+                "immigration/deportation purposes; this case is still waiting for one."
+            )
+        if isinstance(decision, DeportationDecision) and not self.s.disclosable:
+            raise ApplicationError(
+                "Refused: a deportation decision cannot rest on a non-disclosable certificate. "
+                "Wait for the certificate requested for immigration purposes."
+            )
+
+    def describe_decision(self, req: DecisionRequest) -> str:
+        d = req.decision
+        match d:
+            case DetentionDecision():
+                return "Detention decision: " + ("detain" if d.detain else "manage non-detained")
+            case DeportationDecision():
+                return "Deportation decision: " + (
+                    "deport" if d.decision == "deport" else "deportation not to be pursued"
+                )
+            case DirectorApproval():
+                return "CC Director: " + ("approved" if d.approve else "not approved")
+            case _:
+                return f"Decision: {d.kind.replace('_', ' ')}"

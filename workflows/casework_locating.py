@@ -1,0 +1,197 @@
+"""Criminal Casework, steps 6-7: the case is created (CID, calendar event, PNC
+check, paper file); NBTC tells whether the subject left the UK; if not, a
+wanted/missing marker (ICD.5079) and ICE tasking, and the case sleeps as "liable to
+deport" until the subject is located — possibly for years.
+
+No I/O here: models and activities come in through passed-through imports.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+from workflows.casework_case import CaseworkCase
+
+with workflow.unsafe.imports_passed_through():
+    from activities.steps import CaseActivities
+    from models.case import (
+        CaseworkInput,
+        Deadline,
+        Outcome,
+        Stage,
+    )
+    from models.decisions import (
+        DecisionRequest,
+        ExclusionConsultation,
+        SubjectLocated,
+    )
+    from models.steps import (
+        CaseNote,
+        CidCaseCreation,
+        IceStatusQuery,
+        NbtcQuery,
+    )
+
+A = CaseActivities
+
+
+class Locating(CaseworkCase):
+    """Steps 6-7 of ``CriminalCaseworkWorkflow``."""
+
+    # --- step 6: case creation ---------------------------------------------------------------
+    async def create_case(self) -> None:
+        self.set_stage(Stage.CASE_CREATION)
+        cid = await self.call(
+            A.create_cid_case,
+            CidCaseCreation(
+                case_id=self.s.case_id,
+                idempotency_key=self.key("cid-case"),
+                subject_key=self.s.subject_key,
+                nationality=self.s.nationality,
+                encounter_ids=[r.encounter_id for r in self.s.referrals],
+                certificate_ids=[c.document_id for c in self.certificates],
+                offences=self.serious_offences,
+            ),
+            what="Creating the CID case",
+        )
+        self.s.cid_case_ref = cid.cid_ref
+        self.record(
+            "step",
+            ("CID record created" if cid.created else "Existing CID record used")
+            + "; case details and overseas convictions recorded",
+            cid_ref=cid.cid_ref,
+        )
+        await self.call(
+            A.add_cid_calendar_event,
+            self.subject_step("cid-calendar/acro-referral", detail=cid.cid_ref),
+            what="CID calendar event",
+        )
+        self.record("step", "CID calendar event 'CC - ACRO Referral' added with status 'Completed'")
+        await self.call(A.request_pnc_check, self.subject_step("pnc-check"), what="PNC check")
+        self.record("step", "PNC check requested")
+        await self.call(A.create_paper_file, self.subject_step("paper-file"), what="Paper file")
+        self.record("step", "Home Office paper file created; case referred to the CC team")
+
+    # --- step 7: NBTC, marker, ICE ---------------------------------------------------------
+    async def nbtc_check(self) -> bool:
+        self.set_stage(Stage.NBTC_CHECK)
+        answer = await self.call(
+            A.nbtc_departure_check,
+            NbtcQuery(case_id=self.s.case_id, subject_key=self.s.subject_key, as_of=workflow.now()),
+            what="NBTC check",
+        )
+        self.s.left_uk = answer.left_uk
+        self.record(
+            "step",
+            "NBTC: the subject has left the UK"
+            if answer.left_uk
+            else "NBTC: the subject is likely still in the UK",
+        )
+        return answer.left_uk
+
+    async def left_uk(self) -> None:
+        most_serious = sorted(
+            {v.offence for c in self.certificates for v in c.convictions if v.most_serious}
+        )
+        if not most_serious:
+            return
+        self.set_stage(Stage.EXCLUSION_CONSULTATION)
+        self.record(
+            "step",
+            f"Offences of the most serious nature ({', '.join(most_serious)}): exclusion to be "
+            "considered with a senior caseworker",
+        )
+        req = await self.next_decision("exclusion_consultation")
+        assert isinstance(req.decision, ExclusionConsultation)
+        self.record(
+            "step",
+            "Exclusion order to be pursued"
+            if req.decision.pursue_exclusion
+            else "Exclusion not pursued",
+        )
+
+    async def mark_wanted_and_task_ice(self) -> None:
+        await self.call(A.add_wanted_marker, self.subject_step("icd5079"), what="ICD.5079")
+        self.s.marker_on_pnc = True
+        self.record("step", "ICD.5079 sent to the PNC Bureau: wanted/missing marker added")
+        ref = await self.call(A.task_ice_to_locate, self.subject_step("ice-locate"), what="ICE")
+        self.s.ice_tasking_ref = ref.ref
+        self.record("step", "Case referred to the ICE team for tasking", tasking_ref=ref.ref)
+        p = self.s.policy
+        self.s.ice_tasking_until = workflow.now() + p.days(p.ice_tasking_days)
+        self.s.next_review_at = workflow.now() + p.days(p.ice_status_poll_days)
+        self.set_stage(
+            Stage.ICE_TASKING,
+            deadlines=[Deadline(name="ICE tasking ends", due_at=self.s.ice_tasking_until)],
+        )
+
+    async def until_located(self, inp: CaseworkInput) -> None:
+        """ICE tasking, then — if not located — sleep as liable to deport until located."""
+        p = self.s.policy
+        while True:
+            assert self.s.next_review_at is not None
+            req = await self.next_decision("subject_located", deadline=self.s.next_review_at)
+            if req is not None:
+                self.take_located(req)
+                return
+            assert self.s.ice_tasking_ref is not None
+            status = await self.call(
+                A.ice_tasking_status,
+                IceStatusQuery(
+                    case_id=self.s.case_id,
+                    tasking_ref=self.s.ice_tasking_ref,
+                    as_of=workflow.now(),
+                ),
+                what="ICE tasking status",
+            )
+            if status.status == "located":
+                self.record("step", "ICE report the subject located; allocate a case owner")
+                self.set_stage(Stage.LOCATED_AWAITING_OWNER)
+                req = await self.next_decision("subject_located")
+                self.take_located(req)
+                return
+            tasking_until = self.s.ice_tasking_until
+            if (
+                self.s.stage is Stage.ICE_TASKING
+                and tasking_until
+                and workflow.now() < tasking_until
+            ):
+                self.s.next_review_at = min(
+                    workflow.now() + p.days(p.ice_status_poll_days), tasking_until
+                )
+                continue
+            if self.s.stage is Stage.ICE_TASKING:
+                self.s.outcome = Outcome.LIABLE_TO_DEPORT_WANTED
+                await self.call(
+                    A.record_outcome_on_cid,
+                    CaseNote(
+                        case_id=self.s.case_id,
+                        idempotency_key=self.key("cid-outcome/liable-to-deport"),
+                        subject_key=self.s.subject_key,
+                        text=Outcome.LIABLE_TO_DEPORT_WANTED.value,
+                    ),
+                    what="Recording the outcome on CID",
+                )
+                self.record(
+                    "outcome",
+                    f"Unable to locate: CID updated '{Outcome.LIABLE_TO_DEPORT_WANTED.value}'; "
+                    "the case is closed until the subject is located",
+                )
+            self.s.next_review_at = workflow.now() + p.days(p.dormant_review_days)
+            self.set_stage(
+                Stage.LIABLE_TO_DEPORT_WANTED,
+                deadlines=[Deadline(name="wanted/missing review", due_at=self.s.next_review_at)],
+            )
+            if self.history_is_long():
+                await self.renew(inp)
+
+    def take_located(self, req: DecisionRequest) -> None:
+        assert isinstance(req.decision, SubjectLocated)
+        self.s.located = True
+        self.s.outcome = None
+        self.s.case_owner = req.decision.case_owner
+        self.record(
+            "step",
+            f"Subject located; case allocated to case owner {req.decision.case_owner}",
+            pending_prosecution=req.decision.pending_prosecution,
+        )

@@ -1,0 +1,194 @@
+"""The encounter's country checks (DOMAIN.md steps 2-3): each check is requested
+once the country has the identity data it needs, its reply awaited with deadlines
+and chasers, then closed as no response (a late reply is still acted on); a reply
+that comes is handed to triage (``EncounterWorkflow.triage``).
+
+No I/O here: models and activities come in through passed-through imports.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio import workflow
+
+from workflows.acro import AcroCase
+
+with workflow.unsafe.imports_passed_through():
+    from activities.steps import CaseActivities
+    from models.case import CertificateRef, CountryCheck, EncounterState
+    from models.reference import country
+    from models.steps import AcroCheckRequest, Chaser
+
+A = CaseActivities
+
+
+class CountryChecks(AcroCase):
+    """The encounter's wait for each country; ``EncounterWorkflow`` is the whole case."""
+
+    s: EncounterState
+    _suspend: bool  # set when the history grows long: every branch stops at its wait
+
+    def refresh_stage(self) -> None:
+        """The stage, from the checks (``EncounterWorkflow.refresh_stage``)."""
+        raise NotImplementedError
+
+    async def triage(self, cert: CertificateRef) -> None:
+        """Act on a country's reply (``EncounterWorkflow.triage``)."""
+        raise NotImplementedError
+
+    async def check_country(self, code: str) -> None:
+        c = self.s.checks[code]
+        if c.status == "awaiting_identity_data":
+            # The deadline is set once the officer has been asked.
+            await workflow.wait_condition(
+                lambda: self.s.identity_data_due_at is not None or self._suspend
+            )
+            ready = await self.wait_until(
+                lambda: c.status != "awaiting_identity_data" or self._suspend,
+                self.s.identity_data_due_at,
+            )
+            if self._suspend:
+                return
+            if not ready:
+                c.status = "insufficient_data"
+                self.record(
+                    "outcome",
+                    f"Check to {code} closed as insufficient data: "
+                    f"{', '.join(c.missing_fields)} not supplied in time",
+                )
+                self.refresh_stage()
+                return
+        if c.status == "requested" and c.request_ref is None:
+            await self.request_check(c)
+        await self.await_reply(c)
+
+    async def request_check(self, c: CountryCheck) -> None:
+        event = self.s.event
+        ref = await self.call(
+            A.request_acro_check,
+            AcroCheckRequest(
+                case_id=self.s.case_id,
+                idempotency_key=f"{self.s.case_id}/acro-check/{c.country}",
+                as_of=workflow.now(),
+                subject_key=self.s.subject_key,
+                country=c.country,
+                channel=c.channel,
+                reason=event.reason,
+                uk_matter=event.uk_matter,
+                subject=event.subject,
+            ),
+            what=f"ACRO check to {c.country}",
+        )
+        now = workflow.now()
+        c.request_ref = ref.request_ref
+        c.requested_at = now
+        c.last_polled_at = now
+        p = self.s.policy
+        c.reply_due_at = (
+            p.working_days_after(now, p.eu_reply_working_days)
+            if c.eu
+            else now + p.days(p.non_eu_first_chaser_days)
+        )
+        self.record(
+            "request",
+            f"ACRO check requested to {country(c.country).name} via {c.channel}",
+            country=c.country,
+            request_ref=c.request_ref,
+        )
+        self.refresh_stage()
+
+    def next_poll_at(self, c: CountryCheck) -> datetime:
+        p = self.s.policy
+        assert c.last_polled_at is not None
+        if c.status == "late_reply_window":
+            return c.last_polled_at + p.days(p.late_reply_poll_days)
+        schedule = p.reply_poll_schedule_days
+        interval = schedule[c.polls] if c.polls < len(schedule) else p.reply_poll_days
+        return c.last_polled_at + p.days(interval)
+
+    async def await_reply(self, c: CountryCheck) -> None:
+        p = self.s.policy
+        while c.status in ("requested", "late_reply_window"):
+            if self.history_is_long() and not self._suspend:
+                self._suspend = True
+            if self._suspend:
+                return
+            wake = self.next_poll_at(c)
+            deadline = c.reply_due_at if c.status == "requested" else c.late_until
+            assert deadline is not None
+            await self.wait_until(lambda: self._suspend, min(wake, deadline))
+            if self._suspend:
+                return
+            if workflow.now() >= wake:
+                if await self.poll_reply(c):
+                    return
+            if workflow.now() < deadline:
+                continue
+            if c.status == "late_reply_window":
+                self.record("outcome", f"No late reply from {c.country}; the check is closed")
+                c.status = "no_response"
+                c.late_until = None
+                self.refresh_stage()
+                return
+            max_chasers = p.eu_max_chasers if c.eu else p.non_eu_max_chasers
+            if c.chasers_sent < max_chasers:
+                await self.chase(c)
+            else:
+                c.status = "late_reply_window"
+                c.late_until = workflow.now() + p.days(p.late_reply_window_days)
+                self.record(
+                    "outcome",
+                    f"No response from {c.country} after {c.chasers_sent} chaser(s); "
+                    "closed as no response — a late reply will still be acted on",
+                )
+                self.refresh_stage()
+        return
+
+    async def chase(self, c: CountryCheck) -> None:
+        p = self.s.policy
+        assert c.request_ref is not None
+        c.chasers_sent += 1
+        await self.call(
+            A.send_chaser,
+            Chaser(
+                case_id=self.s.case_id,
+                idempotency_key=f"{self.s.case_id}/chaser/{c.country}/{c.chasers_sent}",
+                as_of=workflow.now(),
+                request_ref=c.request_ref,
+                country=c.country,
+                chaser_number=c.chasers_sent,
+            ),
+            what=f"Chaser to {c.country}",
+        )
+        now = workflow.now()
+        c.reply_due_at = (
+            p.working_days_after(now, p.eu_chaser_working_days)
+            if c.eu
+            else now + p.days(p.non_eu_chaser_interval_days)
+        )
+        self.record(
+            "chaser",
+            f"Reply from {c.country} overdue: chaser {c.chasers_sent} sent",
+            country=c.country,
+        )
+        self.refresh_stage()
+
+    async def poll_reply(self, c: CountryCheck) -> bool:
+        cert = await self.collect_reply(c, f"Collecting the reply from {c.country}")
+        if cert is None:
+            return False
+        late = c.status == "late_reply_window"
+        c.status = "replied"
+        c.certificate = cert
+        c.late_until = None
+        self.record(
+            "reply",
+            f"{'Late reply' if late else 'Reply'} from {country(c.country).name}: "
+            + (f"{len(cert.convictions)} conviction(s)" if cert.convictions else "no trace"),
+            country=c.country,
+            document_id=cert.document_id,
+        )
+        await self.triage(cert)
+        self.refresh_stage()
+        return True
