@@ -32,9 +32,11 @@ from tests.support_web import (
     web_config,
 )
 from web import charts
-from web.app import RedactWebQueries, session_authenticator, time_left
 from web.auth import Directory, Throttle
+from web.config import session_authenticator
+from web.rendering import time_left
 from web.reports import per_week, seed_funnel
+from web.security import RedactWebQueries
 from web.sessions import Sessions, csrf_ok
 
 HOSTILE = '<script>alert("x")</script>'
@@ -499,7 +501,7 @@ def test_a_case_of_another_kind_shows_its_own_simple_fields():
 
     from models.case import CaseView
     from models.policy import Policy
-    from web.app import _facts, _kind_of
+    from web.routes_cases import _facts, _kind_of
 
     class Other(CaseView):
         country: str = "PL"

@@ -54,6 +54,11 @@ CASEWORK_OUTCOMES = {
     Outcome.NOT_PURSUED.name,
     Outcome.NOT_PURSUED_ADMIN_REMOVAL.name,
 }
+# The request reference of an ACRO request's disclosure entry. The access log keeps it
+# only in the entry's words ("... via ACRO (purpose): request ACRO-…"): the row has no
+# column for it (its document_id is empty) and the store no row of the request itself;
+# the case's own record of it (request_ref, requested_at) is in the workflow's state,
+# which the dashboard does not read.
 _REQUEST_REF = re.compile(r"request (\S+)$")
 
 

@@ -1,0 +1,272 @@
+"""The cases: ``/cases`` (search and filter, paginated; the stuck cases apart) and
+``/cases/{id}`` (the case page: stage, subject, deadlines, timeline, the access log for
+supervisors, the Temporal Web UI link, and the decisions it accepts now from my role).
+
+Reading a case is a consultation logged with its purpose (``access.service.read_case``):
+the one stated, else the user's default; a case opened from another site's link asks
+for the purpose first."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+from temporalio.service import RPCError
+
+from access.service import (
+    AUDIT_ROLES,
+    CANNOT_REPLAY,
+    QUERY_FAILED,
+    AccessRefused,
+    CaseFilter,
+    CaseNotFound,
+    CaseUnreadable,
+    ClosedProbe,
+    Reader,
+    audit,
+    list_cases,
+    read_case,
+    stuck_cases,
+    visibility_query,
+)
+from models.case import CaseView, CaseworkState, EncounterState, Outcome, Stage
+from models.decision_forms import DecisionForm, decision_form, decisions_accepted
+from runtime.logs import get_logger
+from store.notifications import NotificationStore
+from web import labels
+from web.decision_input import known_kind
+from web.visits import (
+    Config,
+    SignedIn,
+    Staff,
+    Store,
+    Temporal,
+    problem,
+    purpose_of,
+    render,
+    state_of,
+)
+
+PAGE_SIZES = (10, 25, 50, 100)
+CASE_KINDS = ("encounter", "casework", "notification")
+log = get_logger("fno.web")
+router = APIRouter()
+
+
+# --- cases: search and filter ------------------------------------------------------------
+@router.get("/cases", response_model=None)
+async def cases(v: Staff, config: Config, store: Store, connect: Temporal) -> Response:
+    q = v.request.query_params
+    now = datetime.now(UTC)
+
+    def text(name: str, limit: int = 120) -> str:
+        return q.get(name, "").strip()[:limit]
+
+    chosen = {
+        "stage": text("stage"),
+        "outcome": text("outcome"),
+        "kind": text("kind"),
+        "nationality": text("nationality", 2).upper(),
+        "force": text("force", 40).lower(),
+        "owner": text("owner"),
+        "overdue": q.get("overdue") == "1",
+        "stuck": q.get("stuck") == "1",
+        "running": q.get("running") == "1",
+        "sort": "deadline" if q.get("sort") == "deadline" else "opened",
+    }
+    try:
+        page = max(int(q.get("page", "1")), 1)
+        size = int(q.get("size", str(config.page_size)))
+    except ValueError:
+        page, size = 1, config.page_size
+    size = size if size in PAGE_SIZES else config.page_size
+    f = CaseFilter(
+        kind=chosen["kind"] or None,
+        stage=chosen["stage"] or None,
+        outcome=chosen["outcome"] or None,
+        nationality=chosen["nationality"] or None,
+        force=chosen["force"] or None,
+        owner=chosen["owner"] or None,
+        overdue=bool(chosen["overdue"]),
+        running_only=bool(chosen["running"]),
+    )
+    error = None
+    rows: list[Any] = []
+    total = 0
+    why: dict[str, str] = {}
+    gaps: list[Any] = []
+    try:
+        client = await connect()
+        if chosen["stuck"]:
+            stuck = await stuck_cases(
+                client,
+                now=now,
+                failing_for=config.stuck_failing,
+                overdue_by=config.stuck_overdue,
+                notifications=NotificationStore(store.engine),
+                closed=ClosedProbe(),
+            )
+            why = {
+                s.case_id: _stuck_why(s.why) + (f" — {s.last_error}" if s.last_error else "")
+                for s in stuck
+            }
+            every = await list_cases(
+                client, f, now=now, sort=str(chosen["sort"]), page_size=100_000
+            )
+            matching = [r for r in every if r.case_id in why]
+            listed = {r.case_id for r in every}
+            # Not a case of the list (a daily file missing, …): shown apart.
+            gaps = [s for s in stuck if s.case_id not in listed]
+            total = len(matching)
+            rows = matching[(page - 1) * size : page * size]
+        else:
+            total = (await client.count_workflows(visibility_query(f, now))).count
+            rows = await list_cases(
+                client, f, now=now, sort=str(chosen["sort"]), page=page, page_size=size
+            )
+    except AccessRefused as err:
+        error = str(err)
+    except RPCError as err:
+        return problem(v, 503, "Cases unavailable", f"Temporal did not answer: {err.message}")
+    pages = max(math.ceil(total / size), 1)
+    params = {k: ("1" if val is True else val) for k, val in chosen.items() if val}
+    params["size"] = str(size)
+
+    def page_link(n: int) -> str:
+        return f"{v.base}/cases?{urlencode(params | {'page': str(n)})}"
+
+    return render(
+        v,
+        "cases.html",
+        rows=rows,
+        chosen=chosen,
+        stages=[(s.name, s.value) for s in Stage],
+        outcomes=[(o.name, o.value) for o in Outcome],
+        kinds=CASE_KINDS,
+        page=page,
+        pages=pages,
+        size=size,
+        sizes=PAGE_SIZES,
+        total=total,
+        why=why,
+        gaps=gaps,
+        error=error,
+        page_link=page_link,
+        now=now,
+    )
+
+
+# --- the case page -----------------------------------------------------------------
+@router.get("/cases/{case_id:path}", response_model=None)
+async def show_case(v: Staff, case_id: str, purpose: str | None = None) -> Response:
+    why = purpose_of(v, purpose)
+    # Opened from another site's link: ask first, so no other site can make a
+    # signed-in user's browser record a consultation in their name.
+    cross_site = v.request.headers.get("sec-fetch-site") == "cross-site"
+    if not why or cross_site:
+        return render(v, "purpose.html", case_id=case_id, suggested=why or "")
+    return await case_page(v, case_id, why)
+
+
+async def case_page(
+    v: SignedIn,
+    case_id: str,
+    purpose: str,
+    *,
+    status: int = 200,
+    refusal: str | None = None,
+    errors: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    """The case page read with ``purpose`` (also the answer to a decision refused or
+    with mistakes: ``refusal``, ``errors``)."""
+    web = state_of(v.request)
+    config, store = web.config, web.store
+    client = await web.connect()
+    reader = Reader(actor=v.user.name, role=v.user.role, reason=purpose)
+    try:
+        state = await read_case(client, store, case_id, reader)
+    except CaseNotFound:
+        return problem(v, 404, "No such case", f"There is no case {case_id}.")
+    except AccessRefused as err:
+        return problem(v, 403, "Not allowed", str(err))
+    except CaseUnreadable as err:
+        log.warning("web case unreadable", case_id=case_id, why=err.why)
+        return problem(
+            v, 409, "Case cannot be read right now", f"{err.detail} (Error: {err.error})"
+        )
+    except RPCError as err:
+        return problem(v, 503, "Case unavailable", f"Temporal did not answer: {err.message}")
+    access_log = None
+    if v.user.role in AUDIT_ROLES:
+        access_log = list(reversed(audit(store, reader, case_id=case_id)))
+    temporal_link = None
+    if config.temporal_ui:
+        try:
+            described = await client.get_workflow_handle(case_id).describe()
+            temporal_link = (
+                f"{config.temporal_ui.rstrip('/')}/namespaces/{quote(config.namespace)}"
+                f"/workflows/{quote(case_id, safe='')}/{quote(described.run_id)}/history"
+            )
+        except RPCError:
+            temporal_link = None
+    forms: list[DecisionForm] = (
+        decisions_accepted(state.awaiting, v.user.role) if v.user.role != "supervisor" else []
+    )
+    others = [
+        (kind, decision_form(kind).roles if known_kind(kind) else [])
+        for kind in state.awaiting
+        if kind not in {f.kind for f in forms}
+    ]
+    return render(
+        v,
+        "case.html",
+        status,
+        case=state,
+        kind=_kind_of(state),
+        facts=_facts(state),
+        purpose=purpose,
+        access_log=access_log,
+        temporal_link=temporal_link,
+        forms=forms,
+        others=others,
+        refusal=refusal,
+        errors=errors or {},
+        timeline=list(reversed(state.timeline)),
+        now=datetime.now(UTC),
+        prefill={"case_owner": v.user.name},
+    )
+
+
+def _stuck_why(why: str) -> str:
+    """A stuck row's reason in words (a reason code is named as such)."""
+    if why == CANNOT_REPLAY:
+        return "its history cannot be replayed by the current workers (cannot_replay)"
+    if why == QUERY_FAILED:
+        return "its state cannot be read (query_failed)"
+    return why
+
+
+def _kind_of(state: CaseView) -> str:
+    if isinstance(state, CaseworkState):
+        return "casework"
+    if isinstance(state, EncounterState):
+        return "encounter"
+    return "other"
+
+
+def _facts(state: CaseView) -> list[tuple[str, Any]]:
+    """A case of another kind (a notification, …): its own simple fields, by name."""
+    if isinstance(state, (CaseworkState, EncounterState)):
+        return []
+    simple = (str, int, float, bool, datetime, date)
+    return [
+        (labels.words(name), value)
+        for name in type(state).model_fields
+        if name not in CaseView.model_fields
+        and isinstance(value := getattr(state, name), simple)
+        and value != ""
+    ]

@@ -1,0 +1,103 @@
+"""``POST /cases/{id}/decisions``: a decision on a case (CSRF token, a stated reason).
+
+A supervisor makes no decision, and a role that may not make this kind of decision is
+refused here, before it reaches the case; the form's mistakes come back on the case
+page (422), and so does the case's own refusal, with the workflow's reason (409)."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from pydantic import ValidationError
+from temporalio.service import RPCError
+
+from access.service import CaseNotFound, CaseUnreadable, DecisionRefused, send_decision
+from models.decision_forms import decision_form
+from models.decisions import DecisionRequest
+from runtime.logs import get_logger
+from web import labels
+from web.decision_input import decision_from_form, known_kind
+from web.routes_cases import case_page
+from web.sessions import csrf_ok
+from web.visits import Staff, Temporal, form_of, problem, purpose_of, redirect
+
+log = get_logger("fno.web")
+router = APIRouter()
+
+
+@router.post("/cases/{case_id:path}/decisions", response_model=None)
+async def decide(v: Staff, case_id: str, connect: Temporal) -> Response:
+    form = await form_of(v.request)
+    if not csrf_ok(v.session, form.get("csrf_token")):
+        return problem(
+            v,
+            403,
+            "Form expired",
+            "The form had expired or did not come from this site: nothing was sent. "
+            "Open the case again and resend your decision.",
+        )
+    kind = form.get("kind", "")
+    if v.user.role == "supervisor":
+        log.warning("web decision refused: supervisor", case_id=case_id, kind=kind)
+        return problem(v, 403, "Not allowed", "A supervisor may read cases but makes no decision.")
+    if not known_kind(kind) or not decision_form(kind).allows(v.user.role):
+        log.warning("web decision refused: role", case_id=case_id, kind=kind, role=v.user.role)
+        return problem(
+            v,
+            403,
+            "Not allowed",
+            f"A {labels.role(v.user.role).lower()} may not make this decision.",
+        )
+    purpose = purpose_of(v, form.get("purpose")) or "deciding on the case"
+    spec = decision_form(kind)
+    decision, errors = decision_from_form(spec, form)
+    reason = form.get("reason", "").strip()
+    if len(reason) < 3:
+        errors["reason"] = "State the reason for your decision (at least 3 characters)."
+    if not errors:
+        try:
+            req = DecisionRequest.model_validate(
+                {
+                    "actor": v.user.name,
+                    "role": v.user.role,
+                    "reason": reason,
+                    "decision": decision,
+                }
+            )
+        except ValidationError as err:
+            for e in err.errors(include_url=False, include_input=False):
+                loc = [str(p) for p in e["loc"]]
+                name = loc[-1] if loc and loc[0] == "decision" else (loc[0] if loc else "")
+                errors[name or "form"] = e["msg"]
+    if errors:
+        errors["_kind"] = kind
+        errors["_values"] = form
+        return await case_page(v, case_id, purpose, status=422, errors=errors)
+    try:
+        result = await send_decision(await connect(), case_id, req)
+    except DecisionRefused as err:
+        log.info("web decision refused by the case", case_id=case_id, kind=kind)
+        return await case_page(
+            v, case_id, purpose, status=409, refusal=str(err), errors={"_values": form}
+        )
+    except CaseNotFound:
+        return problem(v, 404, "No such case", f"There is no case {case_id}.")
+    except CaseUnreadable as err:
+        log.warning("web decision to an unreadable case", case_id=case_id, why=err.why)
+        return problem(v, 409, "Decision not sent", err.detail)
+    except RPCError as err:
+        return problem(
+            v,
+            503,
+            "Decision not sent",
+            f"Temporal did not answer ({err.message}); the decision may not have been "
+            "recorded. Open the case again to see.",
+        )
+    log.info("web decision", case_id=case_id, kind=kind, role=v.user.role)
+    v.session["flash"] = (
+        f"Decision recorded: {labels.decision(kind)}. The case is now at: {result.stage}"
+    )
+    target = f"{v.base}/cases/{quote(case_id, safe='')}?{urlencode({'purpose': purpose})}"
+    return redirect(v, target)
