@@ -1,7 +1,7 @@
 """The codec server: decrypts payloads for the Temporal Web UI and CLI, for authorised
 people only, and logs every decryption in the access log.
 
-Mounted by the HTTP API at ``/codec`` (``create_app(..., codec_server=...)``); it
+Mounted beside the JSON API at ``/codec`` (``server.app.create_app(..., codec_server=...)``); it
 speaks Temporal's remote codec protocol:
 
     POST /codec/decode   {"payloads": [...]}  ->  {"payloads": [...]}   (decrypted)

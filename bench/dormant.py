@@ -29,6 +29,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from access.intake import start_case
 from access.service import send_decision
 from bench.run import (
     EU,
@@ -52,7 +53,6 @@ from models.event import CustodyEvent
 from models.policy import compressed_policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
 from sim.world import pnc_subject_key
-from starter import start_case
 from store.cases import CaseStore
 
 DORMANT_QUERY = (

@@ -523,7 +523,7 @@ async def run_product(
         )
         with (
             child(worker_args, env, home / "worker.log") as worker,
-            child(profiled(["-m", "api.app"], profile, "api"), env, home / "api.log") as api,
+            child(profiled(["-m", "server.app"], profile, "api"), env, home / "api.log") as api,
         ):
             client = await connect(env)
             await wait_for_worker(client, task_queue, worker)

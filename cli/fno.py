@@ -17,38 +17,49 @@ do (``--json``: the same as a JSON object on stdout). Connection and store as th
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
-from rich.table import Table
 from temporalio.service import RPCError
 
+from access.intake import describe_validation_error
+from access.intake_files import intake_file
 from access.service import (
     AccessRefused,
+    CaseFilter,
     CaseNotFound,
     CaseUnreadable,
+    ClosedProbe,
     DecisionRefused,
     Reader,
     audit,
+    list_cases,
     read_case,
     send_decision,
+    start_of_day,
+    stuck_cases,
 )
+from cli import notifications, render
+from cli.render import fail as _fail
+from cli.render import print_rows
+from cli.render import unanswered as _unanswered
+from cli.render import unreadable as _unreadable
 from models.decisions import DecisionRequest
+from runtime.codec import CodecConfigError
 from runtime.config import Settings, connect
+from runtime.shutdown import exit_now
 from store.cases import CaseStore
+from store.notifications import NotificationStore
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Cases from the terminal: show, decide, audit, intake.",
 )
-out = Console()
-err = Console(stderr=True)
+err = render.err
 
 Actor = Annotated[str, typer.Option("--as", envvar="FNO_ACTOR", help="Your name.")]
 Role = Annotated[str, typer.Option("--role", envvar="FNO_ROLE", help="Your role.")]
@@ -64,8 +75,6 @@ def _store() -> CaseStore:
 
 def _day(text: str | None, flag: str) -> datetime | None:
     """A YYYY-MM-DD option as the start of that day, or a clear refusal."""
-    from access.service import start_of_day
-
     if text is None:
         return None
     try:
@@ -75,25 +84,7 @@ def _day(text: str | None, flag: str) -> datetime | None:
     return None
 
 
-def _fail(message: str, code: int = 1) -> None:
-    err.print(f"[red]{message}[/red]")
-    raise typer.Exit(code)
-
-
-UNREADABLE_EXIT = 3
-
-
-def _unreadable(e: CaseUnreadable, as_json: bool = False) -> None:
-    """A case that cannot be read now: the reason and what to do, exit status 3."""
-    if as_json:
-        print(json.dumps(e.as_dict(), indent=2))
-    err.print(e.detail, style="red", markup=False)
-    err.print(f"Error: {e.error}", style="red", markup=False)
-    raise typer.Exit(UNREADABLE_EXIT)
-
-
-def _unanswered(e: RPCError) -> None:
-    _fail(f"The case cannot be read right now: Temporal did not answer ({e.message}).", 4)
+UNREADABLE_EXIT = render.UNREADABLE_EXIT
 
 
 @app.command()
@@ -121,26 +112,10 @@ def show(
     if as_json:
         print(state.model_dump_json(indent=2))
         return
-    out.print(f"[bold]{state.case_id}[/bold]  {state.stage.value}")
-    if getattr(state, "casework_id", None):
-        out.print(f"Criminal Casework case: {state.casework_id}")
-    if state.outcome:
-        out.print(f"Outcome: {state.outcome.value}")
-    if state.awaiting:
-        out.print(f"Awaiting: {', '.join(state.awaiting)} (from {', '.join(state.awaiting_role)})")
-    now = datetime.now(tz=state.opened_at.tzinfo if state.opened_at else None)
-    for d in state.deadlines:
-        out.print(f"Deadline: {d.name} at {d.due_at:%Y-%m-%d %H:%M} ({d.due_at - now} left)")
-    table = Table("when", "what", "who", "why")
-    for entry in state.timeline:
-        who = f"{entry.actor} ({entry.role})" if entry.actor else ""
-        table.add_row(f"{entry.at:%Y-%m-%d %H:%M}", entry.text, who, entry.reason or "")
-    out.print(table)
+    render.case(state)
 
 
 def _decisions_accepted(case_id: str, actor: str, role: str, reason: str | None) -> None:
-    from models.decision_forms import decisions_accepted
-
     async def go() -> Any:
         return await read_case(
             await connect(),
@@ -161,16 +136,7 @@ def _decisions_accepted(case_id: str, actor: str, role: str, reason: str | None)
         _unreadable(e)
     except RPCError as e:
         _unanswered(e)
-    out.print(f"[bold]{case_id}[/bold]  {state.stage.value}")
-    if not state.awaiting:
-        out.print("The case accepts no decision now.")
-        return
-    table = Table("decision", "fields", "who may make it")
-    for form in decisions_accepted(state.awaiting):
-        fields = [f.usage() for f in form.fields]
-        table.add_row(form.kind, "\n".join(fields) or "-", ", ".join(form.roles))
-    out.print(table)
-    out.print('Example: fno decide CASE KIND field=value --reason "why"')
+    render.decisions(case_id, state)
 
 
 @app.command(context_settings={"help_option_names": []})
@@ -207,8 +173,6 @@ def decide(
             {"actor": actor, "role": role, "reason": reason or "", "decision": decision}
         )
     except ValidationError as e:
-        from starter import describe_validation_error
-
         _fail(describe_validation_error(e), 2)
 
     async def go() -> Any:
@@ -220,7 +184,7 @@ def decide(
         _fail(str(e))
     except CaseUnreadable as e:
         _unreadable(e)
-    out.print(f"Accepted. Stage: {result.stage}")
+    render.out.print(f"Accepted. Stage: {result.stage}")
 
 
 @app.command()
@@ -267,10 +231,6 @@ def cases(
     """List cases by stage, outcome, nationality, force, owner, awaiting my decision,
     overdue deadline, opened before/after; sorted and paginated. ``--stuck`` lists the
     cases that are not moving, with the last error."""
-    from datetime import timedelta
-
-    from access.service import CaseFilter, ClosedProbe, list_cases, stuck_cases
-
     if stuck:
         found = asyncio.run(
             _stuck(
@@ -281,16 +241,9 @@ def cases(
             )
         )
         if as_json:
-            print(json.dumps([r.model_dump(mode="json") for r in found], indent=2))
+            print_rows(found)
             return
-        table = Table("case", "stage", "why", "last error")
-        for r in found:
-            stage = r.stage or ""
-            if r.closed_at:
-                stage = f"{stage} (closed {r.closed_at:%Y-%m-%d %H:%M})".strip()
-            table.add_row(r.case_id, stage, r.why, r.last_error or "")
-        out.print(table)
-        out.print(f"{len(found)} stuck case(s)")
+        render.stuck(found)
         return
 
     if sort not in ("opened", "deadline"):
@@ -327,31 +280,14 @@ def cases(
     except AccessRefused as e:
         _fail(str(e), 2)
     if as_json:
-        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        print_rows(rows)
         return
-    table = Table("case", "stage", "outcome", "nat.", "force", "owner", "awaiting", "deadline")
-    for r in rows:
-        table.add_row(
-            r.case_id,
-            r.stage or "",
-            r.outcome or "",
-            r.nationality or "",
-            r.force or "",
-            r.owner or "",
-            ", ".join(r.awaiting_roles),
-            f"{r.next_deadline:%Y-%m-%d %H:%M}" if r.next_deadline else "",
-        )
-    out.print(table)
-    out.print(f"page {page}: {len(rows)} case(s)")
+    render.cases(rows, page)
 
 
 async def _stuck(
     stuck_cases: Any, failing_minutes: float, overdue_minutes: float, closed: Any
 ) -> Any:
-    from datetime import timedelta
-
-    from store.notifications import NotificationStore
-
     try:  # notifications out's alerts, when the case store is there to read
         notifications: NotificationStore | None = NotificationStore(_store().engine)
     except Exception as e:
@@ -390,40 +326,24 @@ def audit_cmd(
     except AccessRefused as e:
         _fail(str(e), 2)
     if as_json:
-        print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+        print_rows(rows)
         return
-    table = Table("when", "action", "who", "role", "case", "justification")
-    for r in rows:
-        table.add_row(
-            f"{r.at:%Y-%m-%d %H:%M:%S}", r.action, r.actor, r.role, r.case_id, r.justification
-        )
-    out.print(table)
+    render.audit(rows)
 
 
 @app.command()
 def intake(file: str) -> None:
     """Start cases from custody events (JSON or JSON Lines; - for stdin)."""
-    import starter
-
-    code = asyncio.run(starter.main([file]))
+    code = asyncio.run(intake_file(file))
     raise typer.Exit(code)
 
 
-def _notifications() -> None:
-    """``fno daily-file`` and ``fno notifications …`` (``cli.notifications``)."""
-    from cli import notifications
-
-    app.command("daily-file")(notifications.daily_file)
-    app.add_typer(notifications.app, name="notifications")
-
-
-_notifications()
+# ``fno daily-file`` and ``fno notifications …`` (``cli.notifications``).
+app.command("daily-file")(notifications.daily_file)
+app.add_typer(notifications.app, name="notifications")
 
 
 def main() -> None:
-    from runtime.codec import CodecConfigError
-    from runtime.shutdown import exit_now
-
     # Leave through ``exit_now``: a process that used a Temporal client can crash in
     # interpreter teardown (see runtime.shutdown).
     try:

@@ -25,7 +25,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from access.notifications import AlertRow, ingest_daily_file
+from access.service import notification_counts
+from models.notification import RECONCILIATION_SCHEDULE_ID, DailyFileError, notification_policy
 from runtime.config import Settings, connect
+from runtime.logs import configure_logging
 from store.cases import CaseStore
 from store.notifications import NotificationStatus, NotificationStore
 
@@ -75,10 +79,6 @@ def daily_file(
     models/notification.py): one notification per conviction and EU state of
     nationality, each file recorded once. One result line per file; exit status 1 if a
     file was refused, conflicted with one already taken, or was incomplete."""
-    from access.notifications import ingest_daily_file
-    from models.notification import DailyFileError, notification_policy
-    from runtime.logs import configure_logging
-
     settings = Settings.from_env()
     configure_logging(settings.log_format)
     store = NotificationStore(CaseStore.current(settings.database_url).engine)
@@ -116,8 +116,6 @@ def daily_file(
 def summary(as_json: AsJson = False) -> None:
     """Notifications by EU state: sent, acknowledged, awaiting acknowledgement,
     escalated, overdue (not sent within 28 days), sent late; files and open alerts."""
-    from access.service import notification_counts
-
     s = notification_counts(_store(), datetime.now(UTC))
     if as_json:
         print(s.model_dump_json(indent=2))
@@ -241,8 +239,6 @@ def alerts(
 ) -> None:
     """Gaps found by the reconciliation or the intake: files missing, incomplete or out
     of sequence; convictions without a notification in flight or sent."""
-    from access.notifications import AlertRow
-
     rows = [AlertRow.of(a) for a in _store().alerts(include_resolved=include_resolved)]
     if as_json:
         _print_json([r.model_dump(mode="json") for r in rows])
@@ -282,7 +278,6 @@ def accept(
 @app.command()
 def reconcile() -> None:
     """Run the reconciliation now (triggers its Schedule; the worker runs it)."""
-    from models.notification import RECONCILIATION_SCHEDULE_ID
 
     async def go() -> None:
         await (await connect()).get_schedule_handle(RECONCILIATION_SCHEDULE_ID).trigger()

@@ -338,7 +338,9 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
         if is_listening("localhost", API_PORT):
             log.warning("port in use; the HTTP API is not started", port=API_PORT)
         else:
-            api = _start_child(["-m", "api.app"], env | web_env | {"FNO_HTTP_PORT": str(API_PORT)})
+            api = _start_child(
+                ["-m", "server.app"], env | web_env | {"FNO_HTTP_PORT": str(API_PORT)}
+            )
 
         events_path = (
             None if events is None else (events if events.is_absolute() else ROOT / events)

@@ -20,6 +20,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from access.intake import start_case
 from activities.gateways import Gateways
 from activities.steps import CaseActivities
 from models.case import CaseView, EncounterInput, casework_id_for, is_casework_id
@@ -29,7 +30,6 @@ from models.policy import Policy
 from runtime.codec import CodecKeys, EncryptionCodec, data_converter
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from sim.world import Simulator, SubjectSpec, WorldFile
-from starter import start_case
 from store.cases import CaseStore, make_engine
 from workflows import WORKFLOWS
 from workflows.casework import CriminalCaseworkWorkflow
@@ -305,7 +305,7 @@ async def api_client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The HTTP API (``api.app.create_app`` with ``app``'s arguments) in-process on
     ``client`` and ``store``, its lifespan running, behind an httpx client."""
-    from api.app import create_app
+    from server.app import create_app
 
     async def connect() -> Client:
         return client

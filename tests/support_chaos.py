@@ -315,7 +315,7 @@ class ApiProcess:
         self.starts += 1
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "api.app"],
+                [sys.executable, "-m", "server.app"],
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from api.app import create_app
+from server.app import create_app
 from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
 from store.cases import CaseStore
 from web.app import WebConfig, create_web_app

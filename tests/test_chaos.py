@@ -42,9 +42,9 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from access.intake import start_all
 from access.service import StuckCase, stuck_cases
 from models.policy import compressed_policy
-from starter import start_all
 from store.cases import CaseStore
 from tests.support import CONVERTER
 from tests.support_chaos import (

@@ -52,9 +52,9 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from access.intake import start_case
 from models.policy import compressed_policy
 from runtime.embedded import start_dev_server, stop_process
-from starter import start_case
 from store.cases import CaseStore
 from tests.support import CONVERTER, worker_env
 from tests.support_chaos_decisions import (

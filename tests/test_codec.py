@@ -30,7 +30,6 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
 from access.viewers import Viewer
-from api.app import create_app
 from api.codec_server import (
     CodecTokenError,
     create_codec_app,
@@ -52,6 +51,7 @@ from runtime.codec import (
 from runtime.codec import main as codec_cli
 from runtime.embedded import start_dev_server, stop_process, temporal_cli_path
 from runtime.run import child_env, prepare_codec
+from server.app import create_app
 from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
     CODEC_KEYS,
@@ -265,7 +265,7 @@ def test_processes_refuse_to_start_without_keys(tmp_path, command):
 def test_the_http_api_refuses_to_start_with_a_malformed_key(tmp_path):
     bad = json.dumps({"keys": {"a": base64.b64encode(b"short").decode()}})
     run = subprocess.run(
-        [sys.executable, "-m", "api.app"],
+        [sys.executable, "-m", "server.app"],
         cwd=ROOT,
         env=_bare_env(tmp_path, FNO_CODEC_KEYS=bad, FNO_HTTP_PORT=str(_free_port())),
         capture_output=True,

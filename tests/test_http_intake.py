@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.app import Intake
+from access.intake import Intake
 from models.policy import Policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from tests.support import api_client, custody_event, harness, until

@@ -8,8 +8,8 @@ import json
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
+from access.intake import parse_events, start_all
 from models.policy import Policy
-from starter import parse_events, start_all
 from tests.support import custody_event, harness
 
 

@@ -35,13 +35,13 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
+from access.intake import start_all
 from access.service import DecisionRefused, send_decision
 from models.case import Stage
 from models.decisions import DecisionRequest
 from models.policy import compressed_policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET as SECRET
 from runtime.embedded import stop_process
-from starter import start_all
 from store.cases import CaseStore
 from tests.support import CONVERTER, custody_event, state_of, worker_env
 from workflows import WORKFLOWS, activation_order

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from temporalio.client import ScheduleActionStartWorkflow
 
-from api.app import Intake
+from access.intake import Intake
 from models.case import Outcome
 from models.notification import (
     RECONCILIATION_SCHEDULE_ID,

@@ -1,0 +1,26 @@
+"""``GET /audit?case_id=…|actor=…&since=…``: the access log (supervisors)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from access.service import audit, start_of_day
+from api.deps import StoreD, SupervisorD
+
+router = APIRouter()
+
+
+@router.get("/audit")
+async def get_audit(
+    who: SupervisorD,
+    store: StoreD,
+    case_id: Annotated[str | None, Query()] = None,
+    of_actor: Annotated[str | None, Query(alias="actor")] = None,
+    since: Annotated[date | None, Query()] = None,
+) -> list[dict[str, Any]]:
+    since_at = start_of_day(since) if since else None
+    rows = audit(store, who, case_id=case_id, actor=of_actor, since=since_at)
+    return [r.model_dump(mode="json") for r in rows]

@@ -1,0 +1,1 @@
+"""The HTTP process: composes the JSON API, the web app and the codec server."""

@@ -1,0 +1,120 @@
+"""The HTTP process: the JSON API (``api.app``) at ``/``, the caseworkers' and
+supervisors' web app (``web.app``) at ``/web`` when ``FNO_WEB_USERS_FILE`` is set (``/``
+then leads to it), and the codec server for the Temporal Web UI and CLI
+(``api.codec_server``: a token, and every decode logged) at ``/codec``.
+
+    python -m server.app          serve on FNO_HTTP_PORT (default 8000)
+
+The API and the web app are applications of their own and know nothing of each other;
+only this module puts them side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from temporalio.client import Client
+
+from access.intake import Intake, load_api_keys
+from api.app import create_app as create_api_app
+from api.codec_server import (
+    CodecTokenError,
+    create_codec_app,
+    install_log_redaction,
+    load_tokens,
+    token_authenticator,
+)
+from runtime.codec import CodecConfigError, CodecKeys, EncryptionCodec
+from runtime.config import Settings, connect, temporal_connect_config
+from runtime.logs import configure_logging
+from store.cases import CaseStore
+from web.app import (
+    WebConfigError,
+    create_web_app,
+    once,
+    session_authenticator,
+    web_config_from_env,
+)
+from web.app import install_log_redaction as redact_web_queries
+
+
+async def to_web() -> RedirectResponse:
+    return RedirectResponse("/web/", status_code=307)
+
+
+def create_app(
+    connect: Callable[[], Awaitable[Client]],
+    store: CaseStore,
+    default_reasons: dict[str, str] | None = None,
+    intake: Intake | None = None,
+    codec_server: FastAPI | None = None,
+    web: FastAPI | None = None,
+) -> FastAPI:
+    """The JSON API (``api.app.create_app`` with the first four arguments), with
+    ``codec_server`` (``api.codec_server.create_codec_app``) served at ``/codec`` and
+    ``web`` (``web.app.create_web_app``) at ``/web``."""
+    app = create_api_app(connect, store, default_reasons, intake)
+    if codec_server is not None:
+        app.mount("/codec", codec_server)
+    if web is not None:
+        app.mount("/web", web)
+        app.get("/", include_in_schema=False)(to_web)
+    return app
+
+
+def main() -> None:
+    """``python -m server.app``: serve on FNO_HTTP_PORT (default 8000)."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    env = dict(os.environ)
+    namespace = temporal_connect_config(env).get("namespace") or "default"
+    # Keys, tokens and the web app's users first: a missing or malformed one stops
+    # start-up here, loudly.
+    try:
+        keys = CodecKeys.from_env(env)
+        tokens = load_tokens(env)
+        web_config = web_config_from_env(
+            env, namespace=namespace, day_seconds=settings.policy.day_seconds
+        )
+    except (CodecConfigError, CodecTokenError, WebConfigError) as err:
+        print(f"Refused to start: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    reasons = json.loads(os.environ.get("FNO_CLIENT_REASONS", "{}"))
+    intake = Intake(
+        task_queue=settings.task_queue,
+        policy=settings.policy,
+        subject_key_secret=settings.subject_key_secret,
+        api_keys=load_api_keys(env),
+    )
+    store = CaseStore.current(settings.database_url)
+    authenticators = [token_authenticator(tokens)]
+    if web_config is not None:  # a web session decodes too (see api.codec_server)
+        authenticators.append(session_authenticator(web_config))
+    codec_app = create_codec_app(
+        EncryptionCodec(keys),
+        store,
+        authenticators,
+        cors_origins=[
+            o.strip() for o in env.get("FNO_CODEC_CORS_ORIGINS", "").split(",") if o.strip()
+        ],
+        default_reason=env.get("FNO_CODEC_DEFAULT_REASON") or None,
+        namespace=namespace,
+    )
+    install_log_redaction()
+    redact_web_queries()
+    shared = once(connect)  # one Temporal client for the API and the web app
+    web = create_web_app(shared, store, web_config) if web_config is not None else None
+    app = create_app(shared, store, reasons, intake, codec_server=codec_app, web=web)
+    uvicorn.run(
+        app, host="127.0.0.1", port=int(os.environ.get("FNO_HTTP_PORT", "8000")), log_config=None
+    )
+
+
+if __name__ == "__main__":
+    main()
