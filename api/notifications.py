@@ -33,9 +33,11 @@ from access.notifications import (
     NotificationSummary,
     ingest_daily_file,
 )
-from models.notification import DailyFileError, notification_policy
+from models.daily_file import DailyFileError
+from models.notification_policy import notification_policy
 from store.cases import CaseStore
-from store.notifications import NotificationStatus, NotificationStore
+from store.notification_reports import NotificationStatus
+from store.notifications import NotificationStore
 
 ACCEPT_ROLES = ("senior_caseworker", "director")
 STATUS_CODE = {"ingested": 201, "completed": 201, "already_ingested": 200, "conflict": 409}

@@ -27,7 +27,8 @@ from rich.table import Table
 
 from runtime.config import Settings, connect
 from store.cases import CaseStore
-from store.notifications import NotificationStatus, NotificationStore
+from store.notification_reports import NotificationStatus
+from store.notifications import NotificationStore
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -76,7 +77,8 @@ def daily_file(
     nationality, each file recorded once. One result line per file; exit status 1 if a
     file was refused, conflicted with one already taken, or was incomplete."""
     from access.notifications import ingest_daily_file
-    from models.notification import DailyFileError, notification_policy
+    from models.daily_file import DailyFileError
+    from models.notification_policy import notification_policy
     from runtime.logs import configure_logging
 
     settings = Settings.from_env()
@@ -282,7 +284,7 @@ def accept(
 @app.command()
 def reconcile() -> None:
     """Run the reconciliation now (triggers its Schedule; the worker runs it)."""
-    from models.notification import RECONCILIATION_SCHEDULE_ID
+    from models.reconciliation import RECONCILIATION_SCHEDULE_ID
 
     async def go() -> None:
         await (await connect()).get_schedule_handle(RECONCILIATION_SCHEDULE_ID).trigger()
