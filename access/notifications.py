@@ -19,20 +19,13 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client, ScheduleHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.notifications import input_for, start_notification
-from models.notification import (
-    RECONCILIATION_SCHEDULE_ID,
-    DailyFileError,
-    NotificationPolicy,
-    RejectedLine,
-    parse_daily_file,
-)
-from store.notifications import (
-    CountryCounts,
-    IngestOutcome,
-    NotificationAlert,
-    NotificationStore,
-)
+from activities.notification_starts import input_for, start_notification
+from models.daily_file import DailyFileError, RejectedLine, parse_daily_file
+from models.notification_policy import NotificationPolicy
+from models.reconciliation import RECONCILIATION_SCHEDULE_ID
+from store.notification_reports import CountryCounts
+from store.notification_tables import NotificationAlert
+from store.notifications import IngestOutcome, NotificationStore
 
 if TYPE_CHECKING:
     from access.service import StuckCase

@@ -33,8 +33,9 @@ from access.notifications import (
 )
 from access.service import notification_counts
 from api.deps import ApiKeyH, IntakeD, NotificationsD, TemporalD
-from models.notification import DailyFileError, notification_policy
-from store.notifications import NotificationStatus
+from models.daily_file import DailyFileError
+from models.notification_policy import notification_policy
+from store.notification_reports import NotificationStatus
 
 ACCEPT_ROLES = ("senior_caseworker", "director")
 STATUS_CODE = {"ingested": 201, "completed": 201, "already_ingested": 200, "conflict": 409}

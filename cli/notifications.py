@@ -27,11 +27,14 @@ from rich.table import Table
 
 from access.notifications import AlertRow, ingest_daily_file
 from access.service import notification_counts
-from models.notification import RECONCILIATION_SCHEDULE_ID, DailyFileError, notification_policy
+from models.daily_file import DailyFileError
+from models.notification_policy import notification_policy
+from models.reconciliation import RECONCILIATION_SCHEDULE_ID
 from runtime.config import Settings, connect
 from runtime.logs import configure_logging
 from store.cases import CaseStore
-from store.notifications import NotificationStatus, NotificationStore
+from store.notification_reports import NotificationStatus
+from store.notifications import NotificationStore
 
 app = typer.Typer(
     no_args_is_help=True,

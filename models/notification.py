@@ -9,207 +9,39 @@ per state of nationality (a dual national is notified to each), sent within
 From 2012 to 2019 about 75,000 were never sent because files went missing and
 nobody noticed (seed 004); the reconciliation sees a missing file the day it is due.
 
-The file format (JSON Lines, UTF-8; version 1)::
+The modules of notifications out:
 
-    {"record_type": "header", "format": "pnc-daily-activity", "format_version": 1,
-     "sequence": 4711, "file_date": "2026-11-21", "record_count": 3,
-     "produced_at": "2026-11-22T02:00:00Z"}
-    {"record_type": "conviction", "record_id": "4711-000001", "pnc_id": "17/120401P",
-     "conviction_ref": "1701HC0100000012345K", "force": "hampshire",
-     "family_name": "Nowak", "given_names": "Tomasz", "date_of_birth": "1979-02-11",
-     "place_of_birth": "Łódź", "nationalities": ["PL"], "court": "Winchester Crown Court",
-     "convicted_on": "2026-11-21", "recorded_at": "2026-11-21T15:20:00Z",
-     "offences": [{"description": "Theft from a shop", "code": "THEFT",
-                   "offence_date": "2026-10-02", "sentence": "12 weeks' imprisonment"}]}
-    {"record_type": "arrest", "record_id": "4711-000002"}
-
-The first line is the header; ``record_count`` counts the record lines after it
-(blank lines are not records). ``sequence`` goes up by one a day. Records of other
-types (arrests, charges, disposals, …) need only ``record_type`` and ``record_id``;
-they are counted, not kept. A conviction is identified by the PNC ID and the
-``conviction_ref`` (the prosecution's Arrest/Summons Number): the same conviction in
-another file is the same notification.
+- ``models/daily_file.py``: the PNC's file format and its parser;
+- ``models/notification_policy.py``: deadlines, chasers and escalation;
+- ``models/notification.py`` (here): who is notified, a notification's state and the
+  payloads of its activities;
+- ``models/reconciliation.py``: the daily reconciliation's findings and reports.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-from datetime import date, datetime
-from typing import Any, Literal
+from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field
 
-from models.case import CaseView
-from models.event import _Text, subject_key_for
-from models.policy import Policy
+from models.case import CaseView, Outcome
+from models.notification_policy import NotificationPolicy
 from models.reference import countries
 from models.steps import Step
 
-FILE_FORMAT = "pnc-daily-activity"
 NOTIFICATION_PREFIX = "notification-"
-RECONCILIATION_SCHEDULE_ID = "fno-notification-reconciliation"
-RECONCILIATION_PREFIX = "reconciliation-notifications"
-# A file's lines: a header and at most this many records (a busy day is tens of thousands).
-MAX_RECORDS = 200_000
-MAX_LINE_BYTES = 64 * 1024
+# The name Temporal stores for ``workflows.notification.NotificationWorkflow``: the
+# activities start it by this name (they cannot import the workflow).
+NOTIFICATION_WORKFLOW = "NotificationWorkflow"
+# What a senior caseworker's escalation decision closes a notification with (the
+# other action, ``keep_trying``, keeps it open).
+ESCALATION_OUTCOMES = {
+    "confirmed_by_other_means": Outcome.NOTIFICATION_CONFIRMED_OTHERWISE,
+    "sent_by_other_channel": Outcome.NOTIFICATION_SENT_OTHER_CHANNEL,
+    "not_required": Outcome.NOTIFICATION_NOT_REQUIRED,
+}
 
 
-# --- the daily activity file --------------------------------------------------------
-class DailyFileHeader(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    record_type: Literal["header"]
-    format: Literal["pnc-daily-activity"]
-    format_version: Literal[1] = 1
-    sequence: int = Field(ge=1, description="Goes up by one each day.")
-    file_date: date = Field(description="The day whose activity the file holds.")
-    record_count: int = Field(ge=0, le=MAX_RECORDS, description="Record lines after the header.")
-    produced_at: datetime | None = None
-
-
-class ConvictedOffence(_Text):
-    model_config = ConfigDict(extra="forbid")
-    description: str = Field(min_length=1, max_length=300)
-    code: str | None = Field(default=None, max_length=40)
-    offence_date: date | None = None
-    sentence: str | None = Field(default=None, max_length=300)
-
-
-class ConvictionRecord(_Text):
-    """A conviction recorded on the PNC, as the daily file carries it."""
-
-    model_config = ConfigDict(extra="forbid")
-    record_type: Literal["conviction"]
-    record_id: str = Field(min_length=1, max_length=60)
-    pnc_id: str = Field(pattern=r"^\d{2,4}/\d{1,7}[A-Z]$")
-    conviction_ref: str = Field(
-        pattern=r"^[A-Za-z0-9/-]{6,40}$", description="Arrest/Summons Number of the prosecution."
-    )
-    force: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")
-    family_name: str = Field(min_length=1, max_length=120)
-    given_names: str = Field(min_length=1, max_length=200)
-    date_of_birth: date
-    place_of_birth: str | None = Field(default=None, max_length=120)
-    nationalities: list[str] = Field(min_length=1, max_length=5)
-    court: str = Field(min_length=1, max_length=200)
-    convicted_on: date
-    recorded_at: datetime = Field(description="When the conviction was recorded on the PNC.")
-    offences: list[ConvictedOffence] = Field(min_length=1, max_length=50)
-
-    @field_validator("nationalities")
-    @classmethod
-    def _iso_codes(cls, value: list[str]) -> list[str]:
-        for code in value:
-            if len(code) != 2 or not code.isascii() or not code.isupper():
-                raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 code")
-        return list(dict.fromkeys(value))
-
-    @field_validator("recorded_at")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("recorded_at needs a time zone, e.g. 2026-11-21T15:20:00Z")
-        return value
-
-    def conviction_key(self, secret: str) -> str:
-        """The conviction's key: an HMAC, so no PNC ID or reference is in clear."""
-        return conviction_key_for(self.pnc_id, self.conviction_ref, secret)
-
-
-class OtherActivity(BaseModel):
-    """A record of another kind (arrest, charge, disposal, …): counted, not kept."""
-
-    model_config = ConfigDict(extra="allow")
-    record_type: str = Field(min_length=1, max_length=40)
-    record_id: str = Field(min_length=1, max_length=60)
-
-
-class RejectedLine(BaseModel):
-    line: int
-    reason: str
-
-
-class ParsedDailyFile(BaseModel):
-    header: DailyFileHeader
-    digest: str = Field(description="SHA-256 of the file's bytes.")
-    convictions: list[ConvictionRecord] = Field(default_factory=list)
-    other_records: int = 0
-    rejected: list[RejectedLine] = Field(default_factory=list)
-
-    @property
-    def records_read(self) -> int:
-        """Records accepted (convictions and others): compared with the header's count."""
-        return len(self.convictions) + self.other_records
-
-
-class DailyFileError(ValueError):
-    """The file cannot be taken at all (no valid header): nothing of it is ingested."""
-
-
-def _why(err: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(record)'}: {e['msg']}"
-        for e in err.errors(include_url=False, include_input=False)
-    )
-
-
-def parse_daily_file(raw: bytes) -> ParsedDailyFile:
-    """The header and every record; a bad record line is kept as rejected (with the
-    reason, never its content), a bad header refuses the whole file."""
-    digest = hashlib.sha256(raw).hexdigest()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise DailyFileError(f"not UTF-8: {err}") from None
-    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    if not lines:
-        raise DailyFileError("empty file: the first line must be the header")
-    n0, first = lines[0]
-    try:
-        header = DailyFileHeader.model_validate(json.loads(first))
-    except (json.JSONDecodeError, ValidationError) as err:
-        why = _why(err) if isinstance(err, ValidationError) else f"not JSON: {err}"
-        raise DailyFileError(f"line {n0}: not a valid header ({why})") from None
-    if len(lines) - 1 > MAX_RECORDS:
-        raise DailyFileError(f"more than {MAX_RECORDS} records")
-    parsed = ParsedDailyFile(header=header, digest=digest)
-    seen: set[str] = set()
-    for n, line in lines[1:]:
-        if len(line.encode()) > MAX_LINE_BYTES:
-            parsed.rejected.append(RejectedLine(line=n, reason="longer than 64 KiB"))
-            continue
-        try:
-            item: Any = json.loads(line)
-        except json.JSONDecodeError as err:
-            parsed.rejected.append(RejectedLine(line=n, reason=f"not JSON: {err.msg}"))
-            continue
-        if not isinstance(item, dict):
-            parsed.rejected.append(RejectedLine(line=n, reason="not a JSON object"))
-            continue
-        try:
-            record: ConvictionRecord | OtherActivity = (
-                ConvictionRecord.model_validate(item)
-                if item.get("record_type") == "conviction"
-                else OtherActivity.model_validate(item)
-            )
-        except ValidationError as err:
-            parsed.rejected.append(RejectedLine(line=n, reason=_why(err)))
-            continue
-        if record.record_type == "header":
-            parsed.rejected.append(RejectedLine(line=n, reason="a second header"))
-            continue
-        if record.record_id in seen:
-            parsed.rejected.append(RejectedLine(line=n, reason="record_id repeated in the file"))
-            continue
-        seen.add(record.record_id)
-        if isinstance(record, ConvictionRecord):
-            parsed.convictions.append(record)
-        else:
-            parsed.other_records += 1
-    return parsed
-
-
-# --- who is notified -----------------------------------------------------------------
 def has_notification_duty(code: str) -> bool:
     """A conviction of a national of this state must be notified to it (EU states)."""
     c = countries().get(code)
@@ -219,10 +51,6 @@ def has_notification_duty(code: str) -> bool:
 def notification_countries(nationalities: list[str]) -> list[str]:
     """Every state of nationality with a notification duty, in the record's order."""
     return [c for c in dict.fromkeys(nationalities) if has_notification_duty(c)]
-
-
-def conviction_key_for(pnc_id: str, conviction_ref: str, secret: str) -> str:
-    return subject_key_for(f"conviction:{pnc_id}|{conviction_ref.upper()}", secret)
 
 
 def notification_id_for(conviction_key: str, country: str) -> str:
@@ -236,35 +64,6 @@ def is_notification_id(case_id: str) -> bool:
 
 def conviction_document_id(conviction_key: str) -> str:
     return f"conviction-{conviction_key}"
-
-
-# --- the policy ------------------------------------------------------------------------
-class NotificationPolicy(Policy):
-    """The general policy, with the durations of notifications out (in days)."""
-
-    # EU(FR) Act 2020 s.1: notified within 28 days of the conviction being recorded.
-    notify_within_days: float = Field(default=28, gt=0)
-    # The home state's acknowledgement: asked for soon after sending, then daily.
-    ack_due_days: float = Field(default=3, gt=0, description="Before the first chaser.")
-    ack_chaser_interval_days: float = Field(default=3, gt=0)
-    ack_max_chasers: int = Field(default=3, ge=0)
-    ack_poll_schedule_days: list[float] = Field(default_factory=lambda: [1 / 24, 6 / 24])
-    ack_poll_days: float = Field(default=1, gt=0)
-    # Unacknowledged this long after recording: a senior caseworker decides, a week
-    # before the deadline; again every ``re_escalate_days`` while it stays open.
-    escalate_after_days: float = Field(default=21, gt=0)
-    re_escalate_days: float = Field(default=7, gt=0)
-    # The PNC's file for a day is due by this hour (UTC) the next day; the
-    # reconciliation runs daily at ``reconcile_at_hour`` (UTC).
-    daily_file_due_hour: int = Field(default=6, ge=0, le=23)
-    reconcile_at_hour: int = Field(default=7, ge=0, le=23)
-
-
-def notification_policy(policy: Policy) -> NotificationPolicy:
-    """The notification policy that goes with a general one (same name, same day)."""
-    if isinstance(policy, NotificationPolicy):
-        return policy
-    return NotificationPolicy(**policy.model_dump())
 
 
 # --- the notification case ---------------------------------------------------------------
@@ -305,6 +104,14 @@ class NotificationState(CaseView):
     escalate_at: datetime | None = None
     escalations: int = 0
     escalation_open: bool = False
+
+    def next_poll_at(self) -> datetime:
+        """When the acknowledgement is asked for next: soon after sending, then daily."""
+        p = self.policy
+        assert self.last_polled_at is not None
+        schedule = p.ack_poll_schedule_days
+        interval = schedule[self.polls] if self.polls < len(schedule) else p.ack_poll_days
+        return self.last_polled_at + p.days(interval)
 
 
 NotificationInput.model_rebuild()
@@ -364,72 +171,3 @@ class NotificationEscalated(Step):
 class NotificationClosed(Step):
     outcome: str
     closed_at: datetime
-
-
-# --- reconciliation ---------------------------------------------------------------------------
-class FeedAnchor(BaseModel):
-    """A known (sequence, date) pair of the PNC's files: every later day must have its
-    file. Without one, the first file ingested is the anchor."""
-
-    sequence: int = Field(ge=1)
-    file_date: date
-
-    @classmethod
-    def parse(cls, text: str) -> FeedAnchor:
-        """``SEQUENCE@YYYY-MM-DD`` (``FNO_DAILY_FILE_ANCHOR``)."""
-        seq, sep, day = text.partition("@")
-        if not sep:
-            raise ValueError(
-                f"{text!r}: write the anchor as SEQUENCE@YYYY-MM-DD, e.g. 1@2026-01-01"
-            )
-        return cls(sequence=int(seq), file_date=date.fromisoformat(day))
-
-
-class ReconcileInput(BaseModel):
-    """What the scheduled reconciliation runs with (the Schedule's action argument)."""
-
-    policy: NotificationPolicy = Field(default_factory=NotificationPolicy)
-    anchor: FeedAnchor | None = None
-
-
-class ReconcileRequest(BaseModel):
-    as_of: datetime
-    run_id: str = Field(description="The reconciliation's workflow ID: part of step keys.")
-    policy: NotificationPolicy
-    anchor: FeedAnchor | None = None
-
-
-class AlertView(BaseModel):
-    key: str
-    kind: str
-    detail: str
-    file_sequence: int | None = None
-    notification_id: str | None = None
-    raised_at: datetime
-
-
-class ReconcileFindings(BaseModel):
-    as_of: datetime
-    files_expected: int = 0
-    files_ingested: int = 0
-    missing_sequences: list[int] = Field(default_factory=list)
-    incomplete_sequences: list[int] = Field(default_factory=list)
-    out_of_sequence: list[int] = Field(default_factory=list)
-    resends_requested: list[int] = Field(default_factory=list)
-    overdue_notifications: int = 0
-    to_start: list[NotificationInput] = Field(default_factory=list)
-    to_check: list[str] = Field(default_factory=list)
-    new_alerts: list[AlertView] = Field(default_factory=list)
-    open_alerts: int = 0
-
-
-class StartReport(BaseModel):
-    started: int = 0
-    already_running: int = 0
-    ended_without_outcome: list[str] = Field(default_factory=list)
-    new_alerts: list[AlertView] = Field(default_factory=list)
-
-
-class ReconcileReport(BaseModel):
-    findings: ReconcileFindings
-    started: StartReport

@@ -44,15 +44,14 @@ from temporalio.client import (
     ScheduleState,
 )
 
-from models.notification import (
+from models.notification_policy import NotificationPolicy, notification_policy
+from models.policy import DAY
+from models.reconciliation import (
     RECONCILIATION_PREFIX,
     RECONCILIATION_SCHEDULE_ID,
     FeedAnchor,
-    NotificationPolicy,
     ReconcileInput,
-    notification_policy,
 )
-from models.policy import DAY
 
 if TYPE_CHECKING:
     from runtime.config import Settings

@@ -4,7 +4,7 @@
                               [--eu-per-day 3] [--seed 2019] [--recent]
 
 Files ``pnc-daily-<sequence>.jsonl`` for the ``--days`` days up to yesterday (UTC),
-in the format of ``models/notification.py``, from ``DailyFileFactory``: convictions of
+in the format of ``models/daily_file.py``, from ``DailyFileFactory``: convictions of
 UK, EU (some dual) and other nationals, arrests, charges, disposals. ``--skip`` leaves
 files out, as a lossy transfer would. ``--recent`` stamps the convictions as recorded
 a minute ago (for a compressed policy, where 28 "days" last minutes).

@@ -10,7 +10,7 @@ transfer that carries them to ACRO, the PNC's re-sends, and the EU states' chann
 - ``Transfer`` drops or truncates a delivery with given rates, deterministically
   per (sequence, attempt): the seed's failure is a drop rate of one in three.
 - ``NotificationSimulator`` implements ``NotificationChannel`` and ``PncFeed``
-  (``activities.notifications``): side effects are rows of the simulator's
+  (``activities.notification_gateways``): side effects are rows of the simulator's
   ``sim_effect`` table, once per idempotency key, so tests count them; faults are
   injected before the work or after it (the answer lost), as in ``sim.world``.
 """

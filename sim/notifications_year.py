@@ -42,7 +42,8 @@ from access.notifications import ingest_daily_file
 from activities.gateways import Gateways
 from activities.notifications import NotificationActivities
 from activities.steps import CaseActivities
-from models.notification import FeedAnchor, NotificationPolicy, ReconcileInput
+from models.notification_policy import NotificationPolicy
+from models.reconciliation import FeedAnchor, ReconcileInput
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from sim.notifications import (
     DailyFileFactory,

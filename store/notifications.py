@@ -7,6 +7,11 @@ conviction), its country and its dates. The conviction itself — the person, th
 court, the offences — is a ``document`` (kind ``pnc_conviction_record``), stored
 once, its collection written to the access log. Only convictions with a notification
 duty are kept: the rest of a daily file is counted, never stored.
+
+``NotificationStore`` is the one object callers use. Here: taking in a daily file and
+a notification's progress; its tables are in ``store.notification_tables``, its
+reports (listings, figures per state) in ``store.notification_reports`` and its
+alerts in ``store.notification_alerts``.
 """
 
 from __future__ import annotations
@@ -16,94 +21,23 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, and_, case, func
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field as SqlField
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, col, select
 
+from models.daily_file import ParsedDailyFile
 from models.notification import (
-    AlertView,
-    ParsedDailyFile,
     conviction_document_id,
     notification_countries,
     notification_id_for,
 )
 from store.cases import AccessLogEntry, Document
+from store.notification_alerts import NotificationAlerts
+from store.notification_reports import NotificationReports
+from store.notification_tables import DailyFile, NotificationRecord
 
 # Who collects a conviction from the daily file, in the access log.
 PNC_FEED = "PNC daily activity file"
-AUTO = "reconciliation"
-
-
-class DailyFile(SQLModel, table=True):
-    """One row per daily activity file received (the latest accepted version)."""
-
-    __tablename__ = "daily_file"
-    sequence: int = SqlField(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    file_date: date = SqlField(index=True)
-    declared_count: int
-    records_ingested: int
-    rejected: int = 0
-    convictions: int = 0
-    notifications: int = 0
-    digest: str = SqlField(max_length=64)
-    receipts: int = 1
-    first_received_at: datetime
-    last_received_at: datetime
-    source: str = SqlField(default="", max_length=120)
-    complete: bool = True
-
-
-class NotificationRecord(SQLModel, table=True):
-    """One notification: a conviction to one state of nationality, and how far it got."""
-
-    __tablename__ = "notification_record"
-    notification_id: str = SqlField(primary_key=True, max_length=60)
-    conviction_key: str = SqlField(index=True, max_length=40)
-    country: str = SqlField(index=True, max_length=2)
-    force: str | None = SqlField(default=None, max_length=40)
-    file_sequence: int = SqlField(index=True)
-    conviction_document_id: str = SqlField(max_length=200)
-    recorded_at: datetime
-    due_at: datetime = SqlField(index=True)
-    registered_at: datetime
-    started_at: datetime | None = None
-    sent_at: datetime | None = None
-    sent_late: bool = False
-    channel_ref: str | None = SqlField(default=None, max_length=80)
-    acknowledged_at: datetime | None = None
-    chasers: int = 0
-    escalations: int = 0
-    escalated_at: datetime | None = None
-    closed_at: datetime | None = SqlField(default=None, index=True)
-    outcome: str | None = SqlField(default=None, max_length=200)
-
-
-class NotificationAlert(SQLModel, table=True):
-    """A gap the reconciliation found: open until the cause is gone, or a person accepts it."""
-
-    __tablename__ = "notification_alert"
-    id: int | None = SqlField(default=None, primary_key=True)
-    alert_key: str = SqlField(unique=True, max_length=200)
-    kind: str = SqlField(index=True, max_length=40)
-    detail: str
-    file_sequence: int | None = None
-    notification_id: str | None = SqlField(default=None, max_length=60)
-    raised_at: datetime = SqlField(index=True)
-    last_seen_at: datetime
-    resolved_at: datetime | None = SqlField(default=None, index=True)
-    resolved_by: str | None = SqlField(default=None, max_length=120)
-    resolution: str | None = None
-
-    def view(self) -> AlertView:
-        return AlertView(
-            key=self.alert_key,
-            kind=self.kind,
-            detail=self.detail,
-            file_sequence=self.file_sequence,
-            notification_id=self.notification_id,
-            raised_at=self.raised_at,
-        )
 
 
 IngestStatus = Literal["ingested", "already_ingested", "completed", "conflict"]
@@ -123,28 +57,7 @@ class IngestOutcome(BaseModel):
     detail: str = ""
 
 
-class CountryCounts(BaseModel):
-    """Notifications to one state (or all: country ``*``), by where they stand."""
-
-    country: str
-    notifications: int = 0
-    not_started: int = 0
-    sending: int = 0
-    sent: int = 0
-    awaiting_ack: int = 0
-    acknowledged: int = 0
-    escalated: int = 0
-    overdue: int = 0
-    sent_late: int = 0
-    closed_otherwise: int = 0
-
-
-NotificationStatus = Literal[
-    "not_started", "sending", "awaiting_ack", "acknowledged", "escalated", "overdue", "closed"
-]
-
-
-class NotificationStore:
+class NotificationStore(NotificationReports, NotificationAlerts):
     """Notifications out in the case store (the engine of ``CaseStore``, schema current)."""
 
     def __init__(self, engine: Engine) -> None:
@@ -365,76 +278,6 @@ class NotificationStore:
         with Session(self.engine) as s:
             return list(s.exec(query))
 
-    def notifications(
-        self,
-        *,
-        now: datetime,
-        country: str | None = None,
-        status: NotificationStatus | None = None,
-        limit: int = 100,
-    ) -> list[NotificationRecord]:
-        """Notifications, newest first, by country and status."""
-        n = NotificationRecord
-        query = select(n)
-        if country:
-            query = query.where(n.country == country)
-        open_ = col(n.closed_at).is_(None)
-        if status == "not_started":
-            query = query.where(col(n.started_at).is_(None))
-        elif status == "sending":
-            query = query.where(col(n.started_at).is_not(None), col(n.sent_at).is_(None), open_)
-        elif status == "awaiting_ack":
-            query = query.where(col(n.sent_at).is_not(None), open_)
-        elif status == "acknowledged":
-            query = query.where(col(n.acknowledged_at).is_not(None))
-        elif status == "escalated":
-            query = query.where(n.escalations > 0, open_)
-        elif status == "overdue":
-            query = query.where(col(n.sent_at).is_(None), open_, col(n.due_at) < now)
-        elif status == "closed":
-            query = query.where(col(n.closed_at).is_not(None))
-        query = query.order_by(col(n.registered_at).desc(), col(n.notification_id)).limit(limit)
-        with Session(self.engine) as s:
-            return list(s.exec(query))
-
-    def counts(self, now: datetime) -> list[CountryCounts]:
-        """Per country, then the total (country ``*``): the supervisors' figures."""
-        n = NotificationRecord
-        open_ = col(n.closed_at).is_(None)
-
-        def count_if(*conditions: Any) -> Any:
-            return func.sum(case((and_(*conditions), 1), else_=0))
-
-        query = select(  # type: ignore[call-overload]
-            n.country,
-            func.count(),
-            count_if(col(n.started_at).is_(None)),
-            count_if(col(n.started_at).is_not(None), col(n.sent_at).is_(None), open_),
-            count_if(col(n.sent_at).is_not(None)),
-            count_if(col(n.sent_at).is_not(None), col(n.acknowledged_at).is_(None), open_),
-            count_if(col(n.acknowledged_at).is_not(None)),
-            count_if(n.escalations > 0, open_),
-            count_if(col(n.sent_at).is_(None), open_, col(n.due_at) < now),
-            count_if(n.sent_late == True),  # noqa: E712
-            count_if(col(n.closed_at).is_not(None), col(n.acknowledged_at).is_(None)),
-        ).group_by(n.country)
-        fields = list(CountryCounts.model_fields)[1:]
-        rows: list[CountryCounts] = []
-        with Session(self.engine) as s:
-            for country, *values in s.exec(query):
-                rows.append(
-                    CountryCounts(
-                        country=country,
-                        **{f: int(v or 0) for f, v in zip(fields, values, strict=True)},
-                    )
-                )
-        rows.sort(key=lambda r: r.country)
-        total = CountryCounts(country="*")
-        for r in rows:
-            for f in fields:
-                setattr(total, f, getattr(total, f) + getattr(r, f))
-        return [*rows, total]
-
     # --- files ---------------------------------------------------------------------------
     def files(self, limit: int = 100) -> list[DailyFile]:
         with Session(self.engine) as s:
@@ -445,114 +288,3 @@ class NotificationStore:
     def all_files(self) -> list[DailyFile]:
         with Session(self.engine) as s:
             return list(s.exec(select(DailyFile).order_by(col(DailyFile.sequence))))
-
-    # --- alerts ----------------------------------------------------------------------------
-    def raise_alert(
-        self,
-        key: str,
-        kind: str,
-        detail: str,
-        *,
-        at: datetime,
-        file_sequence: int | None = None,
-        notification_id: str | None = None,
-    ) -> AlertView | None:
-        """Open an alert; None when it is already open, or a person accepted it."""
-        with Session(self.engine) as s:
-            row = s.exec(
-                select(NotificationAlert).where(NotificationAlert.alert_key == key)
-            ).first()
-            if row is not None:
-                if row.resolved_at is not None and row.resolved_by != AUTO:
-                    return None
-                reopened = row.resolved_at is not None
-                row.detail = detail
-                row.last_seen_at = at
-                if reopened:
-                    row.raised_at, row.resolved_at, row.resolved_by = at, None, None
-                    row.resolution = None
-                s.add(row)
-                s.commit()
-                return row.view() if reopened else None
-            row = NotificationAlert(
-                alert_key=key,
-                kind=kind,
-                detail=detail,
-                file_sequence=file_sequence,
-                notification_id=notification_id,
-                raised_at=at,
-                last_seen_at=at,
-            )
-            s.add(row)
-            try:
-                s.commit()
-            except IntegrityError:  # raised at the same moment by another run
-                s.rollback()
-                return None
-            return row.view()
-
-    def resolve_cleared(self, kinds: list[str], present: set[str], at: datetime) -> int:
-        """Resolve open alerts of ``kinds`` whose cause is gone (key not in ``present``)."""
-        n = 0
-        with Session(self.engine) as s:
-            for row in s.exec(
-                select(NotificationAlert).where(
-                    col(NotificationAlert.kind).in_(kinds),
-                    col(NotificationAlert.resolved_at).is_(None),
-                )
-            ):
-                if row.alert_key in present:
-                    continue
-                row.resolved_at, row.resolved_by = at, AUTO
-                row.resolution = "cause no longer present"
-                s.add(row)
-                n += 1
-            s.commit()
-        return n
-
-    def accepted_keys(self) -> set[str]:
-        """Keys of the alerts a person accepted (not raised again)."""
-        query = select(NotificationAlert.alert_key).where(
-            col(NotificationAlert.resolved_by).is_not(None), NotificationAlert.resolved_by != AUTO
-        )
-        with Session(self.engine) as s:
-            return set(s.exec(query))
-
-    def alerts(
-        self, *, include_resolved: bool = False, limit: int = 500
-    ) -> list[NotificationAlert]:
-        query = select(NotificationAlert)
-        if not include_resolved:
-            query = query.where(col(NotificationAlert.resolved_at).is_(None))
-        query = query.order_by(col(NotificationAlert.raised_at), col(NotificationAlert.id)).limit(
-            limit
-        )
-        with Session(self.engine) as s:
-            return list(s.exec(query))
-
-    def accept_alert(
-        self, alert_id: int, *, actor: str, role: str, reason: str, at: datetime
-    ) -> None:
-        """A person accepts an open alert (e.g. a record the PNC will not re-send); it
-        is not raised again. The decision goes to the access log."""
-        if not reason.strip():
-            raise PermissionError("state why the alert is accepted")
-        with Session(self.engine) as s:
-            row = s.get(NotificationAlert, alert_id)
-            if row is None:
-                raise KeyError(f"no alert {alert_id}")
-            if row.resolved_at is not None:
-                raise ValueError(f"alert {alert_id} is already resolved ({row.resolution})")
-            row.resolved_at, row.resolved_by, row.resolution = at, actor, reason
-            s.add(row)
-            s.add(
-                AccessLogEntry(
-                    act_key=f"alert-accepted:{alert_id}",
-                    actor=actor,
-                    role=role,
-                    action="decision",
-                    case_id=row.notification_id or f"daily-file-{row.file_sequence}",
-                    justification=f"notification alert {row.alert_key} accepted: {reason}",
-                )
-            )
-            s.commit()

@@ -23,12 +23,8 @@ from access.notifications import IngestReport, ingest_daily_file
 from activities.gateways import Gateways
 from activities.notifications import NotificationActivities
 from activities.steps import CaseActivities
-from models.notification import (
-    FeedAnchor,
-    NotificationPolicy,
-    ReconcileInput,
-    ReconcileReport,
-)
+from models.notification_policy import NotificationPolicy
+from models.reconciliation import FeedAnchor, ReconcileInput, ReconcileReport
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from sim.notifications import (
     DailyFileFactory,
@@ -115,6 +111,7 @@ class NotificationHarness:
     async def record_histories(self, test: str) -> None:
         """Save the closed notifications' and reconciliations' histories for the replay
         test (``FNO_RECORD_HISTORIES=1``; see the README), decrypted like the others."""
+        # Here, not at the top: only recording needs tests.support (the case process's).
         from tests.support import decrypted_history
 
         HISTORIES.mkdir(exist_ok=True)

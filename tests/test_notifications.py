@@ -15,13 +15,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
 from models.case import Outcome, Stage
-from models.notification import (
-    DailyFileError,
-    FeedAnchor,
-    is_notification_id,
-    notification_countries,
-    parse_daily_file,
-)
+from models.daily_file import DailyFileError, parse_daily_file
+from models.notification import is_notification_id, notification_countries
+from models.reconciliation import FeedAnchor
 from sim.notifications import ChannelFaults, NotificationWorld
 from tests.support import CONVERTER, decide, decision
 from tests.support_notifications import (
@@ -175,7 +171,7 @@ async def test_a_state_that_never_acknowledges_is_chased_and_escalated_before_da
 async def test_a_long_wait_continues_as_new_and_keeps_its_deadlines(ts_env, tmp_path):
     """Daily asking for weeks: the history is renewed; chasers, the escalation on day 21
     and the decision still happen once."""
-    from models.notification import NotificationPolicy
+    from models.notification_policy import NotificationPolicy
 
     policy = NotificationPolicy(continue_as_new_after_events=50)
     world = NotificationWorld(never_ack=["PT"])

@@ -16,11 +16,9 @@ from temporalio.client import ScheduleActionStartWorkflow
 
 from access.intake import Intake
 from models.case import Outcome
-from models.notification import (
-    RECONCILIATION_SCHEDULE_ID,
-    NotificationPolicy,
-    is_notification_id,
-)
+from models.notification import is_notification_id
+from models.notification_policy import NotificationPolicy
+from models.reconciliation import RECONCILIATION_SCHEDULE_ID
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from runtime.schedules import ensure_reconciliation_schedule, reconciliation_schedule
 from tests.support import api_client, eventually

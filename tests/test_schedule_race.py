@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleHandle, ScheduleState
 
-from models.notification import RECONCILIATION_SCHEDULE_ID, FeedAnchor, NotificationPolicy
+from models.notification_policy import NotificationPolicy
+from models.reconciliation import RECONCILIATION_SCHEDULE_ID, FeedAnchor
 from runtime.schedules import ensure_reconciliation_schedule, reconciliation_schedule
 from tests.support import CONVERTER
 

@@ -20,7 +20,6 @@ to the case store, which supervisors count.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -35,6 +34,8 @@ with workflow.unsafe.imports_passed_through():
     from models.case import Deadline, Outcome, Stage
     from models.decisions import DecisionRequest, NotificationEscalation
     from models.notification import (
+        ESCALATION_OUTCOMES,
+        NOTIFICATION_WORKFLOW,
         AckPoll,
         NotificationBuild,
         NotificationChaser,
@@ -49,14 +50,8 @@ with workflow.unsafe.imports_passed_through():
 
 N = NotificationActivities
 
-OUTCOME_FOR = {
-    "confirmed_by_other_means": Outcome.NOTIFICATION_CONFIRMED_OTHERWISE,
-    "sent_by_other_channel": Outcome.NOTIFICATION_SENT_OTHER_CHANNEL,
-    "not_required": Outcome.NOTIFICATION_NOT_REQUIRED,
-}
 
-
-@workflow.defn
+@workflow.defn(name=NOTIFICATION_WORKFLOW)
 class NotificationWorkflow(CaseWorkflow):
     kind = "notification"
     s: NotificationState
@@ -196,7 +191,7 @@ class NotificationWorkflow(CaseWorkflow):
                 self._suspend = True
             if self._suspend:
                 return
-            wake = self.next_poll_at()
+            wake = s.next_poll_at()
             until = min(wake, s.ack_due_at) if s.ack_due_at is not None else wake
             await self.wait_until(lambda: self.over() or self._suspend, until)
             if self.over() or self._suspend:
@@ -255,13 +250,6 @@ class NotificationWorkflow(CaseWorkflow):
             channel_ref=sent.ref,
         )
         self.refresh_stage()
-
-    def next_poll_at(self) -> datetime:
-        s, p = self.s, self.s.policy
-        assert s.last_polled_at is not None
-        schedule = p.ack_poll_schedule_days
-        interval = schedule[s.polls] if s.polls < len(schedule) else p.ack_poll_days
-        return s.last_polled_at + p.days(interval)
 
     async def poll_ack(self) -> bool:
         s = self.s
@@ -371,7 +359,7 @@ class NotificationWorkflow(CaseWorkflow):
             )
             self.refresh_stage()
             return
-        s.outcome = OUTCOME_FOR[d.action]
+        s.outcome = ESCALATION_OUTCOMES[d.action]
 
     def check_decision(self, req: DecisionRequest) -> None:
         d = req.decision

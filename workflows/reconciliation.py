@@ -19,7 +19,8 @@ from workflows.base import SYSTEM_RETRY
 
 with workflow.unsafe.imports_passed_through():
     from activities.notifications import NotificationActivities
-    from models.notification import (
+    from models.reconciliation import (
+        RECONCILIATION_WORKFLOW,
         ReconcileInput,
         ReconcileReport,
         ReconcileRequest,
@@ -28,7 +29,7 @@ with workflow.unsafe.imports_passed_through():
 N = NotificationActivities
 
 
-@workflow.defn
+@workflow.defn(name=RECONCILIATION_WORKFLOW)
 class NotificationReconciliationWorkflow:
     @workflow.run
     async def run(self, inp: ReconcileInput) -> ReconcileReport:
