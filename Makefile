@@ -65,7 +65,7 @@ schedules: $(STAMP)
 
 ## notifications-year: a year of PNC daily files, one in three lost, through the real workflows
 notifications-year: $(STAMP)
-	$(PY) -m sim.notifications_year
+	$(PY) -m bench.notifications_year
 
 ## clean: remove local state (.fno: dev-server database, case store, logs)
 clean:

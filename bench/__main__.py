@@ -1,6 +1,6 @@
-"""``python -m bench``: see ``bench.run``."""
+"""``python -m bench``: see ``bench.cli``."""
 
-from bench.run import main
+from bench.cli import main
 from runtime.shutdown import exit_now
 
 if __name__ == "__main__":

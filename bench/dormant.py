@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import statistics
 import time
 from datetime import UTC, datetime
@@ -31,23 +32,10 @@ from rich.table import Table
 
 from access.intake import start_case
 from access.service import send_decision
-from bench.run import (
-    EU,
-    bench_event,
-    child,
-    dev_server,
-    fmt,
-    histories,
-    latency_summary,
-    machine,
-    peak_rss_mib,
-    progress_bar,
-    rss_mib,
-    save,
-    shown,
-    wait_closed,
-    wait_for_worker,
-)
+from bench.cases import EU, bench_event
+from bench.measure import histories, latency_summary, peak_rss_mib, rss_mib, wait_closed
+from bench.report import fmt, machine, progress_bar, save, shown
+from bench.servers import child, dev_server, wait_for_worker
 from models.decisions import DecisionRequest
 from models.event import CustodyEvent
 from models.policy import compressed_policy
@@ -232,8 +220,6 @@ async def dormant(args: argparse.Namespace) -> int:
     }
     path = save(result, args.out)
     if not args.keep:
-        import shutil
-
         shutil.rmtree(home, ignore_errors=True)
     print(f"results: {shown(path)}")
     return 0

@@ -36,11 +36,13 @@ ROOT = Path(__file__).resolve().parent.parent
 RECORDING_BENCH = """
 import json, sys
 from temporalio.api.enums.v1 import EventType
-import bench.run as run
+import bench.cli as cli
+import bench.measure as measure
+import bench.phases as phases
 
 out = sys.argv.pop(1)
 recorded = {"histories": {}, "branches": {}}
-count_history, plan_cases = run.count_history, run.plan_cases
+count_history, plan_cases = measure.count_history, phases.plan_cases
 
 def counted(history):
     types = [EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events]
@@ -52,9 +54,9 @@ def planned(*args, **kwargs):
     recorded["branches"].update(plan.branch)
     return plan
 
-run.count_history, run.plan_cases = counted, planned
+measure.count_history, phases.plan_cases = counted, planned
 try:
-    code = run.main(sys.argv[1:])
+    code = cli.main(sys.argv[1:])
 finally:
     with open(out, "w") as f:
         json.dump(recorded, f)

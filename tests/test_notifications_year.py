@@ -2,11 +2,11 @@
 through the real intake, reconciliation and notification workflows on the
 time-skipping server: every gap seen within a day of the file being due, every file
 sent again until it is taken whole, every conviction notified exactly once to each
-EU state of nationality. The figures are printed in CI's log (``sim.notifications_year``)."""
+EU state of nationality. The figures are printed in CI's log (``bench.notifications_year``)."""
 
 from __future__ import annotations
 
-from sim.notifications_year import simulate
+from bench.notifications_year import simulate
 
 
 async def test_a_year_with_one_file_in_three_lost_loses_no_notification(ts_env, tmp_path, capsys):

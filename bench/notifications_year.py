@@ -2,8 +2,8 @@
 behind the 75,000 convictions never notified in 2012-19 (seed 004) — through the real
 intake, reconciliation and notification workflows on Temporal's time-skipping server.
 
-    python -m sim.notifications_year [--days 365] [--drop 0.333] [--truncate 0.02]
-                                     [--eu-per-day 0.75] [--seed 2019] [--json]
+    python -m bench.notifications_year [--days 365] [--drop 0.333] [--truncate 0.02]
+                                       [--eu-per-day 0.75] [--seed 2019] [--json]
 
 Every simulated day: at 02:00 UTC the PNC produces the day before's file and sends it
 with any re-send it was asked for; each delivery is dropped (``--drop``), cut short
@@ -23,6 +23,7 @@ EU nationals a day) so that the year runs in well under a minute.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
 import time
@@ -33,7 +34,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from pydantic import BaseModel
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -42,9 +44,15 @@ from access.notifications import ingest_daily_file
 from activities.gateways import Gateways
 from activities.notifications import NotificationActivities
 from activities.steps import CaseActivities
+from bench.notifications_year_figures import YearFigures
 from models.notification_policy import NotificationPolicy
 from models.reconciliation import FeedAnchor, ReconcileInput
+from models.search import SEARCH_ATTRIBUTES
+from runtime.codec import CodecKeys, data_converter
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from runtime.embedded import test_server_path
+from runtime.logs import configure_logging
+from runtime.shutdown import run_and_exit
 from sim.notifications import (
     DailyFileFactory,
     NotificationSimulator,
@@ -60,83 +68,6 @@ from workflows.reconciliation import NotificationReconciliationWorkflow
 PRODUCED_AT_HOUR = 2  # the PNC sends the day before's file at 02:00 UTC
 FIRST_SEQUENCE = 1
 MAX_EXTRA_DAYS = 60
-
-
-class YearFigures(BaseModel):
-    days: int
-    drop_rate: float
-    truncate_rate: float
-    files_produced: int
-    deliveries: int
-    dropped_in_transit: int
-    truncated_in_transit: int
-    files_missing_when_due: int
-    files_incomplete_when_due: int
-    gaps_detected: int
-    gaps_detected_within_a_day: int
-    max_hours_from_due_to_detection: float
-    resend_requests: int
-    files_ingested_complete: int
-    days_after_the_year_to_close_everything: int
-    eu_convictions: int
-    dual_nationals_notified_twice: int
-    notifications_expected: int
-    notifications_registered: int
-    notifications_sent: int
-    notifications_sent_exactly_once: int
-    notifications_acknowledged: int
-    notifications_open: int
-    sent_within_28_days: int
-    max_days_recorded_to_sent: float
-    max_days_file_lost: int
-    wall_seconds: float
-
-    def problems(self) -> list[str]:
-        """What the simulation was to show, and did not."""
-        out: list[str] = []
-        gaps = self.files_missing_when_due + self.files_incomplete_when_due
-        if self.gaps_detected != gaps:
-            out.append(f"{gaps - self.gaps_detected} gap(s) never detected")
-        if self.gaps_detected_within_a_day != self.gaps_detected:
-            out.append("a gap was detected more than a day after the file was due")
-        if self.files_ingested_complete != self.files_produced:
-            out.append(f"{self.files_produced - self.files_ingested_complete} file(s) never taken")
-        if self.notifications_registered != self.notifications_expected:
-            out.append("notifications registered differ from those the files call for")
-        if self.notifications_sent_exactly_once != self.notifications_expected:
-            out.append("a notification was not sent exactly once")
-        if self.notifications_open:
-            out.append(f"{self.notifications_open} notification(s) still open")
-        return out
-
-    def lines(self) -> str:
-        return "\n".join(
-            [
-                f"notifications year: {self.days} days, {self.files_produced} daily files, "
-                f"drop rate {self.drop_rate:.3f}, truncation rate {self.truncate_rate:.3f}",
-                f"  transfer:       {self.deliveries} deliveries, {self.dropped_in_transit} "
-                f"dropped, {self.truncated_in_transit} cut short",
-                f"  gaps:           {self.files_missing_when_due} files missing and "
-                f"{self.files_incomplete_when_due} incomplete when due; {self.gaps_detected} "
-                f"detected, {self.gaps_detected_within_a_day} within a day (latest "
-                f"{self.max_hours_from_due_to_detection:.1f} h after the file was due)",
-                f"  re-sends:       {self.resend_requests} asked of the PNC; "
-                f"{self.files_ingested_complete}/{self.files_produced} files finally taken "
-                f"whole (longest a file stayed lost: {self.max_days_file_lost} day(s)); "
-                f"{self.days_after_the_year_to_close_everything} day(s) after the year to "
-                "close everything",
-                f"  convictions:    {self.eu_convictions} of EU nationals, "
-                f"{self.dual_nationals_notified_twice} dual nationals notified to two states",
-                f"  notifications:  {self.notifications_expected} due, "
-                f"{self.notifications_registered} registered, {self.notifications_sent} sent "
-                f"({self.notifications_sent_exactly_once} exactly once), "
-                f"{self.notifications_acknowledged} acknowledged, {self.notifications_open} open",
-                f"  deadline:       {self.sent_within_28_days}/{self.notifications_sent} sent "
-                f"within 28 days of the conviction being recorded (latest "
-                f"{self.max_days_recorded_to_sent:.1f} days)",
-                f"  wall time:      {self.wall_seconds:.1f} s",
-            ]
-        )
 
 
 @asynccontextmanager
@@ -345,11 +276,6 @@ def _open(store: NotificationStore, now: datetime, last_seq: int) -> bool:
 
 async def register_search_attributes(client: Client) -> None:
     """The product's search attributes on the test server (it cannot list them first)."""
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-
-    from models.search import SEARCH_ATTRIBUTES
-
     await client.operator_service.add_search_attributes(
         AddSearchAttributesRequest(
             namespace=client.namespace,
@@ -362,11 +288,7 @@ async def register_search_attributes(client: Client) -> None:
 
 
 async def main(argv: list[str]) -> int:
-    from runtime.codec import CodecKeys, data_converter
-    from runtime.embedded import test_server_path
-    from runtime.logs import configure_logging
-
-    parser = argparse.ArgumentParser(prog="python -m sim.notifications_year", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.notifications_year", description=__doc__)
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--drop", type=float, default=1 / 3, help="share of deliveries lost")
     parser.add_argument("--truncate", type=float, default=0.02, help="share cut short")
@@ -375,8 +297,6 @@ async def main(argv: list[str]) -> int:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
     configure_logging("console")
-    import logging
-
     logging.getLogger().setLevel(logging.ERROR)  # the figures, not a line per step
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=data_converter(CodecKeys.generate()),
@@ -402,6 +322,4 @@ async def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    from runtime.shutdown import run_and_exit
-
     run_and_exit(lambda: main(sys.argv[1:]))

@@ -1,0 +1,235 @@
+"""The throughput mode's phases, each on a fresh embedded dev server with its own
+worker process: the baselines (``BenchBaseline`` workflows started straight through
+the Temporal client) and the product (custody events posted to the HTTP intake and
+carried to their outcome by the product's worker)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import httpx
+from rich.progress import Progress
+
+from bench.baseline import NO_TRACE_ACTIVITIES, BaselineWorkflow, Shape, start_attributes
+from bench.cases import Caseworker, plan_cases
+from bench.measure import (
+    CpuMeter,
+    PhaseResult,
+    close_times,
+    histories,
+    latency_summary,
+    peak_rss_mib,
+    sustained_rate,
+    wait_closed,
+)
+from bench.servers import child, dev_server, free_port, measured_pid, profiled, wait_for_worker
+from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
+from sim.world import pnc_subject_key
+from store.cases import CaseStore
+
+API_KEY = "bench-key"
+
+
+async def run_baseline(
+    run_dir: Path,
+    n: int,
+    concurrency: int,
+    progress: Progress,
+    shape: Shape,
+    name: str = "baseline",
+    profile: str | None = None,
+) -> PhaseResult:
+    home = run_dir / name
+    home.mkdir(parents=True)
+    task_queue = f"bench-{name}"
+    with dev_server(home) as server:
+        env = server.env(FNO_TASK_QUEUE=task_queue)
+        worker_args = profiled(["-m", "bench.baseline_worker"], profile, name)
+        with child(worker_args, env, home / "worker.log") as worker:
+            client = await connect(env)
+            await wait_for_worker(client, task_queue, worker)
+            sem = asyncio.Semaphore(concurrency)
+            latencies: list[float] = []
+            submitted = progress.add_task(f"{name}: started", total=n)
+
+            async def start(i: int) -> None:
+                async with sem:
+                    t = time.perf_counter()
+                    await client.start_workflow(
+                        BaselineWorkflow.run,
+                        shape,
+                        id=f"baseline-{i:06d}",
+                        task_queue=task_queue,
+                        search_attributes=start_attributes() if shape.search_attributes else None,
+                    )
+                    latencies.append(time.perf_counter() - t)
+                    progress.advance(submitted)
+
+            meter = CpuMeter({"worker": measured_pid(worker), "server": server.process.pid})
+            t0 = time.time()
+            starting = asyncio.gather(*(start(i) for i in range(n)))
+            query = "WorkflowType = 'BenchBaseline' AND ExecutionStatus = 'Completed'"
+            await wait_closed(client, query, n, progress, f"{name}: closed", limit_seconds=3600)
+            await starting
+            ends = await close_times(client, query)
+            elapsed = max(ends).timestamp() - t0
+            rss = peak_rss_mib(measured_pid(worker))
+            cpu = meter.used()
+            counts = await histories(client, [f"baseline-{i:06d}" for i in range(min(n, 50))])
+    events = [e for e, _ in counts.values()]
+    return PhaseResult(
+        name=name,
+        cases=n,
+        elapsed_s=elapsed,
+        sustained_cases_per_s=sustained_rate(ends),
+        activities=n * shape.activities,
+        worker_peak_rss_mib=rss,
+        start_latency_ms=latency_summary(latencies),
+        events_per_case={name: statistics.mean(events)},
+        activities_per_case={name: shape.activities},
+        extra={"cpu_seconds": cpu, "shape": shape.__dict__},
+    )
+
+
+async def run_product(
+    run_dir: Path,
+    n: int,
+    concurrency: int,
+    day_seconds: float,
+    seed: int,
+    progress: Progress,
+    profile: str | None = None,
+) -> PhaseResult:
+    home = run_dir / "product"
+    home.mkdir(parents=True)
+    plan = plan_cases(n, seed, tag="26")
+    world_file = home / "world.json"
+    world_file.write_text(json.dumps(plan.world))
+    db_url = f"sqlite:///{home / 'casework.db'}"
+    CaseStore.migrated(db_url)
+    api_port = free_port()
+    task_queue = "bench-product"
+    worker_args = profiled(["worker.py"], profile, "product")
+    with dev_server(home) as server:
+        env = server.env(
+            FNO_TASK_QUEUE=task_queue,
+            FNO_DATABASE_URL=db_url,
+            FNO_WORLD_FILE=str(world_file),
+            FNO_POLICY=f"compressed:{day_seconds}",
+            FNO_API_KEYS=json.dumps({API_KEY: "bench custody system"}),
+            FNO_HTTP_PORT=str(api_port),
+        )
+        with (
+            child(worker_args, env, home / "worker.log") as worker,
+            child(profiled(["-m", "server.app"], profile, "api"), env, home / "api.log") as api,
+        ):
+            client = await connect(env)
+            await wait_for_worker(client, task_queue, worker)
+            limits = httpx.Limits(max_connections=concurrency)
+            async with httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{api_port}", timeout=60, limits=limits
+            ) as http:
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        if (await http.get("/ready")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    if api.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("the HTTP API did not become ready")
+                    await asyncio.sleep(0.2)
+
+                sem = asyncio.Semaphore(concurrency)
+                latencies: list[float] = []
+                statuses: Counter[int] = Counter()
+                submitted = progress.add_task("product: posted", total=n)
+
+                async def post(event: dict[str, Any]) -> None:
+                    async with sem:
+                        t = time.perf_counter()
+                        r = await http.post(
+                            "/custody-events", json=event, headers={"X-API-Key": API_KEY}
+                        )
+                        latencies.append(time.perf_counter() - t)
+                        statuses[r.status_code] += 1
+                        progress.advance(submitted)
+
+                caseworker = Caseworker(client, http)
+                meter = CpuMeter(
+                    {
+                        "worker": measured_pid(worker),
+                        "server": server.process.pid,
+                        "api": measured_pid(api),
+                    }
+                )
+                t0 = time.time()
+                posting = asyncio.gather(*(post(e) for e in plan.events))
+                query = "WorkflowType = 'EncounterWorkflow' AND ExecutionStatus = 'Completed'"
+                await wait_closed(
+                    client,
+                    query,
+                    n,
+                    progress,
+                    "product: closed",
+                    limit_seconds=3600,
+                    tick=caseworker,
+                )
+                await posting
+                ends = await close_times(client, query)
+                elapsed = max(ends).timestamp() - t0
+                rss = peak_rss_mib(measured_pid(worker))
+                api_rss = peak_rss_mib(measured_pid(api))
+                cpu = meter.used()
+            if statuses != Counter({201: n}):
+                raise RuntimeError(f"intake answered {dict(statuses)}, expected 201 for all {n}")
+            # Not timed: what each branch cost in history events and activities.
+            outcomes: dict[str, str] = {}
+            async for w in client.list_workflows("WorkflowType = 'EncounterWorkflow'"):
+                outcomes[w.id] = str(w.search_attributes.get("FnoOutcome", ["?"])[0])
+            casework_ids = [w.id async for w in client.list_workflows("FnoCaseKind = 'casework'")]
+            counts = await histories(client, list(plan.branch) + casework_ids)
+    per_branch: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    secret = LOCAL_SUBJECT_KEY_SECRET
+    casework_of = {
+        f"encounter-benchshire-{e['custody_reference']}": "casework-"
+        + pnc_subject_key(e["subject"]["pnc_id"], secret)
+        for e in plan.events
+    }
+    for case_id, kind in plan.branch.items():
+        events, acts = counts[case_id]
+        if kind == "serious":
+            ce, ca = counts.get(casework_of[case_id], (0, 0))
+            events, acts = events + ce, acts + ca
+        per_branch[kind].append((events, acts))
+    activities = sum(a for _, a in counts.values())
+    expected = {"no_trace": "NO_TRACE", "not_serious": "NOT_SERIOUS", "serious": "DEPORTED"}
+    wrong = {c: o for c, o in outcomes.items() if expected[plan.branch[c]] != o}
+    if wrong:
+        raise RuntimeError(f"{len(wrong)} cases reached an unexpected outcome: {wrong}")
+    no_trace_acts = {a for _, a in per_branch["no_trace"]}
+    return PhaseResult(
+        name="product",
+        cases=n,
+        elapsed_s=elapsed,
+        sustained_cases_per_s=sustained_rate(ends),
+        activities=activities,
+        worker_peak_rss_mib=rss,
+        start_latency_ms=latency_summary(latencies),
+        events_per_case={k: statistics.mean(e for e, _ in v) for k, v in per_branch.items()},
+        activities_per_case={k: statistics.mean(a for _, a in v) for k, v in per_branch.items()},
+        extra={
+            "api_peak_rss_mib": api_rss,
+            "cpu_seconds": cpu,
+            "branches": {k: len(v) for k, v in per_branch.items()},
+            "decisions_sent": caseworker.sent,
+            "no_trace_activities_match_baseline": no_trace_acts == {NO_TRACE_ACTIVITIES},
+            "server_db_mib": round(server.database_bytes() / 2**20, 1),
+        },
+    )

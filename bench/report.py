@@ -1,0 +1,169 @@
+"""What the bench shows and keeps: the throughput table and its notes, the machine it
+ran on, the JSON under ``.bench/results/``, and the progress bars on stderr."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bench.measure import PhaseResult
+from bench.servers import ROOT
+
+console = Console(stderr=True)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "temporalio": version("temporalio"),
+    }
+
+
+def fmt(x: float | None, digits: int = 1) -> str:
+    return "—" if x is None else f"{x:,.{digits}f}"
+
+
+def cpu_per_case(phase: PhaseResult) -> float:
+    """CPU seconds per case, every process of the phase (worker, server, API, bench)."""
+    return sum(v for v in phase.extra["cpu_seconds"].values() if v is not None) / phase.cases
+
+
+def report(
+    base: PhaseResult, shaped: PhaseResult, prod: PhaseResult, settings: dict[str, Any]
+) -> dict[str, Any]:
+    ratio = prod.sustained_cases_per_s / base.sustained_cases_per_s
+    ratio_first_to_last = prod.cases_per_s / base.cases_per_s
+    # CPU per case, all processes: what the ratio would be on a machine the run had to
+    # itself, saturated. A wall-clock ratio far from it means other work shared the
+    # machine during one phase more than the other.
+    ratio_cpu = cpu_per_case(base) / cpu_per_case(prod)
+    # Against the same-shape baseline: what the product's own code adds to what
+    # Temporal costs for the product's process (its wait and upserts included).
+    ratio_shaped = prod.sustained_cases_per_s / shaped.sustained_cases_per_s
+    ratio_shaped_cpu = cpu_per_case(shaped) / cpu_per_case(prod)
+    phases = (base, shaped, prod)
+    table = Table(title=f"FNO benchmark — {settings['cases']} cases, one run")
+    table.add_column("")
+    table.add_column("baseline", justify="right")
+    table.add_column("same shape", justify="right")
+    table.add_column("product", justify="right")
+
+    def row(label: str, values: list[str]) -> None:
+        table.add_row(label, *values)
+
+    row("cases", [str(p.cases) for p in phases])
+    row("elapsed (s)", [fmt(p.elapsed_s) for p in phases])
+    row("cases/s end to end, sustained", [fmt(p.sustained_cases_per_s, 2) for p in phases])
+    row("cases/s end to end, first to last", [fmt(p.cases_per_s, 2) for p in phases])
+    row("activities/s", [fmt(p.activities_per_s) for p in phases])
+    for pct in ("p50", "p95", "p99"):
+        row(f"start latency {pct} (ms)", [fmt(p.start_latency_ms.get(pct)) for p in phases])
+    row("worker peak RSS (MiB)", [fmt(p.worker_peak_rss_mib) for p in phases])
+    row("HTTP API peak RSS (MiB)", ["—", "—", fmt(prod.extra.get("api_peak_rss_mib"))])
+    row(
+        "events/case (activities/case)",
+        [
+            f"{p.events_per_case[p.name]:.0f} ({p.activities_per_case[p.name]:.0f})"
+            for p in (base, shaped)
+        ]
+        + [""],
+    )
+    for branch in ("no_trace", "not_serious", "serious"):
+        if branch in prod.events_per_case:
+            row(
+                f"  {branch.replace('_', ' ')} ({prod.extra['branches'][branch]} cases)",
+                [
+                    "",
+                    "",
+                    f"{prod.events_per_case[branch]:.0f} ({prod.activities_per_case[branch]:.0f})",
+                ],
+            )
+    for proc in ("worker", "server", "api", "bench"):
+        cells = []
+        for p in phases:
+            v = p.extra["cpu_seconds"].get(proc)
+            cells.append(fmt(None if v is None else 100 * v / p.cases, 2))
+        row(f"CPU s/100 cases: {proc}", cells)
+    row("CPU s/100 cases: all", [fmt(100 * cpu_per_case(p), 2) for p in phases])
+    row("product / baseline, CPU per case", ["", "", f"{ratio_cpu:.3f}"])
+    row("product / baseline, first to last", ["", "", f"{ratio_first_to_last:.3f}"])
+    row("product / same shape, CPU per case", ["", "", f"{ratio_shaped_cpu:.3f}"])
+    row("product / same shape, sustained", ["", "", f"{ratio_shaped:.3f}"])
+    row("product / baseline, sustained", ["", "", f"{ratio:.3f}"])
+    Console().print(table)
+    print(
+        "baseline: the no-trace path's activities as no-ops, nothing else; same shape: the "
+        "same plus the product's wait for the reply (a timer as long as its first poll) and "
+        "its search attributes (set at the start, upserted twice).\n"
+        "sustained: closed cases per second between 10% and 90% of the run's cases closed "
+        "(the ratio line); first to last: all cases over first submission to last close;\n"
+        "CPU per case: the reference's CPU seconds per case (worker, server, API, bench) over "
+        "the product's — far from the others, the machine was busier in one phase.\n"
+        "baseline start latency is a client's start_workflow; the product's is the HTTP "
+        "intake (validation, subject key, start) as an integrator sees it."
+    )
+    return {
+        "kind": "throughput",
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "settings": settings,
+        "baseline": base.__dict__ | {"cases_per_s": base.cases_per_s},
+        "same_shape": shaped.__dict__ | {"cases_per_s": shaped.cases_per_s},
+        "product": prod.__dict__ | {"cases_per_s": prod.cases_per_s},
+        "activities_per_s": {
+            "baseline": base.activities_per_s,
+            "same_shape": shaped.activities_per_s,
+            "product": prod.activities_per_s,
+        },
+        "ratio": ratio,
+        "ratio_first_to_last": ratio_first_to_last,
+        "ratio_cpu": ratio_cpu,
+        "ratio_same_shape": ratio_shaped,
+        "ratio_same_shape_cpu": ratio_shaped_cpu,
+    }
+
+
+def save(result: dict[str, Any], out: Path) -> Path:
+    folder = out / "results"
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = folder / f"{result['kind']}-{stamp}.json"
+    text = json.dumps(result, indent=2, default=str)
+    path.write_text(text)
+    (folder / f"{result['kind']}-latest.json").write_text(text)
+    return path
+
+
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        TextColumn("{task.description:<20}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
