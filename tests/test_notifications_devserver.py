@@ -21,8 +21,11 @@ from models.notification import (
     NotificationPolicy,
     is_notification_id,
 )
+from processes.reconciliation_schedule import (
+    ensure_reconciliation_schedule,
+    reconciliation_schedule,
+)
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
-from runtime.schedules import ensure_reconciliation_schedule, reconciliation_schedule
 from tests.support import api_client, eventually
 from tests.support_notifications import conviction, daily_file, factory, notification_harness
 from workflows.reconciliation import NotificationReconciliationWorkflow

@@ -17,7 +17,10 @@ import pytest
 from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleHandle, ScheduleState
 
 from models.notification import RECONCILIATION_SCHEDULE_ID, FeedAnchor, NotificationPolicy
-from runtime.schedules import ensure_reconciliation_schedule, reconciliation_schedule
+from processes.reconciliation_schedule import (
+    ensure_reconciliation_schedule,
+    reconciliation_schedule,
+)
 from tests.support import CONVERTER
 
 pytestmark = pytest.mark.devserver
