@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-CODE   := workflows activities models store runtime access cli api web bench sim worker.py starter.py
+CODE   := workflows activities models store runtime processes local access cli api web bench sim worker.py starter.py
 
 .PHONY: run test test-load check bench worker migrate register-search-attributes schedules notifications-year install clean
 
@@ -21,7 +21,7 @@ install: $(STAMP)
 
 ## run: embedded Temporal server + worker + sample custody events (Ctrl-C stops)
 run: $(STAMP)
-	$(PY) -m runtime.run
+	$(PY) -m local.run
 
 ## test: the test suite
 test: $(STAMP)
@@ -61,7 +61,7 @@ register-search-attributes: $(STAMP)
 
 ## schedules: create or update the daily notifications reconciliation (every worker does it too)
 schedules: $(STAMP)
-	$(PY) -m runtime.schedules
+	$(PY) -m processes.reconciliation_schedule
 
 ## notifications-year: a year of PNC daily files, one in three lost, through the real workflows
 notifications-year: $(STAMP)

@@ -228,7 +228,7 @@ async def reconciliation_health(
         if err.status == RPCStatusCode.NOT_FOUND:
             return (
                 "the reconciliation schedule does not exist (start a worker, or run "
-                "python -m runtime.schedules)"
+                "python -m processes.reconciliation_schedule)"
             )
         raise
     if described.schedule.state.paused:

@@ -9,10 +9,10 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.baseline import BaselineWorkflow, noop
+from processes.worker import MAX_CONCURRENT_ACTIVITIES, make_worker, run_until_signalled
 from runtime.config import connect
 from runtime.logs import configure_logging, get_logger
 from runtime.shutdown import run_and_exit
-from worker import MAX_CONCURRENT_ACTIVITIES, make_worker, run_until_signalled
 
 
 async def main() -> None:

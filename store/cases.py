@@ -20,9 +20,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, create_engine, select
+from sqlmodel import Field, Session, SQLModel, select
+
+from store.engine import make_engine
+from store.migrate import require_current, upgrade
 
 AccessAction = Literal[
     "collection", "consultation", "alteration", "disclosure", "combination", "erasure", "decision"
@@ -91,28 +94,6 @@ class AccessLogEntry(SQLModel, table=True):
     justification: str
 
 
-def make_engine(url: str) -> Engine:
-    """The store's engine. ``hide_parameters``: a failed statement's error names no
-    values — they are personal data and offence text, and the error reaches the
-    worker's log and Temporal's activity failure."""
-    if url.startswith("sqlite"):
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "timeout": 30},
-            hide_parameters=True,
-        )
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
-
-
 class CaseStore:
     """The store over an engine whose schema is current (see ``store.migrate``)."""
 
@@ -122,8 +103,6 @@ class CaseStore:
     @classmethod
     def current(cls, url: str) -> CaseStore:
         """A store on ``url``, refusing a database whose schema is behind the code."""
-        from store.migrate import require_current
-
         engine = make_engine(url)
         require_current(engine)
         return cls(engine)
@@ -131,8 +110,6 @@ class CaseStore:
     @classmethod
     def migrated(cls, url: str) -> CaseStore:
         """A store on ``url`` brought to the newest schema first (local use, tests)."""
-        from store.migrate import upgrade
-
         engine = make_engine(url)
         upgrade(engine)
         return cls(engine)

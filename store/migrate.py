@@ -19,6 +19,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from runtime.config import Settings
+from store.engine import make_engine
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -62,9 +65,6 @@ def require_current(engine: Engine) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from runtime.config import Settings
-    from store.cases import make_engine
-
     if argv not in (["upgrade"], ["current"]):
         print(__doc__, file=sys.stderr)
         return 2

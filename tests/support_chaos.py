@@ -297,7 +297,7 @@ class DevServer:
 
 
 class ApiProcess:
-    """``python -m api.app`` on ``port``, killed and started again at will."""
+    """``python -m server.app`` on ``port``, killed and started again at will."""
 
     def __init__(self, env: dict[str, str], port: int, logs_dir: Path) -> None:
         self.env = env | {"FNO_HTTP_PORT": str(port)}

@@ -211,8 +211,9 @@ def effects_by_subject(engine: Engine) -> dict[str, dict[str, int]]:
 # "at once" then polls a moment after the kill, and the test spends less time waiting.
 # Without that line (the test gone) it exits.
 STANDBY = (
-    "import sys, worker; from runtime.shutdown import run_and_exit; "
-    "sys.exit(0) if sys.stdin.readline() != 'go\\n' else run_and_exit(worker.main)"
+    "import runpy, sys, access.service, processes.worker; "
+    "sys.exit(0) if sys.stdin.readline() != 'go\\n' "
+    "else runpy.run_path('worker.py', run_name='__main__')"
 )
 
 

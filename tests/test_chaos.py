@@ -4,7 +4,7 @@ them fail. Every case must reach its expected outcome, each side effect happen e
 once, no decision be lost, nothing be recorded twice.
 
 * ``test_cases_survive_kills_restarts_and_faults`` — 200 cases, 40 of them sent through
-  the HTTP intake (``python -m api.app``): the worker killed with SIGKILL four times; the
+  the HTTP intake (``python -m server.app``): the worker killed with SIGKILL four times; the
   Temporal server restarted once gracefully and once killed with SIGKILL under a running
   worker, each time started again on its own file; the HTTP API killed with SIGKILL ten
   times while it handles a custody event — five times after the case started and before

@@ -36,6 +36,7 @@ from api.codec_server import (
     load_tokens,
     token_authenticator,
 )
+from local.prepare import child_env, prepare_codec
 from models.case import Outcome
 from models.policy import compressed_policy
 from runtime.codec import (
@@ -50,7 +51,6 @@ from runtime.codec import (
 )
 from runtime.codec import main as codec_cli
 from runtime.embedded import start_dev_server, stop_process, temporal_cli_path
-from runtime.run import child_env, prepare_codec
 from server.app import create_app
 from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (

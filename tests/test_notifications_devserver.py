@@ -19,8 +19,11 @@ from models.case import Outcome
 from models.notification import is_notification_id
 from models.notification_policy import NotificationPolicy
 from models.reconciliation import RECONCILIATION_SCHEDULE_ID
+from processes.reconciliation_schedule import (
+    ensure_reconciliation_schedule,
+    reconciliation_schedule,
+)
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
-from runtime.schedules import ensure_reconciliation_schedule, reconciliation_schedule
 from tests.support import api_client, eventually
 from tests.support_notifications import conviction, daily_file, factory, notification_harness
 from workflows.reconciliation import NotificationReconciliationWorkflow

@@ -18,6 +18,7 @@ from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSear
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from local.prepare import child_env
 from models.policy import Policy
 from models.search import SEARCH_ATTRIBUTES, STAGE
 from runtime.config import DEFAULT_TASK_QUEUE, Settings, parse_policy, temporal_connect_config
@@ -32,7 +33,6 @@ from runtime.embedded import (
     test_server_path,
 )
 from runtime.logs import configure_logging, resolve_format
-from runtime.run import child_env
 from tests.support_logging_workflow import (
     LoggingWorkflow,
     log_in_activity,

@@ -18,7 +18,10 @@ from temporalio.client import Client, ScheduleActionStartWorkflow, ScheduleHandl
 
 from models.notification_policy import NotificationPolicy
 from models.reconciliation import RECONCILIATION_SCHEDULE_ID, FeedAnchor
-from runtime.schedules import ensure_reconciliation_schedule, reconciliation_schedule
+from processes.reconciliation_schedule import (
+    ensure_reconciliation_schedule,
+    reconciliation_schedule,
+)
 from tests.support import CONVERTER
 
 pytestmark = pytest.mark.devserver

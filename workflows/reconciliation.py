@@ -6,7 +6,7 @@ and every conviction with a notification duty (no workflow in flight, not sent b
 deadline, or a workflow that ended without an outcome). Each gap becomes an alert —
 a log line the first time, a row in ``fno notifications alerts`` and in the stuck-case
 listing — the PNC is asked to send a missing or incomplete file again, and a missing
-notification is started. ``runtime.schedules`` creates the Schedule.
+notification is started. ``processes.reconciliation_schedule`` creates the Schedule.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Run the product locally: ``python -m runtime.run`` (or ``make run``).
+"""Run the product locally: ``python -m local.run`` (or ``make run``).
 
 1. creates ``FNO_HOME`` (default ``.fno/``), and in it, unless configured otherwise,
    the local payload encryption key file ``codec-keys.json`` and the codec server's
@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -42,7 +40,18 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from runtime.codec import CodecConfigError, CodecKeys, ensure_local_keys, local_keys_path
+from local.prepare import (
+    DEMO_API_KEY,
+    DEMO_POLICY,
+    LOCAL_TOKENS_FILE,
+    NAMESPACE,
+    ROOT,
+    child_env,
+    display_path,
+    prepare_codec,
+    prepare_web,
+)
+from runtime.codec import CodecConfigError
 from runtime.config import Settings
 from runtime.embedded import (
     SERVER_DB,
@@ -56,20 +65,12 @@ from runtime.embedded import (
 )
 from runtime.logs import configure_logging, get_logger
 from runtime.shutdown import exit_now
-from store.cases import make_engine
+from store.engine import make_engine
 from store.migrate import upgrade
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_EVENTS = Path("examples") / "custody_events.jsonl"
-DEMO_POLICY = "compressed:5"
-DEMO_WORLD = ROOT / "examples" / "world.json"
 API_PORT = 8000
-DEMO_API_KEY = "demo-key"  # local only: a deployment configures FNO_API_KEYS
 CODEC_PATH = "/codec"
-LOCAL_TOKENS_FILE = "codec-tokens.json"
-WEB_USERS_FILE = "web-users.json"
-WEB_SECRET_FILE = "web-secret"
-NAMESPACE = "default"
 WORKER_READY_TIMEOUT = 90.0
 WORKER_STOP_TIMEOUT = 20.0  # the worker's own grace is 10 s
 SERVER_STOP_TIMEOUT = 15.0
@@ -90,97 +91,6 @@ class _StopFlag:
     @property
     def set(self) -> bool:
         return self.signum is not None
-
-
-def ensure_local_tokens(path: Path) -> bool:
-    """Create the local codec token file (one random token) unless it exists."""
-    if path.exists():
-        return False
-    token = {
-        secrets.token_urlsafe(24): {
-            "actor": "local developer",
-            "role": "caseworker",
-            "reason": "local development (make run)",
-        }
-    }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(token, f, indent=2)
-    return True
-
-
-def prepare_codec(home: Path, base: dict[str, str]) -> None:
-    """Local keys and token for a run that configures none; check the keys in force.
-    Raises ``CodecConfigError`` for a missing or malformed key configuration."""
-    if not (base.get("FNO_CODEC_KEYS") or base.get("FNO_CODEC_KEYS_FILE")):
-        path = local_keys_path({"FNO_HOME": str(home)})
-        if ensure_local_keys(path):
-            log.info("created a local payload encryption key", path=_display(path))
-    if not (base.get("FNO_CODEC_TOKENS") or base.get("FNO_CODEC_TOKENS_FILE")):
-        if ensure_local_tokens(home / LOCAL_TOKENS_FILE):
-            log.info("created a local codec token", path=_display(home / LOCAL_TOKENS_FILE))
-    CodecKeys.from_env(base | {"FNO_HOME": str(home)})
-
-
-def prepare_web(
-    home: Path, base: dict[str, str], ui_port: int
-) -> tuple[dict[str, str], dict[str, tuple[str, str, str]]]:
-    """The web app's settings for the HTTP API: the configured users file, or local
-    demo users (one per role) made on first use; the configured session secret, or a
-    local one. Returns the environment to add and the demo users to print."""
-    from web.users import ensure_demo_users
-
-    env = {"FNO_TEMPORAL_UI_URL": base.get("FNO_TEMPORAL_UI_URL") or f"http://localhost:{ui_port}"}
-    demo: dict[str, tuple[str, str, str]] = {}
-    if base.get("FNO_WEB_USERS_FILE"):
-        env["FNO_WEB_USERS_FILE"] = base["FNO_WEB_USERS_FILE"]
-    else:
-        path = home / WEB_USERS_FILE
-        demo = ensure_demo_users(path)
-        env["FNO_WEB_USERS_FILE"] = str(path)
-    secret = base.get("FNO_WEB_SECRET", "")
-    if not secret:
-        path = home / WEB_SECRET_FILE
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(secrets.token_urlsafe(32))
-        secret = path.read_text(encoding="utf-8").strip()
-    env["FNO_WEB_SECRET"] = secret
-    return env, demo
-
-
-def child_env(
-    home: Path, port: int, base: dict[str, str] | None = None, *, ui_port: int = 8233
-) -> dict[str, str]:
-    """Environment for the worker and the starter: the embedded server, demo policy, the
-    local codec keys and token (unless configured) and the Web UI's origin for CORS."""
-    env = {k: v for k, v in (os.environ if base is None else base).items()}
-    # Point every Temporal client at the embedded server, whatever the user's
-    # environment or ~/.config/temporalio profile says (an API key or TLS setting
-    # meant for Temporal Cloud would break a local connection).
-    for key in [k for k in env if k.startswith("TEMPORAL_")]:
-        del env[key]
-    profile = home / "temporal-client.toml"
-    profile.write_text(
-        f'[profile.default]\naddress = "localhost:{port}"\nnamespace = "{NAMESPACE}"\n'
-    )
-    env["TEMPORAL_CONFIG_FILE"] = str(profile)
-    env["TEMPORAL_ADDRESS"] = f"localhost:{port}"
-    env["TEMPORAL_NAMESPACE"] = NAMESPACE
-    env.setdefault("FNO_POLICY", DEMO_POLICY)
-    env.setdefault("FNO_WORLD_FILE", str(DEMO_WORLD))
-    env.setdefault("FNO_API_KEYS", json.dumps({DEMO_API_KEY: "demo custody system"}))
-    env["FNO_HOME"] = str(home)
-    if not (env.get("FNO_CODEC_KEYS") or env.get("FNO_CODEC_KEYS_FILE")):
-        env["FNO_CODEC_KEYS_FILE"] = str(local_keys_path({"FNO_HOME": str(home)}))
-    if not (env.get("FNO_CODEC_TOKENS") or env.get("FNO_CODEC_TOKENS_FILE")):
-        env["FNO_CODEC_TOKENS_FILE"] = str(home / LOCAL_TOKENS_FILE)
-    env.setdefault(
-        "FNO_CODEC_CORS_ORIGINS", f"http://localhost:{ui_port},http://127.0.0.1:{ui_port}"
-    )
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    return env
 
 
 async def _wait_for_pollers(
@@ -205,17 +115,10 @@ async def _wait_for_pollers(
         await asyncio.sleep(0.3)
 
 
-def _display(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
 def _banner(
     home: Path, port: int, ui_port: int, web_users: dict[str, tuple[str, str, str]] | None = None
 ) -> str:
-    cli = _display(temporal_cli_path())
+    cli = display_path(temporal_cli_path())
     address = "" if port == 7233 else f" --address localhost:{port}"
     users = [
         f"                 {username} / {password}  ({name}, {role})"
@@ -235,12 +138,12 @@ def _banner(
             "  Payloads:      encrypted; the Web UI shows ciphertext until you decode: in its "
             "Codec Server settings choose your browser's setting with endpoint",
             f"                 http://localhost:{API_PORT}{CODEC_PATH}/<token> (your token is in "
-            f"{_display(home / LOCAL_TOKENS_FILE)}; docs/running.md)",
+            f"{display_path(home / LOCAL_TOKENS_FILE)}; docs/running.md)",
             "  A case:        .venv/bin/fno show encounter-hampshire-HC-2017-120401 --as You "
             "--role caseworker --reason demo",
             "  Worker logs:   this terminal",
-            f"  Server log:    {_display(home / SERVER_LOG)}",
-            f"  State:         {_display(home / SERVER_DB)} (kept across restarts; "
+            f"  Server log:    {display_path(home / SERVER_LOG)}",
+            f"  State:         {display_path(home / SERVER_DB)} (kept across restarts; "
             "`make clean` removes it)",
             "Press Ctrl-C to stop (the worker first, then the server).",
             "",
@@ -395,7 +298,7 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m runtime.run",
+        prog="python -m local.run",
         description="Run the embedded Temporal server, the worker and the sample intake.",
     )
     parser.add_argument("--port", type=int, default=7233, help="Temporal gRPC port")

@@ -1,6 +1,6 @@
 """The Temporal Schedule of the daily notifications reconciliation.
 
-    python -m runtime.schedules        (or: make schedules)
+    python -m processes.reconciliation_schedule        (or: make schedules)
 
 Creates the schedule ``fno-notification-reconciliation`` if the namespace lacks it,
 or brings its spec, action and policy up to date (a paused schedule stays paused).
@@ -27,7 +27,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from temporalio.api.common.v1 import Payload
 from temporalio.api.workflowservice.v1 import UpdateScheduleRequest
@@ -52,9 +52,9 @@ from models.reconciliation import (
     FeedAnchor,
     ReconcileInput,
 )
-
-if TYPE_CHECKING:
-    from runtime.config import Settings
+from runtime.config import Settings, connect
+from runtime.logs import configure_logging, get_logger
+from runtime.shutdown import run_and_exit
 
 MIN_INTERVAL = timedelta(minutes=1)
 # How long a worker's start-up waits for its update to be taken in.
@@ -259,9 +259,6 @@ async def ensure_at_startup(client: Client, settings: Settings, log: Any) -> Non
 
 
 async def main() -> int:
-    from runtime.config import Settings, connect
-    from runtime.logs import configure_logging, get_logger
-
     configure_logging(os.environ.get("FNO_LOG_FORMAT", "auto"))
     log = get_logger("fno.schedules")
     settings = Settings.from_env()
@@ -277,6 +274,4 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    from runtime.shutdown import run_and_exit
-
     run_and_exit(main)

@@ -1,0 +1,155 @@
+"""The worker: runs the casework workflows and activities (``worker.py`` starts it).
+
+    python worker.py        (or: make worker)
+
+Connection from ``TEMPORAL_*`` variables / profile (see ``runtime.config``), product
+settings from ``FNO_*``. SIGINT or SIGTERM stops polling, lets running activities
+finish for up to ``SHUTDOWN_GRACE`` and exits; an activity still running then is
+retried by Temporal on the next worker. Nothing here logs personal data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import compileall
+import inspect
+import os
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from processes.activities import build_activities
+from processes.reconciliation_schedule import (
+    ensure_at_startup as ensure_reconciliation_schedule,
+)
+from runtime.config import Settings, connect
+from runtime.logs import configure_logging, get_logger
+from workflows import WORKFLOWS, activation_order
+
+SHUTDOWN_GRACE = timedelta(seconds=10)
+# Synchronous (def) activities run on this many threads; async ones on the event loop.
+MAX_CONCURRENT_ACTIVITIES = 32
+
+# The stuck-case scan (``access.service.stuck_cases``): called as
+# ``stuck_cases(client, now=...)``, answering cases with ``case_id``, ``stage``, ``why``
+# and ``last_error``. Passed in by ``worker.py``: the access layer sits above this one.
+StuckCaseScan = Callable[..., Awaitable[Sequence[Any]]]
+
+
+async def main(stuck_cases: StuckCaseScan) -> None:
+    """The worker's start-up and main loop, with the periodic scan that logs stuck
+    cases through ``stuck_cases`` (every ``FNO_STUCK_SCAN_MINUTES``, 0 for none)."""
+    configure_logging(os.environ.get("FNO_LOG_FORMAT", "auto"))
+    settings = Settings.from_env()
+    client = await connect()
+    log = get_logger(
+        "fno.worker",
+        task_queue=settings.task_queue,
+        namespace=client.namespace,
+        address=client.service_client.config.target_host,
+    )
+    await ensure_reconciliation_schedule(client, settings, log)  # notifications out
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    with ThreadPoolExecutor(MAX_CONCURRENT_ACTIVITIES, thread_name_prefix="activity") as pool:
+        worker = make_worker(
+            client, settings.task_queue, WORKFLOWS, build_activities(settings), pool
+        )
+        scan_minutes = float(os.environ.get("FNO_STUCK_SCAN_MINUTES", "5"))
+        watcher = (
+            asyncio.create_task(watch_for_stuck_cases(client, log, scan_minutes, stuck_cases))
+            if scan_minutes > 0
+            else None
+        )
+        try:
+            await run_until_signalled(worker, stop, log, policy=settings.policy.name)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+
+
+def make_worker(
+    client: Client,
+    task_queue: str,
+    workflows: Sequence[type],
+    activities: Sequence[Callable[..., Any]],
+    pool: ThreadPoolExecutor,
+) -> Worker:
+    """The worker with the product's settings (the benchmark's baseline uses the same)."""
+    compile_workflow_modules(workflows)
+    activation_order.install()  # decisions judged in order (an SDK fault; see the module)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=workflows,
+        activities=activities,
+        activity_executor=pool,
+        max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
+        graceful_shutdown_timeout=SHUTDOWN_GRACE,
+    )
+
+
+def compile_workflow_modules(workflows: Sequence[type]) -> None:
+    """Write the bytecode of the workflows' packages once, at start-up.
+
+    The sandbox imports a workflow's module afresh for every workflow it runs; with no
+    bytecode on disk (a fresh checkout, or PYTHONDONTWRITEBYTECODE set) each of those
+    imports compiles the source again — the worker's largest cost in the benchmark.
+    A read-only checkout only loses the saving."""
+    folders = sorted({Path(inspect.getfile(cls)).parent for cls in workflows})
+    for folder in folders:
+        compileall.compile_dir(folder, maxlevels=0, quiet=2)
+
+
+async def watch_for_stuck_cases(
+    client: Client,
+    log: structlog.stdlib.BoundLogger,
+    every_minutes: float,
+    stuck_cases: StuckCaseScan,
+) -> None:
+    """Log an alert line for each stuck case (a failing step, a deadline passed
+    unattended) every ``every_minutes``: a stuck case is seen, not silently waiting."""
+    while True:
+        await asyncio.sleep(every_minutes * 60)
+        try:
+            for case in await stuck_cases(client, now=datetime.now().astimezone()):
+                log.warning(
+                    "stuck case",
+                    case_id=case.case_id,
+                    stage=case.stage,
+                    why=case.why,
+                    last_error=case.last_error,
+                )
+        except Exception as err:  # the scan must never stop the worker
+            log.error("stuck-case scan failed", error=str(err))
+
+
+async def run_until_signalled(
+    worker: Worker, stop: asyncio.Event, log: structlog.stdlib.BoundLogger, policy: str
+) -> None:
+    """Run ``worker`` until ``stop`` is set, then shut it down gracefully."""
+    run = asyncio.create_task(worker.run())
+    log.info("worker started", policy=policy)
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({run, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if run.done():
+        # The worker ended on its own: a fatal error (re-raised below).
+        stopping.cancel()
+        log.error("worker stopped unexpectedly")
+        await run
+        return
+    log.info("worker stopping", grace_seconds=SHUTDOWN_GRACE.total_seconds())
+    await worker.shutdown()
+    await run
+    log.info("worker stopped")
