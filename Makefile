@@ -41,11 +41,12 @@ test-load: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 
-## check: lint, format check, type check
+## check: lint, format check, type check, import contracts (pyproject.toml [tool.importlinter])
 check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(CODE)
+	$(VENV)/bin/lint-imports
 
 ## worker: only the worker, against TEMPORAL_ADDRESS / TEMPORAL_PROFILE (default localhost:7233)
 worker: $(STAMP)

@@ -41,9 +41,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from access.notifications import ingest_daily_file
-from activities.gateways import Gateways
+from activities.core import CoreActivities
 from activities.notifications import NotificationActivities
-from activities.steps import CaseActivities
 from bench.notifications_year_figures import YearFigures
 from models.notification_policy import NotificationPolicy
 from models.reconciliation import FeedAnchor, ReconcileInput
@@ -59,7 +58,6 @@ from sim.notifications import (
     NotificationWorld,
     Transfer,
 )
-from sim.world import Simulator
 from store.cases import CaseStore
 from store.notifications import NotificationStore
 from workflows import WORKFLOWS
@@ -76,7 +74,7 @@ async def _worker(
 ) -> AsyncIterator[Worker]:
     store = NotificationStore(case_store.engine)
     activities = [
-        *CaseActivities(Gateways.all_from(Simulator(case_store.engine)), case_store).all(),
+        *CoreActivities(case_store).all(),
         *NotificationActivities(sim, sim, store, case_store).all(),
     ]
     with ThreadPoolExecutor(16) as pool:

@@ -20,9 +20,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from access.notifications import IngestReport, ingest_daily_file
-from activities.gateways import Gateways
+from activities.core import CoreActivities
 from activities.notifications import NotificationActivities
-from activities.steps import CaseActivities
 from models.notification_policy import NotificationPolicy
 from models.reconciliation import FeedAnchor, ReconcileInput, ReconcileReport
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
@@ -31,7 +30,6 @@ from sim.notifications import (
     NotificationSimulator,
     NotificationWorld,
 )
-from sim.world import Simulator
 from store.cases import CaseStore
 from store.notifications import NotificationStore
 from workflows import WORKFLOWS
@@ -131,9 +129,10 @@ class NotificationHarness:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Worker]:
-        case_sim = Simulator(self.case_store.engine, day_seconds=self.policy.day_seconds)
+        # Notifications out needs only the core's activity (recording a decision): no
+        # case activities, no simulated ACRO world.
         activities = [
-            *CaseActivities(Gateways.all_from(case_sim), self.case_store).all(),
+            *CoreActivities(self.case_store).all(),
             *NotificationActivities(self.sim, self.sim, self.store, self.case_store).all(),
         ]
         with ThreadPoolExecutor(16) as pool:
