@@ -109,7 +109,7 @@ async def watch_for_stuck_cases(
 ) -> None:
     """Log an alert line for each stuck case (a failing step, a deadline passed
     unattended) every ``every_minutes``: a stuck case is seen, not silently waiting."""
-    from access.service import stuck_cases
+    from access.stuck import stuck_cases
 
     while True:
         await asyncio.sleep(every_minutes * 60)

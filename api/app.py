@@ -37,19 +37,11 @@ from pydantic import ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from access.service import (
-    AccessRefused,
-    CaseNotFound,
-    CaseUnreadable,
-    ClosedProbe,
-    DecisionRefused,
-    Reader,
-    audit,
-    read_case,
-    send_decision,
-    start_of_day,
-    stuck_cases,
-)
+from access.decisions import send_decision
+from access.errors import AccessRefused, CaseNotFound, CaseUnreadable, DecisionRefused
+from access.listing import start_of_day
+from access.reading import Reader, audit, read_case
+from access.stuck import ClosedProbe, stuck_cases
 from models.decisions import DecisionRequest, DecisionResult
 from models.event import INTAKE, MAX_EVENT_BYTES, CustodyEvent
 from models.policy import Policy

@@ -111,7 +111,7 @@ def notifications_router(
     @router.get("/notifications/summary")
     async def get_summary() -> NotificationSummary:
         """Notifications by EU state and in total, the files received, the open alerts."""
-        from access.service import notification_counts
+        from access.notifications import notification_counts
 
         return notification_counts(notes, datetime.now(UTC))
 

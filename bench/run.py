@@ -48,6 +48,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 
 from bench.baseline import NO_TRACE_ACTIVITIES, BaselineWorkflow, Shape, start_attributes
+from models.case import casework_id_for
+from models.event import ENCOUNTER_PREFIX
 from models.policy import compressed_policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
 from runtime.embedded import start_dev_server, stop_process
@@ -450,7 +452,7 @@ def plan_cases(n: int, seed: int, tag: str) -> Plan:
         subjects[pnc] = {"replies": {nationality: reply}, "located_after_days": 0}
         reference = f"BENCH-{tag}-{i:06d}"
         events.append(bench_event(reference, f"Bench{i}", nationality, pnc))
-        branch[f"encounter-benchshire-{reference}"] = kind
+        branch[f"{ENCOUNTER_PREFIX}benchshire-{reference}"] = kind
     return Plan(events, {"seed": seed, "subjects": subjects}, branch)
 
 
@@ -594,8 +596,9 @@ async def run_product(
     per_branch: dict[str, list[tuple[int, int]]] = defaultdict(list)
     secret = LOCAL_SUBJECT_KEY_SECRET
     casework_of = {
-        f"encounter-benchshire-{e['custody_reference']}": "casework-"
-        + pnc_subject_key(e["subject"]["pnc_id"], secret)
+        f"{ENCOUNTER_PREFIX}benchshire-{e['custody_reference']}": casework_id_for(
+            pnc_subject_key(e["subject"]["pnc_id"], secret)
+        )
         for e in plan.events
     }
     for case_id, kind in plan.branch.items():

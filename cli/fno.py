@@ -28,16 +28,9 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.service import RPCError
 
-from access.service import (
-    AccessRefused,
-    CaseNotFound,
-    CaseUnreadable,
-    DecisionRefused,
-    Reader,
-    audit,
-    read_case,
-    send_decision,
-)
+from access.decisions import send_decision
+from access.errors import AccessRefused, CaseNotFound, CaseUnreadable, DecisionRefused
+from access.reading import Reader, audit, read_case
 from models.decisions import DecisionRequest
 from runtime.config import Settings, connect
 from store.cases import CaseStore
@@ -64,7 +57,7 @@ def _store() -> CaseStore:
 
 def _day(text: str | None, flag: str) -> datetime | None:
     """A YYYY-MM-DD option as the start of that day, or a clear refusal."""
-    from access.service import start_of_day
+    from access.listing import start_of_day
 
     if text is None:
         return None
@@ -269,7 +262,8 @@ def cases(
     cases that are not moving, with the last error."""
     from datetime import timedelta
 
-    from access.service import CaseFilter, ClosedProbe, list_cases, stuck_cases
+    from access.listing import CaseFilter, list_cases
+    from access.stuck import ClosedProbe, stuck_cases
 
     if stuck:
         found = asyncio.run(

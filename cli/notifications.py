@@ -116,7 +116,7 @@ def daily_file(
 def summary(as_json: AsJson = False) -> None:
     """Notifications by EU state: sent, acknowledged, awaiting acknowledgement,
     escalated, overdue (not sent within 28 days), sent late; files and open alerts."""
-    from access.service import notification_counts
+    from access.notifications import notification_counts
 
     s = notification_counts(_store(), datetime.now(UTC))
     if as_json:

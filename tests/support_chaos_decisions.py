@@ -29,7 +29,8 @@ from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
-from access.service import DecisionRefused, send_decision
+from access.decisions import send_decision
+from access.errors import DecisionRefused
 from models.case import CaseworkState, Outcome, Stage, casework_id_for
 from models.decisions import DecisionRequest
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET

@@ -42,7 +42,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from access.service import StuckCase, stuck_cases
+from access.stuck import StuckCase, stuck_cases
 from models.policy import compressed_policy
 from starter import start_all
 from store.cases import CaseStore

@@ -49,24 +49,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from access.service import (
-    AUDIT_ROLES,
+from access.decisions import send_decision
+from access.errors import (
     CANNOT_REPLAY,
     QUERY_FAILED,
     AccessRefused,
-    CaseFilter,
     CaseNotFound,
     CaseUnreadable,
-    ClosedProbe,
     DecisionRefused,
-    Reader,
-    audit,
-    list_cases,
-    read_case,
-    send_decision,
-    stuck_cases,
-    visibility_query,
 )
+from access.kinds import KIND_NAMES, kind_of_state
+from access.listing import CaseFilter, list_cases, visibility_query
+from access.reading import AUDIT_ROLES, Reader, audit, read_case
+from access.stuck import ClosedProbe, stuck_cases
 from access.viewers import Authenticator, Viewer
 from models.case import CaseView, CaseworkState, EncounterState, Outcome, Stage
 from models.decision_forms import DecisionForm, decision_form, decisions_accepted
@@ -84,7 +79,7 @@ HERE = Path(__file__).resolve().parent
 DASHBOARD_ROLES = ("supervisor", "director")
 PAGE_SIZES = (10, 25, 50, 100)
 INBOX_LIMIT = 500
-CASE_KINDS = ("encounter", "casework", "notification")
+CASE_KINDS = KIND_NAMES
 log = get_logger("fno.web")
 
 
@@ -744,11 +739,8 @@ def _stuck_why(why: str) -> str:
 
 
 def _kind_of(state: CaseView) -> str:
-    if isinstance(state, CaseworkState):
-        return "casework"
-    if isinstance(state, EncounterState):
-        return "encounter"
-    return "other"
+    kind = kind_of_state(state)
+    return kind.name if kind else "other"
 
 
 def _facts(state: CaseView) -> list[tuple[str, Any]]:

@@ -27,8 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
-from access.notifications import NotificationSummary
-from access.service import CaseFilter, CaseRow, list_cases, notification_counts
+from access.listing import CaseFilter, CaseRow, list_cases
+from access.notifications import NotificationSummary, notification_counts
 from models.case import Outcome, Stage
 from models.reference import countries
 from store.cases import AccessLogEntry, CaseStore, Document
