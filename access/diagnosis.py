@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from access.errors import CANNOT_REPLAY, CaseNotFound, CaseUnreadable, is_replay_failure, safe_error
 
-_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 
 
 async def describe(client: Client, case_id: str) -> DescribeWorkflowExecutionResponse:
@@ -46,7 +46,7 @@ async def running_replay_error(
     """The replay error of a running case whose workflow task keeps failing because its
     history cannot be replayed (the stuck listing shows it at once), else None."""
     info = described.workflow_execution_info
-    running = info.status == _RUNNING
+    running = info.status == RUNNING
     if not running or described.pending_workflow_task.attempt < 2:
         return None
     return await replay_error_of(client, info.execution.workflow_id, info.execution.run_id)

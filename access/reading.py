@@ -12,11 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
-from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from access.diagnosis import describe, raise_if_cannot_replay, running_replay_error
+from access.diagnosis import RUNNING, describe, raise_if_cannot_replay, running_replay_error
 from access.errors import (
     CANNOT_REPLAY,
     QUERY_FAILED,
@@ -31,7 +30,6 @@ from access.stuck import ClosedProbe, closed_candidates
 from store.cases import AccessLogEntry, CaseStore
 
 AUDIT_ROLES = ("supervisor", "director")
-_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 
 
 class Reader(BaseModel):
@@ -87,7 +85,7 @@ async def _unreadable(client: Client, case_id: str, message: str) -> CaseUnreada
     try:
         described = await describe(client, case_id)
         info = described.workflow_execution_info
-        if info.status == _RUNNING:
+        if info.status == RUNNING:
             listed = await running_replay_error(client, described) is not None
         else:
             if info.HasField("close_time"):
