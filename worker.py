@@ -9,7 +9,7 @@ stops it gracefully.
 
 from __future__ import annotations
 
-from access.service import stuck_cases
+from access.stuck import stuck_cases
 from processes.worker import main
 from runtime.shutdown import run_and_exit
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from pydantic import BaseModel, Field
@@ -26,9 +26,6 @@ from models.reconciliation import RECONCILIATION_SCHEDULE_ID
 from store.notification_reports import CountryCounts
 from store.notification_tables import NotificationAlert
 from store.notifications import IngestOutcome, NotificationStore
-
-if TYPE_CHECKING:
-    from access.service import StuckCase
 
 log = structlog.get_logger("fno.notifications")
 
@@ -187,6 +184,14 @@ def notification_summary(store: NotificationStore, now: datetime) -> Notificatio
     )
 
 
+def notification_counts(store: NotificationStore, now: datetime) -> NotificationSummary:
+    """Notifications out by state of nationality and in total — sent, acknowledged,
+    awaiting acknowledgement, escalated, overdue (not sent within 28 days), sent late —
+    with the daily files received and the open alerts: the supervisors' figures (``fno
+    notifications summary``, ``GET /notifications/summary``, the dashboard)."""
+    return notification_summary(store, now)
+
+
 class AlertRow(BaseModel):
     id: int
     key: str
@@ -239,40 +244,3 @@ async def reconciliation_health(
     if since is not None and now - since > policy.days(1.5) and now - since > timedelta(minutes=2):
         return f"the reconciliation has not run since {since:%Y-%m-%d %H:%M} UTC"
     return None
-
-
-async def notification_gaps(
-    client: Client, store: NotificationStore, now: datetime, failing_for: timedelta
-) -> list[StuckCase]:
-    """The stuck-case rows of notifications out: every open alert, a reconciliation not
-    running, and a reconciliation whose step keeps failing."""
-    from access.service import StuckCase, failing_steps
-
-    rows = [
-        StuckCase(
-            case_id=a.notification_id
-            or (f"daily-file-{a.file_sequence}" if a.file_sequence is not None else a.alert_key),
-            stage=f"Notifications out: {a.kind.replace('_', ' ')}",
-            why=a.detail,
-            since=a.raised_at,
-        )
-        for a in await asyncio.to_thread(store.alerts)
-    ]
-    try:
-        health = await reconciliation_health(client, now, NotificationPolicy())
-    except RPCError as err:
-        health = f"the reconciliation schedule could not be checked: {err.message}"
-    if health:
-        rows.append(
-            StuckCase(
-                case_id=RECONCILIATION_SCHEDULE_ID,
-                stage="Notifications out: reconciliation",
-                why=health,
-            )
-        )
-    running = "ExecutionStatus = 'Running' AND WorkflowType = 'NotificationReconciliationWorkflow'"
-    async for w in client.list_workflows(running):
-        rows.extend(
-            await failing_steps(client, w, now, failing_for, "Notifications out: reconciliation")
-        )
-    return rows

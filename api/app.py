@@ -32,8 +32,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
+from access.errors import AccessRefused, CaseNotFound, CaseUnreadable
 from access.intake import Intake
-from access.service import AccessRefused, CaseNotFound, CaseUnreadable
 from api import audit, cases, custody_events, decisions, health, notifications, stuck
 from api.openapi import install_openapi
 from store.cases import CaseStore

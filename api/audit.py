@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from access.service import audit, start_of_day
+from access.listing import start_of_day
+from access.reading import audit
 from api.deps import StoreD, SupervisorD
 
 router = APIRouter()

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
-from access.service import read_case
+from access.reading import read_case
 from api.deps import ReaderD, StoreD, TemporalD
 
 router = APIRouter()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from access.service import DecisionRefused, send_decision
+from access.decisions import send_decision
+from access.errors import DecisionRefused
 from api.deps import TemporalD
 from models.decisions import DecisionRequest, DecisionResult
 

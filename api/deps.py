@@ -14,7 +14,7 @@ from fastapi import Depends, Header, Request
 from temporalio.client import Client
 
 from access.intake import Intake
-from access.service import Reader
+from access.reading import Reader
 from store.cases import CaseStore
 from store.notifications import NotificationStore
 

@@ -30,8 +30,8 @@ from access.notifications import (
     AlertRow,
     NotificationSummary,
     ingest_daily_file,
+    notification_counts,
 )
-from access.service import notification_counts
 from api.deps import ApiKeyH, IntakeD, NotificationsD, TemporalD
 from models.daily_file import DailyFileError
 from models.notification_policy import notification_policy

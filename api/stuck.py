@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from access.service import ClosedProbe, stuck_cases
+from access.stuck import ClosedProbe, stuck_cases
 from api.deps import NotificationsD, TemporalD
 
 router = APIRouter()

@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 from temporalio.client import Client
 
+from models.event import ENCOUNTER_PREFIX
+
 # The caseworker's part in a serious case the subject of which is located (bench world).
 DECISIONS: dict[str, dict[str, Any]] = {
     "subject_located": {"case_owner": "Bench Caseworker"},
@@ -82,7 +84,7 @@ def plan_cases(n: int, seed: int, tag: str) -> Plan:
         subjects[pnc] = {"replies": {nationality: reply}, "located_after_days": 0}
         reference = f"BENCH-{tag}-{i:06d}"
         events.append(bench_event(reference, f"Bench{i}", nationality, pnc))
-        branch[f"encounter-benchshire-{reference}"] = kind
+        branch[f"{ENCOUNTER_PREFIX}benchshire-{reference}"] = kind
     return Plan(events, {"seed": seed, "subjects": subjects}, branch)
 
 

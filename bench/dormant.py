@@ -30,12 +30,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from access.decisions import send_decision
 from access.intake import start_case
-from access.service import send_decision
 from bench.cases import EU, bench_event
 from bench.measure import histories, latency_summary, peak_rss_mib, rss_mib, wait_closed
 from bench.report import fmt, machine, progress_bar, save, shown
 from bench.servers import child, dev_server, wait_for_worker
+from models.case import casework_id_for
 from models.decisions import DecisionRequest
 from models.event import CustodyEvent
 from models.policy import compressed_policy
@@ -88,7 +89,7 @@ async def dormant(args: argparse.Namespace) -> int:
             "located_after_days": None,
         }
         events.append(CustodyEvent.model_validate(event))
-        casework_ids.append("casework-" + pnc_subject_key(pnc, LOCAL_SUBJECT_KEY_SECRET))
+        casework_ids.append(casework_id_for(pnc_subject_key(pnc, LOCAL_SUBJECT_KEY_SECRET)))
     world_file = home / "world.json"
     world_file.write_text(json.dumps({"seed": args.seed, "subjects": subjects}))
     db_url = f"sqlite:///{home / 'casework.db'}"

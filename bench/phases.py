@@ -29,6 +29,8 @@ from bench.measure import (
     wait_closed,
 )
 from bench.servers import child, dev_server, free_port, measured_pid, profiled, wait_for_worker
+from models.case import casework_id_for
+from models.event import ENCOUNTER_PREFIX
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
 from sim.world import pnc_subject_key
 from store.cases import CaseStore
@@ -198,8 +200,9 @@ async def run_product(
     per_branch: dict[str, list[tuple[int, int]]] = defaultdict(list)
     secret = LOCAL_SUBJECT_KEY_SECRET
     casework_of = {
-        f"encounter-benchshire-{e['custody_reference']}": "casework-"
-        + pnc_subject_key(e["subject"]["pnc_id"], secret)
+        f"{ENCOUNTER_PREFIX}benchshire-{e['custody_reference']}": casework_id_for(
+            pnc_subject_key(e["subject"]["pnc_id"], secret)
+        )
         for e in plan.events
     }
     for case_id, kind in plan.branch.items():

@@ -25,23 +25,13 @@ import typer
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
+from access.decisions import send_decision
+from access.errors import AccessRefused, CaseNotFound, CaseUnreadable, DecisionRefused
 from access.intake import describe_validation_error
 from access.intake_files import intake_file
-from access.service import (
-    AccessRefused,
-    CaseFilter,
-    CaseNotFound,
-    CaseUnreadable,
-    ClosedProbe,
-    DecisionRefused,
-    Reader,
-    audit,
-    list_cases,
-    read_case,
-    send_decision,
-    start_of_day,
-    stuck_cases,
-)
+from access.listing import CaseFilter, list_cases, start_of_day
+from access.reading import Reader, audit, read_case
+from access.stuck import ClosedProbe, stuck_cases
 from cli import notifications, render
 from cli.render import fail as _fail
 from cli.render import print_rows

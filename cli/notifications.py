@@ -25,8 +25,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from access.notifications import AlertRow, ingest_daily_file
-from access.service import notification_counts
+from access.notifications import AlertRow, ingest_daily_file, notification_counts
 from models.daily_file import DailyFileError
 from models.notification_policy import notification_policy
 from models.reconciliation import RECONCILIATION_SCHEDULE_ID

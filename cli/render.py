@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.service import RPCError
 
-from access.service import CaseUnreadable
+from access.errors import CaseUnreadable
 from models.decision_forms import decisions_accepted
 
 out = Console()

@@ -28,6 +28,8 @@ INTAKE = {"intake": True}
 # documents <= 10, names <= 120 characters). A real event is a few kilobytes.
 MAX_EVENT_BYTES = 64 * 1024
 
+ENCOUNTER_PREFIX = "encounter-"
+
 
 def subject_key_for(basis: str, secret: str) -> str:
     return hmac.new(secret.encode(), basis.encode(), hashlib.sha256).hexdigest()[:24]
@@ -173,7 +175,7 @@ class CustodyEvent(_Text):
 
         The custody reference is kept as sent (upper-cased: custody systems do not
         distinguish case), so "CU/1" and "CU-1" stay two cases."""
-        return f"encounter-{self.force}-{self.custody_reference.upper()}"
+        return f"{ENCOUNTER_PREFIX}{self.force}-{self.custody_reference.upper()}"
 
     def target_countries(self) -> list[str]:
         return [self.subject.nationality, *dict.fromkeys(self.subject.other_countries)]

@@ -37,7 +37,7 @@ SHUTDOWN_GRACE = timedelta(seconds=10)
 # Synchronous (def) activities run on this many threads; async ones on the event loop.
 MAX_CONCURRENT_ACTIVITIES = 32
 
-# The stuck-case scan (``access.service.stuck_cases``): called as
+# The stuck-case scan (``access.stuck.stuck_cases``): called as
 # ``stuck_cases(client, now=...)``, answering cases with ``case_id``, ``stage``, ``why``
 # and ``last_error``. Passed in by ``worker.py``: the access layer sits above this one.
 StuckCaseScan = Callable[..., Awaitable[Sequence[Any]]]

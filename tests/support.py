@@ -21,9 +21,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from access.intake import start_case
+from access.kinds import kind_of
 from activities.gateways import Gateways
 from activities.steps import CaseActivities
-from models.case import CaseView, EncounterInput, casework_id_for, is_casework_id
+from models.case import CaseView, EncounterInput, casework_id_for
 from models.decisions import DecisionRequest, DecisionResult
 from models.event import CustodyEvent
 from models.policy import Policy
@@ -32,7 +33,6 @@ from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from sim.world import Simulator, SubjectSpec, WorldFile
 from store.cases import CaseStore, make_engine
 from workflows import WORKFLOWS
-from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -159,7 +159,7 @@ class Harness:
                 ids.append(state.casework_id)
         for n, workflow_id in enumerate(ids):
             history = await self.client.get_workflow_handle(workflow_id).fetch_history()
-            kind = "casework" if is_casework_id(workflow_id) else "encounter"
+            kind = kind_of(workflow_id).name
             path = HISTORIES / f"{test.removeprefix('test_')}-{n}-{kind}.json"
             # Decrypted: the tests' key lives for one run only.
             path.write_text(decrypted_history(history).to_json())
@@ -244,9 +244,7 @@ async def harness(
 
 async def state_of(handle: WorkflowHandle[Any, Any]) -> Any:
     """The case's whole state, typed (encounter or casework by its ID)."""
-    if is_casework_id(handle.id):
-        return await handle.query(CriminalCaseworkWorkflow.state)
-    return await handle.query(EncounterWorkflow.state)
+    return await handle.query(kind_of(handle.id).state_query)
 
 
 async def until(

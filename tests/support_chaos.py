@@ -26,7 +26,7 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 from temporalio.client import Client
 
-from access.service import send_decision
+from access.decisions import send_decision
 from models.case import Outcome
 from models.decisions import DecisionRequest
 from models.event import CustodyEvent

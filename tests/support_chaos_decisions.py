@@ -29,7 +29,8 @@ from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
-from access.service import DecisionRefused, send_decision
+from access.decisions import send_decision
+from access.errors import DecisionRefused
 from models.case import CaseworkState, Outcome, Stage, casework_id_for
 from models.decisions import DecisionRequest
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
@@ -211,7 +212,7 @@ def effects_by_subject(engine: Engine) -> dict[str, dict[str, int]]:
 # "at once" then polls a moment after the kill, and the test spends less time waiting.
 # Without that line (the test gone) it exits.
 STANDBY = (
-    "import runpy, sys, access.service, processes.worker; "
+    "import runpy, sys, access.stuck, processes.worker; "
     "sys.exit(0) if sys.stdin.readline() != 'go\\n' "
     "else runpy.run_path('worker.py', run_name='__main__')"
 )

@@ -11,7 +11,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from typer.testing import CliRunner
 
-from access.service import AccessRefused, Reader, audit, read_case, send_decision
+from access.decisions import send_decision
+from access.errors import AccessRefused
+from access.reading import Reader, audit, read_case
 from activities.steps import CaseActivities
 from cli.fno import app as fno_app
 from models.case import Outcome, Stage

@@ -43,7 +43,7 @@ import pytest
 from temporalio.client import Client
 
 from access.intake import start_all
-from access.service import StuckCase, stuck_cases
+from access.stuck import StuckCase, stuck_cases
 from models.policy import compressed_policy
 from store.cases import CaseStore
 from tests.support import CONVERTER

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from access.service import AccessRefused, CaseFilter, visibility_query
+from access.errors import AccessRefused
+from access.listing import CaseFilter, visibility_query
 from models.case import Stage
 from models.policy import Policy
 from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
@@ -224,7 +225,7 @@ async def test_fno_lists_cases_whose_deadline_passed_unattended(dev_env, tmp_pat
 
 
 async def test_a_step_failing_for_long_is_listed_as_stuck_with_its_error(dev_env, tmp_path):
-    from access.service import stuck_cases
+    from access.stuck import stuck_cases
     from sim.world import FaultSpec, WorldFile
 
     world = WorldFile(faults=FaultSpec(rate=1.0, systems=["acro"]))  # ACRO is down
@@ -250,7 +251,7 @@ async def test_a_step_failing_for_long_is_listed_as_stuck_with_its_error(dev_env
 
 
 def test_failing_time_follows_the_retry_schedule():
-    from access.service import failing_time
+    from access.stuck import failing_time
 
     assert failing_time(1) == timedelta(0)
     assert failing_time(4) == timedelta(seconds=1 + 2 + 4)

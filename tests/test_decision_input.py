@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from access.service import CaseNotFound, DecisionRefused, send_decision
+from access.decisions import send_decision
+from access.errors import CaseNotFound, DecisionRefused
 from models.decisions import DecisionRequest
 from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import custody_event, harness, state_of, until

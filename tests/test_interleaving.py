@@ -35,8 +35,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
+from access.decisions import send_decision
+from access.errors import DecisionRefused
 from access.intake import start_all
-from access.service import DecisionRefused, send_decision
 from models.case import Stage
 from models.decisions import DecisionRequest
 from models.policy import compressed_policy

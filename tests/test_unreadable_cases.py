@@ -22,7 +22,8 @@ import pytest
 from temporalio import workflow
 from temporalio.worker import Worker
 
-from access.service import CANNOT_REPLAY, ClosedProbe, StuckCase, stuck_cases
+from access.errors import CANNOT_REPLAY
+from access.stuck import ClosedProbe, StuckCase, stuck_cases
 from models.case import Outcome, Stage
 from models.policy import compressed_policy
 from sim.world import ReplySpec, SubjectSpec
@@ -207,7 +208,7 @@ async def test_a_closed_case_that_cannot_replay_is_listed_and_its_reads_answer_4
 
 
 def test_a_replay_error_is_kept_to_its_first_line_without_payload_data():
-    from access.service import is_replay_failure, safe_error
+    from access.errors import is_replay_failure, safe_error
 
     core = (
         "[TMPRL1100] Nondeterminism error: Timer machine does not handle this event: "

@@ -18,7 +18,7 @@ from html import unescape
 import pytest
 from starlette.requests import Request
 
-from access.service import CaseRow
+from access.listing import CaseRow
 from models.decision_forms import decision_form, decisions_accepted
 from models.decisions import ROLES_FOR
 from tests.support import custody_event, harness, patient_policy

@@ -21,7 +21,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import Worker
 
-from access.service import stuck_cases
+from access.stuck import stuck_cases
 from models import search
 from models.case import Outcome, Stage, opening_stage
 from models.policy import compressed_policy

@@ -19,13 +19,14 @@ The routes are flat functions, one router per resource (``web.routes_account``,
 case store, the Temporal connection) they take as FastAPI dependencies
 (``web.visits``) from ``app.state.web``, which ``create_web_app`` sets.
 
-Every operation goes through ``access.service``: reading a case is a consultation
-logged with its purpose (the user's or their role's default purpose from the users
-file, or one they state), decisions are the ``decide`` update and its refusals come
-back with the workflow's reason, the access log is ``audit`` (supervisors and the
-Director only). Templates autoescape everything they show; every form carries the
-session's CSRF token; a supervisor gets no decision form and a decision POST from a
-role that may not make it is refused here, before it reaches the case.
+Every operation goes through ``access`` (``access.reading``, ``access.decisions``):
+reading a case is a consultation logged with its purpose (the user's or their role's
+default purpose from the users file, or one they state), decisions are the ``decide``
+update and its refusals come back with the workflow's reason, the access log is
+``audit`` (supervisors and the Director only). Templates autoescape everything they
+show; every form carries the session's CSRF token; a supervisor gets no decision form
+and a decision POST from a role that may not make it is refused here, before it reaches
+the case.
 
 Logs carry no personal data: case IDs, decision kinds and roles only, and the
 usernames of staff signing in (never a name typed that matches no user); query

@@ -1,6 +1,6 @@
 """The supervisors' dashboard figures. None of them needs personal data, and none is
 read from a case's state: the case list comes from Temporal's visibility store
-(search attributes, through ``access.service.list_cases``), reply times from the case
+(search attributes, through ``access.listing.list_cases``), reply times from the case
 store's document and access-log rows (times, countries and request references only;
 no document content is read).
 
@@ -12,7 +12,7 @@ no document content is read).
 - the funnel of the seeds: checks (encounters) → convictions returned → serious
   offending (encounters referred) → referred (Criminal Casework cases, one per
   subject) → deported;
-- notifications out (``access.service.notification_counts``).
+- notifications out (``access.notifications.notification_counts``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 from temporalio.client import Client
 
-from access.notifications import NotificationSummary
-from access.service import CaseFilter, CaseRow, list_cases, notification_counts
+from access.listing import CaseFilter, CaseRow, list_cases
+from access.notifications import NotificationSummary, notification_counts
 from models.case import Outcome, Stage
 from models.reference import countries
 from store.cases import AccessLogEntry, CaseStore, Document
@@ -195,7 +195,7 @@ def _aware(at: datetime) -> datetime:
 
 
 def notification_figures(store: CaseStore, now: datetime) -> NotificationSummary | None:
-    """Notifications out (``access.service.notification_counts``): per state and in
+    """Notifications out (``access.notifications.notification_counts``): per state and in
     total, the daily files, the open alerts; None if the store cannot say (a database
     not migrated to them)."""
     try:

@@ -2,7 +2,7 @@
 ``/cases/{id}`` (the case page: stage, subject, deadlines, timeline, the access log for
 supervisors, the Temporal Web UI link, and the decisions it accepts now from my role).
 
-Reading a case is a consultation logged with its purpose (``access.service.read_case``):
+Reading a case is a consultation logged with its purpose (``access.reading.read_case``):
 the one stated, else the user's default; a case opened from another site's link asks
 for the purpose first."""
 
@@ -17,22 +17,11 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from temporalio.service import RPCError
 
-from access.service import (
-    AUDIT_ROLES,
-    CANNOT_REPLAY,
-    QUERY_FAILED,
-    AccessRefused,
-    CaseFilter,
-    CaseNotFound,
-    CaseUnreadable,
-    ClosedProbe,
-    Reader,
-    audit,
-    list_cases,
-    read_case,
-    stuck_cases,
-    visibility_query,
-)
+from access.errors import CANNOT_REPLAY, QUERY_FAILED, AccessRefused, CaseNotFound, CaseUnreadable
+from access.kinds import KIND_NAMES, kind_of_state
+from access.listing import CaseFilter, list_cases, visibility_query
+from access.reading import AUDIT_ROLES, Reader, audit, read_case
+from access.stuck import ClosedProbe, stuck_cases
 from models.case import CaseView, CaseworkState, EncounterState, Outcome, Stage
 from models.decision_forms import DecisionForm, decision_form, decisions_accepted
 from runtime.logs import get_logger
@@ -52,7 +41,7 @@ from web.visits import (
 )
 
 PAGE_SIZES = (10, 25, 50, 100)
-CASE_KINDS = ("encounter", "casework", "notification")
+CASE_KINDS = KIND_NAMES
 log = get_logger("fno.web")
 router = APIRouter()
 
@@ -251,11 +240,8 @@ def _stuck_why(why: str) -> str:
 
 
 def _kind_of(state: CaseView) -> str:
-    if isinstance(state, CaseworkState):
-        return "casework"
-    if isinstance(state, EncounterState):
-        return "encounter"
-    return "other"
+    kind = kind_of_state(state)
+    return kind.name if kind else "other"
 
 
 def _facts(state: CaseView) -> list[tuple[str, Any]]:

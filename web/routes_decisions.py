@@ -13,7 +13,8 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
-from access.service import CaseNotFound, CaseUnreadable, DecisionRefused, send_decision
+from access.decisions import send_decision
+from access.errors import CaseNotFound, CaseUnreadable, DecisionRefused
 from models.decision_forms import decision_form
 from models.decisions import DecisionRequest
 from runtime.logs import get_logger

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from temporalio.service import RPCError
 
-from access.service import CaseFilter, list_cases
+from access.listing import CaseFilter, list_cases
 from web.visits import Staff, Temporal, problem, render
 
 INBOX_LIMIT = 500

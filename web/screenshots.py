@@ -21,6 +21,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from models.case import CASEWORK_PREFIX
+
 
 async def _sign_in(page: Any, base: str, username: str, password: str) -> None:
     await page.goto(f"{base}/web/login")
@@ -53,7 +55,7 @@ async def take(
                 await page.screenshot(path=str(saved[-1]), full_page=True)
             if "case" in pages:
                 if case is None:
-                    links = page.locator("table.cases a[href*='/web/cases/casework-']")
+                    links = page.locator(f"table.cases a[href*='/web/cases/{CASEWORK_PREFIX}']")
                     if not await links.count():
                         links = page.locator("table.cases a[href*='/web/cases/']")
                     case = await links.first.inner_text()

@@ -25,7 +25,7 @@ The rules here:
   that arrives in an activation with other jobs, or in a later activation of a task
   that already took events, is *deferred*: refused with the type ``DecisionDeferred``
   (nothing of it reaches the history), while the events are taken. The sender sends
-  it again (``access.service.send_decision`` does, within moments) and the case takes
+  it again (``access.decisions.send_decision`` does, within moments) and the case takes
   it in a task of its own, judged on the state after the events — the deportation
   decision sent once the Stage 1 window closed is taken, not refused because no
   worker was up when the window closed. Every history written so has each accepted
@@ -165,7 +165,7 @@ def refused(
     instance: Any, updates: WorkflowActivation, *, why: str = ENDED
 ) -> WorkflowActivationCompletion:
     """A completion refusing every update of ``updates``, as a validator would:
-    ``DEFERRED`` (send it again: ``access.service.send_decision`` does) or ``ENDED``."""
+    ``DEFERRED`` (send it again: ``access.decisions.send_decision`` does) or ``ENDED``."""
     message = (
         "Deferred: the case was taking in other events as this decision arrived; send it again."
         if why == DEFERRED

@@ -1,0 +1,124 @@
+"""Finding cases: the filter ``fno cases``, ``GET /cases`` and the web app's search
+share, the Temporal visibility query it becomes (values quoted, never spliced), and one
+sorted page of matching cases."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey
+
+from access.errors import AccessRefused
+from models import search
+
+
+def start_of_day(day: date) -> datetime:
+    """Midnight at the start of ``day``, local time: the meaning of a date filter."""
+    return datetime.combine(day, time.min).astimezone()
+
+
+class CaseFilter(BaseModel):
+    """What ``fno cases`` and ``GET /cases`` filter on: search attributes only, so no
+    personal data is needed (or possible) in a filter."""
+
+    kind: str | None = None
+    stage: str | None = None
+    outcome: str | None = None
+    nationality: str | None = None
+    force: str | None = None
+    owner: str | None = None
+    awaiting_role: str | None = None
+    overdue: bool = False
+    opened_after: datetime | None = None
+    opened_before: datetime | None = None
+    running_only: bool = False
+
+
+class CaseRow(BaseModel):
+    case_id: str
+    kind: str | None
+    status: str
+    stage: str | None
+    outcome: str | None
+    nationality: str | None
+    force: str | None
+    owner: str | None
+    awaiting_roles: list[str]
+    next_deadline: datetime | None
+    opened_at: datetime
+    closed_at: datetime | None = None
+
+
+def quoted(value: str) -> str:
+    if "'" in value or "\\" in value:
+        raise AccessRefused(f"filter value {value!r} may not contain quotes or backslashes")
+    return f"'{value}'"
+
+
+def visibility_query(f: CaseFilter, now: datetime) -> str:
+    """The Temporal visibility query for a filter (values are quoted, never spliced)."""
+    clauses: list[str] = []
+    keyed: list[tuple[SearchAttributeKey[Any], str | None]] = [
+        (search.CASE_KIND, f.kind),
+        (search.STAGE, f.stage),
+        (search.OUTCOME, f.outcome),
+        (search.NATIONALITY, f.nationality),
+        (search.FORCE, f.force),
+        (search.CASE_OWNER, f.owner),
+        (search.AWAITING_ROLE, f.awaiting_role),
+    ]
+    for key, value in keyed:
+        if value:
+            clauses.append(f"{key.name} = {quoted(value)}")
+    if f.overdue:
+        clauses.append(f"{search.NEXT_DEADLINE.name} < {quoted(now.isoformat())}")
+    if f.opened_after:
+        clauses.append(f"StartTime >= {quoted(f.opened_after.isoformat())}")
+    if f.opened_before:
+        clauses.append(f"StartTime < {quoted(f.opened_before.isoformat())}")
+    if f.running_only:
+        clauses.append("ExecutionStatus = 'Running'")
+    if not clauses:
+        clauses.append(f"{search.CASE_KIND.name} IS NOT NULL")
+    return " AND ".join(clauses)
+
+
+async def list_cases(
+    client: Client,
+    f: CaseFilter,
+    *,
+    now: datetime,
+    sort: str = "opened",
+    page: int = 1,
+    page_size: int = 50,
+) -> list[CaseRow]:
+    """Cases matching the filter, sorted (``opened``, ``deadline``), one page of them."""
+    rows: list[CaseRow] = []
+    async for w in client.list_workflows(visibility_query(f, now)):
+        sa = w.typed_search_attributes
+        rows.append(
+            CaseRow(
+                case_id=w.id,
+                kind=sa.get(search.CASE_KIND),
+                status=w.status.name if w.status else "UNKNOWN",
+                stage=sa.get(search.STAGE),
+                outcome=sa.get(search.OUTCOME),
+                nationality=sa.get(search.NATIONALITY),
+                force=sa.get(search.FORCE),
+                owner=sa.get(search.CASE_OWNER),
+                awaiting_roles=list(sa.get(search.AWAITING_ROLE) or []),
+                next_deadline=sa.get(search.NEXT_DEADLINE),
+                opened_at=w.start_time,
+                closed_at=w.close_time,
+            )
+        )
+    if sort == "deadline":
+        far = datetime.max.replace(tzinfo=now.tzinfo)
+        rows.sort(key=lambda r: (r.next_deadline or far, r.case_id))
+    else:
+        rows.sort(key=lambda r: (r.opened_at, r.case_id), reverse=True)
+    start = (max(page, 1) - 1) * page_size
+    return rows[start : start + page_size]
