@@ -30,7 +30,7 @@ from bench.measure import (
 )
 from bench.servers import child, dev_server, free_port, measured_pid, profiled, wait_for_worker
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
-from sim.world import pnc_subject_key
+from sim.world_file import pnc_subject_key
 from store.cases import CaseStore
 
 API_KEY = "bench-key"
