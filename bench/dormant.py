@@ -41,7 +41,7 @@ from models.decisions import DecisionRequest
 from models.event import CustodyEvent
 from models.policy import compressed_policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
-from sim.world import pnc_subject_key
+from sim.world_file import pnc_subject_key
 from store.cases import CaseStore
 
 DORMANT_QUERY = (

@@ -32,7 +32,7 @@ from bench.servers import child, dev_server, free_port, measured_pid, profiled, 
 from models.case import casework_id_for
 from models.event import ENCOUNTER_PREFIX
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
-from sim.world import pnc_subject_key
+from sim.world_file import pnc_subject_key
 from store.cases import CaseStore
 
 API_KEY = "bench-key"

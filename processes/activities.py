@@ -10,7 +10,8 @@ from activities.notifications import NotificationActivities
 from activities.steps import CaseActivities
 from runtime.config import Settings
 from sim.notifications import NotificationSimulator, NotificationWorld
-from sim.world import Simulator, load_world
+from sim.world import Simulator
+from sim.world_file import load_world
 from store.cases import CaseStore
 from store.notifications import NotificationStore
 

@@ -30,7 +30,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from activities.gateways import TransientGatewayError
 from models.notification import notification_countries
-from sim.world import SimEffect, record_effect_once
+from sim.tables import SimEffect, record_effect_once
 
 Delivery = Literal["delivered", "dropped", "truncated"]
 

@@ -1,22 +1,18 @@
 """A realistic simulated world: ACRO and the countries, PNC, CID, NBTC, ICE, police,
 Home Office correspondence.
 
-Driven by a *world file* (JSON, ``FNO_WORLD_FILE``) that says per subject (by PNC
-ID) what each country replies and when, the certificate's purpose, whether the
-subject left the UK, whether and when they are located, and which faults to
-inject. Subjects not in the file are drawn from the figures in DOMAIN.md with a
-seed, so a run is reproducible: ~16.7% of checks return convictions, ~0.84% are
-serious; EU replies average ~6 days ("no trace" can come back in minutes),
-non-EU replies ~66 days, and some never come.
+Driven by a *world file* (``sim.world_file``): per subject what each country replies
+and when, whether they left the UK or are located, and which faults to inject;
+subjects not in the file are drawn from the published figures with a seed.
 
 Time is the caller's: every question carries the workflow's ``as_of``, so a
 time-skipping test server or a compressed policy moves the simulated world with
 the case. ``day_seconds`` is the length of one simulated day.
 
-Side effects are kept in the database (tables ``sim_*``) keyed by the caller's
-idempotency key: a repeated call does nothing new and returns the first answer,
-and tests count effects to prove each happened exactly once. Injected *timeouts*
-do the work and then fail, as a lost response would, to prove callers are
+Side effects are kept in the database (tables ``sim_*``, ``sim.tables``) keyed by the
+caller's idempotency key: a repeated call does nothing new and returns the first
+answer, and tests count effects to prove each happened exactly once. Injected
+*timeouts* do the work and then fail, as a lost response would, to prove callers are
 idempotent.
 """
 
@@ -26,13 +22,10 @@ import hashlib
 import random
 import threading
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy import Engine, func
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field as SqlField
 from sqlmodel import Session, SQLModel, select
 
 from activities.gateways import (
@@ -41,120 +34,17 @@ from activities.gateways import (
     PermanentGatewayError,
     TransientGatewayError,
 )
-from models.event import subject_key_for
 from models.reference import countries, offences
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
-
-System = Literal["acro", "pnc", "cid", "nbtc", "ice", "police", "correspondence"]
-
-
-# World file ------------------------------------------------------------------
-class ConvictionSpec(BaseModel):
-    offence: str
-    convicted_on: str | None = None
-    sentence: str | None = None
-    recordable_on_pnc: bool = True
-
-
-class ReplySpec(BaseModel):
-    """What one country answers about the subject."""
-
-    after_days: float | None = Field(
-        default=1, description="Days after the request; null: the country never replies."
-    )
-    convictions: list[ConvictionSpec] = Field(default_factory=list)
-    certificate_purpose: Literal["criminal_proceedings", "immigration_deportation"] = (
-        "criminal_proceedings"
-    )
-    # When ACRO asks again for immigration purposes, the disclosable certificate's delay.
-    immigration_certificate_after_days: float | None = 5
-
-
-class SubjectSpec(BaseModel):
-    replies: dict[str, ReplySpec] = Field(default_factory=dict)
-    left_uk: bool = False
-    departed_on: str | None = None
-    located_after_days: float | None = Field(
-        default=10, description="Days after ICE tasking; null: never located by ICE."
-    )
-    refuse: dict[str, list[str]] = Field(
-        default_factory=dict,
-        description="Permanent refusals: system -> list of actions it refuses for this subject.",
-    )
-
-
-_DEFAULT_FAULTY: tuple[System, ...] = ("acro", "nbtc", "pnc")
-
-
-class FaultSpec(BaseModel):
-    rate: float = Field(default=0.0, ge=0, le=1, description="Errors before the work is done.")
-    timeout_rate: float = Field(
-        default=0.0, ge=0, le=1, description="Work done, then the answer is lost."
-    )
-    systems: list[System] = Field(default_factory=lambda: list(_DEFAULT_FAULTY))
-
-
-class WorldFile(BaseModel):
-    seed: int = 2017
-    faults: FaultSpec = Field(default_factory=FaultSpec)
-    subjects: dict[str, SubjectSpec] = Field(
-        default_factory=dict, description="By PNC ID, e.g. '17/123456A'."
-    )
-
-    @classmethod
-    def load(cls, path: Path) -> WorldFile:
-        try:
-            return cls.model_validate_json(path.read_text("utf-8"))
-        except FileNotFoundError:
-            raise FileNotFoundError(f"world file {path} not found (FNO_WORLD_FILE)") from None
-
-
-def pnc_subject_key(pnc_id: str, secret: str) -> str:
-    """The subject key of a PNC ID, as ``Subject.subject_key`` computes it."""
-    return subject_key_for(f"pnc:{pnc_id}", secret)
-
-
-# Tables ----------------------------------------------------------------------
-class SimEffect(SQLModel, table=True):
-    __tablename__ = "sim_effect"
-    key: str = SqlField(primary_key=True, max_length=400)
-    system: str = SqlField(index=True, max_length=20)
-    action: str = SqlField(index=True, max_length=60)
-    subject_key: str = SqlField(index=True, max_length=40)
-    result: str = SqlField(default="")
-    at: datetime | None = None
-
-
-class SimCertificate(SQLModel, table=True):
-    """What the country sent; content emptied for real when the certificate is destroyed."""
-
-    __tablename__ = "sim_certificate"
-    request_ref: str = SqlField(primary_key=True, max_length=200)
-    subject_key: str = SqlField(index=True, max_length=40)
-    country: str = SqlField(max_length=2)
-    purpose: str = SqlField(max_length=40)
-    requested_at: datetime
-    content: str | None = None
-    destroyed: bool = False
-
-
-# The simulator ---------------------------------------------------------------
-def record_effect_once(engine: Engine, effect: SimEffect) -> tuple[str, bool]:
-    """Record a simulated side effect once per key: (its result, whether it was done
-    now). A repeat, or a concurrent attempt that got there first, gets the first result."""
-    key, result = effect.key, effect.result  # read before the commit expires the row
-    with Session(engine) as session:
-        found = session.get(SimEffect, key)
-        if found is not None:
-            return found.result, False
-        session.add(effect)
-        try:
-            session.commit()
-        except IntegrityError:
-            session.rollback()
-            again = session.get(SimEffect, key)
-            return (again.result if again else result), False
-    return result, True
+from sim.tables import SimCertificate, SimEffect, record_effect_once
+from sim.world_file import (
+    ReplySpec,
+    SubjectSpec,
+    System,
+    WorldFile,
+    generate_subject,
+    pnc_subject_key,
+)
 
 
 class Simulator:
@@ -186,49 +76,9 @@ class Simulator:
         """The subject from the world file, or one drawn from the published figures."""
         spec = self._subjects.get(subject_key)
         if spec is None:
-            spec = self._generate(subject_key)
+            spec = generate_subject(self.world.seed, subject_key)
             self._subjects[subject_key] = spec
         return spec
-
-    def _generate(self, subject_key: str) -> SubjectSpec:
-        rng = random.Random(f"{self.world.seed}:{subject_key}")
-        serious = [o.code for o in offences().values() if o.serious]
-        minor = [o.code for o in offences().values() if not o.serious]
-        replies: dict[str, ReplySpec] = {}
-        for code, country in countries().items():
-            r = random.Random(f"{self.world.seed}:{subject_key}:{code}")
-            convicted = r.random() < 0.167  # 575 of 3,442 checks (seed 000)
-            is_serious = convicted and r.random() < 0.05  # 29 of 575
-            convictions: list[ConvictionSpec] = []
-            if convicted:
-                pool = serious if is_serious else minor
-                for _ in range(r.randint(1, 3)):
-                    convictions.append(
-                        ConvictionSpec(
-                            offence=r.choice(pool),
-                            convicted_on=f"{r.randint(1995, 2016)}-{r.randint(1, 12):02d}-15",
-                            sentence=r.choice(["fine", "suspended sentence", "2 years", "5 years"]),
-                            recordable_on_pnc=r.random() < 0.9,
-                        )
-                    )
-            if country.eu:
-                if not convicted and r.random() < 0.4:
-                    after: float | None = r.uniform(2, 50) / 1440  # minutes
-                else:
-                    after = min(r.expovariate(1 / 6), 40)  # mean ~6 days
-            elif r.random() < 0.15:
-                after = None  # no duty to reply
-            else:
-                after = r.expovariate(1 / 66)  # mean ~66 days
-            replies[code] = ReplySpec(
-                after_days=after,
-                convictions=convictions,
-                certificate_purpose=r.choice(["criminal_proceedings", "immigration_deportation"]),
-                immigration_certificate_after_days=r.uniform(1, 20),
-            )
-        roll = rng.random()
-        located = rng.uniform(1, 25) if roll < 0.7 else rng.uniform(60, 900) if roll < 0.9 else None
-        return SubjectSpec(replies=replies, left_uk=rng.random() < 0.25, located_after_days=located)
 
     def _days(self, n: float) -> timedelta:
         return timedelta(seconds=n * self.day_seconds)
@@ -518,12 +368,3 @@ def _aware(moment: datetime, like: datetime) -> datetime:
     if moment.tzinfo is None and like.tzinfo is not None:
         return moment.replace(tzinfo=like.tzinfo)
     return moment
-
-
-def load_world(path: Path | None, seed: int | None = None) -> WorldFile:
-    """The world file, or an empty world; ``seed`` (FNO_SIM_SEED) draws the subjects
-    not in the file, unless the file names its own seed."""
-    world = WorldFile.load(path) if path else WorldFile()
-    if seed is not None and "seed" not in world.model_fields_set:
-        world.seed = seed
-    return world

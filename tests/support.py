@@ -30,7 +30,8 @@ from models.event import CustodyEvent
 from models.policy import Policy
 from runtime.codec import CodecKeys, EncryptionCodec, data_converter
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
-from sim.world import Simulator, SubjectSpec, WorldFile
+from sim.world import Simulator
+from sim.world_file import SubjectSpec, WorldFile
 from store.cases import CaseStore, make_engine
 from workflows import WORKFLOWS
 from workflows.encounter import EncounterWorkflow
@@ -348,7 +349,7 @@ def effect_results(sim: Simulator, action: str, subject_key: str) -> list[str]:
     (for ``notice_served``: the notice served), one per act."""
     from sqlmodel import Session, select
 
-    from sim.world import SimEffect
+    from sim.tables import SimEffect
 
     with Session(sim.engine) as session:
         query = select(SimEffect).where(

@@ -32,7 +32,8 @@ from models.decisions import DecisionRequest
 from models.event import CustodyEvent
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from runtime.embedded import start_dev_server, stop_process
-from sim.world import Simulator, WorldFile, pnc_subject_key
+from sim.world import Simulator
+from sim.world_file import WorldFile, pnc_subject_key
 from store.cases import AccessLogEntry, EncounterRecord, SubjectCase
 from tests.support import custody_event
 from workflows.casework import CriminalCaseworkWorkflow

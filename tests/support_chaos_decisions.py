@@ -35,7 +35,8 @@ from models.case import CaseworkState, Outcome, Stage, casework_id_for
 from models.decisions import DecisionRequest
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from runtime.embedded import stop_process
-from sim.world import SimEffect, pnc_subject_key
+from sim.tables import SimEffect
+from sim.world_file import pnc_subject_key
 from tests.support import CONVERTER, custody_event, decrypted_history
 from workflows import WORKFLOWS
 from workflows.casework import CriminalCaseworkWorkflow

@@ -16,7 +16,7 @@ import httpx
 import uvicorn
 
 from server.app import create_app
-from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
+from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from store.cases import CaseStore
 from web.app import WebConfig, create_web_app
 from web.auth import Directory, User, UsersFile, hash_password

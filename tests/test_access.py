@@ -18,7 +18,7 @@ from activities.steps import CaseActivities
 from cli.fno import app as fno_app
 from models.case import Outcome, Stage
 from models.steps import EncounterOpened
-from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
+from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import api_client, custody_event, decision, harness, until
 
 SUPERVISOR = Reader(actor="Sue Park", role="supervisor", reason="quality review")

@@ -16,7 +16,7 @@ from access.errors import AccessRefused
 from access.listing import CaseFilter, visibility_query
 from models.case import Stage
 from models.policy import Policy
-from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
+from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import custody_event, harness, patient_policy, until
 
 pytestmark = pytest.mark.devserver
@@ -226,7 +226,7 @@ async def test_fno_lists_cases_whose_deadline_passed_unattended(dev_env, tmp_pat
 
 async def test_a_step_failing_for_long_is_listed_as_stuck_with_its_error(dev_env, tmp_path):
     from access.stuck import stuck_cases
-    from sim.world import FaultSpec, WorldFile
+    from sim.world_file import FaultSpec, WorldFile
 
     world = WorldFile(faults=FaultSpec(rate=1.0, systems=["acro"]))  # ACRO is down
     async with harness(dev_env, tmp_path, world=world) as h:

@@ -52,7 +52,7 @@ from runtime.codec import (
 from runtime.codec import main as codec_cli
 from runtime.embedded import start_dev_server, stop_process, temporal_cli_path
 from server.app import create_app
-from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
+from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
     CODEC_KEYS,
     CONVERTER,
@@ -403,7 +403,7 @@ async def test_the_server_holds_no_personal_data_and_the_history_decodes_and_rep
 
 @pytest.mark.devserver
 async def test_a_failing_steps_error_is_encrypted_on_the_server(dev_env, tmp_path):
-    from sim.world import FaultSpec, WorldFile
+    from sim.world_file import FaultSpec, WorldFile
 
     world = WorldFile(faults=FaultSpec(rate=1.0, systems=["acro"]))
     async with harness(dev_env, tmp_path, world=world) as h:

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from access.decisions import send_decision
 from access.errors import CaseNotFound, DecisionRefused
 from models.decisions import DecisionRequest
-from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
+from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import custody_event, harness, state_of, until
 
 HOSTILE = st.one_of(

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from activities.gateways import PermanentGatewayError, TransientGatewayError
-from sim.world import FaultSpec, ReplySpec, Simulator, SubjectSpec, WorldFile
+from sim.world import Simulator
+from sim.world_file import FaultSpec, ReplySpec, SubjectSpec, WorldFile
 from store.cases import CaseStore, make_engine
 from store.migrate import upgrade
 

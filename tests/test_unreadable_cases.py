@@ -26,7 +26,7 @@ from access.errors import CANNOT_REPLAY
 from access.stuck import ClosedProbe, StuckCase, stuck_cases
 from models.case import Outcome, Stage
 from models.policy import compressed_policy
-from sim.world import ReplySpec, SubjectSpec
+from sim.world_file import ReplySpec, SubjectSpec
 from tests.support import api_client, custody_event, eventually, harness, until
 from tests.support_web import browserless, sign_in
 from tests.test_cli import fno

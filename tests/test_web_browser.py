@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from models.case import Stage
-from sim.world import ReplySpec, SubjectSpec
+from sim.world_file import ReplySpec, SubjectSpec
 from tests.support import custody_event, harness, patient_policy, state_of, until
 from tests.support_web import PASSWORDS, build_app, casework_awaiting_located, live_server
 

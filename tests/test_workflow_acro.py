@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from models.case import Outcome, Stage
 from models.policy import add_working_days
-from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
+from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
     custody_event,
     days_between,

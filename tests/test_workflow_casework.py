@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError
 from models.case import Outcome, Stage
 from models.decisions import ROLES_FOR
 from models.steps import Stage1Notice
-from sim.world import ConvictionSpec, ReplySpec, SubjectSpec
+from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
     custody_event,
     days_between,

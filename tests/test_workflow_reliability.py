@@ -11,7 +11,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from activities.gateways import Gateways
 from models.case import Outcome, Stage
 from models.policy import compressed_policy
-from sim.world import ConvictionSpec, FaultSpec, ReplySpec, SubjectSpec, WorldFile
+from sim.world_file import ConvictionSpec, FaultSpec, ReplySpec, SubjectSpec, WorldFile
 from tests.support import custody_event, decide, decision, harness, key_of, state_of, texts, until
 
 ALL_SYSTEMS = ["acro", "pnc", "cid", "nbtc", "ice", "police", "correspondence"]

@@ -25,7 +25,7 @@ from access.stuck import stuck_cases
 from models import search
 from models.case import Outcome, Stage, opening_stage
 from models.policy import compressed_policy
-from sim.world import ReplySpec, SubjectSpec
+from sim.world_file import ReplySpec, SubjectSpec
 from tests.support import custody_event, eventually, harness, state_of, until
 
 UPSERT = EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
