@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, HTTPException, Request
 from temporalio.client import Client
 
 from access.intake import Intake
@@ -26,8 +26,14 @@ ApiKeyH = Annotated[str | None, Header(alias="X-API-Key", max_length=200)]
 
 
 def temporal(request: Request) -> Client:
-    """The Temporal client, connected when the app started (its lifespan)."""
-    client: Client = request.app.state.temporal
+    """The Temporal client, connected when the app started (its lifespan); a request
+    before then (or to an app started without its lifespan) is told to come back."""
+    client: Client | None = getattr(request.app.state, "temporal", None)
+    if client is None:
+        raise HTTPException(
+            status_code=503,
+            detail="not connected to Temporal yet: send the request again in a moment",
+        )
     return client
 
 

@@ -1,5 +1,5 @@
 """``python -m bench.baseline_worker``: the baseline's worker, built by the product's
-own ``worker.make_worker`` (same executor, concurrency and cache settings)."""
+own ``processes.worker.make_worker`` (same executor, concurrency and cache settings)."""
 
 from __future__ import annotations
 

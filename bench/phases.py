@@ -29,7 +29,7 @@ from bench.measure import (
     wait_closed,
 )
 from bench.servers import child, dev_server, free_port, measured_pid, profiled, wait_for_worker
-from models.case import casework_id_for
+from models.case import ENCOUNTER_WORKFLOW, casework_id_for
 from models.event import ENCOUNTER_PREFIX
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
 from sim.world_file import pnc_subject_key
@@ -173,7 +173,7 @@ async def run_product(
                 )
                 t0 = time.time()
                 posting = asyncio.gather(*(post(e) for e in plan.events))
-                query = "WorkflowType = 'EncounterWorkflow' AND ExecutionStatus = 'Completed'"
+                query = f"WorkflowType = '{ENCOUNTER_WORKFLOW}' AND ExecutionStatus = 'Completed'"
                 await wait_closed(
                     client,
                     query,
@@ -193,7 +193,7 @@ async def run_product(
                 raise RuntimeError(f"intake answered {dict(statuses)}, expected 201 for all {n}")
             # Not timed: what each branch cost in history events and activities.
             outcomes: dict[str, str] = {}
-            async for w in client.list_workflows("WorkflowType = 'EncounterWorkflow'"):
+            async for w in client.list_workflows(f"WorkflowType = '{ENCOUNTER_WORKFLOW}'"):
                 outcomes[w.id] = str(w.search_attributes.get("FnoOutcome", ["?"])[0])
             casework_ids = [w.id async for w in client.list_workflows("FnoCaseKind = 'casework'")]
             counts = await histories(client, list(plan.branch) + casework_ids)

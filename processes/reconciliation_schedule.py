@@ -49,6 +49,7 @@ from models.policy import DAY
 from models.reconciliation import (
     RECONCILIATION_PREFIX,
     RECONCILIATION_SCHEDULE_ID,
+    RECONCILIATION_WORKFLOW,
     FeedAnchor,
     ReconcileInput,
 )
@@ -76,7 +77,7 @@ def reconciliation_schedule(
         timeout = every * 10
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            "NotificationReconciliationWorkflow",
+            RECONCILIATION_WORKFLOW,
             ReconcileInput(policy=policy, anchor=anchor),
             id=RECONCILIATION_PREFIX,
             task_queue=task_queue,

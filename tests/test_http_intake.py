@@ -8,13 +8,16 @@ import asyncio
 import json
 import uuid
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from access.intake import Intake
+from api.app import create_app
 from models.policy import Policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from store.cases import CaseStore
 from tests.support import api_client, custody_event, harness, until
 
 pytestmark = pytest.mark.devserver
@@ -235,3 +238,27 @@ async def test_hostile_and_malformed_events_get_a_4xx_and_start_nothing(dev_env,
         await asyncio.sleep(1)  # let visibility catch up before counting
         after = (await h.client.count_workflows()).count
     assert after == before
+
+
+async def test_a_request_before_the_api_has_connected_is_told_to_come_back(tmp_path):
+    """Before the app's start-up has connected to Temporal, routes that need it answer
+    503 (try again), never a 500."""
+
+    async def never() -> object:
+        raise AssertionError("the lifespan is not run here")
+
+    store = CaseStore.migrated(f"sqlite:///{tmp_path / 'casework.db'}")
+    intake = Intake(
+        task_queue="unused",
+        policy=Policy(),
+        subject_key_secret=LOCAL_SUBJECT_KEY_SECRET,
+        api_keys={"kent-key": "Kent custody system"},
+    )
+    app = create_app(never, store, intake=intake)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)  # no lifespan: never connected
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
+        posted = await http.post("/custody-events", json=event_body("kent"), headers=KEY)
+        stuck = await http.get(
+            "/stuck-cases", headers={"X-Actor": "Sue Park", "X-Role": "supervisor"}
+        )
+    assert (posted.status_code, stuck.status_code) == (503, 503)

@@ -43,7 +43,8 @@ The rules here:
 
 ``install()`` patches the SDK's workflow instance once per process (outside the
 sandbox; the class is shared with it). ``workflows.WORKFLOWS`` installs it, so every
-worker and replayer that takes our workflows from there has it; ``worker.py`` checks.
+worker and replayer that takes our workflows from there has it;
+``processes.worker.make_worker`` checks.
 The SDK version is pinned in ``pyproject.toml``: a new SDK is taken deliberately,
 with the replay tests.
 """
