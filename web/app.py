@@ -1,5 +1,5 @@
 """The caseworkers' and supervisors' web app: server-rendered pages, mounted by the HTTP
-API at ``/web`` (``api.app.create_app(..., web=...)``).
+process at ``/web`` (``server.app.create_app(..., web=...)``).
 
     GET  /web/                       home: the inbox (the dashboard for supervisors)
     GET  /web/login, POST /web/login sign in (users file, Argon2 password hashes)
