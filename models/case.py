@@ -32,10 +32,6 @@ def casework_id_for(subject_key: str) -> str:
     return f"{CASEWORK_PREFIX}{subject_key}"
 
 
-def is_casework_id(case_id: str) -> bool:
-    return case_id.startswith(CASEWORK_PREFIX)
-
-
 class Stage(StrEnum):
     # ACRO side (the encounter)
     RECEIVED = "Custody event received"

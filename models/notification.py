@@ -58,10 +58,6 @@ def notification_id_for(conviction_key: str, country: str) -> str:
     return f"{NOTIFICATION_PREFIX}{conviction_key}-{country}"
 
 
-def is_notification_id(case_id: str) -> bool:
-    return case_id.startswith(NOTIFICATION_PREFIX)
-
-
 def conviction_document_id(conviction_key: str) -> str:
     return f"conviction-{conviction_key}"
 

@@ -24,14 +24,18 @@ pytestmark = pytest.mark.devserver
 KEY = {"X-API-Key": "kent-key"}
 
 
-def web(h):
-    intake = Intake(
-        task_queue=h.task_queue,
+def kent_intake(task_queue: str) -> Intake:
+    """Intake that takes the Kent custody system's key (``KEY``)."""
+    return Intake(
+        task_queue=task_queue,
         policy=Policy(),
         subject_key_secret=LOCAL_SUBJECT_KEY_SECRET,
         api_keys={"kent-key": "Kent custody system"},
     )
-    return api_client(h.client, h.store, intake=intake)
+
+
+def web(h):
+    return api_client(h.client, h.store, intake=kent_intake(h.task_queue))
 
 
 async def cases_of(h, force: str, expect: int | None = None) -> int:
@@ -248,13 +252,7 @@ async def test_a_request_before_the_api_has_connected_is_told_to_come_back(tmp_p
         raise AssertionError("the lifespan is not run here")
 
     store = CaseStore.migrated(f"sqlite:///{tmp_path / 'casework.db'}")
-    intake = Intake(
-        task_queue="unused",
-        policy=Policy(),
-        subject_key_secret=LOCAL_SUBJECT_KEY_SECRET,
-        api_keys={"kent-key": "Kent custody system"},
-    )
-    app = create_app(never, store, intake=intake)  # type: ignore[arg-type]
+    app = create_app(never, store, intake=kent_intake("unused"))  # type: ignore[arg-type]
     transport = httpx.ASGITransport(app=app)  # no lifespan: never connected
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
         posted = await http.post("/custody-events", json=event_body("kent"), headers=KEY)

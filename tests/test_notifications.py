@@ -14,9 +14,10 @@ from temporalio.client import WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
+from access.kinds import NOTIFICATION
 from models.case import Outcome, Stage
 from models.daily_file import DailyFileError, parse_daily_file
-from models.notification import is_notification_id, notification_countries
+from models.notification import notification_countries
 from models.reconciliation import FeedAnchor
 from sim.notifications import ChannelFaults, NotificationWorld
 from tests.support import CONVERTER, decide, decision
@@ -85,7 +86,7 @@ async def test_a_days_file_gives_one_notification_per_conviction_and_state(ts_en
     # Each sent exactly once; no name or PNC ID in any workflow ID.
     assert sorted(effects.values()) == [1] * 5 and set(effects) == {r.notification_id for r in rows}
     for r in rows:
-        assert is_notification_id(r.notification_id)
+        assert NOTIFICATION.owns(r.notification_id)
         assert "Nowak" not in r.notification_id and "/" not in r.notification_id
     assert [f.receipts for f in h.store.files()] == [2]
 

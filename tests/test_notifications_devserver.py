@@ -15,8 +15,8 @@ import pytest
 from temporalio.client import ScheduleActionStartWorkflow
 
 from access.intake import Intake
+from access.kinds import NOTIFICATION
 from models.case import Outcome
-from models.notification import is_notification_id
 from models.notification_policy import NotificationPolicy
 from models.reconciliation import RECONCILIATION_SCHEDULE_ID
 from processes.reconciliation_schedule import (
@@ -224,7 +224,7 @@ async def test_fno_takes_daily_files_and_shows_notifications_to_supervisors(dev_
     assert len(json.loads(acked)) == 1
     assert show_code == 0, show_err
     state = json.loads(shown)
-    assert is_notification_id(state["case_id"])
+    assert NOTIFICATION.owns(state["case_id"])
     assert state["outcome"] == Outcome.NOTIFICATION_ACKNOWLEDGED.value
     assert refused_code == 1 and "senior_caseworker" in refused_err
     assert accepted_code == 0 and json.loads(open_after) == []
