@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-CODE   := workflows activities models store runtime processes local access cli api web bench sim worker.py starter.py
+CODE   := workflows activities models identity store runtime processes local access cli api web bench sim worker.py starter.py
 
 .PHONY: run test test-load check bench worker migrate register-search-attributes schedules notifications-year install clean
 

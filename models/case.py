@@ -13,7 +13,13 @@ from models.policy import Policy
 from models.reference import country
 
 Role = Literal[
-    "police_officer", "caseworker", "senior_caseworker", "director", "supervisor", "ice_officer"
+    "police_officer",
+    "caseworker",
+    "senior_caseworker",
+    "director",
+    "supervisor",
+    "ice_officer",
+    "acro_officer",
 ]
 
 
