@@ -1,7 +1,8 @@
 """What a request to a case can come back with instead of an answer: a refusal (no
-purpose, no role), no such case, a decision the case refused, and a case that exists
-but cannot be read now (``CaseUnreadable``, with its reason code and what an operator
-should do); and how a Temporal error's text is judged and cut for listing."""
+purpose; the policy's ``NotPermitted``), no such case, a decision the case refused, and
+a case that exists but cannot be read now (``CaseUnreadable``, with its reason code and
+what an operator should do); and how a Temporal error's text is judged and cut for
+listing."""
 
 from __future__ import annotations
 
@@ -11,6 +12,17 @@ from typing import Any
 
 class AccessRefused(Exception):
     """The request lacks what the law or policy needs (a purpose, a role)."""
+
+
+class NotPermitted(AccessRefused):
+    """The need-to-know policy (``access.policy``) refuses this person this act: their
+    role, force or the kind of case. ``code`` says which, in a word (``not_permitted``,
+    ``other_force``, ``not_yours``); nothing of the case was read."""
+
+    def __init__(self, detail: str, code: str = "not_permitted") -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code
 
 
 class CaseNotFound(Exception):

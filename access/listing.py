@@ -1,6 +1,13 @@
 """Finding cases: the filter ``fno cases``, ``GET /cases`` and the web app's search
 share, the Temporal visibility query it becomes (values quoted, never spliced), and one
-sorted page of matching cases."""
+sorted page of matching cases — only cases the principal may read (``access.policy``:
+the query is narrowed to the kinds, and for a police officer the force, they may read,
+and each row is checked again).
+
+    await list_cases(client, principal, f, *, now, sort, page, page_size, figures=False)
+    await count_cases(client, principal, f, *, now) -> int
+    scoped_query(principal, f, now) -> str     visibility_query(f, now) within the policy
+    visibility_query(f, now) -> str            the filter alone"""
 
 from __future__ import annotations
 
@@ -12,6 +19,16 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
 
 from access.errors import AccessRefused
+from access.kinds import KIND_NAMES
+from access.policy import (
+    Capability,
+    case_ref,
+    force_bound,
+    may_read,
+    require,
+    require_some_read,
+)
+from identity.principal import Principal
 from models import search
 
 
@@ -86,18 +103,49 @@ def visibility_query(f: CaseFilter, now: datetime) -> str:
     return " AND ".join(clauses)
 
 
+def scoped_query(principal: Principal, f: CaseFilter, now: datetime) -> str:
+    """``visibility_query(f, now)`` narrowed to what ``principal`` may read: the kinds of
+    case, and a force-bound role's own force. ``NotPermitted`` when that is nothing."""
+    kinds = require_some_read(principal)
+    clauses = [visibility_query(f, now)]
+    if set(kinds) != set(KIND_NAMES):
+        clauses.append(f"{search.CASE_KIND.name} IN ({', '.join(quoted(k) for k in kinds)})")
+    if force_bound(principal):
+        clauses.append(f"{search.FORCE.name} = {quoted((principal.force or '').strip().lower())}")
+    return " AND ".join(clauses)
+
+
+def _readable(principal: Principal, row: CaseRow) -> bool:
+    ref = case_ref(row.case_id, force=row.force)
+    return row.kind == ref.kind and may_read(principal, ref)
+
+
+async def count_cases(client: Client, principal: Principal, f: CaseFilter, *, now: datetime) -> int:
+    """How many cases ``principal`` may read match the filter (by the scoped query)."""
+    return (await client.count_workflows(scoped_query(principal, f, now))).count
+
+
 async def list_cases(
     client: Client,
+    principal: Principal,
     f: CaseFilter,
     *,
     now: datetime,
     sort: str = "opened",
     page: int = 1,
     page_size: int = 50,
+    figures: bool = False,
 ) -> list[CaseRow]:
-    """Cases matching the filter, sorted (``opened``, ``deadline``), one page of them."""
+    """Cases matching the filter that ``principal`` may read, sorted (``opened``,
+    ``deadline``), one page of them. ``figures``: every case, for counting (search
+    attributes only, no personal data), for those who may see the figures."""
+    if figures:
+        require(principal, Capability.FIGURES)
+        query = visibility_query(f, now)
+    else:
+        query = scoped_query(principal, f, now)
     rows: list[CaseRow] = []
-    async for w in client.list_workflows(visibility_query(f, now)):
+    async for w in client.list_workflows(query):
         sa = w.typed_search_attributes
         rows.append(
             CaseRow(
@@ -115,6 +163,8 @@ async def list_cases(
                 closed_at=w.close_time,
             )
         )
+    if not figures:
+        rows = [r for r in rows if _readable(principal, r)]
     if sort == "deadline":
         far = datetime.max.replace(tzinfo=now.tzinfo)
         rows.sort(key=lambda r: (r.next_deadline or far, r.case_id))

@@ -1,5 +1,15 @@
 """Notifications out, for ``fno`` and the HTTP API: taking in the PNC's daily activity
-files, and what supervisors see (counts, notifications, files, alerts).
+files, and what supervisors see (counts, notifications, files, alerts) — each read
+allowed by the need-to-know policy first (``access.policy``: notifications out are for
+caseworkers, senior caseworkers and supervisors; the figures for supervisors and the
+Director too; only a senior caseworker accepts an alert).
+
+    ingest_daily_file(client, store, raw, ...)       the caller checks the sender's scope
+    notification_counts(store, principal, now) -> NotificationSummary
+    daily_files(store, principal, limit=100) -> [DailyFile]
+    notifications(store, principal, *, now, country=None, status=None, limit=100)
+    alerts(store, principal, include_resolved=False) -> [AlertRow]
+    accept_alert(store, principal, alert_id, reason, now=None)
 
 ``ingest_daily_file`` records the file and its convictions in the case store in one
 transaction, then starts one ``NotificationWorkflow`` per conviction × EU state of
@@ -19,12 +29,15 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client, ScheduleHandle
 from temporalio.service import RPCError, RPCStatusCode
 
+from access.errors import AccessRefused
+from access.policy import Capability, may, require
 from activities.notification_starts import input_for, start_notification
+from identity.principal import Principal
 from models.daily_file import DailyFileError, RejectedLine, parse_daily_file
 from models.notification_policy import NotificationPolicy
 from models.reconciliation import RECONCILIATION_SCHEDULE_ID
-from store.notification_reports import CountryCounts
-from store.notification_tables import NotificationAlert
+from store.notification_reports import CountryCounts, NotificationStatus
+from store.notification_tables import DailyFile, NotificationAlert, NotificationRecord
 from store.notifications import IngestOutcome, NotificationStore
 
 log = structlog.get_logger("fno.notifications")
@@ -184,12 +197,73 @@ def notification_summary(store: NotificationStore, now: datetime) -> Notificatio
     )
 
 
-def notification_counts(store: NotificationStore, now: datetime) -> NotificationSummary:
+def _may_see(principal: Principal) -> None:
+    if not may(principal, Capability.FIGURES):
+        require(principal, Capability.NOTIFICATIONS)
+
+
+def notification_counts(
+    store: NotificationStore, principal: Principal, now: datetime
+) -> NotificationSummary:
     """Notifications out by state of nationality and in total — sent, acknowledged,
     awaiting acknowledgement, escalated, overdue (not sent within 28 days), sent late —
     with the daily files received and the open alerts: the supervisors' figures (``fno
     notifications summary``, ``GET /notifications/summary``, the dashboard)."""
+    _may_see(principal)
     return notification_summary(store, now)
+
+
+def daily_files(
+    store: NotificationStore, principal: Principal, limit: int = 100
+) -> list[DailyFile]:
+    """The daily activity files received, newest first."""
+    require(principal, Capability.NOTIFICATIONS)
+    return store.files(limit)
+
+
+def notifications(
+    store: NotificationStore,
+    principal: Principal,
+    *,
+    now: datetime,
+    country: str | None = None,
+    status: NotificationStatus | None = None,
+    limit: int = 100,
+) -> list[NotificationRecord]:
+    """Notifications, newest first: IDs, states and dates (no personal data)."""
+    require(principal, Capability.NOTIFICATIONS)
+    return store.notifications(now=now, country=country, status=status, limit=limit)
+
+
+def alerts(
+    store: NotificationStore, principal: Principal, include_resolved: bool = False
+) -> list[AlertRow]:
+    """Open alerts (with ``include_resolved``, resolved ones too), oldest first."""
+    require(principal, Capability.NOTIFICATIONS)
+    return [AlertRow.of(a) for a in store.alerts(include_resolved=include_resolved)]
+
+
+def accept_alert(
+    store: NotificationStore,
+    principal: Principal,
+    alert_id: int,
+    reason: str,
+    now: datetime | None = None,
+) -> None:
+    """A senior caseworker accepts an open alert: it is not raised again; the decision
+    goes to the access log with the proven person. ``KeyError``: no such alert;
+    ``ValueError``: already resolved; ``AccessRefused``: no reason."""
+    require(principal, Capability.ACCEPT_ALERTS)
+    if len(reason.strip()) < 3:
+        raise AccessRefused("State why the alert is accepted (at least 3 characters).")
+    store.accept_alert(
+        alert_id,
+        actor=principal.name,
+        role=principal.role,
+        reason=reason.strip(),
+        at=now or datetime.now(UTC),
+        subject=principal.subject,
+    )
 
 
 class AlertRow(BaseModel):

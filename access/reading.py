@@ -1,6 +1,12 @@
-"""Reading a case, and the access log: every read states its purpose and is logged as a
-*consultation* (Data Protection Act 2018 s.62); the access log of a case, or of an actor
-since a date, is for supervisors only.
+"""Reading a case, and the access log: every read is first allowed by the need-to-know
+policy (``access.policy``: refused before anything is read), states its purpose and is
+logged as a *consultation* (Data Protection Act 2018 s.62) naming the proven person —
+their name, role and subject; a police officer gets their own force's encounters,
+redacted (``access.policy.RedactedEncounter``: no certificates). The access log of a
+case, or of an actor since a date, is for supervisors and the Director.
+
+    await read_case(client, store, case_id, principal, reason=None) -> CaseState
+    audit(store, principal, *, case_id=None, actor=None, since=None) -> [AccessLogEntry]
 
 A case whose state query fails (its history cannot be replayed by the current workers,
 or the query itself fails) raises ``CaseUnreadable`` with a reason code, the error's
@@ -11,7 +17,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import BaseModel
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -26,32 +31,46 @@ from access.errors import (
     safe_error,
 )
 from access.kinds import CaseState, kind_of
+from access.policy import Access, Capability, redact, require, require_read, resolve_case
 from access.stuck import ClosedProbe, closed_candidates
+from identity.principal import Principal
+from models.case import EncounterState
+from runtime.logs import get_logger
 from store.cases import AccessLogEntry, CaseStore
 
-AUDIT_ROLES = ("supervisor", "director")
+log = get_logger("fno.access")
 
 
-class Reader(BaseModel):
-    actor: str
-    role: str
-    reason: str | None
-
-
-def _require_reason(reader: Reader) -> str:
-    if not reader.reason or not reader.reason.strip():
+def _require_reason(stated: str | None, principal: Principal) -> str:
+    reason = (stated or "").strip() or (principal.reason or "").strip()
+    if not reason:
         raise AccessRefused(
             "State the purpose of this read: reading a case is logged with its "
             "justification (--reason, the X-Reason header, or FNO_REASON)."
         )
-    return reader.reason.strip()
+    return reason
 
 
-async def read_case(client: Client, store: CaseStore, case_id: str, reader: Reader) -> CaseState:
-    """The case's whole state; the consultation is logged once the state is read, with
-    its purpose. A read that reads nothing (no such case, a case that cannot be read
-    now: ``CaseUnreadable``) is not a consultation and is not logged."""
-    reason = _require_reason(reader)
+async def read_case(
+    client: Client,
+    store: CaseStore,
+    case_id: str,
+    principal: Principal,
+    reason: str | None = None,
+) -> CaseState:
+    """The case's state as ``principal`` may see it, read for ``reason`` (the stated
+    purpose; else the principal's default purpose). The policy is asked first
+    (``NotPermitted``: nothing read, nothing logged); the consultation is logged once
+    the state is read. A read that reads nothing (no such case, a case that cannot be
+    read now: ``CaseUnreadable``) is not a consultation and is not logged."""
+    ref = await resolve_case(client, case_id, principal)
+    try:
+        access = require_read(principal, ref)
+    except AccessRefused as err:
+        code = getattr(err, "code", "not_permitted")
+        log.warning("read refused", case_id=case_id, kind=ref.kind, role=principal.role, why=code)
+        raise
+    purpose = _require_reason(reason, principal)
     handle = client.get_workflow_handle(case_id)
     # A running case whose workflow task cannot be replayed answers no query (the query
     # waits for that task, which never completes, and times out): say so at once.
@@ -65,12 +84,17 @@ async def read_case(client: Client, store: CaseStore, case_id: str, reader: Read
         raise
     except WorkflowQueryFailedError as err:
         raise await _unreadable(client, case_id, err.message) from None
+    if access is Access.REDACTED:
+        if not isinstance(state, EncounterState):  # the policy redacts encounters only
+            raise AccessRefused(f"case {case_id} has no redacted view")
+        state = redact(state)
     store.log(
-        actor=reader.actor,
-        role=reader.role,
+        actor=principal.name,
+        role=principal.role,
+        subject=principal.subject,
         action="consultation",
         case_id=case_id,
-        justification=reason,
+        justification=purpose,
     )
     return state  # type: ignore[no-any-return]
 
@@ -101,17 +125,15 @@ async def _unreadable(client: Client, case_id: str, message: str) -> CaseUnreada
 
 def audit(
     store: CaseStore,
-    reader: Reader,
+    principal: Principal,
     *,
     case_id: str | None = None,
     actor: str | None = None,
     since: datetime | None = None,
 ) -> list[AccessLogEntry]:
-    """The access log, for supervisors: by case, or by actor since a date."""
-    if reader.role not in AUDIT_ROLES:
-        raise AccessRefused(
-            f"Only a supervisor may read the access log (you are acting as {reader.role})."
-        )
+    """The access log, for supervisors and the Director: by case, or by actor (a name
+    or a subject) since a date."""
+    require(principal, Capability.AUDIT)
     if case_id is None and actor is None:
         raise AccessRefused("Name a case, or an actor (with --since), to audit.")
     return store.access_log(case_id, actor=actor, since=since)

@@ -2,7 +2,12 @@
 unattended, a workflow task no worker takes up or that keeps failing, a history the
 current workers cannot replay (``why="cannot_replay"``, running cases from their failing
 workflow task, recently closed ones by asking their state), and the open alerts of
-notifications out."""
+notifications out.
+
+The doors (the HTTP API, the web app) pass the ``principal``: they list only the cases
+it may read (``access.policy``), and the rows of notifications out only to those who
+may see them. Without one, the listing is the worker's own periodic scan (no person).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,8 @@ from access.errors import CANNOT_REPLAY, QUERY_FAILED, is_replay_failure, safe_e
 from access.kinds import kind_of, workflow_type
 from access.listing import quoted
 from access.notifications import reconciliation_health
+from access.policy import Capability, case_ref, may, may_read
+from identity.principal import Principal
 from models import search
 from models.notification_policy import NotificationPolicy
 from models.reconciliation import RECONCILIATION_SCHEDULE_ID
@@ -66,6 +73,7 @@ async def stuck_cases(
     overdue_by: timedelta = timedelta(hours=1),
     notifications: NotificationStore | None = None,
     closed: ClosedProbe | None = None,
+    principal: Principal | None = None,
 ) -> list[StuckCase]:
     """Open cases that are not moving: a step in another system failing for longer than
     ``failing_for`` (with its last error), or a deadline passed ``overdue_by`` ago with
@@ -75,7 +83,8 @@ async def stuck_cases(
     file missing, incomplete or out of sequence; a conviction not notified) and a
     reconciliation not running. With ``closed``, also the recently closed cases whose
     state cannot be read (``ClosedProbe``: the listings of ``fno``, the HTTP API and the
-    web app pass one; the worker's periodic scan does not replay closed cases)."""
+    web app pass one; the worker's periodic scan does not replay closed cases). With
+    ``principal``, only what it may see (see the module's docstring)."""
     stuck: list[StuckCase] = []
     seen: set[str] = set()
     overdue_query = (
@@ -111,6 +120,10 @@ async def stuck_cases(
         stuck.extend(failing[:1])
     if closed is not None and closed.limit > 0:
         stuck.extend(await unreadable_closed_cases(client, now, closed))
+    if principal is not None:
+        stuck = [s for s in stuck if may_read(principal, case_ref(s.case_id))]
+        if not may(principal, Capability.NOTIFICATIONS):
+            notifications = None
     if notifications is not None:
         stuck.extend(await notification_gaps(client, notifications, now, failing_for))
     return stuck

@@ -1,21 +1,13 @@
-"""Who is asking: the proven person behind a request to any door, and the callable that
-proves it (codec tokens, web sessions, and later bearer tokens)."""
+"""Who is asking, at a door that authenticates by the request itself (the codec
+server): an ``Authenticator`` maps a request to the proven ``Principal`` behind it, or
+None when it proves nobody (a web session is one: ``web.session_authenticator``)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from pydantic import BaseModel, Field
 from starlette.requests import Request
 
+from identity.principal import Principal
 
-class Viewer(BaseModel):
-    """An authenticated person: who, in which role, and the purpose used when a request
-    states none (the Web UI cannot send ``X-Reason``)."""
-
-    actor: str = Field(min_length=1, max_length=120)
-    role: str = Field(min_length=1, max_length=40)
-    reason: str | None = Field(default=None, max_length=2000)
-
-
-Authenticator = Callable[[Request], Awaitable[Viewer | None]]
+Authenticator = Callable[[Request], Awaitable[Principal | None]]

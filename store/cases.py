@@ -20,7 +20,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, or_
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
 
@@ -88,6 +88,8 @@ class AccessLogEntry(SQLModel, table=True):
     at: datetime = Field(default_factory=_now, index=True)
     actor: str = Field(max_length=120, index=True)
     role: str = Field(max_length=40)
+    # The proven person's stable identity (``Principal.subject``): None before issue 18.
+    subject: str | None = Field(default=None, max_length=300, index=True)
     action: str = Field(max_length=20)
     case_id: str = Field(index=True, max_length=200)
     document_id: str | None = Field(default=None, max_length=200)
@@ -317,15 +319,18 @@ class CaseStore:
         justification: str,
         act_key: str | None = None,
         document_id: str | None = None,
+        subject: str | None = None,
     ) -> bool:
         """Append one entry; with an ``act_key``, a repeat of the same act adds nothing
-        (the key is unique: the repeat's insert is refused and rolled back)."""
+        (the key is unique: the repeat's insert is refused and rolled back). ``subject``:
+        the proven person's stable identity, beside the ``actor``'s name."""
         with Session(self.engine) as session:
             session.add(
                 AccessLogEntry(
                     act_key=act_key,
                     actor=actor,
                     role=role,
+                    subject=subject,
                     action=action,
                     case_id=case_id,
                     document_id=document_id,
@@ -342,12 +347,15 @@ class CaseStore:
         since: datetime | None = None,
         limit: int = 1000,
     ) -> list[AccessLogEntry]:
-        """Entries for a case, or by an actor since a time, oldest first."""
+        """Entries for a case, or by an actor (their name or subject) since a time,
+        oldest first."""
         query = select(AccessLogEntry)
         if case_id is not None:
             query = query.where(AccessLogEntry.case_id == case_id)
         if actor is not None:
-            query = query.where(AccessLogEntry.actor == actor)
+            query = query.where(
+                or_(AccessLogEntry.actor == actor, AccessLogEntry.subject == actor)  # type: ignore[arg-type]
+            )
         if since is not None:
             query = query.where(AccessLogEntry.at >= since)
         query = query.order_by(AccessLogEntry.id).limit(limit)  # type: ignore[arg-type]

@@ -106,7 +106,14 @@ class NotificationAlerts:
             return list(s.exec(query))
 
     def accept_alert(
-        self, alert_id: int, *, actor: str, role: str, reason: str, at: datetime
+        self,
+        alert_id: int,
+        *,
+        actor: str,
+        role: str,
+        reason: str,
+        at: datetime,
+        subject: str | None = None,
     ) -> None:
         """A person accepts an open alert (e.g. a record the PNC will not re-send); it
         is not raised again. The decision goes to the access log."""
@@ -125,6 +132,7 @@ class NotificationAlerts:
                     act_key=f"alert-accepted:{alert_id}",
                     actor=actor,
                     role=role,
+                    subject=subject,
                     action="decision",
                     case_id=row.notification_id or f"daily-file-{row.file_sequence}",
                     justification=f"notification alert {row.alert_key} accepted: {reason}",
