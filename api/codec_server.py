@@ -1,115 +1,77 @@
-"""The codec server: decrypts payloads for the Temporal Web UI and CLI, for authorised
-people only, and logs every decryption in the access log.
+"""The codec server: decrypts payloads for the Temporal Web UI and CLI, for proven
+people only, each payload only for those the need-to-know policy lets read its case in
+full, and logs every decryption in the access log.
 
 Mounted beside the JSON API at ``/codec`` (``server.app.create_app(..., codec_server=...)``); it
 speaks Temporal's remote codec protocol:
 
     POST /codec/decode   {"payloads": [...]}  ->  {"payloads": [...]}   (decrypted)
-    POST /codec/encode   {"payloads": [...]}  ->  {"payloads": [...]}   (encrypted)
+    POST /codec/encode   {"payloads": [...]}  ->  {"payloads": [...]}   (off by default)
 
 Payloads are protobuf JSON (``metadata`` values and ``data`` in base64), as the Web UI
-and ``temporal --codec-endpoint`` send them; the ``X-Namespace`` header names the
-namespace. Only the last path segment matters (the protocol allows any prefix), so
-``/codec/<token>/decode`` works too: that is how a browser without an identity
-provider (the dev server's Web UI) passes a token — the Web UI can set only the
-endpoint URL. Tokens in paths are redacted from the HTTP access log.
+and ``temporal --codec-endpoint`` send them. Only the last path segment matters (the
+protocol allows any prefix), so ``/codec/<token>/decode`` works too, for a client that
+can set only the endpoint URL; tokens in paths are redacted from the HTTP access log.
 
-Who may decode: a request must be authenticated by one of the ``authenticators``.
-The one given here, ``token_authenticator``, maps a configured token (``Authorization:
-Bearer <token>`` or the path segment) to a person and role (``FNO_CODEC_TOKENS`` /
-``FNO_CODEC_TOKENS_FILE``). A web-app session (a later change) plugs in as another
-``Authenticator``: a callable from the request to a ``Viewer`` or ``None``. Anyone
-else gets 401 and sees ciphertext in the Web UI.
+Who: a verified bearer token (``Authorization: Bearer <access token>``, or the path
+segment), checked by the ``verifier`` given to ``create_codec_app``
+(``identity.tokens.TokenVerifier``: signature, issuer, audience, expiry), or a web-app
+session (an ``Authenticator`` from ``web.session_authenticator``: the Web UI's "include
+cross-origin credentials" setting sends its cookie). A token offered and refused is a
+401 (or the verifier's 403), with no fall back to the session; nobody proven, 401.
+
+Which namespace: ``X-Namespace`` is required (400 without it) and must be the one this
+server's keys are for (403 otherwise).
+
+What: each encrypted payload names its case (``fno-case-id``, authenticated with the
+ciphertext, so it cannot be swapped). A payload is decrypted only when the policy gives
+the person *full* access to that case (``access.policy.may_decode``): a police officer,
+whose view of an encounter is redacted, decodes none; a payload of no case, only those
+who read every kind in full (supervisors). A payload the person may not read is
+**returned still encrypted**, in its place — the Web UI shows it as ciphertext and the
+rest of the page works — and counted in the ``X-FNO-Withheld`` response header; the
+refusal is logged (case IDs and role only). Plain payloads (written before encryption)
+pass through as they are.
 
 Why: a decode that decrypts something is a consultation of personal data (Data
-Protection Act 2018 s.62), logged with who, role and purpose — the ``X-Reason`` header,
-else the token's own default purpose, else ``FNO_CODEC_DEFAULT_REASON``; with none,
-403. One entry per case whose payloads were decrypted (payloads carry their case ID).
-Encoding needs authentication too (it would let anyone forge payloads) but discloses
-nothing, so it is not logged.
+Protection Act 2018 s.62), logged with the proven person (name, role, subject) and the
+purpose — ``X-Reason``, else the principal's default purpose, else
+``FNO_CODEC_DEFAULT_REASON``; with none, 403. One entry per case whose payloads were
+decrypted.
+
+Encoding is off unless ``FNO_CODEC_ALLOW_ENCODE=1`` (``allow_encode``): it would let a
+caller forge payloads the workers accept; when on, it needs a proven person too.
 """
 
 from __future__ import annotations
 
-import hmac
-import json
+import asyncio
+import inspect
 import logging
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
-from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload, Payloads
 
-from access.viewers import Authenticator, Viewer
+from access.policy import may_decode
+from access.viewers import Authenticator
+from identity.principal import Principal
 from runtime.codec import EncryptionCodec, PayloadDecryptionError, case_id_of, is_encrypted
+from runtime.logs import get_logger
 from store.cases import CaseStore
 
-MIN_TOKEN_LENGTH = 16
 UNKNOWN_CASE = "unknown"
+WITHHELD_HEADER = "X-FNO-Withheld"
 CORS_HEADERS = ["Content-Type", "X-Namespace", "Authorization", "Authorization-Extras", "X-Reason"]
+ALLOW_ENCODE_ENV = "FNO_CODEC_ALLOW_ENCODE"
 
-
-class CodecTokenError(ValueError):
-    """The configured token list is malformed (raised at start-up)."""
-
-
-def load_tokens(env: Mapping[str, str]) -> dict[str, Viewer]:
-    """``FNO_CODEC_TOKENS`` (JSON: token -> {"actor", "role", "reason"?}) or the same in
-    the file ``FNO_CODEC_TOKENS_FILE``. No tokens: nobody may decode."""
-    source = "FNO_CODEC_TOKENS"
-    text = env.get("FNO_CODEC_TOKENS", "").strip()
-    if env.get("FNO_CODEC_TOKENS_FILE", "").strip():
-        source = env["FNO_CODEC_TOKENS_FILE"].strip()
-        try:
-            with open(source, encoding="utf-8") as f:
-                text = f.read()
-        except OSError as err:
-            raise CodecTokenError(f"cannot read {source}: {err.strerror}") from None
-    if not text:
-        return {}
-    try:
-        raw = json.loads(text)
-        if not isinstance(raw, dict):
-            raise ValueError("not a JSON object")
-        tokens = {str(t): Viewer.model_validate(v) for t, v in raw.items()}
-    except (ValueError, ValidationError) as err:
-        raise CodecTokenError(
-            f"{source} must be a JSON object token -> "
-            f'{{"actor": ..., "role": ..., "reason": ...}}: {err}'
-        ) from None
-    short = [t for t in tokens if len(t) < MIN_TOKEN_LENGTH]
-    if short:
-        raise CodecTokenError(
-            f"{source}: {len(short)} token(s) shorter than {MIN_TOKEN_LENGTH} characters; "
-            "use long random tokens (python -c 'import secrets; print(secrets.token_urlsafe())')"
-        )
-    return tokens
-
-
-def token_authenticator(tokens: Mapping[str, Viewer]) -> Authenticator:
-    """Authenticate by a configured token: ``Authorization: Bearer <token>``, or the
-    path segment before ``/decode`` (``/codec/<token>/decode``)."""
-    known = dict(tokens)
-
-    async def authenticate(request: Request) -> Viewer | None:
-        offered = request.path_params.get("token")
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            offered = value.strip()
-        if not offered:
-            return None
-        found: Viewer | None = None
-        for token, viewer in known.items():  # compare every one, in constant time
-            if hmac.compare_digest(token.encode(), offered.encode()):
-                found = viewer
-        return found
-
-    return authenticate
+log = get_logger("fno.codec")
 
 
 class _Refused(Exception):
@@ -119,18 +81,53 @@ class _Refused(Exception):
         self.detail = detail
 
 
+def _verify_function(verifier: Any) -> Any:
+    """``verifier.verify`` (an ``identity.tokens.TokenVerifier``), or ``verifier`` itself
+    (any callable token -> Principal that raises for a bad token), or None."""
+    if verifier is None:
+        return None
+    verify = getattr(verifier, "verify", verifier)
+    if not callable(verify):
+        raise TypeError("verifier: a TokenVerifier, or a callable token -> Principal")
+    return verify
+
+
+async def _verified(verify: Any, token: str) -> Principal:
+    try:
+        if inspect.iscoroutinefunction(verify):
+            principal = await verify(token)
+        else:  # may fetch the issuer's keys (JWKS): not on the event loop
+            principal = await asyncio.to_thread(verify, token)
+    except Exception as err:  # the verifier's refusal: TokenError(status, detail), …
+        status = getattr(err, "status", 401)
+        detail = getattr(err, "detail", None) or str(err) or "the token was refused"
+        raise _Refused(
+            status if status in (401, 403) else 401, f"Not authorised: {detail}"
+        ) from None
+    if not isinstance(principal, Principal):
+        raise _Refused(401, "Not authorised: the token proves nobody")
+    return principal
+
+
 def create_codec_app(
     codec: EncryptionCodec,
     store: CaseStore,
-    authenticators: Sequence[Authenticator],
     *,
+    namespace: str,
+    verifier: Any = None,
+    sessions: Sequence[Authenticator] = (),
     cors_origins: Sequence[str] = (),
     default_reason: str | None = None,
-    namespace: str | None = None,
+    allow_encode: bool | None = None,
 ) -> FastAPI:
-    """The codec server app (mount it, e.g. at ``/codec``). ``cors_origins`` are the
-    Web UI's origins (``FNO_CODEC_CORS_ORIGINS``); ``namespace``, when given, is the
-    only namespace whose payloads it serves (the keys are that namespace's)."""
+    """The codec server app (mount it, e.g. at ``/codec``) for ``namespace`` (the one its
+    keys are for). ``verifier``: an ``identity.tokens.TokenVerifier`` (or a callable
+    token -> Principal raising for a bad token); ``sessions``: authenticators of web
+    sessions; ``cors_origins``: the Web UI's origins (``FNO_CODEC_CORS_ORIGINS``);
+    ``allow_encode``: None reads ``FNO_CODEC_ALLOW_ENCODE``."""
+    if allow_encode is None:
+        allow_encode = os.environ.get(ALLOW_ENCODE_ENV, "").strip().lower() in ("1", "true", "yes")
+    verify = _verify_function(verifier)
     app = FastAPI(title="FNO codec server", docs_url=None, redoc_url=None, openapi_url=None)
     if cors_origins:
         app.add_middleware(
@@ -138,25 +135,36 @@ def create_codec_app(
             allow_origins=list(cors_origins),
             allow_methods=["POST"],
             allow_headers=CORS_HEADERS,
-            # A later web-app session will ride on a cookie: the Web UI's "include
-            # cross-origin credentials" setting sends it.
+            expose_headers=[WITHHELD_HEADER],
+            # A web-app session rides on a cookie: the Web UI's "include cross-origin
+            # credentials" setting sends it.
             allow_credentials=True,
         )
 
-    async def who(request: Request) -> Viewer:
-        for authenticate in authenticators:
-            viewer = await authenticate(request)
-            if viewer is not None:
-                return viewer
+    async def who(request: Request) -> Principal:
+        offered = request.path_params.get("token")
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            offered = value.strip()
+        if offered:
+            if verify is None:
+                raise _Refused(401, "Not authorised: this codec server takes no bearer tokens")
+            return await _verified(verify, offered)
+        for authenticate in sessions:
+            principal = await authenticate(request)
+            if principal is not None:
+                return principal
         raise _Refused(
             401,
-            "Not authorised to decode: send Authorization: Bearer <your codec token> "
-            "(or use the endpoint /codec/<your codec token>).",
+            "Not authorised to decode: send Authorization: Bearer <your access token> "
+            "(fno login; or the endpoint /codec/<token>), or sign in to the web app.",
         )
 
     def check_namespace(request: Request) -> None:
-        asked = request.headers.get("x-namespace")
-        if namespace and asked and asked != namespace:
+        asked = (request.headers.get("x-namespace") or "").strip()
+        if not asked:
+            raise _Refused(400, f"Send the X-Namespace header (this server decodes {namespace!r}).")
+        if asked != namespace:
             raise _Refused(403, f"this codec server decodes namespace {namespace!r} only")
 
     async def payloads_of(request: Request) -> Payloads:
@@ -166,8 +174,11 @@ def create_codec_app(
         except (ValueError, ParseError) as err:
             raise _Refused(400, f'expected {{"payloads": [...]}} as protobuf JSON: {err}') from None
 
-    def answer(payloads: Sequence[Payload]) -> JSONResponse:
-        return JSONResponse({"payloads": [MessageToDict(p) for p in payloads]})
+    def answer(payloads: Sequence[Payload], withheld: int = 0) -> JSONResponse:
+        return JSONResponse(
+            {"payloads": [MessageToDict(p) for p in payloads]},
+            headers={WITHHELD_HEADER: str(withheld)},
+        )
 
     @app.exception_handler(_Refused)
     async def _refused(_: Request, exc: _Refused) -> JSONResponse:
@@ -175,38 +186,63 @@ def create_codec_app(
         return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=headers)
 
     async def decode(request: Request) -> JSONResponse:
-        viewer = await who(request)
+        principal = await who(request)
         check_namespace(request)
-        reason = (request.headers.get("x-reason") or "").strip() or viewer.reason or default_reason
+        stated = (request.headers.get("x-reason") or "").strip()
+        reason = stated or principal.reason or default_reason
         if reason and len(reason) > 2000:
             raise _Refused(400, "X-Reason is longer than 2,000 characters")
         if not reason:
             raise _Refused(
                 403,
                 "State the purpose of this decode: decoding personal data is logged with its "
-                "justification (the X-Reason header, or a default purpose for your token).",
+                "justification (the X-Reason header, or a default purpose for your identity).",
             )
-        incoming = (await payloads_of(request)).payloads
+        incoming = list((await payloads_of(request)).payloads)
+        allowed = [not is_encrypted(p) or may_decode(principal, case_id_of(p)) for p in incoming]
         try:
-            decoded = await codec.decode(incoming)
+            decoded = iter(
+                await codec.decode([p for p, ok in zip(incoming, allowed, strict=True) if ok])
+            )
         except PayloadDecryptionError as err:
             raise _Refused(422, str(err)) from None
+        out = [next(decoded) if ok else p for p, ok in zip(incoming, allowed, strict=True)]
         cases: dict[str, int] = {}
-        for payload in incoming:
-            if is_encrypted(payload):
-                case = case_id_of(payload) or UNKNOWN_CASE
+        refused: set[str] = set()
+        for payload, ok in zip(incoming, allowed, strict=True):
+            if not is_encrypted(payload):
+                continue
+            case = case_id_of(payload) or UNKNOWN_CASE
+            if ok:
                 cases[case] = cases.get(case, 0) + 1
+            else:
+                refused.add(case)
         for case, count in cases.items():
             store.log(
-                actor=viewer.actor,
-                role=viewer.role,
+                actor=principal.name,
+                role=principal.role,
+                subject=principal.subject,
                 action="consultation",
                 case_id=case,
                 justification=f"{reason} (codec server: {count} payload(s) decrypted)",
             )
-        return answer(decoded)
+        withheld = len(allowed) - sum(allowed)
+        if withheld:
+            log.warning(
+                "codec payloads withheld",
+                role=principal.role,
+                withheld=withheld,
+                cases=sorted(refused)[:20],
+            )
+        return answer(out, withheld)
 
     async def encode(request: Request) -> JSONResponse:
+        if not allow_encode:
+            raise _Refused(
+                403,
+                "Encoding is off: it would let a caller forge payloads the workers accept. "
+                f"Set {ALLOW_ENCODE_ENV}=1 on this server to allow it.",
+            )
         await who(request)
         check_namespace(request)
         return answer(await codec.encode((await payloads_of(request)).payloads))

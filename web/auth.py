@@ -6,9 +6,17 @@ The users file (``FNO_WEB_USERS_FILE``, JSON; ``python -m web.users`` edits it):
       "purposes": {"caseworker": "casework on cases awaiting my role", ...},
       "users": {
         "sjones": {"name": "Sam Jones", "role": "caseworker",
-                   "password_hash": "$argon2id$...", "purpose": null}
+                   "password_hash": "$argon2id$...", "purpose": null},
+        "pquinn": {"name": "Pat Quinn", "role": "police_officer", "force": "hampshire",
+                   "password_hash": "$argon2id$..."}
       }
     }
+
+``force`` (optional; a police officer's is required) is the force code of the user's
+police force, as custody events name it: a police officer reads their own force's
+encounters only (``access.policy``). A signed-in user is the ``Principal``
+``local:<username>`` (``Directory.principal``), the same identity the local token
+issuer gives them.
 
 ``purposes`` are the default purpose of a read per role: opening a case page is a
 consultation logged with its purpose (Data Protection Act 2018 s.62); a user whose
@@ -32,14 +40,17 @@ from typing import get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from identity.principal import Principal
 from models.case import Role
+from models.event import CustodyEvent
 
 ROLES: tuple[str, ...] = get_args(Role)
-# The roles the web app is for (the others may be configured too: they see the inbox).
-WEB_ROLES = ("caseworker", "senior_caseworker", "director", "supervisor")
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,39}$"
+FORCE_PATTERN: str = CustodyEvent.model_json_schema()["properties"]["force"]["pattern"]
+LOCAL_SUBJECT_PREFIX = "local:"  # the subject of a user of this file (as the local issuer's)
+FORCE_ROLES = ("police_officer",)  # roles that need a force
 MIN_PASSWORD_LENGTH = 12
 
 _hasher = PasswordHasher()
@@ -54,6 +65,9 @@ class User(BaseModel):
     role: str
     password_hash: str = Field(min_length=20)
     purpose: str | None = Field(default=None, max_length=2000)
+    force: str | None = Field(
+        default=None, pattern=FORCE_PATTERN, description="A police officer's force code."
+    )
 
     @field_validator("role")
     @classmethod
@@ -61,6 +75,15 @@ class User(BaseModel):
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
         return role
+
+    @model_validator(mode="after")
+    def _force_of_police(self) -> User:
+        if self.role in FORCE_ROLES and not self.force:
+            raise ValueError(
+                f"a {self.role.replace('_', ' ')} needs a force (the force code custody "
+                'events name, e.g. "force": "hampshire")'
+            )
+        return self
 
 
 class UsersFile(BaseModel):
@@ -159,6 +182,25 @@ class Directory:
             return self.current().users.get(username)
         except (OSError, UsersFileError):
             return None  # the file went away or broke: nobody is signed in
+
+    def principal(self, username: str) -> Principal | None:
+        """The signed-in user as the proven ``Principal`` every access function takes:
+        subject ``local:<username>``, their name, role, force and default purpose; None
+        when there is no such user (any more)."""
+        try:
+            users = self.current()
+        except (OSError, UsersFileError):
+            return None
+        user = users.users.get(username)
+        if user is None:
+            return None
+        return Principal(
+            subject=f"{LOCAL_SUBJECT_PREFIX}{username}",
+            name=user.name,
+            role=user.role,
+            force=user.force,
+            reason=users.purpose_of(username),
+        )
 
     def authenticate(self, username: str, password: str) -> User | None:
         """The user if the password is theirs; None otherwise (in about the same time)."""

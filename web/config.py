@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
 
-from access.viewers import Authenticator, Viewer
+from access.viewers import Authenticator
+from identity.principal import Principal
 from web.auth import Directory, Throttle, UsersFileError
 from web.sessions import SecretError, Sessions
 
@@ -82,19 +83,16 @@ def web_config_from_env(
 
 
 def session_authenticator(config: WebConfig) -> Authenticator:
-    """The codec server's hook for web sessions (``api.codec_server.Authenticator``): a
-    signed-in user decodes in the Temporal Web UI as themselves, with their default
-    purpose (the Web UI's "include cross-origin credentials" setting sends the cookie)."""
+    """The codec server's hook for web sessions (``access.viewers.Authenticator``): a
+    signed-in user decodes in the Temporal Web UI as themselves — the session's
+    ``Principal``, with their default purpose (the Web UI's "include cross-origin
+    credentials" setting sends the cookie)."""
 
-    async def authenticate(request: Request) -> Viewer | None:
+    async def authenticate(request: Request) -> Principal | None:
         session = config.sessions.read(request)
         username = session.get("user") if session else None
         if not isinstance(username, str):
             return None
-        user = config.directory.user(username)
-        if user is None:
-            return None
-        purpose = config.directory.current().purpose_of(username)
-        return Viewer(actor=user.name, role=user.role, reason=purpose)
+        return config.directory.principal(username)
 
     return authenticate

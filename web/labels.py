@@ -11,6 +11,7 @@ ROLES = {
     "supervisor": "Supervisor",
     "police_officer": "Police officer",
     "ice_officer": "ICE officer",
+    "acro_officer": "ACRO officer",
 }
 
 DECISIONS = {

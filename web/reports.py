@@ -29,6 +29,7 @@ from temporalio.client import Client
 
 from access.listing import CaseFilter, CaseRow, list_cases
 from access.notifications import NotificationSummary, notification_counts
+from identity.principal import Principal
 from models.case import Outcome, Stage
 from models.reference import countries
 from store.cases import AccessLogEntry, CaseStore, Document
@@ -194,12 +195,14 @@ def _aware(at: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def notification_figures(store: CaseStore, now: datetime) -> NotificationSummary | None:
+def notification_figures(
+    store: CaseStore, principal: Principal, now: datetime
+) -> NotificationSummary | None:
     """Notifications out (``access.notifications.notification_counts``): per state and in
     total, the daily files, the open alerts; None if the store cannot say (a database
     not migrated to them)."""
     try:
-        return notification_counts(NotificationStore(store.engine), now)
+        return notification_counts(NotificationStore(store.engine), principal, now)
     except SQLAlchemyError:
         return None
 
@@ -207,13 +210,18 @@ def notification_figures(store: CaseStore, now: datetime) -> NotificationSummary
 async def dashboard(
     client: Client,
     store: CaseStore,
+    principal: Principal,
     *,
     now: datetime,
     tz: tzinfo,
     day_seconds: float,
     weeks: int = 12,
 ) -> Dashboard:
-    rows = await list_cases(client, CaseFilter(), now=now, page_size=MAX_CASES)
+    """The figures, for those the policy lets see them (``NotPermitted`` otherwise):
+    counts over every case, from search attributes only."""
+    rows = await list_cases(
+        client, principal, CaseFilter(), now=now, page_size=MAX_CASES, figures=True
+    )
     running = [r for r in rows if r.status == "RUNNING"]
     by_stage = Counter(stage_label(r.stage) for r in running if r.stage)
     by_outcome = Counter(outcome_label(r.outcome) for r in rows if r.outcome)
@@ -232,5 +240,5 @@ async def dashboard(
         replies=reply_times(store, day_seconds=day_seconds, since=now - timedelta(days=366)),
         funnel=seed_funnel(rows),
         truncated=len(rows) >= MAX_CASES,
-        notifications=notification_figures(store, now),
+        notifications=notification_figures(store, principal, now),
     )

@@ -82,9 +82,19 @@ async def login(v: AnyVisit, config: Config) -> Response:
             error="Unknown username or wrong password.",
             username_value=username,
         )
+    principal = directory.principal(username)
+    if principal is None:  # removed while signing in
+        return render(
+            v,
+            "login.html",
+            401,
+            next=target,
+            error="Unknown username or wrong password.",
+            username_value=username,
+        )
     throttle.succeeded(username)
     log.info("web sign-in", user=username, role=user.role)
-    fresh = SignedIn(v.request, config.sessions.new(username), user, username)  # new token
+    fresh = SignedIn(v.request, config.sessions.new(username), user, username, principal)
     return redirect(fresh, safe_next(fresh, target) or home_of(fresh))
 
 
@@ -105,6 +115,8 @@ async def account(v: Staff, config: Config) -> Response:
     return render(
         v,
         "account.html",
+        force=v.principal.force,
+        subject=v.principal.subject,
         purpose=config.directory.current().purpose_of(v.username),
         since=since,
         ends=min(

@@ -2,9 +2,12 @@
 ``/cases/{id}`` (the case page: stage, subject, deadlines, timeline, the access log for
 supervisors, the Temporal Web UI link, and the decisions it accepts now from my role).
 
-Reading a case is a consultation logged with its purpose (``access.reading.read_case``):
-the one stated, else the user's default; a case opened from another site's link asks
-for the purpose first."""
+Both show only what the need-to-know policy lets the signed-in ``Principal`` read
+(``access.policy``; a police officer: their force's encounters, redacted). Reading a
+case is a consultation logged with its purpose (``access.reading.read_case``): the one
+stated, else the user's default; a case opened from another site's link asks for the
+purpose first. The decision forms are those the case awaits that the policy lets the
+user make; the access log is shown to those who may audit."""
 
 from __future__ import annotations
 
@@ -19,8 +22,9 @@ from temporalio.service import RPCError
 
 from access.errors import CANNOT_REPLAY, QUERY_FAILED, AccessRefused, CaseNotFound, CaseUnreadable
 from access.kinds import KIND_NAMES, kind_of_state
-from access.listing import CaseFilter, list_cases, visibility_query
-from access.reading import AUDIT_ROLES, Reader, audit, read_case
+from access.listing import CaseFilter, count_cases, list_cases
+from access.policy import Capability, case_ref, decisions_for, may, may_decode
+from access.reading import audit, read_case
 from access.stuck import ClosedProbe, stuck_cases
 from models.case import CaseView, CaseworkState, EncounterState, Outcome, Stage
 from models.decision_forms import DecisionForm, decision_form, decisions_accepted
@@ -98,13 +102,14 @@ async def cases(v: Staff, config: Config, store: Store, connect: Temporal) -> Re
                 overdue_by=config.stuck_overdue,
                 notifications=NotificationStore(store.engine),
                 closed=ClosedProbe(),
+                principal=v.principal,
             )
             why = {
                 s.case_id: _stuck_why(s.why) + (f" — {s.last_error}" if s.last_error else "")
                 for s in stuck
             }
             every = await list_cases(
-                client, f, now=now, sort=str(chosen["sort"]), page_size=100_000
+                client, v.principal, f, now=now, sort=str(chosen["sort"]), page_size=100_000
             )
             matching = [r for r in every if r.case_id in why]
             listed = {r.case_id for r in every}
@@ -113,9 +118,15 @@ async def cases(v: Staff, config: Config, store: Store, connect: Temporal) -> Re
             total = len(matching)
             rows = matching[(page - 1) * size : page * size]
         else:
-            total = (await client.count_workflows(visibility_query(f, now))).count
+            total = await count_cases(client, v.principal, f, now=now)
             rows = await list_cases(
-                client, f, now=now, sort=str(chosen["sort"]), page=page, page_size=size
+                client,
+                v.principal,
+                f,
+                now=now,
+                sort=str(chosen["sort"]),
+                page=page,
+                page_size=size,
             )
     except AccessRefused as err:
         error = str(err)
@@ -175,9 +186,9 @@ async def case_page(
     web = state_of(v.request)
     config, store = web.config, web.store
     client = await web.connect()
-    reader = Reader(actor=v.user.name, role=v.user.role, reason=purpose)
+    who = v.principal
     try:
-        state = await read_case(client, store, case_id, reader)
+        state = await read_case(client, store, case_id, who, purpose)
     except CaseNotFound:
         return problem(v, 404, "No such case", f"There is no case {case_id}.")
     except AccessRefused as err:
@@ -190,10 +201,10 @@ async def case_page(
     except RPCError as err:
         return problem(v, 503, "Case unavailable", f"Temporal did not answer: {err.message}")
     access_log = None
-    if v.user.role in AUDIT_ROLES:
-        access_log = list(reversed(audit(store, reader, case_id=case_id)))
+    if may(who, Capability.AUDIT):
+        access_log = list(reversed(audit(store, who, case_id=case_id)))
     temporal_link = None
-    if config.temporal_ui:
+    if config.temporal_ui and may_decode(who, case_id):  # else it would show ciphertext
         try:
             described = await client.get_workflow_handle(case_id).describe()
             temporal_link = (
@@ -202,9 +213,12 @@ async def case_page(
             )
         except RPCError:
             temporal_link = None
-    forms: list[DecisionForm] = (
-        decisions_accepted(state.awaiting, v.user.role) if v.user.role != "supervisor" else []
-    )
+    # The force is known once the case is read: its event's (an encounter) or the ID's.
+    force = state.event.force if isinstance(state, EncounterState) else None
+    mine = decisions_for(who, case_ref(case_id, force=force))
+    forms: list[DecisionForm] = [
+        f for f in decisions_accepted(state.awaiting, who.role) if f.kind in mine
+    ]
     others = [
         (kind, decision_form(kind).roles if known_kind(kind) else [])
         for kind in state.awaiting

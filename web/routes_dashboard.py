@@ -9,21 +9,27 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from temporalio.service import RPCError
 
+from access.policy import Capability, may
 from web import charts
 from web.reports import dashboard
-from web.visits import DASHBOARD_ROLES, Config, Staff, Store, Temporal, problem, render
+from web.visits import Config, Staff, Store, Temporal, problem, render
 
 router = APIRouter()
 
 
 @router.get("/dashboard", response_model=None)
 async def dashboard_page(v: Staff, config: Config, store: Store, connect: Temporal) -> Response:
-    if v.user.role not in DASHBOARD_ROLES:
-        return problem(v, 403, "Not allowed", "The dashboard is for supervisors.")
+    if not may(v.principal, Capability.FIGURES):
+        return problem(v, 403, "Not allowed", "The dashboard is for supervisors and the Director.")
     now = datetime.now(UTC)
     try:
         d = await dashboard(
-            await connect(), store, now=now, tz=config.tz, day_seconds=config.day_seconds
+            await connect(),
+            store,
+            v.principal,
+            now=now,
+            tz=config.tz,
+            day_seconds=config.day_seconds,
         )
     except RPCError as err:
         return problem(v, 503, "Figures unavailable", f"Temporal did not answer: {err.message}")

@@ -1,8 +1,13 @@
 """``POST /cases/{id}/decisions``: a decision on a case (CSRF token, a stated reason).
 
-A supervisor makes no decision, and a role that may not make this kind of decision is
-refused here, before it reaches the case; the form's mistakes come back on the case
-page (422), and so does the case's own refusal, with the workflow's reason (409)."""
+The need-to-know policy (``access.policy``) is asked first: a supervisor makes no
+decision, and a role that may not make this kind of decision on this case (a police
+officer: only their own force's encounters) is refused here (403), before it reaches
+the case. The decision is the signed-in ``Principal``'s (``access.decisions.request_for``:
+name, role and ``actor_id``) and goes through the front door
+(``access.decisions.send_decision``, inside ``runtime.front_door.acting_as``), so the
+case can check who sent it. The form's mistakes come back on the case page (422), and
+so does the case's own refusal, with the workflow's reason (409)."""
 
 from __future__ import annotations
 
@@ -13,10 +18,10 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
-from access.decisions import send_decision
-from access.errors import CaseNotFound, CaseUnreadable, DecisionRefused
+from access.decisions import request_for, send_decision
+from access.errors import CaseNotFound, CaseUnreadable, DecisionRefused, NotPermitted
+from access.policy import may_decide, resolve_case
 from models.decision_forms import decision_form
-from models.decisions import DecisionRequest
 from runtime.logs import get_logger
 from web import labels
 from web.decision_input import decision_from_form, known_kind
@@ -40,16 +45,23 @@ async def decide(v: Staff, case_id: str, connect: Temporal) -> Response:
             "Open the case again and resend your decision.",
         )
     kind = form.get("kind", "")
-    if v.user.role == "supervisor":
+    who = v.principal
+    if who.role == "supervisor":
         log.warning("web decision refused: supervisor", case_id=case_id, kind=kind)
         return problem(v, 403, "Not allowed", "A supervisor may read cases but makes no decision.")
-    if not known_kind(kind) or not decision_form(kind).allows(v.user.role):
-        log.warning("web decision refused: role", case_id=case_id, kind=kind, role=v.user.role)
+    try:
+        allowed = known_kind(kind) and may_decide(
+            who, await resolve_case(await connect(), case_id, who), kind
+        )
+    except RPCError as err:
+        return problem(v, 503, "Decision not sent", f"Temporal did not answer: {err.message}")
+    if not allowed:
+        log.warning("web decision refused: policy", case_id=case_id, kind=kind, role=who.role)
         return problem(
             v,
             403,
             "Not allowed",
-            f"A {labels.role(v.user.role).lower()} may not make this decision.",
+            f"A {labels.role(who.role).lower()} may not make this decision on this case.",
         )
     purpose = purpose_of(v, form.get("purpose")) or "deciding on the case"
     spec = decision_form(kind)
@@ -59,14 +71,7 @@ async def decide(v: Staff, case_id: str, connect: Temporal) -> Response:
         errors["reason"] = "State the reason for your decision (at least 3 characters)."
     if not errors:
         try:
-            req = DecisionRequest.model_validate(
-                {
-                    "actor": v.user.name,
-                    "role": v.user.role,
-                    "reason": reason,
-                    "decision": decision,
-                }
-            )
+            req = request_for(who, reason, decision)
         except ValidationError as err:
             for e in err.errors(include_url=False, include_input=False):
                 loc = [str(p) for p in e["loc"]]
@@ -77,7 +82,9 @@ async def decide(v: Staff, case_id: str, connect: Temporal) -> Response:
         errors["_values"] = form
         return await case_page(v, case_id, purpose, status=422, errors=errors)
     try:
-        result = await send_decision(await connect(), case_id, req)
+        result = await send_decision(await connect(), case_id, who, req)
+    except NotPermitted as err:
+        return problem(v, 403, "Not allowed", err.detail)
     except DecisionRefused as err:
         log.info("web decision refused by the case", case_id=case_id, kind=kind)
         return await case_page(
@@ -96,7 +103,7 @@ async def decide(v: Staff, case_id: str, connect: Temporal) -> Response:
             f"Temporal did not answer ({err.message}); the decision may not have been "
             "recorded. Open the case again to see.",
         )
-    log.info("web decision", case_id=case_id, kind=kind, role=v.user.role)
+    log.info("web decision", case_id=case_id, kind=kind, role=who.role)
     v.session["flash"] = (
         f"Decision recorded: {labels.decision(kind)}. The case is now at: {result.stage}"
     )

@@ -1,4 +1,5 @@
-"""``/inbox``: the running cases awaiting a decision from my role, overdue first."""
+"""``/inbox``: the running cases awaiting a decision from my role, overdue first — of
+those the need-to-know policy lets me read (a police officer: their force's)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from temporalio.service import RPCError
 
+from access.errors import NotPermitted
 from access.listing import CaseFilter, list_cases
 from web.visits import Staff, Temporal, problem, render
 
@@ -21,11 +23,14 @@ async def inbox(v: Staff, connect: Temporal) -> Response:
     try:
         rows = await list_cases(
             await connect(),
-            CaseFilter(awaiting_role=v.user.role, running_only=True),
+            v.principal,
+            CaseFilter(awaiting_role=v.principal.role, running_only=True),
             now=now,
             sort="deadline",
             page_size=INBOX_LIMIT,
         )
+    except NotPermitted as err:
+        return problem(v, 403, "Not allowed", err.detail)
     except RPCError as err:
         return problem(v, 503, "Cases unavailable", f"Temporal did not answer: {err.message}")
     return render(v, "inbox.html", rows=rows, now=now, limit=INBOX_LIMIT)

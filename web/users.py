@@ -1,17 +1,21 @@
 """``python -m web.users``: the web app's users file.
 
     python -m web.users add USERNAME --name "Sam Jones" --role caseworker
+    python -m web.users add pquinn --name "Pat Quinn" --role police_officer --force hampshire
     python -m web.users remove USERNAME
     python -m web.users list
     python -m web.users purpose ROLE "the default purpose of this role's reads"
 
 The file is ``--file`` or ``FNO_WEB_USERS_FILE``. ``add`` asks for the password twice
 (or reads one line from standard input with ``--password-stdin``) and stores only its
-Argon2id hash; ``--replace`` changes an existing user (a new password, name or role).
+Argon2id hash; ``--replace`` changes an existing user (a new password, name, role or
+force). A police officer needs ``--force`` (their force's code, as custody events name
+it): they read their own force's encounters only.
 The running app sees the change at the next request.
 
-``ensure_demo_users`` makes the local demo file of ``make run``: one user per web
-role, with random passwords kept beside it (``.fno/``, git-ignored) and printed.
+``ensure_demo_users`` makes the local demo file of ``make run``: one user per role (the
+police officer of the Hampshire force), with random passwords kept beside it
+(``.fno/``, git-ignored) and printed.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import re
 import secrets
 import sys
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from web.auth import (
     MIN_PASSWORD_LENGTH,
@@ -42,12 +48,19 @@ DEFAULT_PURPOSES = {
     "senior_caseworker": "casework: decisions needing a senior caseworker",
     "director": "CC Director's review of submissions",
     "supervisor": "supervision and quality review",
+    "police_officer": "the custody record of a person in our custody",
+    "acro_officer": "ACRO checks with other countries",
+    "ice_officer": "locating and removing the subject (ICE tasking)",
 }
-DEMO_USERS = [
-    ("sam", "Sam Jones", "caseworker"),
-    ("alex", "Alex Morgan", "senior_caseworker"),
-    ("dana", "Dana Reid", "director"),
-    ("sue", "Sue Park", "supervisor"),
+# username, name, role, force
+DEMO_USERS: list[tuple[str, str, str, str | None]] = [
+    ("sam", "Sam Jones", "caseworker", None),
+    ("alex", "Alex Morgan", "senior_caseworker", None),
+    ("dana", "Dana Reid", "director", None),
+    ("sue", "Sue Park", "supervisor", None),
+    ("pat", "Pat Quinn", "police_officer", "hampshire"),
+    ("ash", "Ash Patel", "acro_officer", None),
+    ("ike", "Ike Bello", "ice_officer", None),
 ]
 DEMO_PASSWORDS_FILE = "web-demo-passwords.json"
 
@@ -65,10 +78,10 @@ def ensure_demo_users(path: Path) -> dict[str, tuple[str, str, str]]:
         path.parent.mkdir(parents=True, exist_ok=True)
         users = UsersFile(purposes=dict(DEFAULT_PURPOSES))
         plain: dict[str, str] = {}
-        for username, name, role in DEMO_USERS:
+        for username, name, role, force in DEMO_USERS:
             plain[username] = secrets.token_urlsafe(9)
             users.users[username] = User(
-                name=name, role=role, password_hash=hash_password(plain[username])
+                name=name, role=role, force=force, password_hash=hash_password(plain[username])
             )
         fd = os.open(passwords, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -108,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--name", required=True, help="the name shown and recorded on cases")
     add.add_argument("--role", required=True, choices=ROLES)
     add.add_argument("--purpose", default=None, help="this user's default purpose of reads")
+    add.add_argument("--force", default=None, help="a police officer's force code (e.g. kent)")
     add.add_argument("--password-stdin", action="store_true")
     add.add_argument("--replace", action="store_true")
     remove = sub.add_parser("remove", help="remove a user (their session ends)")
@@ -132,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "list":
         for username, u in sorted(users.users.items()):
-            print(f"{username}\t{u.role}\t{u.name}")
+            print(f"{username}\t{u.role}\t{u.name}" + (f"\t{u.force}" if u.force else ""))
         for role, text in sorted(users.purposes.items()):
             print(f"purpose\t{role}\t{text}")
         return 0
@@ -146,12 +160,19 @@ def main(argv: list[str] | None = None) -> int:
         if username in users.users and not args.replace:
             print(f"{username} exists; use --replace to change it.", file=sys.stderr)
             return 1
-        users.users[username] = User(
-            name=args.name,
-            role=args.role,
-            password_hash=hash_password(_password(args.password_stdin)),
-            purpose=args.purpose,
-        )
+        try:
+            user = User(
+                name=args.name,
+                role=args.role,
+                password_hash=hash_password(_password(args.password_stdin)),
+                purpose=args.purpose,
+                force=args.force.strip().lower() if args.force else None,
+            )
+        except ValidationError as err:
+            problems = "; ".join(e["msg"] for e in err.errors(include_url=False))
+            print(f"Not saved: {problems}", file=sys.stderr)
+            return 2
+        users.users[username] = user
         write_users_file(path, users)
         print(f"{username} ({args.role}) saved in {path}")
         return 0

@@ -1,5 +1,6 @@
 """One request to the web app and what answers it: the FastAPI dependencies every route
-takes (the visit with its session and signed-in user, the settings, the case store, the
+takes (the visit with its session, the signed-in user and the ``Principal`` they are —
+what every access function and the policy take —, the settings, the case store, the
 Temporal connection), and the answers built for a visit (a page, a redirect, an error
 page, the way to the sign-in form). Each answer writes the session back, so the idle
 timeout slides with each page."""
@@ -17,11 +18,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment
 from temporalio.client import Client
 
+from access.policy import Capability, may
+from identity.principal import Principal
 from store.cases import CaseStore
 from web.auth import User
 from web.config import WebConfig
-
-DASHBOARD_ROLES = ("supervisor", "director")
 
 Connect = Callable[[], Awaitable[Client]]
 
@@ -38,12 +39,14 @@ class WebState:
 
 @dataclass
 class Visit:
-    """One request: its session (new and anonymous if it had none) and the user."""
+    """One request: its session (new and anonymous if it had none), the user and the
+    ``Principal`` they are (``local:<username>``: ``web.auth.Directory.principal``)."""
 
     request: Request
     session: dict[str, Any]
     user: User | None
     username: str | None
+    principal: Principal | None = None
 
     @property
     def base(self) -> str:
@@ -56,6 +59,7 @@ class SignedIn(Visit):
 
     user: User
     username: str
+    principal: Principal
 
 
 class SignInFirst(Exception):
@@ -78,16 +82,17 @@ async def current_visit(request: Request) -> Visit:
     session = sessions.read(request) or sessions.new()
     username = session.get("user")
     user = directory.user(username) if isinstance(username, str) else None
-    if user is None and username:
+    principal = directory.principal(username) if user and isinstance(username, str) else None
+    if (user is None or principal is None) and username:
         session = sessions.new()  # the user was removed: the session ends
-        username = None
-    return Visit(request, session, user, username if user else None)
+        username, user, principal = None, None, None
+    return Visit(request, session, user, username if user else None, principal)
 
 
 async def signed_in(v: Annotated[Visit, Depends(current_visit)]) -> SignedIn:
-    if v.user is None or v.username is None:
+    if v.user is None or v.username is None or v.principal is None:
         raise SignInFirst(v)
-    return SignedIn(v.request, v.session, v.user, v.username)
+    return SignedIn(v.request, v.session, v.user, v.username, v.principal)
 
 
 async def web_config(request: Request) -> WebConfig:
@@ -122,7 +127,8 @@ def render(v: Visit, template: str, status: int = 200, **ctx: Any) -> HTMLRespon
         user=v.user,
         username=v.username,
         csrf=v.session["csrf"],
-        can_dashboard=bool(v.user and v.user.role in DASHBOARD_ROLES),
+        principal=v.principal,
+        can_dashboard=bool(v.principal and may(v.principal, Capability.FIGURES)),
         flash=flash,
         tz_name=str(state.config.tz),
         **ctx,
