@@ -14,7 +14,7 @@ from fastapi import Depends, Header, HTTPException, Request
 from temporalio.client import Client
 
 from access.intake import Intake
-from access.reading import Reader
+from identity.principal import Principal
 from store.cases import CaseStore
 from store.notifications import NotificationStore
 
@@ -59,22 +59,26 @@ def reader(
     role: RoleH,
     reason: ReasonH = None,
     caller: ClientH = None,
-) -> Reader:
+) -> Principal:
     """Who reads and why: ``X-Reason``, or the default purpose of the calling system."""
+    # Stop-gap (h3) until h2's verified tokens: the declared identity, as before.
     defaults: dict[str, str] = request.app.state.default_reasons
-    return Reader(
-        actor=actor, role=role, reason=reason or (defaults.get(caller) if caller else None)
+    return Principal(
+        subject=f"declared:{actor}",
+        name=actor,
+        role=role,
+        reason=reason or (defaults.get(caller) if caller else None),
     )
 
 
-def supervisor(actor: ActorH, role: RoleH) -> Reader:
+def supervisor(actor: ActorH, role: RoleH) -> Principal:
     """Who reads the access log (no purpose asked: the role decides)."""
-    return Reader(actor=actor, role=role, reason=None)
+    return Principal(subject=f"declared:{actor}", name=actor, role=role)
 
 
 TemporalD = Annotated[Client, Depends(temporal)]
 StoreD = Annotated[CaseStore, Depends(case_store)]
 NotificationsD = Annotated[NotificationStore, Depends(notification_store)]
 IntakeD = Annotated[Intake | None, Depends(intake_config)]
-ReaderD = Annotated[Reader, Depends(reader)]
-SupervisorD = Annotated[Reader, Depends(supervisor)]
+ReaderD = Annotated[Principal, Depends(reader)]
+SupervisorD = Annotated[Principal, Depends(supervisor)]

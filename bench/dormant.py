@@ -30,14 +30,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from access.decisions import send_decision
+from access.decisions import request_for, send_decision
 from access.intake import start_case
 from bench.cases import EU, bench_event
 from bench.measure import histories, latency_summary, peak_rss_mib, rss_mib, wait_closed
 from bench.report import fmt, machine, progress_bar, save, shown
 from bench.servers import child, dev_server, wait_for_worker
+from identity.principal import Principal
 from models.case import casework_id_for
-from models.decisions import DecisionRequest
 from models.event import CustodyEvent
 from models.policy import compressed_policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
@@ -167,18 +167,19 @@ async def dormant(args: argparse.Namespace) -> int:
             latencies: list[float] = []
             woken = progress.add_task("dormant: woken", total=len(wake))
 
+            bench_caseworker = Principal(
+                subject="bench:caseworker", name="Bench Caseworker", role="caseworker"
+            )
+
             async def located(case_id: str) -> None:
-                req = DecisionRequest.model_validate(
-                    {
-                        "actor": "Bench Caseworker",
-                        "role": "caseworker",
-                        "reason": "benchmark: subject located by the police",
-                        "decision": {"kind": "subject_located", "case_owner": "Bench Owner"},
-                    }
+                req = request_for(
+                    bench_caseworker,
+                    "benchmark: subject located by the police",
+                    {"kind": "subject_located", "case_owner": "Bench Owner"},
                 )
                 async with sem:
                     t = time.perf_counter()
-                    await send_decision(client, case_id, req)
+                    await send_decision(client, case_id, bench_caseworker, req)
                     latencies.append(time.perf_counter() - t)
                     progress.advance(woken)
 

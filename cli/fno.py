@@ -25,19 +25,19 @@ import typer
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
-from access.decisions import send_decision
+from access.decisions import request_for, send_decision
 from access.errors import AccessRefused, CaseNotFound, CaseUnreadable, DecisionRefused
 from access.intake import describe_validation_error
 from access.intake_files import intake_file
 from access.listing import CaseFilter, list_cases, start_of_day
-from access.reading import Reader, audit, read_case
+from access.reading import audit, read_case
 from access.stuck import ClosedProbe, stuck_cases
 from cli import notifications, render
 from cli.render import fail as _fail
 from cli.render import print_rows
 from cli.render import unanswered as _unanswered
 from cli.render import unreadable as _unreadable
-from models.decisions import DecisionRequest
+from identity.principal import Principal
 from runtime.codec import CodecConfigError
 from runtime.config import Settings, connect
 from runtime.shutdown import exit_now
@@ -77,6 +77,16 @@ def _day(text: str | None, flag: str) -> datetime | None:
 UNREADABLE_EXIT = render.UNREADABLE_EXIT
 
 
+def _declared(actor: str, role: str, reason: str | None = None) -> Principal:
+    # Stop-gap (h3) until fno speaks to the API with a token (h4): the declared identity.
+    return Principal(
+        subject=f"declared:{actor or 'unknown'}",
+        name=actor or "unknown",
+        role=role or "unknown",
+        reason=reason,
+    )
+
+
 @app.command()
 def show(
     case_id: str, actor: Actor = "", role: Role = "", reason: Reason = None, as_json: AsJson = False
@@ -88,7 +98,7 @@ def show(
             await connect(),
             _store(),
             case_id,
-            Reader(actor=actor or "unknown", role=role or "unknown", reason=reason),
+            _declared(actor, role, reason),
         )
 
     try:
@@ -111,11 +121,7 @@ def _decisions_accepted(case_id: str, actor: str, role: str, reason: str | None)
             await connect(),
             _store(),
             case_id,
-            Reader(
-                actor=actor or "unknown",
-                role=role or "unknown",
-                reason=reason or "which decisions the case accepts",
-            ),
+            _declared(actor, role, reason or "which decisions the case accepts"),
         )
 
     try:
@@ -158,19 +164,18 @@ def decide(
         if not sep:
             _fail(f"{pair!r}: write fields as name=value", 2)
         decision[name] = {"true": True, "false": False}.get(value.lower(), value)
+    who = _declared(actor, role)
     try:
-        req = DecisionRequest.model_validate(
-            {"actor": actor, "role": role, "reason": reason or "", "decision": decision}
-        )
+        req = request_for(who, reason or "", decision)
     except ValidationError as e:
         _fail(describe_validation_error(e), 2)
 
     async def go() -> Any:
-        return await send_decision(await connect(), case_id, req)
+        return await send_decision(await connect(), case_id, who, req)
 
     try:
         result = asyncio.run(go())
-    except (DecisionRefused, CaseNotFound) as e:
+    except (DecisionRefused, CaseNotFound, AccessRefused) as e:
         _fail(str(e))
     except CaseUnreadable as e:
         _unreadable(e)
@@ -258,6 +263,7 @@ def cases(
     async def go() -> Any:
         return await list_cases(
             await connect(),
+            _declared("unknown", role),
             f,
             now=datetime.now().astimezone(),
             sort=sort,
@@ -308,7 +314,7 @@ def audit_cmd(
     try:
         rows = audit(
             _store(),
-            Reader(actor=actor, role=role, reason=None),
+            _declared(actor, role),
             case_id=case_id,
             actor=of_actor,
             since=since_at,

@@ -23,13 +23,7 @@ from temporalio.client import Client
 
 from access.intake import Intake, load_api_keys
 from api.app import create_app as create_api_app
-from api.codec_server import (
-    CodecTokenError,
-    create_codec_app,
-    install_log_redaction,
-    load_tokens,
-    token_authenticator,
-)
+from api.codec_server import create_codec_app, install_log_redaction
 from runtime.codec import CodecConfigError, CodecKeys, EncryptionCodec
 from runtime.config import Settings, connect, temporal_connect_config
 from runtime.logs import configure_logging
@@ -78,11 +72,10 @@ def main() -> None:
     # start-up here, loudly.
     try:
         keys = CodecKeys.from_env(env)
-        tokens = load_tokens(env)
         web_config = web_config_from_env(
             env, namespace=namespace, day_seconds=settings.policy.day_seconds
         )
-    except (CodecConfigError, CodecTokenError, WebConfigError) as err:
+    except (CodecConfigError, WebConfigError) as err:
         print(f"Refused to start: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     reasons = json.loads(os.environ.get("FNO_CLIENT_REASONS", "{}"))
@@ -93,13 +86,12 @@ def main() -> None:
         api_keys=load_api_keys(env),
     )
     store = CaseStore.current(settings.database_url)
-    authenticators = [token_authenticator(tokens)]
-    if web_config is not None:  # a web session decodes too (see api.codec_server)
-        authenticators.append(session_authenticator(web_config))
+    # Stop-gap (h3): h2 passes its TokenVerifier as ``verifier``.
+    sessions = [session_authenticator(web_config)] if web_config is not None else []
     codec_app = create_codec_app(
         EncryptionCodec(keys),
         store,
-        authenticators,
+        sessions=sessions,
         cors_origins=[
             o.strip() for o in env.get("FNO_CODEC_CORS_ORIGINS", "").split(",") if o.strip()
         ],
