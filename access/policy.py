@@ -31,6 +31,7 @@ The functions (``p`` a ``identity.principal.Principal``, ``ref`` a ``CaseRef``):
 
     case_ref(case_id, force=None) -> CaseRef           kind and force from the ID
     await resolve_case(client, case_id, p) -> CaseRef  + the search attribute if needed
+    needs_lookup(p, ref) -> bool                       whether resolve_case asks Temporal
     read_access(p, ref) -> Access; may_read(p, ref) -> bool; require_read(p, ref) -> Access
     may_decode(p, case_id | None) -> bool              the codec server: full access only
     may_decide(p, ref, kind) -> bool; decisions_for(p, ref); require_decide(p, ref, kind)
@@ -290,14 +291,20 @@ def require_decide(p: Principal, ref: CaseRef, decision_kind: str) -> None:
         )
 
 
+def needs_lookup(p: Principal, ref: CaseRef) -> bool:
+    """Whether the policy's answer for ``p`` depends on a force the ID does not tell."""
+    if ref.force is not None or not force_bound(p):
+        return False
+    return READ.get(p.role, {}).get(ref.kind, Access.NONE) is not Access.NONE
+
+
 async def resolve_case(client: Client, case_id: str, p: Principal) -> CaseRef:
     """``case_ref`` of the case, with the force from its ``FnoForce`` search attribute
-    when the ID does not tell it and the policy needs it for ``p`` (a force-bound role
-    reading encounters). No such case, or no force: the force stays None (refused)."""
+    when the ID does not tell it and the policy needs it for ``p`` (``needs_lookup``: a
+    force-bound role reading encounters). No such case, or no force: the force stays
+    None (refused)."""
     ref = case_ref(case_id)
-    if ref.kind != E or ref.force is not None or not force_bound(p):
-        return ref
-    if READ.get(p.role, {}).get(ref.kind, Access.NONE) is Access.NONE:
+    if not needs_lookup(p, ref):
         return ref
     try:
         described = await client.get_workflow_handle(case_id).describe()

@@ -20,7 +20,7 @@ from temporalio.service import RPCError
 
 from access.decisions import request_for, send_decision
 from access.errors import CaseNotFound, CaseUnreadable, DecisionRefused, NotPermitted
-from access.policy import may_decide, resolve_case
+from access.policy import case_ref, may_decide, needs_lookup, resolve_case
 from models.decision_forms import decision_form
 from runtime.logs import get_logger
 from web import labels
@@ -49,12 +49,13 @@ async def decide(v: Staff, case_id: str, connect: Temporal) -> Response:
     if who.role == "supervisor":
         log.warning("web decision refused: supervisor", case_id=case_id, kind=kind)
         return problem(v, 403, "Not allowed", "A supervisor may read cases but makes no decision.")
-    try:
-        allowed = known_kind(kind) and may_decide(
-            who, await resolve_case(await connect(), case_id, who), kind
-        )
+    ref = case_ref(case_id)
+    try:  # Temporal is asked only when the ID does not tell the force the policy needs
+        if needs_lookup(who, ref):
+            ref = await resolve_case(await connect(), case_id, who)
     except RPCError as err:
         return problem(v, 503, "Decision not sent", f"Temporal did not answer: {err.message}")
+    allowed = known_kind(kind) and may_decide(who, ref, kind)
     if not allowed:
         log.warning("web decision refused: policy", case_id=case_id, kind=kind, role=who.role)
         return problem(
