@@ -242,15 +242,19 @@ def may(p: Principal, capability: Capability) -> bool:
     return not p.is_system and p.role in CAPABILITIES[capability]
 
 
+def _a(words: str) -> str:
+    return f"{'an' if words[:1].lower() in 'aeiou' else 'a'} {words}"
+
+
 def _role(p: Principal) -> str:
-    return "a system" if p.is_system else f"a {p.role.replace('_', ' ')}"
+    return "a system" if p.is_system else _a(p.role.replace("_", " "))
 
 
 def require(p: Principal, capability: Capability) -> None:
     if not may(p, capability):
-        allowed = " or ".join(sorted(r.replace("_", " ") for r in CAPABILITIES[capability]))
+        allowed = " or ".join(sorted(_a(r.replace("_", " ")) for r in CAPABILITIES[capability]))
         raise NotPermitted(
-            f"Not permitted: only a {allowed} may {_WHAT[capability]} (you are {_role(p)}).",
+            f"Not permitted: only {allowed} may {_WHAT[capability]} (you are {_role(p)}).",
             code="not_permitted",
         )
 
@@ -285,8 +289,8 @@ def require_decide(p: Principal, ref: CaseRef, decision_kind: str) -> None:
     if not may_decide(p, ref, decision_kind):
         mine = ", ".join(sorted(decisions_for(p, ref))) or "none"
         raise NotPermitted(
-            f"Not permitted: {_role(p)} may not make the decision {decision_kind!r} on a "
-            f"{ref.kind} case (yours to make there: {mine}).",
+            f"Not permitted: {_role(p)} may not make the decision {decision_kind!r} on "
+            f"{_a(ref.kind)} case (yours to make there: {mine}).",
             code="not_permitted",
         )
 

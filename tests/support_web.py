@@ -1,5 +1,6 @@
-"""Helpers of the web app's tests: users, the app over a harness, signing in, a live
-server on a free port, a case that awaits a caseworker."""
+"""Helpers of the web app's tests: users (one per role the tests sign in as, a police
+officer of a force), the app over a harness, signing in, a live server on a free port,
+a case that awaits a caseworker."""
 
 from __future__ import annotations
 
@@ -28,28 +29,53 @@ PASSWORDS = {
     "alex": "alex-password-1",
     "dana": "dana-password-1",
     "sue": "sue-password-12",
+    "pat": "pat-password-12",
+    "ike": "ike-password-12",
 }
-NAMES = {"sam": "Sam Jones", "alex": "Alex Morgan", "dana": "Dana Reid", "sue": "Sue Park"}
-ROLES = {"sam": "caseworker", "alex": "senior_caseworker", "dana": "director", "sue": "supervisor"}
+NAMES = {
+    "sam": "Sam Jones",
+    "alex": "Alex Morgan",
+    "dana": "Dana Reid",
+    "sue": "Sue Park",
+    "pat": "Pat Quinn",
+    "ike": "Ike Bello",
+}
+ROLES = {
+    "sam": "caseworker",
+    "alex": "senior_caseworker",
+    "dana": "director",
+    "sue": "supervisor",
+    "pat": "police_officer",
+    "ike": "ice_officer",
+}
+POLICE_FORCE = "hampshire"  # pat's, unless a test names another
 PURPOSES = {
     "caseworker": "casework: deciding on cases awaiting a caseworker",
     "senior_caseworker": "casework: decisions needing a senior caseworker",
     "director": "CC Director's review",
     "supervisor": "supervision and quality review",
+    "police_officer": "the custody record of a person in our custody",
+    "ice_officer": "locating the subject",
 }
 _HASHES = {u: hash_password(p) for u, p in PASSWORDS.items()}
 
 
-def users_file() -> UsersFile:
+def users_file(police_force: str = POLICE_FORCE) -> UsersFile:
+    def force(username: str) -> str | None:
+        return police_force if ROLES[username] == "police_officer" else None
+
     return UsersFile(
         purposes=dict(PURPOSES),
-        users={u: User(name=NAMES[u], role=ROLES[u], password_hash=_HASHES[u]) for u in PASSWORDS},
+        users={
+            u: User(name=NAMES[u], role=ROLES[u], password_hash=_HASHES[u], force=force(u))
+            for u in PASSWORDS
+        },
     )
 
 
-def web_config(**kw: Any) -> WebConfig:
+def web_config(police_force: str = POLICE_FORCE, **kw: Any) -> WebConfig:
     return WebConfig(
-        directory=Directory.of(users_file()),
+        directory=Directory.of(users_file(police_force)),
         sessions=Sessions(SECRET),
         temporal_ui="http://localhost:8233",
         **kw,

@@ -13,15 +13,17 @@ from typer.testing import CliRunner
 
 from access.decisions import send_decision
 from access.errors import AccessRefused
-from access.reading import Reader, audit, read_case
+from access.reading import audit, read_case
 from activities.steps import CaseActivities
 from cli.fno import app as fno_app
+from identity.principal import Principal
 from models.case import Outcome, Stage
 from models.steps import EncounterOpened
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import api_client, custody_event, decision, harness, until
 
-SUPERVISOR = Reader(actor="Sue Park", role="supervisor", reason="quality review")
+SUPERVISOR = Principal(subject="local:sue", name="Sue Park", role="supervisor")
+SAM = Principal(subject="local:sam", name="Sam Jones", role="caseworker")
 
 
 async def romanian_case(h):
@@ -43,18 +45,16 @@ async def romanian_case(h):
 async def test_each_kind_of_access_is_logged_once_with_actor_and_justification(ts_env, tmp_path):
     async with harness(ts_env, tmp_path) as h:
         event, encounter, casework = await romanian_case(h)
-        reader = Reader(actor="Sam Jones", role="caseworker", reason="prepare detention review")
-        await read_case(h.client, h.store, casework.id, reader)
+        await read_case(h.client, h.store, casework.id, SAM, "prepare detention review")
+        located = decision(
+            "Sam Jones",
+            "caseworker",
+            "arrested on warrant",
+            kind="subject_located",
+            case_owner="Sam Jones",
+        )
         await send_decision(
-            h.client,
-            casework.id,
-            decision(
-                "Sam Jones",
-                "caseworker",
-                "arrested on warrant",
-                kind="subject_located",
-                case_owner="Sam Jones",
-            ),
+            h.client, casework.id, SAM, located.model_copy(update={"actor_id": SAM.subject})
         )
         await until(casework, lambda s: "detention" in s.awaiting, skip=h.env)
         entries = h.store.access_log(encounter.id) + h.store.access_log(casework.id)
@@ -72,6 +72,7 @@ async def test_each_kind_of_access_is_logged_once_with_actor_and_justification(t
         "Sam Jones",
         "prepare detention review",
     )
+    assert by_action["consultation"].subject == "local:sam"  # the proven person
     assert (by_action["decision"].actor, by_action["decision"].role) == ("Sam Jones", "caseworker")
     assert by_action["decision"].justification == "subject_located: arrested on warrant"
     collected = [e for e in entries if e.action == "collection"]
@@ -89,12 +90,7 @@ async def test_a_read_without_a_purpose_is_refused_and_not_logged(ts_env, tmp_pa
         handle = await h.start(event)
         await handle.result()
         with pytest.raises(AccessRefused):
-            await read_case(
-                h.client,
-                h.store,
-                handle.id,
-                Reader(actor="Sam Jones", role="caseworker", reason="  "),
-            )
+            await read_case(h.client, h.store, handle.id, SAM, "  ")
         consultations = [e for e in h.store.access_log(handle.id) if e.action == "consultation"]
     assert consultations == []
 
@@ -143,7 +139,7 @@ def test_audit_is_for_supervisors_by_case_or_by_actor_since_a_date(tmp_path):
         justification="review",
     )
     with pytest.raises(AccessRefused):
-        audit(store, Reader(actor="Sam Jones", role="caseworker", reason=None), case_id="c-1")
+        audit(store, SAM, case_id="c-1")
     assert [e.actor for e in audit(store, SUPERVISOR, case_id="c-1")] == ["Sam Jones"]
     yesterday = datetime.now(UTC) - timedelta(days=1)
     assert [e.case_id for e in audit(store, SUPERVISOR, actor="Ann Lee", since=yesterday)] == [
@@ -220,7 +216,7 @@ async def test_http_reads_need_a_reason_and_audit_needs_a_supervisor(ts_env, tmp
                     "actor": "Sam Jones",
                     "role": "caseworker",
                     "reason": "test",
-                    "decision": {"kind": "detention", "detain": True},
+                    "decision": {"kind": "identity_data_supplied", "place_of_birth": "Bonn"},
                 },
             )
     assert refused.status_code == 403 and refused.json()["detail"]

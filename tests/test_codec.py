@@ -29,13 +29,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer
 
-from access.viewers import Viewer
-from api.codec_server import (
-    CodecTokenError,
-    create_codec_app,
-    load_tokens,
-    token_authenticator,
-)
+from api.codec_server import ALLOW_ENCODE_ENV, WITHHELD_HEADER, create_codec_app
+from identity.principal import Principal
 from local.prepare import child_env, prepare_codec
 from models.case import Outcome
 from models.policy import compressed_policy
@@ -275,35 +270,78 @@ def test_the_http_api_refuses_to_start_with_a_malformed_key(tmp_path):
     assert run.returncode == 2 and "'a'" in run.stderr  # the key at fault, named
 
 
-def test_codec_tokens_configuration(tmp_path):
-    good = {"t" * 20: {"actor": "Sue Park", "role": "supervisor"}}
-    assert load_tokens({"FNO_CODEC_TOKENS": json.dumps(good)}) == {
-        "t" * 20: Viewer(actor="Sue Park", role="supervisor")
+class TokenRefused(Exception):
+    """What a token verifier raises (``identity.tokens.TokenError``'s shape)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.detail = status, detail
+
+
+async def test_the_codec_server_takes_the_verifiers_answer_and_encodes_only_when_allowed(
+    tmp_path, monkeypatch
+):
+    from store.cases import CaseStore
+
+    def verify(token: str) -> Any:
+        if token == "no-role":
+            raise TokenRefused(403, "a valid token with no usable role")
+        if token == "nobody":
+            return None  # not a Principal: proves nobody
+        if token == "sue":
+            return Principal(subject="local:sue", name="Sue Park", role="supervisor")
+        raise TokenRefused(401, "bad signature")
+
+    store = CaseStore.migrated(f"sqlite:///{tmp_path / 'casework.db'}")
+    body = {"payloads": [MessageToDict(json_payload({"a": 1}))]}
+    ns = {"X-Namespace": "default"}
+    monkeypatch.delenv(ALLOW_ENCODE_ENV, raising=False)
+    codec = EncryptionCodec(CODEC_KEYS)
+    by_default = create_codec_app(codec, store, namespace="default", verifier=verify)
+    monkeypatch.setenv(ALLOW_ENCODE_ENV, "1")
+    allowed = create_codec_app(codec, store, namespace="default", verifier=verify)
+    answers: dict[str, int] = {}
+    for name, app in (("default", by_default), ("allowed", allowed)):
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://codec"
+        ) as http:
+            for token in ("no-role", "nobody", "forged", "sue"):
+                bearer = {"Authorization": f"Bearer {token}"}
+                decoded = await http.post("/decode", json=body, headers=ns | bearer)
+                answers[f"{name} decode {token}"] = decoded.status_code
+            anonymous = await http.post("/encode", json=body, headers=ns)
+            as_sue = ns | {"Authorization": "Bearer sue"}
+            encoded = await http.post("/encode", json=body, headers=as_sue)
+            answers[f"{name} encode anonymous"] = anonymous.status_code
+            answers[f"{name} encode sue"] = encoded.status_code
+    store.engine.dispose()
+    assert answers == {
+        "default decode no-role": 403,
+        "default decode nobody": 401,
+        "default decode forged": 401,
+        "default decode sue": 403,  # no purpose stated, none by default: refused
+        "default encode anonymous": 403,  # off, whoever asks
+        "default encode sue": 403,
+        "allowed decode no-role": 403,
+        "allowed decode nobody": 401,
+        "allowed decode forged": 401,
+        "allowed decode sue": 403,
+        "allowed encode anonymous": 401,
+        "allowed encode sue": 200,
     }
-    (tmp_path / "tokens.json").write_text(json.dumps(good))
-    assert load_tokens({"FNO_CODEC_TOKENS_FILE": str(tmp_path / "tokens.json")})
-    assert load_tokens({}) == {}
-    with pytest.raises(CodecTokenError, match=r"\b16\b"):  # the least length, named
-        load_tokens({"FNO_CODEC_TOKENS": json.dumps({"short": good["t" * 20]})})
-    with pytest.raises(CodecTokenError, match="actor"):
-        load_tokens({"FNO_CODEC_TOKENS": json.dumps({"t" * 20: {"role": "x"}})})
 
 
 # --- the run command's local story ----------------------------------------------------
 
 
-def test_the_run_command_makes_local_keys_and_a_token_once_and_wires_them(tmp_path):
+def test_the_run_command_makes_local_keys_once_and_wires_them(tmp_path):
     home = tmp_path / "fno"
     home.mkdir()
     prepare_codec(home, {})
     keys = CodecKeys.from_env({"FNO_HOME": str(home)})
-    tokens = load_tokens({"FNO_CODEC_TOKENS_FILE": str(home / "codec-tokens.json")})
-    assert len(tokens) == 1 and next(iter(tokens.values())).reason
-    for name in ("codec-keys.json", "codec-tokens.json"):
-        assert stat.S_IMODE((home / name).stat().st_mode) == 0o600
+    assert stat.S_IMODE((home / "codec-keys.json").stat().st_mode) == 0o600
     prepare_codec(home, {})  # a second run keeps them: earlier cases stay readable
     assert CodecKeys.from_env({"FNO_HOME": str(home)}) == keys
-    assert load_tokens({"FNO_CODEC_TOKENS_FILE": str(home / "codec-tokens.json")}) == tokens
 
     env = child_env(home, 17233, base={"PATH": "/bin"}, ui_port=18233)
     assert env["FNO_CODEC_KEYS_FILE"] == str(home / "codec-keys.json")
@@ -512,17 +550,29 @@ SUPERVISOR_TOKEN = "sup-" + "s" * 28
 UI_TOKEN = "ui-" + "u" * 29
 
 
-def codec_server(store: Any, namespace: str) -> Any:
-    viewers = {
-        SUPERVISOR_TOKEN: Viewer(actor="Sue Park", role="supervisor"),
-        UI_TOKEN: Viewer(actor="Sam Jones", role="caseworker", reason="case review in the UI"),
-    }
+PEOPLE = {
+    SUPERVISOR_TOKEN: Principal(subject="local:sue", name="Sue Park", role="supervisor"),
+    UI_TOKEN: Principal(
+        subject="local:sam", name="Sam Jones", role="caseworker", reason="case review in the UI"
+    ),
+}
+
+
+def verify(token: str) -> Principal:
+    """A stand-in for ``identity.tokens.TokenVerifier.verify``: raises for a bad token."""
+    if token not in PEOPLE:
+        raise PermissionError("unknown token")
+    return PEOPLE[token]
+
+
+def codec_server(store: Any, namespace: str, *, allow_encode: bool = False) -> Any:
     return create_codec_app(
         EncryptionCodec(CODEC_KEYS),
         store,
-        [token_authenticator(viewers)],
-        cors_origins=[UI_ORIGIN],
         namespace=namespace,
+        verifier=verify,
+        cors_origins=[UI_ORIGIN],
+        allow_encode=allow_encode,
     )
 
 
@@ -544,7 +594,7 @@ async def test_the_codec_server_decodes_for_token_holders_only_and_logs_each_dec
         body = MessageToDict(started.input)  # as the Web UI sends it
         ns = {"X-Namespace": dev_env.client.namespace}
 
-        codec = codec_server(h.store, ns["X-Namespace"])
+        codec = codec_server(h.store, ns["X-Namespace"], allow_encode=True)
         async with api_client(h.client, h.store, codec_server=codec) as web:
             sup = {"Authorization": f"Bearer {SUPERVISOR_TOKEN}"}
             anonymous = await web.post("/codec/decode", json=body, headers=ns)
@@ -557,6 +607,9 @@ async def test_the_codec_server_decodes_for_token_holders_only_and_logs_each_dec
                 "/codec/decode",
                 json=body,
                 headers=sup | {"X-Namespace": "elsewhere", "X-Reason": "audit"},
+            )
+            no_namespace = await web.post(
+                "/codec/decode", json=body, headers=sup | {"X-Reason": "audit"}
             )
             decoded = await web.post(
                 "/codec/decode",
@@ -589,6 +642,7 @@ async def test_the_codec_server_decodes_for_token_holders_only_and_logs_each_dec
         (wrong_path, 401),
         (no_purpose, 403),
         (other_namespace, 403),
+        (no_namespace, 400),
         (encode_refused, 401),
     ]:
         assert refused.status_code == status, (refused.status_code, refused.text)
@@ -596,6 +650,7 @@ async def test_the_codec_server_decodes_for_token_holders_only_and_logs_each_dec
     assert anonymous.headers["WWW-Authenticate"] == "Bearer"
 
     assert decoded.status_code == 200 and by_ui.status_code == 200
+    assert decoded.headers[WITHHELD_HEADER] == "0"
     assert b"Zawadzka" in texts_of(decoded) and b"1971-03-09" in texts_of(decoded)
     assert texts_of(by_ui) == texts_of(decoded)
     assert encoded.status_code == 200
@@ -612,9 +667,9 @@ async def test_the_codec_server_decodes_for_token_holders_only_and_logs_each_dec
     # One consultation per decode that decrypted something (none for the refused ones),
     # each with who, role and the purpose stated or the token's default.
     logged = [e for e in h.store.access_log(handle.id) if e.action == "consultation"]
-    assert [(e.actor, e.role) for e in logged] == [
-        ("Sue Park", "supervisor"),
-        ("Sam Jones", "caseworker"),
+    assert [(e.actor, e.role, e.subject) for e in logged] == [
+        ("Sue Park", "supervisor", "local:sue"),
+        ("Sam Jones", "caseworker", "local:sam"),
     ]
     assert logged[0].justification.startswith("audit of case handling")
     assert logged[1].justification.startswith("case review in the UI")

@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from access.decisions import send_decision
-from access.errors import CaseNotFound, DecisionRefused
+from access.errors import CaseNotFound, DecisionRefused, NotPermitted
+from access.policy import case_ref, may_decide
+from identity.principal import Principal
 from models.decisions import DecisionRequest
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import custody_event, harness, state_of, until
@@ -95,18 +97,28 @@ async def test_malformed_and_hostile_decisions_are_refused_and_change_nothing(ts
             except ValidationError as err:
                 assert err.errors(), payload  # refused before it reaches the case
                 continue
+            who = Principal(subject=f"local:{req.actor}", name=req.actor, role=req.role)
+            req = req.model_copy(update={"actor_id": who.subject})
+            if not may_decide(who, case_ref(casework.id), req.decision.kind):
+                # A role that may not make it: refused by the policy, never sent.
+                with pytest.raises(NotPermitted):
+                    await send_decision(h.client, casework.id, who, req)
+                continue
             with pytest.raises(DecisionRefused) as refused:
-                await send_decision(h.client, casework.id, req)
+                await send_decision(h.client, casework.id, who, req)
             assert refused.value.args[0].startswith("Refused"), payload
             refusals += 1
+        someone = Principal(subject="local:a", name="a", role="caseworker")
         with pytest.raises(CaseNotFound):
             await send_decision(
                 h.client,
                 "casework-nope",
+                someone,
                 DecisionRequest.model_validate(
                     {
                         "actor": "a",
                         "role": "caseworker",
+                        "actor_id": "local:a",
                         "reason": "why",
                         "decision": {"kind": "subject_located", "case_owner": "x"},
                     }

@@ -32,7 +32,7 @@ from tests.support_web import (
     web_config,
 )
 from web import charts
-from web.auth import Directory, Throttle
+from web.auth import ROLES, Directory, Throttle
 from web.config import session_authenticator
 from web.rendering import time_left
 from web.reports import per_week, seed_funnel
@@ -353,12 +353,18 @@ async def test_a_web_session_authenticates_at_the_codec_server_as_that_user():
     config = web_config()
     authenticate = session_authenticator(config)
     cookie = config.sessions._serializer.dumps(config.sessions.new("sue"))
-    viewer = await authenticate(_request(cookie))
+    who = await authenticate(_request(cookie))
+    officer = await authenticate(_request(signed_in(config, "pat")))
     anonymous = await authenticate(
         _request(config.sessions._serializer.dumps(config.sessions.new()))
     )
-    assert viewer is not None and viewer.actor == "Sue Park" and viewer.role == "supervisor"
-    assert viewer.reason == "supervision and quality review"
+    assert who is not None and (who.subject, who.name, who.role) == (
+        "local:sue",
+        "Sue Park",
+        "supervisor",
+    )
+    assert who.reason == "supervision and quality review" and who.kind == "person"
+    assert officer is not None and officer.force == "hampshire"
     assert anonymous is None and await authenticate(_request(None)) is None
 
 
@@ -374,24 +380,39 @@ async def test_the_codec_server_decodes_for_a_signed_in_web_user_and_logs_who(tm
 
     store = CaseStore.migrated(f"sqlite:///{tmp_path / 'casework.db'}")
     config = web_config()
-    app = create_codec_app(EncryptionCodec(CODEC_KEYS), store, [session_authenticator(config)])
+    app = create_codec_app(
+        EncryptionCodec(CODEC_KEYS),
+        store,
+        namespace="default",
+        sessions=[session_authenticator(config)],
+    )
     secret = EncryptionCodec(CODEC_KEYS, "casework-abc").encrypt(
         Payload(metadata={"encoding": b"json/plain"}, data=b'{"name": "Nowak"}')
     )
     body = {"payloads": [MessageToDict(secret)]}
-    signed_in = config.sessions._serializer.dumps(config.sessions.new("sue"))
+    ns = {"X-Namespace": "default"}
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as http:
-        refused = await http.post("/decode", json=body)
-        http.cookies.set("fno_session", signed_in)
-        decoded = await http.post("/decode", json=body)
+        refused = await http.post("/decode", json=body, headers=ns)
+        http.cookies.set("fno_session", signed_in(config, "pat"))
+        withheld = await http.post("/decode", json=body, headers=ns)
+        http.cookies.set("fno_session", signed_in(config, "sue"))
+        decoded = await http.post("/decode", json=body, headers=ns)
     [entry] = store.access_log("casework-abc")
     store.engine.dispose()
     assert refused.status_code == 401
+    # The police officer may not read a casework case: the payload comes back as it was.
+    assert withheld.status_code == 200 and withheld.json() == body
     assert decoded.status_code == 200, decoded.text
-    assert entry.actor == "Sue Park" and entry.role == "supervisor"
+    assert decoded.json() != body and decoded.headers["X-FNO-Withheld"] == "0"
+    assert (entry.actor, entry.role, entry.subject) == ("Sue Park", "supervisor", "local:sue")
     assert entry.justification.startswith("supervision and quality review")
+
+
+def signed_in(config, username: str) -> str:
+    """The session cookie of ``username`` signed in."""
+    return config.sessions._serializer.dumps(config.sessions.new(username))
 
 
 def _request(cookie: str | None) -> Request:
@@ -427,12 +448,9 @@ def test_the_users_command_adds_lists_and_removes_users(tmp_path, monkeypatch, c
     assert directory.user("kim") is None  # the running app sees the change
 
     demo = ensure_demo_users(tmp_path / "demo" / "web-users.json")
-    assert {role for _, role, _ in demo.values()} == {
-        "caseworker",
-        "senior_caseworker",
-        "director",
-        "supervisor",
-    }
+    assert {role for _, role, _ in demo.values()} == set(ROLES)  # one user per role
+    officer = Directory.load(tmp_path / "demo" / "web-users.json").principal("pat")
+    assert officer is not None and officer.force  # a police officer has a force
     _name, _role, password = demo["sam"]
     assert Directory.load(tmp_path / "demo" / "web-users.json").authenticate("sam", password)
     assert ensure_demo_users(tmp_path / "demo" / "web-users.json") == demo  # kept
