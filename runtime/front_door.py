@@ -182,8 +182,12 @@ def require_front_door_keys(env: Mapping[str, str] | None = None) -> CodecKeys:
     return keys
 
 
-def ensure_local_key(path: Path) -> bool:
-    """Create the local front-door key file (0600, one fresh key) unless it exists."""
+def ensure_local_key(home: Path, env: Mapping[str, str]) -> bool:
+    """For a local run that configures no front-door key (``make run``): create
+    ``home/front-door-key`` (0600, one fresh key) unless it exists; True if created."""
+    if env.get("FNO_FRONT_DOOR_KEY") or env.get("FNO_FRONT_DOOR_KEY_FILE"):
+        return False
+    path = home / LOCAL_KEY_FILE
     if path.exists():
         return False
     write_keys_file(path, CodecKeys.generate())
