@@ -61,6 +61,7 @@ from tests.support import (
     payloads_in,
     until,
 )
+from tests.support_front_door import front_door_env
 from workflows import WORKFLOWS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -245,10 +246,11 @@ def _bare_env(tmp_path: Path, **more: str) -> dict[str, str]:
     ids=["worker", "starter", "fno"],
 )
 def test_processes_refuse_to_start_without_keys(tmp_path, command):
+    # The front-door key given: the worker checks it first (tests/test_front_door.py).
     run = subprocess.run(
         [sys.executable, *command],
         cwd=ROOT,
-        env=_bare_env(tmp_path),
+        env=_bare_env(tmp_path) | front_door_env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -387,8 +389,22 @@ def raw_bytes(history: WorkflowHistory) -> bytes:
 
 def outside_search_attributes(history: WorkflowHistory) -> list[Payload]:
     """Every payload of the history except search attributes (plain by design: they
-    hold no personal data, and the server must index them)."""
-    return [p for e in history.events for p in payloads_in(e, skip={"search_attributes"})]
+    hold no personal data, and the server must index them) and headers (the front
+    door's signed assertion: who acts, never the subject; ``header_names``)."""
+    skip = {"search_attributes", "header"}
+    return [p for e in history.events for p in payloads_in(e, skip=skip)]
+
+
+def header_names(history: WorkflowHistory) -> set[str]:
+    """The names of every Temporal header the history holds."""
+    names: set[str] = set()
+    for event in history.events:
+        for descriptor, value in event.ListFields():
+            attrs = value if descriptor.message_type else None
+            header = getattr(attrs, "header", None) if attrs is not None else None
+            if header is not None:
+                names |= set(header.fields.keys())
+    return names
 
 
 @pytest.mark.devserver

@@ -53,12 +53,14 @@ from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
     CODEC_KEYS,
     custody_event,
+    decisions_of,
     eventually,
     harness,
     payloads_in,
     state_of,
     until,
 )
+from tests.support_front_door import checking_worker
 
 ROLES: tuple[str, ...] = get_args(Role)
 FORCE, OTHER = "kent", "essex"
@@ -463,3 +465,17 @@ async def test_listings_hold_only_what_the_principal_may_read(dev_env, tmp_path)
     assert officer_rows == {mine.id} and officer_count == 1
     assert ice_rows == set() and acro_rows == {mine.id, theirs.id}
     assert [r.case_id for r in figures] == [theirs.id]
+
+
+async def test_a_permitted_decision_passes_a_worker_that_checks_the_front_door(ts_env, tmp_path):
+    """``send_decision`` sends as the principal (``acting_as``): a worker that trusts
+    only the front door takes it, and the case records the proven person."""
+    sam = Principal(subject="idp:4711", name="Sam Jones", role="caseworker")
+    async with harness(ts_env, tmp_path, run_worker=False) as h, checking_worker(h):
+        _, _, casework = await referred_case(h)
+        located = {"kind": "subject_located", "case_owner": "Sam Jones"}
+        result = await send_decision(h.client, casework.id, sam, request_for(sam, "found", located))
+        state = await state_of(casework)
+    assert result.accepted
+    [entry] = decisions_of(state, "subject_located")
+    assert (entry.actor, entry.role) == ("Sam Jones", "caseworker")
