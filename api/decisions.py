@@ -49,7 +49,7 @@ async def post_decision(
     if who.role not in ROLES_FOR[kind]:
         raise HTTPException(
             403,
-            f"a {who.role} may not make the decision {kind!r} "
+            f"your role ({who.role}) may not make the decision {kind!r} "
             f"(it is for: {', '.join(ROLES_FOR[kind])})",
         )
     req = DecisionRequest.model_validate(

@@ -151,7 +151,8 @@ def roles(*allowed: str) -> Callable[[Principal], Principal]:
     def in_role(who: PersonD) -> Principal:
         if who.role not in allowed:
             raise HTTPException(
-                403, f"a {who.role} may not use this route (it is for: {', '.join(allowed)})"
+                403,
+                f"your role ({who.role}) may not use this route (it is for: {', '.join(allowed)})",
             )
         return who
 

@@ -4,14 +4,13 @@ token like anyone), made afresh in the phase's own folder."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from identity.clients import ClientsFile, SystemClient, new_secret
+from identity.clients import ClientsFile, SystemClient, dump_clients, new_secret
 from web.auth import User, UsersFile, hash_password, write_users_file
 
 CUSTODY_CLIENT = "bench-custody"
@@ -59,6 +58,6 @@ def bench_identity(home: Path, force: str) -> BenchIdentity:
         "FNO_LOCAL_TOKEN_MINUTES": "1440",  # a long run outlasts the usual hour
         "FNO_WEB_USERS_FILE": str(home / "web-users.json"),
         "FNO_WEB_SECRET": secrets.token_urlsafe(32),
-        "FNO_API_CLIENTS": json.dumps({k: v.model_dump() for k, v in clients.clients.items()}),
+        "FNO_API_CLIENTS": dump_clients(clients),
     }
     return BenchIdentity(env, {"Authorization": f"Bearer {credential}"}, password)

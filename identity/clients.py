@@ -118,14 +118,18 @@ def read_clients_file(path: Path) -> ClientsFile:
     return parse_clients(text, str(path))
 
 
+def dump_clients(clients: ClientsFile) -> str:
+    """The clients as ``FNO_API_CLIENTS`` or the clients file holds them."""
+    return json.dumps({k: v.model_dump() for k, v in sorted(clients.clients.items())}, indent=2)
+
+
 def write_clients_file(path: Path, clients: ClientsFile) -> None:
     """Replace the file in one step, readable by its owner only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".clients-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            data = {k: v.model_dump() for k, v in sorted(clients.clients.items())}
-            f.write(json.dumps(data, indent=2) + "\n")
+            f.write(dump_clients(clients) + "\n")
         os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:

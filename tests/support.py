@@ -29,7 +29,7 @@ from access.intake import start_case
 from access.kinds import kind_of
 from activities.gateways import Gateways
 from activities.steps import CaseActivities
-from identity.clients import ClientsFile, SystemClient, SystemClients, new_secret
+from identity.clients import ClientsFile, SystemClient, SystemClients, dump_clients, new_secret
 from identity.config import Identity
 from identity.issuer import LocalIssuer
 from identity.principal import Principal
@@ -42,7 +42,7 @@ from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from sim.world import Simulator
 from sim.world_file import SubjectSpec, WorldFile
 from store.cases import CaseStore, make_engine
-from web.auth import Directory, User, UsersFile, hash_password
+from web.auth import Directory, User, UsersFile, hash_password, write_users_file
 from workflows import WORKFLOWS
 from workflows.encounter import EncounterWorkflow
 
@@ -70,7 +70,7 @@ def local_issuer() -> LocalIssuer:
     return LocalIssuer(home, Directory.of(USERS), url=ISSUER_URL)
 
 
-def test_identity() -> Identity:
+def api_identity() -> Identity:
     """The identity configuration of the in-process API: the tests' issuer and systems."""
     issuer = local_issuer()
     return Identity(issuer.verifier(), SystemClients.of(CLIENTS), issuer)
@@ -130,6 +130,31 @@ def system_key(
         }
     )
     return {"Authorization": f"Bearer {new_secret(CLIENTS, client_id, keep_old=False)}"}
+
+
+def process_identity(
+    home: Path, forces: Collection[str] = ("*",)
+) -> tuple[dict[str, str], dict[str, str]]:
+    """For a ``python -m server.app`` under test: the environment of its identity (the
+    local issuer over a users file of its own in ``home``, and one custody system), and
+    the headers that custody system sends."""
+    users = home / "web-users.json"
+    write_users_file(users, UsersFile())
+    clients = ClientsFile()
+    clients.clients["custody"] = SystemClient(
+        name="custody system",
+        secret_sha256=["0" * 64],
+        scopes=["custody-events"],
+        forces=list(forces),
+    )
+    credential = new_secret(clients, "custody", keep_old=False)
+    env = {
+        "FNO_LOCAL_ISSUER": "1",
+        "FNO_WEB_USERS_FILE": str(users),
+        "FNO_WEB_SECRET": uuid.uuid4().hex * 2,
+        "FNO_API_CLIENTS": dump_clients(clients),
+    }
+    return env, {"Authorization": f"Bearer {credential}"}
 
 
 def codec_env(keys: CodecKeys = CODEC_KEYS) -> dict[str, str]:
@@ -397,7 +422,7 @@ async def api_client(
     async def connect() -> Client:
         return client
 
-    app.setdefault("identity", test_identity())
+    app.setdefault("identity", api_identity())
     api = create_app(connect, store, **app)
     async with (
         api.router.lifespan_context(api),
