@@ -1,4 +1,5 @@
-"""``GET /audit?case_id=…|actor=…&since=…``: the access log (supervisors)."""
+"""``GET /audit?case_id=…|actor=…&since=…``: the access log (supervisors and the
+Director; the role is the token's)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ from fastapi import APIRouter, Query
 
 from access.listing import start_of_day
 from access.reading import audit
-from api.deps import StoreD, SupervisorD
+from api.deps import PersonD, StoreD
 
 router = APIRouter()
 
 
 @router.get("/audit")
 async def get_audit(
-    who: SupervisorD,
+    who: PersonD,
     store: StoreD,
     case_id: Annotated[str | None, Query()] = None,
     of_actor: Annotated[str | None, Query(alias="actor")] = None,

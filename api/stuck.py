@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from access.stuck import ClosedProbe, stuck_cases
-from api.deps import NotificationsD, TemporalD
+from api.deps import NotificationsD, PersonD, TemporalD
 
 router = APIRouter()
 
 
 @router.get("/stuck-cases")
 async def get_stuck(
+    who: PersonD,
     client: TemporalD,
     notifications: NotificationsD,
     failing_minutes: Annotated[float, Query(ge=0)] = 30,
@@ -32,5 +33,6 @@ async def get_stuck(
         overdue_by=timedelta(minutes=overdue_minutes),
         notifications=notifications,
         closed=ClosedProbe(within=timedelta(hours=closed_within_hours), limit=probe_closed),
+        principal=who,
     )
     return [r.model_dump(mode="json") for r in rows]

@@ -20,7 +20,7 @@ from identity.principal import Principal
 from models.case import Outcome, Stage
 from models.steps import EncounterOpened
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
-from tests.support import api_client, custody_event, decision, harness, until
+from tests.support import api_client, bearer, custody_event, decision, harness, until
 
 SUPERVISOR = Principal(subject="local:sue", name="Sue Park", role="supervisor")
 SAM = Principal(subject="local:sam", name="Sam Jones", role="caseworker")
@@ -188,47 +188,49 @@ def test_fno_audit_prints_the_log_and_refuses_a_caseworker(tmp_path, monkeypatch
     assert "detention: risk" not in refused.output  # nothing of the log shown
 
 
-async def test_http_reads_need_a_reason_and_audit_needs_a_supervisor(ts_env, tmp_path):
+async def test_http_reads_need_a_reason_and_the_policy_and_audit_needs_a_supervisor(
+    ts_env, tmp_path
+):
     async with harness(ts_env, tmp_path) as h:
-        event = custody_event(nationality="DE")
+        event = custody_event(nationality="DE")  # of the Hampshire force
         h.world(event, SubjectSpec(replies={"DE": ReplySpec(after_days=0.01)}))
         handle = await h.start(event)
         await handle.result()
 
-        reasons = {"kent-custody": "custody record status check"}
-        async with api_client(h.client, h.store, default_reasons=reasons) as web:
-            who = {"X-Actor": "Sam Jones", "X-Role": "caseworker"}
-            refused = await web.get(f"/cases/{handle.id}", headers=who)
-            read = await web.get(f"/cases/{handle.id}", headers=who | {"X-Reason": "review"})
-            by_default = await web.get(
-                f"/cases/{handle.id}", headers=who | {"X-Client": "kent-custody"}
-            )
-            missing = await web.get("/cases/encounter-kent-NOPE", headers=who | {"X-Reason": "x"})
-            audit_refused = await web.get("/audit", params={"case_id": handle.id}, headers=who)
+        async with api_client(h.client, h.store) as web:
+            sam = bearer("caseworker", "Sam Jones")
+            refused = await web.get(f"/cases/{handle.id}", headers=sam)
+            read = await web.get(f"/cases/{handle.id}", headers=sam | {"X-Reason": "review"})
+            missing = await web.get("/cases/encounter-kent-NOPE", headers=sam | {"X-Reason": "x"})
+            officer = bearer("police_officer", "PC Mizen", force="hampshire", X_Reason="custody")
+            redacted = await web.get(f"/cases/{handle.id}", headers=officer)
+            elsewhere = bearer("police_officer", "PC Grant", force="kent", X_Reason="curious")
+            other_force = await web.get(f"/cases/{handle.id}", headers=elsewhere)
+            audit_refused = await web.get("/audit", params={"case_id": handle.id}, headers=sam)
             audited = await web.get(
-                "/audit",
-                params={"case_id": handle.id},
-                headers={"X-Actor": "Sue Park", "X-Role": "supervisor"},
+                "/audit", params={"case_id": handle.id}, headers=bearer("supervisor", "Sue Park")
             )
             decision_refused = await web.post(
                 f"/cases/{handle.id}/decisions",
+                headers=sam,
                 json={
-                    "actor": "Sam Jones",
-                    "role": "caseworker",
                     "reason": "test",
                     "decision": {"kind": "identity_data_supplied", "place_of_birth": "Bonn"},
                 },
             )
     assert refused.status_code == 403 and refused.json()["detail"]
     assert read.status_code == 200 and Outcome(read.json()["outcome"]) is Outcome.NO_TRACE
-    assert by_default.status_code == 200
     assert missing.status_code == 404
+    assert redacted.status_code == 200 and redacted.json()["redacted"]
+    assert other_force.status_code == 403
     assert audit_refused.status_code == 403
     assert audited.status_code == 200
-    assert [e["justification"] for e in audited.json() if e["action"] == "consultation"] == [
-        "review",
-        "custody record status check",
+    reads = [e for e in audited.json() if e["action"] == "consultation"]
+    assert [(e["actor"], e["justification"]) for e in reads] == [
+        ("Sam Jones", "review"),
+        ("PC Mizen", "custody"),
     ]
+    assert all(e["subject"] for e in reads)  # the proven person's stable identity
     # Refused by the case, which is closed: 409 with its reason.
     assert decision_refused.status_code == 409, decision_refused.json()
     assert decision_refused.json()["detail"] and Stage(read.json()["stage"]) is Stage.CLOSED
