@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 import httpx
@@ -52,12 +52,14 @@ from runtime.codec import EncryptionCodec, is_encrypted
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
     CODEC_KEYS,
+    api_identity,
     custody_event,
     decisions_of,
     eventually,
     harness,
     payloads_in,
     state_of,
+    token,
     until,
 )
 from tests.support_front_door import checking_worker
@@ -328,18 +330,6 @@ async def test_a_supervisor_reads_everything_decides_nothing_and_the_log_names_t
     assert [e.id for e in by_name] == [e.id for e in by_subject]
 
 
-def verifier(tokens: dict[str, Principal]) -> Any:
-    """A stand-in for ``identity.tokens.TokenVerifier``: token -> Principal, raising
-    for any other token (the codec server's contract)."""
-
-    def verify(token: str) -> Principal:
-        if token not in tokens:
-            raise PermissionError("unknown token")
-        return tokens[token]
-
-    return verify
-
-
 async def plain_client(env: Any) -> Client:
     """A client without the codec: the payloads as the server holds them."""
     return await Client.connect(
@@ -348,11 +338,13 @@ async def plain_client(env: Any) -> Client:
 
 
 async def test_the_codec_server_decodes_only_the_cases_a_person_may_read_in_full(ts_env, tmp_path):
-    officer = person("police_officer", name="PC Okafor")
+    # Real tokens of the tests' local issuer, checked by its TokenVerifier.
     tokens = {
-        "officer-token": officer,
-        "sam-token": person("caseworker", name="Sam Jones"),
-        "ice-token": person("ice_officer", name="Ike Bello"),
+        "officer-token": token("police_officer", "PC Okafor", force=FORCE),
+        "sam-token": token("caseworker", "Sam Jones"),
+        "ice-token": token("ice_officer", "Ike Bello"),
+        "expired-token": token("caseworker", "Sam Jones", lifetime=timedelta(seconds=-60)),
+        "forged-token": token("supervisor", "Sue Park")[:-4] + "AAAA",
     }
     namespace = ts_env.client.namespace
     async with harness(ts_env, tmp_path) as h:
@@ -367,32 +359,35 @@ async def test_the_codec_server_decodes_only_the_cases_a_person_may_read_in_full
             "payloads": cases[encounter.id]["payloads"][:3] + cases[casework.id]["payloads"][:3]
         }
         app = create_codec_app(
-            EncryptionCodec(CODEC_KEYS), h.store, namespace=namespace, verifier=verifier(tokens)
+            EncryptionCodec(CODEC_KEYS),
+            h.store,
+            namespace=namespace,
+            verifier=api_identity().people,
         )
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://codec"
         ) as http:
 
-            async def decode(token: str, body: dict, **headers: str) -> httpx.Response:
+            async def decode(name: str, body: dict) -> httpx.Response:
                 return await http.post(
                     "/decode",
                     json=body,
-                    headers={"Authorization": f"Bearer {token}", "X-Namespace": namespace}
-                    | headers,
+                    headers={
+                        "Authorization": f"Bearer {tokens[name]}",
+                        "X-Namespace": namespace,
+                        "X-Reason": "need to know",
+                    },
                 )
 
             officer_casework = await decode("officer-token", cases[casework.id])
             officer_encounter = await decode("officer-token", cases[encounter.id])
             sam_casework = await decode("sam-token", cases[casework.id])
             ice_mixed = await decode("ice-token", both)
-            no_namespace = await http.post(
-                "/decode", json=both, headers={"Authorization": "Bearer sam-token"}
-            )
-            bad_token = await decode("forged-token", both)
+            sam = {"Authorization": f"Bearer {tokens['sam-token']}", "X-Reason": "review"}
+            no_namespace = await http.post("/decode", json=both, headers=sam)
+            bad_tokens = [await decode(t, both) for t in ("forged-token", "expired-token")]
             encode = await http.post(
-                "/encode",
-                json=sam_casework.json(),
-                headers={"Authorization": "Bearer sam-token", "X-Namespace": namespace},
+                "/encode", json=sam_casework.json(), headers=sam | {"X-Namespace": namespace}
             )
         log = h.store.access_log(encounter.id) + h.store.access_log(casework.id)
 
@@ -415,13 +410,14 @@ async def test_the_codec_server_decodes_only_the_cases_a_person_may_read_in_full
     assert b"MURDER" not in b"".join(
         base64.b64decode(p.get("data", "")) for p in ice_mixed.json()["payloads"][:3]
     )
-    assert no_namespace.status_code == 400 and bad_token.status_code == 401
+    assert no_namespace.status_code == 400
+    assert [r.status_code for r in bad_tokens] == [401, 401]
     assert encode.status_code == 403  # off unless FNO_CODEC_ALLOW_ENCODE=1
     decodes = [(e.actor, e.subject, e.case_id) for e in log if e.action == "consultation"]
     assert sorted(decodes) == sorted(
         [
-            ("Sam Jones", "local:caseworker", casework.id),
-            ("Ike Bello", "local:ice_officer", casework.id),
+            ("Sam Jones", "local:sam-jones", casework.id),
+            ("Ike Bello", "local:ike-bello", casework.id),
         ]
     )
 
