@@ -19,14 +19,19 @@ The routes are flat functions, one router per resource (``web.routes_account``,
 case store, the Temporal connection) they take as FastAPI dependencies
 (``web.visits``) from ``app.state.web``, which ``create_web_app`` sets.
 
-Every operation goes through ``access`` (``access.reading``, ``access.decisions``):
-reading a case is a consultation logged with its purpose (the user's or their role's
-default purpose from the users file, or one they state), decisions are the ``decide``
-update and its refusals come back with the workflow's reason, the access log is
-``audit`` (supervisors and the Director only). Templates autoescape everything they
-show; every form carries the session's CSRF token; a supervisor gets no decision form
-and a decision POST from a role that may not make it is refused here, before it reaches
-the case.
+Every operation goes through ``access`` (``access.reading``, ``access.decisions``) as
+the signed-in user's ``Principal`` (``local:<username>``, their role and force), and the
+need-to-know policy (``access.policy``) decides what each page shows: only readable
+cases are listed, a case page opens only a readable case (a police officer's view of
+their force's encounter is redacted), the decision forms are those the policy lets the
+user make, the access log and the dashboard are for those who may audit and see the
+figures. Reading a case is a consultation logged with its purpose (the user's or their
+role's default purpose from the users file, or one they state); decisions are the
+``decide`` update sent through the front door (``runtime.front_door.acting_as``, with
+the user's ``actor_id``) and their refusals come back with the workflow's reason.
+Templates autoescape everything they show; every form carries the session's CSRF token;
+a supervisor gets no decision form and a decision POST the policy refuses is refused
+here, before it reaches the case.
 
 Logs carry no personal data: case IDs, decision kinds and roles only, and the
 usernames of staff signing in (never a name typed that matches no user); query
