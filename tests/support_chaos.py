@@ -26,9 +26,9 @@ from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 from temporalio.client import Client
 
-from access.decisions import send_decision
+from access.decisions import request_for, send_decision
+from identity.principal import Principal
 from models.case import Outcome
-from models.decisions import DecisionRequest
 from models.event import CustodyEvent
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from runtime.embedded import start_dev_server, stop_process
@@ -42,6 +42,7 @@ from workflows.encounter import EncounterWorkflow
 ROOT = Path(__file__).resolve().parent.parent
 DAY = 0.1  # seconds: a compressed policy
 FORCE = "chaos"
+CASEWORKER = Principal(subject="local:sam", name="Sam Jones", role="caseworker")
 
 DECISIONS: list[tuple[str, dict[str, Any]]] = [
     ("subject_located", {"case_owner": "Sam Jones"}),
@@ -599,16 +600,11 @@ class Progress:
             for kind, fields in DECISIONS:
                 if kind not in s.awaiting:
                     continue
-                req = DecisionRequest.model_validate(
-                    {
-                        "actor": "Sam Jones",
-                        "role": "caseworker",
-                        "reason": "chaos test",
-                        "decision": {"kind": kind, **fields},
-                    }
-                )
+                req = request_for(CASEWORKER, "chaos test", {"kind": kind, **fields})
                 try:
-                    await asyncio.wait_for(send_decision(self.client, handle.id, req), 10)
+                    await asyncio.wait_for(
+                        send_decision(self.client, handle.id, CASEWORKER, req), 10
+                    )
                     self.decisions_sent += 1
                 except Exception:
                     pass  # a repeat after a lost answer is refused; retried next round

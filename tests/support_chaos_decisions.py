@@ -29,8 +29,9 @@ from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
-from access.decisions import send_decision
+from access.decisions import request_for, send_decision
 from access.errors import DecisionRefused
+from identity.principal import Principal
 from models.case import CaseworkState, Outcome, Stage, casework_id_for
 from models.decisions import DecisionRequest
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
@@ -44,6 +45,15 @@ from workflows.casework import CriminalCaseworkWorkflow
 ROOT = Path(__file__).resolve().parent.parent
 REMOVED_ON = "2025-01-06"  # the enforcement date ICE reports: in the past
 NATIONALITIES = ["NL", "PL", "RO", "FR", "DE", "IT", "ES", "BG"]
+# Who decides (``send_decision`` sends as them, through the front door).
+CASEWORKER = Principal(subject="local:sam", name="Sam Jones", role="caseworker")
+DIRECTOR = Principal(subject="local:dana", name="Dana Director", role="director")
+
+
+def sender(req: DecisionRequest) -> Principal:
+    """The person whose decision ``req`` is."""
+    return DIRECTOR if req.role == DIRECTOR.role else CASEWORKER
+
 
 # The paths through step 10 of the guidance, each with the decisions it takes.
 DEPORT = "deport"  # deport, enforced
@@ -124,7 +134,7 @@ class Plan:
 
     def decision(self, kind: str, state: CaseworkState | None) -> DecisionRequest | None:
         """What the caseworker (or the Director) decides when the case awaits ``kind``."""
-        role, actor = "caseworker", "Sam Jones"
+        who = CASEWORKER
         fields: dict[str, Any]
         if kind == "subject_located":
             fields = {"case_owner": "Sam Jones"}
@@ -135,7 +145,7 @@ class Plan:
             deport = self.path == DEPORT or (self.path == REJECTED and rejected)
             fields = {"decision": "deport" if deport else "not_pursued"}
         elif kind == "director_approval":
-            role, actor = "director", "Dana Director"
+            who = DIRECTOR
             fields = {"approve": self.path != REJECTED}
         elif kind == "admin_removal_referral":
             fields = {"refer": self.path == ADMIN_REMOVAL}
@@ -143,14 +153,7 @@ class Plan:
             fields = {"removed_on": REMOVED_ON}
         else:
             return None
-        return DecisionRequest.model_validate(
-            {
-                "actor": actor,
-                "role": role,
-                "reason": "chaos test of decisions",
-                "decision": {"kind": kind, **fields},
-            }
-        )
+        return request_for(who, "chaos test of decisions", {"kind": kind, **fields})
 
     def effects(self) -> dict[str, int]:
         """Each side effect an undisturbed run has in the simulator for this subject."""
@@ -369,7 +372,9 @@ class Driver:
         wid = plan.casework_id
         self.sent += 1
         try:
-            await asyncio.wait_for(send_decision(self.client, wid, req), self.send_timeout)
+            await asyncio.wait_for(
+                send_decision(self.client, wid, sender(req), req), self.send_timeout
+            )
             self.accepted += 1
         except DecisionRefused:
             self.refused += 1  # not (or no longer) awaited: looked at again next round

@@ -34,9 +34,10 @@ import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 
-from access.decisions import send_decision
+from access.decisions import request_for, send_decision
 from access.errors import DecisionRefused
 from access.intake import start_all
+from identity.principal import Principal
 from models.case import Stage
 from models.decisions import DecisionRequest
 from models.policy import compressed_policy
@@ -77,15 +78,12 @@ async def test_the_histories_saved_after_a_worker_kill_replay(history: WorkflowH
     assert result.replay_failure is None, result.replay_failure
 
 
-def decision(kind: str, role: str = "caseworker", **fields: Any) -> DecisionRequest:
-    return DecisionRequest.model_validate(
-        {
-            "actor": "Sam Jones",
-            "role": role,
-            "reason": "interleaving test",
-            "decision": {"kind": kind, **fields},
-        }
-    )
+SAM = Principal(subject="local:sam", name="Sam Jones", role="caseworker")
+
+
+def decision(kind: str, **fields: Any) -> DecisionRequest:
+    """Sam's decision (``access.decisions.send_decision`` sends it as Sam)."""
+    return request_for(SAM, "interleaving test", {"kind": kind, **fields})
 
 
 NEW_EVENTS = {
@@ -214,10 +212,10 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
         await awaiting(review_case, "subject_located")
         await awaiting(window_case, "subject_located")
         await send_decision(
-            client, window_case.id, decision("subject_located", case_owner="Sam Jones")
+            client, window_case.id, SAM, decision("subject_located", case_owner="Sam Jones")
         )
         await awaiting(window_case, "detention")
-        await send_decision(client, window_case.id, decision("detention", detain=True))
+        await send_decision(client, window_case.id, SAM, decision("detention", detain=True))
 
         async def in_window() -> Any:
             s = await state_of(window_case)
@@ -238,11 +236,11 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
         await asyncio.sleep(max(fires_in, 0) + 0.5)
         # The decisions arrive after the timers fired, while no worker runs.
         deport = asyncio.create_task(
-            send_decision(client, window_case.id, decision("deportation", decision="deport"))
+            send_decision(client, window_case.id, SAM, decision("deportation", decision="deport"))
         )
         located = asyncio.create_task(
             send_decision(
-                client, review_case.id, decision("subject_located", case_owner="Sam Jones")
+                client, review_case.id, SAM, decision("subject_located", case_owner="Sam Jones")
             )
         )
         await asyncio.sleep(
@@ -262,7 +260,7 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
         except DecisionRefused:
             await awaiting(review_case, "subject_located")
             await send_decision(
-                client, review_case.id, decision("subject_located", case_owner="Sam Jones")
+                client, review_case.id, SAM, decision("subject_located", case_owner="Sam Jones")
             )
         s = await awaiting(review_case, "detention")
         assert s.located
