@@ -349,8 +349,15 @@ def raw_bytes(history: WorkflowHistory) -> bytes:
 
 def outside_search_attributes(history: WorkflowHistory) -> list[Payload]:
     """Every payload of the history except search attributes (plain by design: they
-    hold no personal data, and the server must index them)."""
-    return [p for e in history.events for p in payloads_in(e, skip={"search_attributes"})]
+    hold no personal data, and the server must index them), the front door's signed
+    assertion in the headers (who acts and a digest: ``runtime.front_door``) and the
+    version markers (a patch ID)."""
+    return [
+        p
+        for e in history.events
+        if e.marker_recorded_event_attributes.marker_name != "core_patch"
+        for p in payloads_in(e, skip={"search_attributes", "header"})
+    ]
 
 
 @pytest.mark.devserver

@@ -42,6 +42,7 @@ from models.decisions import DecisionRequest
 from models.policy import compressed_policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET as SECRET
 from runtime.embedded import stop_process
+from runtime.front_door import acting_as
 from store.cases import CaseStore
 from tests.support import CODEC_KEYS, custody_event, state_of, worker_env
 from tests.support_front_door import replayer
@@ -75,6 +76,12 @@ async def test_the_histories_saved_after_a_worker_kill_replay(history: WorkflowH
     # and the worker's checks.
     result = await replayer(CODEC_KEYS).replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
+
+
+async def sam_decides(client: Client, case_id: str, req: DecisionRequest) -> Any:
+    """The decision sent through the front door, as Sam Jones (the worker checks it)."""
+    with acting_as("tests:sam", req.actor, req.role):
+        return await send_decision(client, case_id, req)
 
 
 def decision(kind: str, role: str = "caseworker", **fields: Any) -> DecisionRequest:
@@ -213,11 +220,11 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
         # served its Stage 1 notice.
         await awaiting(review_case, "subject_located")
         await awaiting(window_case, "subject_located")
-        await send_decision(
+        await sam_decides(
             client, window_case.id, decision("subject_located", case_owner="Sam Jones")
         )
         await awaiting(window_case, "detention")
-        await send_decision(client, window_case.id, decision("detention", detain=True))
+        await sam_decides(client, window_case.id, decision("detention", detain=True))
 
         async def in_window() -> Any:
             s = await state_of(window_case)
@@ -238,12 +245,10 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
         await asyncio.sleep(max(fires_in, 0) + 0.5)
         # The decisions arrive after the timers fired, while no worker runs.
         deport = asyncio.create_task(
-            send_decision(client, window_case.id, decision("deportation", decision="deport"))
+            sam_decides(client, window_case.id, decision("deportation", decision="deport"))
         )
         located = asyncio.create_task(
-            send_decision(
-                client, review_case.id, decision("subject_located", case_owner="Sam Jones")
-            )
+            sam_decides(client, review_case.id, decision("subject_located", case_owner="Sam Jones"))
         )
         await asyncio.sleep(
             max(0.0, killed_at + fires_in + STICKY_TIMEOUT + 1 - asyncio.get_running_loop().time())
@@ -261,7 +266,7 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
             await asyncio.wait_for(located, 60)
         except DecisionRefused:
             await awaiting(review_case, "subject_located")
-            await send_decision(
+            await sam_decides(
                 client, review_case.id, decision("subject_located", case_owner="Sam Jones")
             )
         s = await awaiting(review_case, "detention")
