@@ -19,6 +19,7 @@ from __future__ import annotations
 import sys
 
 from access.intake_files import intake_file
+from runtime.codec import CodecKeys
 from runtime.front_door import acting_as, require_front_door_keys
 from runtime.shutdown import run_and_exit
 
@@ -29,7 +30,9 @@ async def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2
-    require_front_door_keys()  # none: refuse at once, saying what to set
+    # Without either key, refuse at once (exit status 2) saying what to set.
+    CodecKeys.from_env()
+    require_front_door_keys()
     with acting_as(*STARTER):
         return await intake_file(argv[0])
 

@@ -54,7 +54,9 @@ async def main(stuck_cases: StuckCaseScan) -> None:
     cases through ``stuck_cases`` (every ``FNO_STUCK_SCAN_MINUTES``, 0 for none)."""
     configure_logging(os.environ.get("FNO_LOG_FORMAT", "auto"))
     settings = Settings.from_env()
-    front_door = require_front_door_keys()  # none: refuse to start, saying what to set
+    # Without either key, refuse to start (exit status 2) saying what to set.
+    CodecKeys.from_env()
+    front_door = require_front_door_keys()
     # The worker's own starts (a casework referral, a notification) sign as the process.
     client = await connect(acting_for=CASE_PROCESS)
     log = get_logger(

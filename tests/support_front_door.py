@@ -36,19 +36,19 @@ def signing(default: Actor | None = TEST_HARNESS) -> FrontDoor:
     return FrontDoor(FRONT_DOOR_KEYS, default)
 
 
-def checking() -> FrontDoorWorker:
+def checking(keys: CodecKeys = FRONT_DOOR_KEYS) -> FrontDoorWorker:
     """The worker interceptor ``processes.worker.make_worker`` installs."""
-    return FrontDoorWorker(FRONT_DOOR_KEYS)
+    return FrontDoorWorker(keys)
 
 
-def replayer(codec_keys: CodecKeys) -> Replayer:
+def replayer(codec_keys: CodecKeys, *, front_door: CodecKeys = FRONT_DOOR_KEYS) -> Replayer:
     """The case workflows replayed as the worker runs them, front door included, taking
     the plain payloads of histories recorded before encryption (or decrypted when
     recorded): FNO_ACCEPT_UNENCRYPTED_PAYLOADS=1."""
     return Replayer(
         workflows=WORKFLOWS,
         data_converter=data_converter(codec_keys, accept_unencrypted=True),
-        interceptors=[checking()],
+        interceptors=[checking(front_door)],
     )
 
 

@@ -389,10 +389,15 @@ def raw_bytes(history: WorkflowHistory) -> bytes:
 
 def outside_search_attributes(history: WorkflowHistory) -> list[Payload]:
     """Every payload of the history except search attributes (plain by design: they
-    hold no personal data, and the server must index them) and headers (the front
-    door's signed assertion: who acts, never the subject; ``header_names``)."""
-    skip = {"search_attributes", "header"}
-    return [p for e in history.events for p in payloads_in(e, skip=skip)]
+    hold no personal data, and the server must index them), the front door's signed
+    assertion in the headers (who acts and a digest: ``runtime.front_door``) and the
+    version markers (a patch ID)."""
+    return [
+        p
+        for e in history.events
+        if e.marker_recorded_event_attributes.marker_name != "core_patch"
+        for p in payloads_in(e, skip={"search_attributes", "header"})
+    ]
 
 
 def header_names(history: WorkflowHistory) -> set[str]:
