@@ -39,7 +39,7 @@ from access.notifications import (
     notifications,
 )
 from access.notifications import accept_alert as accept_open_alert
-from api.deps import IntakeD, NotificationsD, TemporalD, roles, system
+from api.deps import IntakeD, NotificationsD, TemporalD, roles, system, utf8
 from identity.principal import Principal
 from models.daily_file import DailyFileError
 from models.notification_policy import notification_policy
@@ -161,7 +161,7 @@ async def accept_alert(
 ) -> dict[str, str]:
     """A senior caseworker accepts an alert: not raised again."""
     try:
-        accept_open_alert(notes, who, alert_id, reason, datetime.now(UTC))
+        accept_open_alert(notes, who, alert_id, utf8(reason) or reason, datetime.now(UTC))
     except KeyError as exc:
         raise HTTPException(404, str(exc)) from None
     except ValueError as exc:

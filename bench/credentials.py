@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from identity.clients import ClientsFile, SystemClient, dump_clients, new_secret
+from identity.clients import ClientsFile, add_client, dump_clients
 from web.auth import User, UsersFile, hash_password, write_users_file
 
 CUSTODY_CLIENT = "bench-custody"
@@ -42,17 +42,14 @@ def bench_identity(home: Path, force: str) -> BenchIdentity:
         }
     )
     write_users_file(home / "web-users.json", users)
-    clients = ClientsFile(
-        clients={
-            CUSTODY_CLIENT: SystemClient(
-                name="bench custody system",
-                secret_sha256=["0" * 64],  # replaced by the new secret's on the next line
-                scopes=["custody-events"],
-                forces=[force],
-            )
-        }
+    clients = ClientsFile()
+    credential = add_client(
+        clients,
+        CUSTODY_CLIENT,
+        name="bench custody system",
+        scopes=["custody-events"],
+        forces=[force],
     )
-    credential = new_secret(clients, CUSTODY_CLIENT, keep_old=False)
     env = {
         "FNO_LOCAL_ISSUER": "1",
         "FNO_LOCAL_TOKEN_MINUTES": "1440",  # a long run outlasts the usual hour

@@ -38,7 +38,7 @@ import secrets
 import sys
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -144,6 +144,31 @@ def new_secret(clients: ClientsFile, client_id: str, *, keep_old: bool) -> str:
     kept = entry.secret_sha256[-1:] if keep_old else []
     entry.secret_sha256 = [*kept, digest(secret)]
     return f"{client_id}.{secret}"
+
+
+def add_client(
+    clients: ClientsFile,
+    client_id: str,
+    *,
+    name: str,
+    scopes: Sequence[str],
+    forces: Sequence[str] = (),
+    purpose: str | None = None,
+) -> str:
+    """A new client in ``clients`` (``ValueError`` when its fields are not valid); its
+    credential ``<client id>.<secret>``, to hand over once."""
+    if not re.match(CLIENT_ID_PATTERN, client_id):
+        raise ValueError("a client id is 2-40 lower-case letters, digits, '_' or '-'")
+    clients.clients[client_id] = SystemClient.model_validate(
+        {
+            "name": name,
+            "secret_sha256": [_DUMMY_DIGEST],  # replaced by the new secret's below
+            "scopes": sorted(set(scopes)),
+            "forces": sorted(set(forces)),
+            "purpose": purpose,
+        }
+    )
+    return new_secret(clients, client_id, keep_old=False)
 
 
 def refuse_plain_api_keys(env: Mapping[str, str]) -> None:
@@ -260,10 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{cid}\t{','.join(c.scopes)}\t{','.join(c.forces) or '-'}\t{c.name}")
         return 0
     cid = args.client_id
+    credential = None
     if args.command == "add":
-        if not re.match(CLIENT_ID_PATTERN, cid):
-            print("A client id is 2-40 lower-case letters, digits, '_' or '-'.", file=sys.stderr)
-            return 2
         if cid in clients.clients:
             print(f"{cid} exists: rotate its secret, or remove it first.", file=sys.stderr)
             return 1
@@ -271,22 +294,22 @@ def main(argv: list[str] | None = None) -> int:
             print("A custody system sends for its force: give --force.", file=sys.stderr)
             return 2
         try:
-            clients.clients[cid] = SystemClient(
+            credential = add_client(
+                clients,
+                cid,
                 name=args.name,
-                secret_sha256=[_DUMMY_DIGEST],
-                scopes=sorted(set(args.scope)),
-                forces=sorted(set(args.force)),
+                scopes=args.scope,
+                forces=args.force,
                 purpose=args.purpose,
             )
-        except ValidationError as err:
+        except ValueError as err:
             print(f"Not added: {err}", file=sys.stderr)
             return 2
     elif cid not in clients.clients:
         print(f"no client {cid}", file=sys.stderr)
         return 1
-    credential = None
-    if args.command in ("add", "rotate"):
-        credential = new_secret(clients, cid, keep_old=args.command == "rotate")
+    elif args.command == "rotate":
+        credential = new_secret(clients, cid, keep_old=True)
     elif args.command == "retire":
         clients.clients[cid].secret_sha256 = clients.clients[cid].secret_sha256[-1:]
     else:

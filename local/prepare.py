@@ -14,9 +14,7 @@ from pathlib import Path
 from identity import issuer
 from identity.clients import (
     ClientsFile,
-    Scope,
-    SystemClient,
-    new_secret,
+    add_client,
     refuse_plain_api_keys,
     write_clients_file,
 )
@@ -36,7 +34,7 @@ API_CLIENTS_FILE = "api-clients.json"
 DEMO_CLIENTS_FILE = "api-demo-clients.json"  # the demo credentials, printed by make run
 DEMO_FORCES = ["derbyshire", "hampshire", "kent", "met"]  # examples/custody_events.jsonl's
 # Demo systems: client id -> (name, scope, forces).
-DEMO_CLIENTS: dict[str, tuple[str, Scope, list[str]]] = {
+DEMO_CLIENTS: dict[str, tuple[str, str, list[str]]] = {
     "demo-custody": ("Demo custody system", "custody-events", DEMO_FORCES),
     "demo-pnc": ("Demo PNC daily activity feed", "daily-files", []),
 }
@@ -110,14 +108,9 @@ def ensure_demo_clients(path: Path) -> dict[str, str]:
         clients = ClientsFile()
         plain: dict[str, str] = {}
         for client_id, (name, scope, forces) in DEMO_CLIENTS.items():
-            clients.clients[client_id] = SystemClient(
-                # A placeholder digest, replaced by the new secret's on the next line.
-                name=name,
-                secret_sha256=["0" * 64],
-                scopes=[scope],
-                forces=forces,
+            plain[client_id] = add_client(
+                clients, client_id, name=name, scopes=[scope], forces=forces
             )
-            plain[client_id] = new_secret(clients, client_id, keep_old=False)
         fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(plain, f, indent=2)

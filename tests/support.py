@@ -29,7 +29,7 @@ from access.intake import start_case
 from access.kinds import kind_of
 from activities.gateways import Gateways
 from activities.steps import CaseActivities
-from identity.clients import ClientsFile, SystemClient, SystemClients, dump_clients, new_secret
+from identity.clients import ClientsFile, SystemClients, add_client, dump_clients
 from identity.config import Identity
 from identity.issuer import LocalIssuer
 from identity.principal import Principal
@@ -120,16 +120,15 @@ def system_key(
 ) -> dict[str, str]:
     """A new system client of the tests' clients table; the headers it sends."""
     client_id = client_id or f"sys-{uuid.uuid4().hex[:12]}"
-    CLIENTS.clients[client_id] = SystemClient.model_validate(
-        {
-            "name": name or f"system {client_id}",
-            "secret_sha256": ["0" * 64],  # replaced by the new secret's just below
-            "scopes": list(scopes),
-            "forces": list(forces),
-            "purpose": purpose,
-        }
+    credential = add_client(
+        CLIENTS,
+        client_id,
+        name=name or f"system {client_id}",
+        scopes=list(scopes),
+        forces=list(forces),
+        purpose=purpose,
     )
-    return {"Authorization": f"Bearer {new_secret(CLIENTS, client_id, keep_old=False)}"}
+    return {"Authorization": f"Bearer {credential}"}
 
 
 def process_identity(
@@ -141,13 +140,9 @@ def process_identity(
     users = home / "web-users.json"
     write_users_file(users, UsersFile())
     clients = ClientsFile()
-    clients.clients["custody"] = SystemClient(
-        name="custody system",
-        secret_sha256=["0" * 64],
-        scopes=["custody-events"],
-        forces=list(forces),
+    credential = add_client(
+        clients, "custody", name="custody system", scopes=["custody-events"], forces=forces
     )
-    credential = new_secret(clients, "custody", keep_old=False)
     env = {
         "FNO_LOCAL_ISSUER": "1",
         "FNO_WEB_USERS_FILE": str(users),

@@ -538,6 +538,9 @@ class PrivatePostgres:
 
 
 # Progress ------------------------------------------------------------------------
+SAM_ID = "local:sam"
+
+
 @dataclass
 class Progress:
     """Every case's progress, polled cheaply: visibility says which encounters closed,
