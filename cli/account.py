@@ -52,8 +52,9 @@ def login(
         ),
     ] = None,
 ) -> None:
-    """Sign in: obtain a short-lived access token and keep it for the other commands
-    in $XDG_CONFIG_HOME/fno/token.json (~/.config/fno), readable by you only."""
+    """Sign in: obtain a short-lived access token for the other commands.
+
+    Kept in $XDG_CONFIG_HOME/fno/token.json (~/.config/fno), readable by you only."""
     env = os.environ
     if token_stdin and (password_stdin or username):
         fail("--token-stdin takes a token, not a user name or password: use one or the other.", 2)
@@ -149,8 +150,9 @@ def _me(api: Api) -> dict[str, Any] | None:
 
 
 def whoami(as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False) -> None:
-    """Who you are signed in as, as the API sees your token (GET /me): name, role,
-    force, and until when the token is valid."""
+    """Who you are signed in as, as the API sees your token.
+
+    Name, role, force, and until when the token is valid (GET /me)."""
     api = person()
     me = _me(api)
     if me is None:
@@ -162,8 +164,9 @@ def whoami(as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = F
 
 
 def logout() -> None:
-    """Forget your token on this machine (it is not revoked: it lapses at its expiry,
-    minutes away for the API's own tokens)."""
+    """Forget your token on this machine.
+
+    It is not revoked: it lapses at its expiry, minutes away for the API's own tokens."""
     if session.forget(os.environ):
         render.out.print("Signed out: the token is deleted from this machine.")
     else:

@@ -44,8 +44,15 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Cases from the terminal, through the FNO API with your token: sign in with "
     "`fno login`, then show, decide, list, audit.",
+    epilog="Operators' tasks that reach Temporal or the database directly are not fno "
+    "commands but make targets: make migrate, make schedules, make "
+    "register-search-attributes (and fno notifications reconcile).",
 )
 err = render.err
+# Signing in first in the list of commands (``cli.account``).
+app.command()(account.login)
+app.command()(account.whoami)
+app.command()(account.logout)
 
 Reason = Annotated[
     str | None, typer.Option("--reason", envvar="FNO_REASON", help="Why (it is logged).")
@@ -131,6 +138,7 @@ def decide(
     ] = False,
 ) -> None:
     """Send a decision; prints the new stage, or the refusal (exit status 1).
+
     ``fno decide CASE --help`` lists the decisions the case accepts now."""
     if show_help or case_id is None:
         if case_id is None:
@@ -205,9 +213,11 @@ def cases(
     ] = 24,
     as_json: AsJson = False,
 ) -> None:
-    """List cases by stage, outcome, nationality, force, owner, awaiting my decision,
-    overdue deadline, opened before/after; sorted and paginated. ``--stuck`` lists the
-    cases that are not moving, with the last error."""
+    """List cases (filters, sorted, paginated), or those not moving (--stuck).
+
+    By stage, outcome, nationality, force, owner, awaiting my decision, overdue
+    deadline, opened before/after. ``--stuck`` lists the cases that are not moving, with
+    the last error."""
     if stuck:
         params: dict[str, Any] = {
             "failing_minutes": failing_minutes,
@@ -254,8 +264,9 @@ def audit_cmd(
     since: Annotated[str | None, typer.Option(help="From this date (YYYY-MM-DD).")] = None,
     as_json: AsJson = False,
 ) -> None:
-    """The access log: every collection, consultation, alteration, disclosure,
-    decision and erasure — of a case, or by an actor since a date."""
+    """The access log, of a case or by an actor since a date (supervisors).
+
+    Every collection, consultation, alteration, disclosure, decision and erasure."""
     params = {"case_id": case_id, "actor": of_actor, "since": _day(since, "--since")}
     rows = _listed(call(person(), "GET", "/audit", params=params))
     print_json(rows) if as_json else render.audit(rows)
@@ -290,10 +301,11 @@ def parse_events(text: str) -> list[tuple[int, Any]]:
 
 @app.command()
 def intake(file: str) -> None:
-    """Start cases from custody events (JSON or JSON Lines; - for stdin), one request to
-    ``POST /custody-events`` each, with a system's credential (``FNO_API_CLIENT_KEY``).
-    One result line per event; exit status 1 if any was rejected or conflicting, 2 if
-    the credential may not send one of them."""
+    """Start cases from custody events (JSON or JSON Lines; - for stdin).
+
+    One request to ``POST /custody-events`` each, with a system's credential
+    (``FNO_API_CLIENT_KEY``). One result line per event; exit status 1 if any was
+    rejected or conflicting, 2 if the credential may not send one of them."""
     api = system()
     try:
         text = sys.stdin.read() if file == "-" else Path(file).read_text("utf-8")
@@ -343,11 +355,7 @@ def _post_event(api: Any, n: int, item: Any) -> dict[str, Any]:
     return {"status": "rejected", "case_id": None, "detail": f"line {n}: {why}"}
 
 
-# ``fno login``, ``whoami``, ``logout`` (``cli.account``); ``fno daily-file`` and
-# ``fno notifications …`` (``cli.notifications``).
-app.command()(account.login)
-app.command()(account.whoami)
-app.command()(account.logout)
+# ``fno daily-file`` and ``fno notifications …`` (``cli.notifications``).
 app.command("daily-file")(notifications.daily_file)
 app.add_typer(notifications.app, name="notifications")
 

@@ -72,9 +72,10 @@ def _sequence_of(raw: bytes) -> int:
 def daily_file(
     files: Annotated[list[str], typer.Argument(help="Daily activity files (- for stdin).")],
 ) -> None:
-    """Send PNC daily activity files (JSON Lines, header first — see
-    models/notification.py) to ``POST /daily-files`` with the feed's credential
-    (``FNO_API_CLIENT_KEY``): one notification per conviction and EU state of
+    """Send PNC daily activity files (JSON Lines, header first).
+
+    To ``POST /daily-files`` with the feed's credential (``FNO_API_CLIENT_KEY``); see
+    models/notification.py. One notification per conviction and EU state of
     nationality, each file recorded once. One result line per file; exit status 1 if a
     file was refused, conflicted with one already taken, or was incomplete; 2 if the
     credential may not send daily files."""
@@ -109,8 +110,10 @@ def daily_file(
 
 @app.command()
 def summary(as_json: AsJson = False) -> None:
-    """Notifications by EU state: sent, acknowledged, awaiting acknowledgement,
-    escalated, overdue (not sent within 28 days), sent late; files and open alerts."""
+    """Notifications by EU state; files and open alerts.
+
+    Sent, acknowledged, awaiting acknowledgement, escalated, overdue (not sent within
+    28 days), sent late."""
     s = _get("/notifications/summary")
     if as_json:
         print_json(s)
@@ -227,8 +230,10 @@ def alerts(
     include_resolved: Annotated[bool, typer.Option("--all", help="Resolved ones too.")] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Gaps found by the reconciliation or the intake: files missing, incomplete or out
-    of sequence; convictions without a notification in flight or sent."""
+    """Gaps found by the reconciliation or the intake.
+
+    Files missing, incomplete or out of sequence; convictions without a notification in
+    flight or sent."""
     rows = _get("/notification-alerts", all=include_resolved)
     if as_json:
         print_json(rows)
@@ -250,9 +255,10 @@ def accept(
     alert_id: int,
     reason: Annotated[str, typer.Option("--reason", help="Why (it is logged).")] = "",
 ) -> None:
-    """Accept an open alert (e.g. the PNC confirms it has no file for that day): it is
-    not raised again, and no more re-sends are asked. Senior caseworkers and the
-    Director (your token says which you are); recorded in the access log."""
+    """Accept an open alert (senior caseworkers and the Director).
+
+    E.g. the PNC confirms it has no file for that day: it is not raised again, and no
+    more re-sends are asked. Your token says who you are; recorded in the access log."""
     if len(reason.strip()) < 3:
         fail("Say why (--reason): accepting an alert is recorded with its justification.", 2)
     answer = call(person(), "POST", f"/notification-alerts/{alert_id}/accept", reason=reason)
@@ -266,8 +272,9 @@ def accept(
 
 @app.command()
 def reconcile() -> None:
-    """Run the reconciliation now (triggers its Schedule; the worker runs it). An
-    operator's task: it talks to Temporal directly, not through the API, with the
+    """Run the reconciliation now (operators: straight to Temporal, not the API).
+
+    Triggers its Schedule; the worker runs it. It talks to Temporal directly, with the
     worker's connection settings and keys (TEMPORAL_*, FNO_*)."""
     # Imported here: only this operator's command uses the Temporal SDK; the rest of
     # fno (and ``fno --help``) speaks HTTP and must not load it.
