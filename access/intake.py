@@ -6,13 +6,15 @@ custody reference. Re-sending an event starts nothing new: the result says
 "already received" (same content) or "conflict" (same custody identity, different
 content). An event larger than ``MAX_EVENT_BYTES``, not JSON, or failing the intake
 checks (``models.event.INTAKE``) is refused with every field error and starts nothing.
+A system sends only for the forces its credential names (``check_sender``): a Kent
+custody system's event for Essex is refused and starts nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -20,6 +22,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from identity.principal import Principal
 from models.case import EncounterInput
 from models.event import INTAKE, MAX_EVENT_BYTES, CustodyEvent
 from models.policy import Policy
@@ -32,20 +35,12 @@ StartStatus = Literal["started", "already_received", "conflict", "rejected"]
 
 @dataclass
 class Intake:
-    """How custody events become cases: where, under which policy, and who may send."""
+    """How custody events become cases: where, and under which policy. Who may send is
+    proven by the systems' credentials (``identity.clients``)."""
 
     task_queue: str
     policy: Policy
     subject_key_secret: str
-    api_keys: dict[str, str] = field(default_factory=dict)  # key -> integrator's name
-
-
-def load_api_keys(env: dict[str, str]) -> dict[str, str]:
-    """``FNO_API_KEYS`` (JSON object key -> integrator) or ``FNO_API_KEYS_FILE`` (same, a file)."""
-    if env.get("FNO_API_KEYS_FILE"):
-        with open(env["FNO_API_KEYS_FILE"], encoding="utf-8") as f:
-            return dict(json.load(f))
-    return dict(json.loads(env.get("FNO_API_KEYS", "{}")))
 
 
 @dataclass
@@ -78,6 +73,20 @@ class EventInvalid(EventRefused):
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         self.errors = errors
         super().__init__("; ".join(str(e["msg"]) for e in errors))
+
+
+class SenderRefused(EventRefused):
+    """A proven system sending for a force its credential does not name."""
+
+
+def check_sender(sender: Principal, event: CustodyEvent) -> None:
+    """Refuse an event for a force ``sender`` may not send for (``SenderRefused``)."""
+    if not sender.may_send_for(event.force):
+        mine = ", ".join(sender.forces) or "no force"
+        raise SenderRefused(
+            f"{sender.name} sends custody events for {mine} only; this event is for "
+            f"{event.force}: nothing was started"
+        )
 
 
 def validate_event(item: Any) -> CustodyEvent:

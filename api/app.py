@@ -1,25 +1,31 @@
 """HTTP API over the same operations as ``fno``: the JSON API, an application of its own.
 
-Who calls, in which role and why, travels in headers: ``X-Actor``, ``X-Role`` and
-``X-Reason`` (the purpose of a read, which is logged). Real authentication of these
-headers belongs in front of this service (see the README).
+Every route needs a proven caller (``api.deps``) but ``/health``, ``/ready``, the local
+issuer's own routes and the API's documentation: a person's bearer token (``Authorization:
+Bearer``, from the identity provider or the local issuer), or a system's credential.
+Name and role come from the token, never from headers; ``X-Reason`` states the purpose
+of a read (logged).
 
-    POST /custody-events              a custody event (X-API-Key): 201 new case, 200 the
-                                      same event again, 409 conflicting, 422 invalid
-    GET  /cases/{case_id}             the case's state and timeline (needs X-Reason, or
-                                      X-Client with a configured default purpose); 409
-                                      when it cannot be read now (``why``: cannot_replay…)
+    POST /custody-events              a custody event (a custody system): 201 new case, 200
+                                      the same event again, 409 conflicting, 422 invalid
+    GET  /cases?stage=…&force=…       cases by search attributes (``fno cases``' filter)
+    GET  /cases/{case_id}             the case's state and timeline (needs X-Reason, or a
+                                      credential with a default purpose); 409 when it
+                                      cannot be read now (``why``: cannot_replay…)
     GET  /stuck-cases                 cases not moving or that cannot be read, with why
     POST /cases/{case_id}/decisions   a decision: 200 with the new stage, 409 refused
     GET  /audit?case_id=…|actor=…&since=…   the access log (supervisors)
     GET  /health, /ready              liveness; ready only when Temporal answers
     POST /daily-files, GET /daily-files, /notifications/summary, /notifications,
     /notification-alerts              notifications out (``api.notifications``)
+    POST /auth/token, GET /auth/jwks.json, /.well-known/openid-configuration
+                                      the local issuer, when on (``api.auth``)
 
 One router per resource (``api.cases``, ``api.decisions``, ``api.custody_events``,
-``api.audit``, ``api.stuck``, ``api.health``, ``api.notifications``), flat route functions
-over the dependencies in ``api.deps``. The HTTP process (``python -m server.app``) mounts
-the codec server at ``/codec`` and the web app at ``/web`` beside this (``server.app``).
+``api.audit``, ``api.stuck``, ``api.health``, ``api.notifications``, ``api.auth``), flat
+route functions over the dependencies in ``api.deps``. The HTTP process (``python -m
+server.app``) mounts the codec server at ``/codec`` and the web app at ``/web`` beside
+this (``server.app``).
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ from temporalio.client import Client
 
 from access.errors import AccessRefused, CaseNotFound, CaseUnreadable
 from access.intake import Intake
-from api import audit, cases, custody_events, decisions, health, notifications, stuck
+from api import audit, auth, cases, custody_events, decisions, health, notifications, stuck
 from api.openapi import install_openapi
+from identity.config import Identity
 from store.cases import CaseStore
 
 
@@ -57,13 +64,14 @@ async def _unreadable(_: Any, exc: CaseUnreadable) -> JSONResponse:
 def create_app(
     connect: Callable[[], Awaitable[Client]],
     store: CaseStore,
-    default_reasons: dict[str, str] | None = None,
+    *,
+    identity: Identity | None = None,
     intake: Intake | None = None,
 ) -> FastAPI:
-    """The JSON API. ``default_reasons`` maps a calling system (``X-Client``) to the
-    purpose of its reads when it sends no ``X-Reason`` (``FNO_CLIENT_REASONS``, JSON).
-    ``intake`` (``access.intake.Intake``): None, this service takes no custody events
-    or daily files (503)."""
+    """The JSON API. ``identity`` proves callers (``identity.config``): None, nobody is
+    verified and every route that needs a caller answers 401. ``intake``
+    (``access.intake.Intake``): None, this service takes no custody events or daily
+    files (503)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,12 +80,14 @@ def create_app(
 
     app = FastAPI(title="FNO casework", version="0.1.0", lifespan=lifespan)
     app.state.store = store
-    app.state.default_reasons = dict(default_reasons or {})
+    app.state.identity = identity
     app.state.intake = intake
     app.exception_handler(AccessRefused)(_refused)
     app.exception_handler(CaseNotFound)(_missing)
     app.exception_handler(CaseUnreadable)(_unreadable)
     for resource in (health, custody_events, stuck, cases, decisions, audit, notifications):
         app.include_router(resource.router)
+    if identity is not None and identity.issuer is not None:
+        app.include_router(auth.router)
     install_openapi(app)
     return app

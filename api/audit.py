@@ -1,4 +1,5 @@
-"""``GET /audit?case_id=…|actor=…&since=…``: the access log (supervisors)."""
+"""``GET /audit?case_id=…|actor=…&since=…``: the access log (supervisors and the
+Director; the role is the token's)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,19 @@ from fastapi import APIRouter, Query
 
 from access.listing import start_of_day
 from access.reading import audit
-from api.deps import StoreD, SupervisorD
+from api.deps import PersonD, StoreD, as_reader
 
 router = APIRouter()
 
 
 @router.get("/audit")
 async def get_audit(
-    who: SupervisorD,
+    who: PersonD,
     store: StoreD,
     case_id: Annotated[str | None, Query()] = None,
     of_actor: Annotated[str | None, Query(alias="actor")] = None,
     since: Annotated[date | None, Query()] = None,
 ) -> list[dict[str, Any]]:
     since_at = start_of_day(since) if since else None
-    rows = audit(store, who, case_id=case_id, actor=of_actor, since=since_at)
+    rows = audit(store, as_reader(who, None), case_id=case_id, actor=of_actor, since=since_at)
     return [r.model_dump(mode="json") for r in rows]

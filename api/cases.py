@@ -1,32 +1,84 @@
-"""``GET /cases/{case_id}``: a case's state and timeline, read for a stated purpose."""
+"""``GET /cases`` (cases by search attributes: the filter of ``fno cases``) and
+``GET /cases/{case_id}`` (a case's state and timeline, read for a stated purpose)."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
+from access.listing import CaseFilter, list_cases, start_of_day
 from access.reading import read_case
-from api.deps import ReaderD, StoreD, TemporalD
+from api.deps import PersonD, PurposeD, StoreD, TemporalD, as_reader
 
 router = APIRouter()
 
 
+def _no_answer(case_id: str | None, err: RPCError) -> JSONResponse:
+    what = f"Case {case_id} cannot be read" if case_id else "Cases cannot be listed"
+    return JSONResponse(
+        {
+            "detail": f"{what} right now: Temporal did not answer ({err.message}).",
+            "case_id": case_id,
+            "why": "no_answer",
+        },
+        status_code=503,
+    )
+
+
+@router.get("/cases")
+async def get_cases(
+    who: PersonD,
+    client: TemporalD,
+    kind: str | None = None,
+    stage: str | None = None,
+    outcome: str | None = None,
+    nationality: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
+    force: Annotated[str | None, Query(max_length=40)] = None,
+    owner: Annotated[str | None, Query(max_length=120)] = None,
+    mine: Annotated[bool, Query(description="Awaiting a decision from my role.")] = False,
+    overdue: bool = False,
+    running: Annotated[bool, Query(description="Open cases only.")] = False,
+    opened_after: date | None = None,
+    opened_before: date | None = None,
+    sort: Literal["opened", "deadline"] = "opened",
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> Any:
+    """Cases matching the filter (search attributes only: no personal data), sorted
+    (``opened``: newest first, or ``deadline``) and one page of them."""
+    f = CaseFilter(
+        kind=kind,
+        stage=stage,
+        outcome=outcome,
+        nationality=nationality,
+        force=force,
+        owner=owner,
+        awaiting_role=who.role if mine else None,
+        overdue=overdue,
+        opened_after=start_of_day(opened_after) if opened_after else None,
+        opened_before=start_of_day(opened_before) if opened_before else None,
+        running_only=running,
+    )
+    try:
+        rows = await list_cases(
+            client, f, now=datetime.now().astimezone(), sort=sort, page=page, page_size=page_size
+        )
+    except RPCError as err:
+        return _no_answer(None, err)
+    return JSONResponse([r.model_dump(mode="json") for r in rows])
+
+
 # ":path": a custody reference is kept as sent and may hold "/" ("CU/7/2026").
 @router.get("/cases/{case_id:path}")
-async def get_case(case_id: str, who: ReaderD, client: TemporalD, store: StoreD) -> Any:
+async def get_case(
+    case_id: str, who: PersonD, reason: PurposeD, client: TemporalD, store: StoreD
+) -> Any:
     try:
-        state = await read_case(client, store, case_id, who)
+        state = await read_case(client, store, case_id, as_reader(who, reason))
     except RPCError as err:  # Temporal did not answer (no worker polling, …)
-        return JSONResponse(
-            {
-                "detail": f"Case {case_id} cannot be read right now: Temporal did not "
-                f"answer ({err.message}).",
-                "case_id": case_id,
-                "why": "no_answer",
-            },
-            status_code=503,
-        )
+        return _no_answer(case_id, err)
     return JSONResponse(state.model_dump(mode="json"))

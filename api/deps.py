@@ -1,28 +1,44 @@
-"""FastAPI dependencies of the JSON API's routes: who calls and why (headers), and what
-``create_app`` put in ``app.state`` (the Temporal client, the case store, intake).
+"""FastAPI dependencies of the JSON API's routes: who calls, proven (``CallerD``,
+``PersonD``, ``system(scope)``), why (``X-Reason``), and what ``create_app`` put in
+``app.state`` (the Temporal client, the case store, intake, the identity configuration).
 
-Who calls, in which role and why, travels in headers: ``X-Actor``, ``X-Role`` and
-``X-Reason`` (the purpose of a read, which is logged); a calling system (``X-Client``)
-may have a configured default purpose instead.
+Who calls is proven by ``Authorization: Bearer <token>``: a person's access token from
+the identity provider (or the local issuer), or a system's ``<client id>.<secret>``
+(also accepted as ``X-API-Key``). ``X-Actor`` and ``X-Role`` are ignored: name and role
+come from the token. No or a bad credential is 401 with ``WWW-Authenticate: Bearer``; a
+proven caller who may not use the route is 403 with the reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from temporalio.client import Client
 
 from access.intake import Intake
 from access.reading import Reader
+from identity.config import Identity
+from identity.principal import Principal
+from identity.tokens import TokenError
 from store.cases import CaseStore
 from store.notifications import NotificationStore
 
-ActorH = Annotated[str, Header(alias="X-Actor", min_length=1, max_length=120)]
-RoleH = Annotated[str, Header(alias="X-Role", min_length=1, max_length=40)]
+# Security schemes (shown by /docs' "Authorize"); a missing credential is answered below.
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="A person's access token (fno login; your identity provider), "
+    "or a system's <client id>.<secret>.",
+)
+_api_key = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="A system's <client id>.<secret>."
+)
+BearerD = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+ApiKeyD = Annotated[str | None, Depends(_api_key)]
 ReasonH = Annotated[str | None, Header(alias="X-Reason", max_length=2000)]
-ClientH = Annotated[str | None, Header(alias="X-Client", max_length=120)]
-ApiKeyH = Annotated[str | None, Header(alias="X-API-Key", max_length=200)]
+REALM = 'Bearer realm="fno"'
 
 
 def temporal(request: Request) -> Client:
@@ -53,28 +69,97 @@ def intake_config(request: Request) -> Intake | None:
     return intake
 
 
-def reader(
-    request: Request,
-    actor: ActorH,
-    role: RoleH,
-    reason: ReasonH = None,
-    caller: ClientH = None,
-) -> Reader:
-    """Who reads and why: ``X-Reason``, or the default purpose of the calling system."""
-    defaults: dict[str, str] = request.app.state.default_reasons
-    return Reader(
-        actor=actor, role=role, reason=reason or (defaults.get(caller) if caller else None)
-    )
+def unauthenticated(detail: str, error: str | None = "invalid_token") -> HTTPException:
+    challenge = REALM + (f', error="{error}"' if error else "")
+    return HTTPException(401, detail, headers={"WWW-Authenticate": challenge})
 
 
-def supervisor(actor: ActorH, role: RoleH) -> Reader:
-    """Who reads the access log (no purpose asked: the role decides)."""
-    return Reader(actor=actor, role=role, reason=None)
+# A plain function: FastAPI runs it in its thread pool, so fetching an identity
+# provider's keys (PyJWKClient, blocking) never stalls the event loop.
+def caller(request: Request, bearer: BearerD, api_key: ApiKeyD) -> Principal:
+    """The proven caller: a person's bearer token or a system's credential."""
+    identity: Identity | None = request.app.state.identity
+    credential = (bearer.credentials.strip() if bearer else "") or (api_key or "").strip()
+    if not credential:
+        raise unauthenticated(
+            "no credential: send Authorization: Bearer <token> (fno login, or your identity "
+            "provider's access token; a system sends its <client id>.<secret>)",
+            error=None,
+        )
+    if identity is None:
+        raise unauthenticated("this service has no identity configuration: nobody is verified")
+    try:
+        return identity.authenticate(credential)
+    except TokenError as err:
+        if err.status == 401:
+            raise unauthenticated(err.detail) from None
+        raise HTTPException(err.status, err.detail) from None
+
+
+CallerD = Annotated[Principal, Depends(caller)]
+
+
+def person(who: CallerD) -> Principal:
+    """A proven person (not a system): every route that reads or decides."""
+    if who.is_system:
+        raise HTTPException(
+            403,
+            f"{who.name} is a system: its credential may use only "
+            f"{', '.join(who.scopes) or 'nothing'} here; people's routes need a person's token",
+        )
+    return who
+
+
+PersonD = Annotated[Principal, Depends(person)]
+
+
+def system(scope: str) -> Callable[[Principal], Principal]:
+    """A dependency: a proven system whose credential has ``scope``."""
+
+    def scoped(who: CallerD) -> Principal:
+        if not who.is_system:
+            raise HTTPException(
+                403, f"only a system credential with the {scope!r} scope may use this route"
+            )
+        if scope not in who.scopes:
+            raise HTTPException(
+                403,
+                f"this credential ({who.name}) does not have the {scope!r} scope "
+                f"(it has: {', '.join(who.scopes) or 'none'})",
+            )
+        return who
+
+    return scoped
+
+
+def purpose(who: PersonD, reason: ReasonH = None) -> str | None:
+    """Why the caller reads: ``X-Reason``, or their credential's default purpose."""
+    return (reason or "").strip() or who.reason
+
+
+PurposeD = Annotated[str | None, Depends(purpose)]
+
+
+def as_reader(who: Principal, reason: str | None) -> Reader:
+    """The proven person as the access layer's reader (name and role from the token)."""
+    return Reader(actor=who.name, role=who.role, reason=reason)
+
+
+def roles(*allowed: str) -> Callable[[Principal], Principal]:
+    """A dependency: a proven person in one of ``allowed`` roles."""
+
+    def in_role(who: PersonD) -> Principal:
+        if who.role not in allowed:
+            raise HTTPException(
+                403,
+                f"your role ({who.role}) may not use this route (it is for: {', '.join(allowed)})",
+            )
+        return who
+
+    return in_role
 
 
 TemporalD = Annotated[Client, Depends(temporal)]
 StoreD = Annotated[CaseStore, Depends(case_store)]
 NotificationsD = Annotated[NotificationStore, Depends(notification_store)]
 IntakeD = Annotated[Intake | None, Depends(intake_config)]
-ReaderD = Annotated[Reader, Depends(reader)]
-SupervisorD = Annotated[Reader, Depends(supervisor)]

@@ -1,9 +1,10 @@
 """HTTP routes of notifications out (included by ``api.app.create_app``).
 
-    POST /daily-files                 a PNC daily activity file (X-API-Key; the body is the
-                                      file): 201 taken, 200 the same file again, 409 other
-                                      content for a file already taken whole, 422 no valid
-                                      header, 413 too large
+    POST /daily-files                 a PNC daily activity file (a system credential with
+                                      the ``daily-files`` scope; the body is the file): 201
+                                      taken, 200 the same file again, 409 other content for
+                                      a file already taken whole, 422 no valid header, 413
+                                      too large
     GET  /daily-files?limit=          the files received, newest first
     GET  /notifications/summary       counts by EU state: sent, acknowledged, awaiting
                                       acknowledgement, escalated, overdue, sent late
@@ -11,10 +12,12 @@
     GET  /notification-alerts?all=    gaps found (missing, incomplete, out-of-sequence
                                       files; convictions not notified)
     POST /notification-alerts/{id}/accept   a senior caseworker accepts an alert
-                                      (X-Actor, X-Role, X-Reason; logged)
+                                      (``X-Reason`` says why; logged with the person)
 
-No personal data in any of these answers; a notification's case is read with
-``GET /cases/{notification id}`` and a stated purpose, like any case.
+Every route needs a proven caller (``api.deps``): the reads a person in a role that sees
+notifications out, the accept a senior caseworker. No personal data in
+any of these answers; a notification's case is read with ``GET /cases/{notification
+id}`` and a stated purpose, like any case.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from access.notifications import (
@@ -32,12 +35,20 @@ from access.notifications import (
     ingest_daily_file,
     notification_counts,
 )
-from api.deps import ApiKeyH, IntakeD, NotificationsD, TemporalD
+from api.deps import IntakeD, NotificationsD, TemporalD, roles, system
+from identity.principal import Principal
 from models.daily_file import DailyFileError
 from models.notification_policy import notification_policy
+from runtime.front_door import acting_as
 from store.notification_reports import NotificationStatus
 
-ACCEPT_ROLES = ("senior_caseworker", "director")
+# Who sees notifications out and who accepts an alert: as access.policy's capabilities
+# NOTIFICATIONS and ACCEPT_ALERTS (need-to-know).
+READ_ROLES = ("caseworker", "senior_caseworker", "supervisor")
+ACCEPT_ROLES = ("senior_caseworker",)
+Reader = Annotated[Principal, Depends(roles(*READ_ROLES))]
+Acceptor = Annotated[Principal, Depends(roles(*ACCEPT_ROLES))]
+Feed = Annotated[Principal, Depends(system("daily-files"))]
 STATUS_CODE = {"ingested": 201, "completed": 201, "already_ingested": 200, "conflict": 409}
 
 router = APIRouter(tags=["notifications out"])
@@ -55,30 +66,25 @@ router = APIRouter(tags=["notifications out"])
     responses={
         200: {"description": "The same file was already taken: nothing new."},
         201: {"description": "Taken (see `complete` and `alerts`)."},
-        401: {"description": "Unknown or missing API key."},
+        401: {"description": "No credential, or an unknown one."},
+        403: {"description": "Not a credential with the daily-files scope."},
         409: {"description": "Other content for a file already taken whole."},
         413: {"description": "Larger than the limit."},
         422: {"description": "No valid header: nothing was taken."},
     },
 )
 async def post_daily_file(
+    sender: Feed,
     request: Request,
     intake: IntakeD,
     client: TemporalD,
     notes: NotificationsD,
-    api_key: ApiKeyH = None,
 ) -> JSONResponse:
     """A PNC daily activity file (JSON Lines, header first): one notification per
     conviction and EU state of nationality, each file recorded once."""
-    # ``intake`` (task queue, policy, secret, API keys) is None: this service takes no files.
+    # ``intake`` (task queue, policy, secret) is None: this service takes no files.
     if intake is None:
         raise HTTPException(503, "intake is not configured on this service")
-    sender = intake.api_keys.get(api_key or "")
-    if sender is None:
-        return JSONResponse(
-            {"detail": "Unknown or missing API key: send the X-API-Key issued to you."},
-            status_code=401,
-        )
     raw = await request.body()
     if len(raw) > MAX_FILE_BYTES:
         return JSONResponse(
@@ -86,15 +92,16 @@ async def post_daily_file(
             status_code=413,
         )
     try:
-        report = await ingest_daily_file(
-            client,
-            notes,
-            raw,
-            task_queue=intake.task_queue,
-            policy=notification_policy(intake.policy),
-            secret=intake.subject_key_secret,
-            source=sender,
-        )
+        with acting_as(sender.subject, sender.name, sender.role):
+            report = await ingest_daily_file(
+                client,
+                notes,
+                raw,
+                task_queue=intake.task_queue,
+                policy=notification_policy(intake.policy),
+                secret=intake.subject_key_secret,
+                source=sender.name,
+            )
     except DailyFileError as exc:
         return JSONResponse({"detail": str(exc)}, status_code=422)
     return JSONResponse(report.model_dump(mode="json"), status_code=STATUS_CODE[report.status])
@@ -102,6 +109,7 @@ async def post_daily_file(
 
 @router.get("/daily-files")
 async def get_daily_files(
+    who: Reader,
     notes: NotificationsD,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[dict[str, Any]]:
@@ -110,13 +118,14 @@ async def get_daily_files(
 
 
 @router.get("/notifications/summary")
-async def get_summary(notes: NotificationsD) -> NotificationSummary:
+async def get_summary(who: Reader, notes: NotificationsD) -> NotificationSummary:
     """Notifications by EU state and in total, the files received, the open alerts."""
     return notification_counts(notes, datetime.now(UTC))
 
 
 @router.get("/notifications")
 async def get_notifications(
+    who: Reader,
     notes: NotificationsD,
     country: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
     status: NotificationStatus | None = None,
@@ -129,6 +138,7 @@ async def get_notifications(
 
 @router.get("/notification-alerts")
 async def get_alerts(
+    who: Reader,
     notes: NotificationsD,
     include_resolved: Annotated[bool, Query(alias="all")] = False,
 ) -> list[AlertRow]:
@@ -138,17 +148,16 @@ async def get_alerts(
 
 @router.post("/notification-alerts/{alert_id}/accept")
 async def accept_alert(
+    who: Acceptor,
     alert_id: int,
-    actor: Annotated[str, Header(alias="X-Actor", min_length=1, max_length=120)],
-    role: Annotated[str, Header(alias="X-Role", min_length=1, max_length=40)],
     reason: Annotated[str, Header(alias="X-Reason", min_length=3, max_length=2000)],
     notes: NotificationsD,
 ) -> dict[str, str]:
-    """A senior caseworker (or the Director) accepts an alert: not raised again."""
-    if role not in ACCEPT_ROLES:
-        raise HTTPException(403, f"only a {' or '.join(ACCEPT_ROLES)} may accept an alert")
+    """A senior caseworker accepts an alert: not raised again."""
     try:
-        notes.accept_alert(alert_id, actor=actor, role=role, reason=reason, at=datetime.now(UTC))
+        notes.accept_alert(
+            alert_id, actor=who.name, role=who.role, reason=reason, at=datetime.now(UTC)
+        )
     except KeyError as exc:
         raise HTTPException(404, str(exc)) from None
     except ValueError as exc:

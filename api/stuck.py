@@ -8,13 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from access.stuck import ClosedProbe, stuck_cases
-from api.deps import NotificationsD, TemporalD
+from api.deps import NotificationsD, PersonD, TemporalD
 
 router = APIRouter()
 
 
 @router.get("/stuck-cases")
 async def get_stuck(
+    who: PersonD,
     client: TemporalD,
     notifications: NotificationsD,
     failing_minutes: Annotated[float, Query(ge=0)] = 30,

@@ -91,16 +91,15 @@ def plan_cases(n: int, seed: int, tag: str) -> Plan:
 class Caseworker:
     """Sends the decisions a caseworker would, over the HTTP API, to cases awaiting one."""
 
-    def __init__(self, client: Client, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, client: Client, http: httpx.AsyncClient, credentials: dict[str, str]
+    ) -> None:
         self.client = client
         self.http = http
         self.sent = 0
         self.refused = 0
-        self.headers = {
-            "X-Actor": "Bench Caseworker",
-            "X-Role": "caseworker",
-            "X-Reason": "benchmark: deciding a case",
-        }
+        # Who decides comes from the token (the bench caseworker's); the reads say why.
+        self.headers = credentials | {"X-Reason": "benchmark: deciding a case"}
 
     async def __call__(self, _closed: int = 0) -> None:
         query = (
@@ -115,12 +114,12 @@ class Caseworker:
                 if kind not in DECISIONS:
                     continue
                 body = {
-                    "actor": "Bench Caseworker",
-                    "role": "caseworker",
                     "reason": "benchmark: the caseworker's decision",
                     "decision": {"kind": kind, **DECISIONS[kind]},
                 }
-                answer = await self.http.post(f"/cases/{w.id}/decisions", json=body)
+                answer = await self.http.post(
+                    f"/cases/{w.id}/decisions", json=body, headers=self.headers
+                )
                 if answer.status_code == 200:
                     self.sent += 1
                 else:

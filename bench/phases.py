@@ -18,6 +18,7 @@ from rich.progress import Progress
 
 from bench.baseline import NO_TRACE_ACTIVITIES, BaselineWorkflow, Shape, start_attributes
 from bench.cases import Caseworker, plan_cases
+from bench.credentials import bench_identity
 from bench.measure import (
     CpuMeter,
     PhaseResult,
@@ -34,8 +35,6 @@ from models.event import ENCOUNTER_PREFIX
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
 from sim.world_file import pnc_subject_key
 from store.cases import CaseStore
-
-API_KEY = "bench-key"
 
 
 async def run_baseline(
@@ -118,18 +117,19 @@ async def run_product(
     api_port = free_port()
     task_queue = "bench-product"
     worker_args = profiled(["worker.py"], profile, "product")
+    identity = bench_identity(home, "benchshire")
     with dev_server(home) as server:
         env = server.env(
             FNO_TASK_QUEUE=task_queue,
             FNO_DATABASE_URL=db_url,
             FNO_WORLD_FILE=str(world_file),
             FNO_POLICY=f"compressed:{day_seconds}",
-            FNO_API_KEYS=json.dumps({API_KEY: "bench custody system"}),
             FNO_HTTP_PORT=str(api_port),
         )
+        api_args = profiled(["-m", "server.app"], profile, "api")
         with (
             child(worker_args, env, home / "worker.log") as worker,
-            child(profiled(["-m", "server.app"], profile, "api"), env, home / "api.log") as api,
+            child(api_args, env | identity.env, home / "api.log") as api,
         ):
             client = await connect(env)
             await wait_for_worker(client, task_queue, worker)
@@ -156,14 +156,12 @@ async def run_product(
                 async def post(event: dict[str, Any]) -> None:
                     async with sem:
                         t = time.perf_counter()
-                        r = await http.post(
-                            "/custody-events", json=event, headers={"X-API-Key": API_KEY}
-                        )
+                        r = await http.post("/custody-events", json=event, headers=identity.custody)
                         latencies.append(time.perf_counter() - t)
                         statuses[r.status_code] += 1
                         progress.advance(submitted)
 
-                caseworker = Caseworker(client, http)
+                caseworker = Caseworker(client, http, await identity.caseworker(http))
                 meter = CpuMeter(
                     {
                         "worker": measured_pid(worker),

@@ -1,7 +1,8 @@
 """What ``make run`` (``local.run``) prepares before it starts anything: the local
 payload encryption key and codec token, the web app's demo users and session secret,
-and the environment of the worker and the starter (the embedded server, the demo
-policy and world). Local use only: a deployment configures all of it."""
+the local token issuer (its signing key) and the demo systems' credentials, and the
+environment of the worker and the starter (the embedded server, the demo policy and
+world). Local use only: a deployment configures all of it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,15 @@ import os
 import secrets
 from pathlib import Path
 
+from identity import issuer
+from identity.clients import (
+    ClientsFile,
+    Scope,
+    SystemClient,
+    new_secret,
+    refuse_plain_api_keys,
+    write_clients_file,
+)
 from runtime.codec import CodecKeys, ensure_local_keys, local_keys_path
 from runtime.logs import get_logger
 from web.users import ensure_demo_users
@@ -17,11 +27,18 @@ from web.users import ensure_demo_users
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_POLICY = "compressed:5"
 DEMO_WORLD = ROOT / "examples" / "world.json"
-DEMO_API_KEY = "demo-key"  # local only: a deployment configures FNO_API_KEYS
 LOCAL_TOKENS_FILE = "codec-tokens.json"
 WEB_USERS_FILE = "web-users.json"
 WEB_SECRET_FILE = "web-secret"
 NAMESPACE = "default"
+API_CLIENTS_FILE = "api-clients.json"
+DEMO_CLIENTS_FILE = "api-demo-clients.json"  # the demo credentials, printed by make run
+DEMO_FORCES = ["derbyshire", "hampshire", "kent", "met"]  # examples/custody_events.jsonl's
+# Demo systems: client id -> (name, scope, forces).
+DEMO_CLIENTS: dict[str, tuple[str, Scope, list[str]]] = {
+    "demo-custody": ("Demo custody system", "custody-events", DEMO_FORCES),
+    "demo-pnc": ("Demo PNC daily activity feed", "daily-files", []),
+}
 
 log = get_logger("fno.run")
 
@@ -82,6 +99,56 @@ def prepare_web(
     return env, demo
 
 
+def ensure_demo_clients(path: Path) -> dict[str, str]:
+    """Create the demo systems' clients file (and their credentials beside it, 0600)
+    unless it exists. Returns client id -> credential for printing; empty if the
+    clients file was not made here."""
+    credentials = path.parent / DEMO_CLIENTS_FILE
+    if not path.exists():
+        clients = ClientsFile()
+        plain: dict[str, str] = {}
+        for client_id, (name, scope, forces) in DEMO_CLIENTS.items():
+            clients.clients[client_id] = SystemClient(
+                # A placeholder digest, replaced by the new secret's on the next line.
+                name=name,
+                secret_sha256=["0" * 64],
+                scopes=[scope],
+                forces=forces,
+            )
+            plain[client_id] = new_secret(clients, client_id, keep_old=False)
+        fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(plain, f, indent=2)
+        write_clients_file(path, clients)
+    if not credentials.exists():
+        return {}
+    shown: dict[str, str] = json.loads(credentials.read_text(encoding="utf-8"))
+    return shown
+
+
+def prepare_identity(
+    home: Path, base: dict[str, str], api_port: int
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Who may call the HTTP API: the local issuer (on unless an identity provider is
+    configured: ``FNO_OIDC_ISSUER``) with its signing key, and the configured system
+    clients or the demo ones. Returns the environment to add and the demo credentials
+    to print. Plain API keys (``FNO_API_KEYS``) raise ``ClientsConfigError``."""
+    refuse_plain_api_keys(base)
+    env: dict[str, str] = {}
+    if not base.get("FNO_OIDC_ISSUER"):
+        env["FNO_LOCAL_ISSUER"] = "1"
+        env["FNO_LOCAL_ISSUER_URL"] = base.get("FNO_LOCAL_ISSUER_URL") or (
+            f"http://localhost:{api_port}"
+        )
+        if issuer.ensure_key(home):
+            log.info("created the local issuer's signing key", path=display_path(home))
+    demo: dict[str, str] = {}
+    if not (base.get("FNO_API_CLIENTS_FILE") or base.get("FNO_API_CLIENTS")):
+        demo = ensure_demo_clients(home / API_CLIENTS_FILE)
+        env["FNO_API_CLIENTS_FILE"] = str(home / API_CLIENTS_FILE)
+    return env, demo
+
+
 def child_env(
     home: Path, port: int, base: dict[str, str] | None = None, *, ui_port: int = 8233
 ) -> dict[str, str]:
@@ -102,7 +169,6 @@ def child_env(
     env["TEMPORAL_NAMESPACE"] = NAMESPACE
     env.setdefault("FNO_POLICY", DEMO_POLICY)
     env.setdefault("FNO_WORLD_FILE", str(DEMO_WORLD))
-    env.setdefault("FNO_API_KEYS", json.dumps({DEMO_API_KEY: "demo custody system"}))
     env["FNO_HOME"] = str(home)
     if not (env.get("FNO_CODEC_KEYS") or env.get("FNO_CODEC_KEYS_FILE")):
         env["FNO_CODEC_KEYS_FILE"] = str(local_keys_path({"FNO_HOME": str(home)}))

@@ -6,6 +6,11 @@
    and the web app's local demo users (``web-users.json``, one per role,
    random passwords kept in ``web-demo-passwords.json`` and printed) and session
    secret (``web-secret``) unless ``FNO_WEB_USERS_FILE`` / ``FNO_WEB_SECRET`` are set;
+   the local token issuer's signing key (``issuer-key.pem``: the HTTP API runs with
+   ``FNO_LOCAL_ISSUER=1`` and signs in those users, unless ``FNO_OIDC_ISSUER`` names an
+   identity provider) and the demo systems' credentials (``api-clients.json``, hashed;
+   the credentials kept in ``api-demo-clients.json`` and printed) unless
+   ``FNO_API_CLIENTS_FILE`` / ``FNO_API_CLIENTS`` are set;
 2. starts the embedded Temporal dev server on ``.fno/temporal.db`` (persistent: a
    restart keeps earlier cases), with the product's search attributes and its Web UI
    wired to the codec server (``--ui-codec-endpoint http://localhost:8000/codec``);
@@ -40,8 +45,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from identity.clients import ClientsConfigError
 from local.prepare import (
-    DEMO_API_KEY,
     DEMO_POLICY,
     LOCAL_TOKENS_FILE,
     NAMESPACE,
@@ -49,6 +54,7 @@ from local.prepare import (
     child_env,
     display_path,
     prepare_codec,
+    prepare_identity,
     prepare_web,
 )
 from runtime.codec import CodecConfigError
@@ -116,7 +122,11 @@ async def _wait_for_pollers(
 
 
 def _banner(
-    home: Path, port: int, ui_port: int, web_users: dict[str, tuple[str, str, str]] | None = None
+    home: Path,
+    port: int,
+    ui_port: int,
+    web_users: dict[str, tuple[str, str, str]] | None = None,
+    systems: dict[str, str] | None = None,
 ) -> str:
     cli = display_path(temporal_cli_path())
     address = "" if port == 7233 else f" --address localhost:{port}"
@@ -124,6 +134,8 @@ def _banner(
         f"                 {username} / {password}  ({name}, {role})"
         for username, (name, role, password) in (web_users or {}).items()
     ]
+    clients = [f"                 {credential}" for credential in (systems or {}).values()]
+    first = next(iter(web_users or {}), "sam")
     return "\n".join(
         [
             "",
@@ -134,13 +146,20 @@ def _banner(
             f"  Web app:       http://localhost:{API_PORT}/web/ (caseworkers, supervisors)"
             + (" — demo users (username / password):" if users else ""),
             *users,
-            f"  HTTP API:      http://localhost:{API_PORT}/docs (X-API-Key: {DEMO_API_KEY})",
+            f"  HTTP API:      http://localhost:{API_PORT}/docs — a person's token (the same "
+            f"users): curl -d grant_type=password -d username={first} -d password=… "
+            f"localhost:{API_PORT}/auth/token",
+            *(
+                ["                 systems (Authorization: Bearer <credential>):", *clients]
+                if clients
+                else []
+            ),
             "  Payloads:      encrypted; the Web UI shows ciphertext until you decode: in its "
             "Codec Server settings choose your browser's setting with endpoint",
             f"                 http://localhost:{API_PORT}{CODEC_PATH}/<token> (your token is in "
             f"{display_path(home / LOCAL_TOKENS_FILE)}; docs/running.md)",
-            "  A case:        .venv/bin/fno show encounter-hampshire-HC-2017-120401 --as You "
-            "--role caseworker --reason demo",
+            "  A case:        .venv/bin/fno login (a user above), then .venv/bin/fno show "
+            "encounter-hampshire-HC-2017-120401 --reason demo",
             "  Worker logs:   this terminal",
             f"  Server log:    {display_path(home / SERVER_LOG)}",
             f"  State:         {display_path(home / SERVER_DB)} (kept across restarts; "
@@ -188,6 +207,11 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
         web_env, web_users = prepare_web(home, base, ui_port)
     except (OSError, ValueError) as err:
         log.error("web app users", error=str(err))
+        return 2
+    try:
+        identity_env, systems = prepare_identity(home, base, API_PORT)
+    except (OSError, ClientsConfigError) as err:
+        log.error("who may call the HTTP API", error=str(err))
         return 2
 
     if is_listening("localhost", port):
@@ -242,7 +266,8 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
             log.warning("port in use; the HTTP API is not started", port=API_PORT)
         else:
             api = _start_child(
-                ["-m", "server.app"], env | web_env | {"FNO_HTTP_PORT": str(API_PORT)}
+                ["-m", "server.app"],
+                env | web_env | identity_env | {"FNO_HTTP_PORT": str(API_PORT)},
             )
 
         events_path = (
@@ -265,7 +290,7 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
                     )
                 starter = None
             if starter is None and not announced:
-                print(_banner(home, port, ui_port, web_users), flush=True)
+                print(_banner(home, port, ui_port, web_users, systems), flush=True)
                 announced = True
             if api is not None and api.poll() is not None:
                 log.error("the HTTP API exited; the worker keeps running", code=api.returncode)

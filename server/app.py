@@ -5,13 +5,17 @@ then leads to it), and the codec server for the Temporal Web UI and CLI
 
     python -m server.app          serve on FNO_HTTP_PORT (default 8000)
 
+It refuses to start without an identity configuration (``identity.config``):
+``FNO_LOCAL_ISSUER=1`` (the local issuer over the users file; ``make run``) or
+``FNO_OIDC_*`` (an identity provider); and with the plain API keys of before
+(``FNO_API_KEYS``: ``identity.clients`` says how to convert them).
+
 The API and the web app are applications of their own and know nothing of each other;
 only this module puts them side by side.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -21,7 +25,7 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from temporalio.client import Client
 
-from access.intake import Intake, load_api_keys
+from access.intake import Intake
 from api.app import create_app as create_api_app
 from api.codec_server import (
     CodecTokenError,
@@ -30,6 +34,7 @@ from api.codec_server import (
     load_tokens,
     token_authenticator,
 )
+from identity.config import Identity, IdentityConfigError, identity_from_env
 from runtime.codec import CodecConfigError, CodecKeys, EncryptionCodec
 from runtime.config import Settings, connect, temporal_connect_config
 from runtime.logs import configure_logging
@@ -51,15 +56,16 @@ async def to_web() -> RedirectResponse:
 def create_app(
     connect: Callable[[], Awaitable[Client]],
     store: CaseStore,
-    default_reasons: dict[str, str] | None = None,
+    *,
+    identity: Identity | None = None,
     intake: Intake | None = None,
     codec_server: FastAPI | None = None,
     web: FastAPI | None = None,
 ) -> FastAPI:
-    """The JSON API (``api.app.create_app`` with the first four arguments), with
+    """The JSON API (``api.app.create_app`` with ``identity`` and ``intake``), with
     ``codec_server`` (``api.codec_server.create_codec_app``) served at ``/codec`` and
     ``web`` (``web.app.create_web_app``) at ``/web``."""
-    app = create_api_app(connect, store, default_reasons, intake)
+    app = create_api_app(connect, store, identity=identity, intake=intake)
     if codec_server is not None:
         app.mount("/codec", codec_server)
     if web is not None:
@@ -74,23 +80,27 @@ def main() -> None:
     configure_logging(settings.log_format)
     env = dict(os.environ)
     namespace = temporal_connect_config(env).get("namespace") or "default"
-    # Keys, tokens and the web app's users first: a missing or malformed one stops
-    # start-up here, loudly.
+    # Keys, tokens, the web app's users and who may call first: a missing or malformed
+    # one stops start-up here, loudly.
     try:
         keys = CodecKeys.from_env(env)
         tokens = load_tokens(env)
         web_config = web_config_from_env(
             env, namespace=namespace, day_seconds=settings.policy.day_seconds
         )
-    except (CodecConfigError, CodecTokenError, WebConfigError) as err:
+        # The local issuer signs in the web app's users, one throttle for both doors.
+        identity = identity_from_env(
+            env | {"FNO_HOME": str(settings.home)},
+            web_config.directory if web_config else None,
+            web_config.throttle if web_config else None,
+        )
+    except (CodecConfigError, CodecTokenError, WebConfigError, IdentityConfigError) as err:
         print(f"Refused to start: {err}", file=sys.stderr)
         raise SystemExit(2) from None
-    reasons = json.loads(os.environ.get("FNO_CLIENT_REASONS", "{}"))
     intake = Intake(
         task_queue=settings.task_queue,
         policy=settings.policy,
         subject_key_secret=settings.subject_key_secret,
-        api_keys=load_api_keys(env),
     )
     store = CaseStore.current(settings.database_url)
     authenticators = [token_authenticator(tokens)]
@@ -110,7 +120,9 @@ def main() -> None:
     redact_web_queries()
     shared = once(connect)  # one Temporal client for the API and the web app
     web = create_web_app(shared, store, web_config) if web_config is not None else None
-    app = create_app(shared, store, reasons, intake, codec_server=codec_app, web=web)
+    app = create_app(
+        shared, store, identity=identity, intake=intake, codec_server=codec_app, web=web
+    )
     uvicorn.run(
         app, host="127.0.0.1", port=int(os.environ.get("FNO_HTTP_PORT", "8000")), log_config=None
     )

@@ -1,15 +1,20 @@
-"""Test helpers: custody events, worlds, a worker over a simulator, waiting on stages."""
+"""Test helpers: custody events, worlds, a worker over a simulator, waiting on stages,
+and who calls the HTTP API (people's tokens from the tests' local issuer, systems'
+credentials)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import re
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +29,10 @@ from access.intake import start_case
 from access.kinds import kind_of
 from activities.gateways import Gateways
 from activities.steps import CaseActivities
+from identity.clients import ClientsFile, SystemClient, SystemClients, dump_clients, new_secret
+from identity.config import Identity
+from identity.issuer import LocalIssuer
+from identity.principal import Principal
 from models.case import CaseView, EncounterInput, casework_id_for
 from models.decisions import DecisionRequest, DecisionResult
 from models.event import CustodyEvent
@@ -33,6 +42,7 @@ from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from sim.world import Simulator
 from sim.world_file import SubjectSpec, WorldFile
 from store.cases import CaseStore, make_engine
+from web.auth import Directory, User, UsersFile, hash_password, write_users_file
 from workflows import WORKFLOWS
 from workflows.encounter import EncounterWorkflow
 
@@ -43,6 +53,108 @@ HISTORIES = Path(__file__).parent / "histories"
 # (worker.py, fno) use it too.
 CODEC_KEYS = CodecKeys.generate()
 CONVERTER = data_converter(CODEC_KEYS)
+
+
+# Who calls the in-process HTTP API (``api_client``): one local issuer for the run (its
+# signing key in a folder of its own, never the developer's .fno/), over ``USERS`` (for
+# the password grant), and the systems of ``CLIENTS`` (``system_key`` adds one).
+ISSUER_URL = "http://fno.test"
+USERS = UsersFile()
+CLIENTS = ClientsFile()
+
+
+@cache
+def local_issuer() -> LocalIssuer:
+    """The tests' local issuer (the same for the whole run)."""
+    home = Path(tempfile.mkdtemp(prefix="fno-test-issuer-"))
+    return LocalIssuer(home, Directory.of(USERS), url=ISSUER_URL)
+
+
+def api_identity() -> Identity:
+    """The identity configuration of the in-process API: the tests' issuer and systems."""
+    issuer = local_issuer()
+    return Identity(issuer.verifier(), SystemClients.of(CLIENTS), issuer)
+
+
+def subject_of(name: str) -> str:
+    return "local:" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "someone")
+
+
+def principal(role: str, name: str = "Sam Jones", force: str | None = None) -> Principal:
+    """A person as the tests' issuer proves them (subject from the name)."""
+    return Principal(subject=subject_of(name), name=name, role=role, force=force)
+
+
+def token(
+    role: str,
+    name: str = "Sam Jones",
+    force: str | None = None,
+    *,
+    lifetime: timedelta | None = None,
+) -> str:
+    """A bearer token from the tests' issuer (``lifetime`` negative: already expired)."""
+    return local_issuer().mint(principal(role, name, force), lifetime)
+
+
+def bearer(
+    role: str, name: str = "Sam Jones", force: str | None = None, **headers: str
+) -> dict[str, str]:
+    """Headers of a request by this person (``headers``: more, e.g. X_Reason="why" gives
+    ``X-Reason``)."""
+    extra = {k.replace("_", "-"): v for k, v in headers.items()}
+    return {"Authorization": f"Bearer {token(role, name, force)}"} | extra
+
+
+def add_user(username: str, name: str, role: str, password: str) -> None:
+    """A user of the tests' users file (the local issuer's password grant)."""
+    USERS.users[username] = User(name=name, role=role, password_hash=hash_password(password))
+
+
+def system_key(
+    client_id: str | None = None,
+    *,
+    scopes: Collection[str] = ("custody-events",),
+    forces: Collection[str] = ("*",),
+    name: str | None = None,
+    purpose: str | None = None,
+) -> dict[str, str]:
+    """A new system client of the tests' clients table; the headers it sends."""
+    client_id = client_id or f"sys-{uuid.uuid4().hex[:12]}"
+    CLIENTS.clients[client_id] = SystemClient.model_validate(
+        {
+            "name": name or f"system {client_id}",
+            "secret_sha256": ["0" * 64],  # replaced by the new secret's just below
+            "scopes": list(scopes),
+            "forces": list(forces),
+            "purpose": purpose,
+        }
+    )
+    return {"Authorization": f"Bearer {new_secret(CLIENTS, client_id, keep_old=False)}"}
+
+
+def process_identity(
+    home: Path, forces: Collection[str] = ("*",)
+) -> tuple[dict[str, str], dict[str, str]]:
+    """For a ``python -m server.app`` under test: the environment of its identity (the
+    local issuer over a users file of its own in ``home``, and one custody system), and
+    the headers that custody system sends."""
+    users = home / "web-users.json"
+    write_users_file(users, UsersFile())
+    clients = ClientsFile()
+    clients.clients["custody"] = SystemClient(
+        name="custody system",
+        secret_sha256=["0" * 64],
+        scopes=["custody-events"],
+        forces=list(forces),
+    )
+    credential = new_secret(clients, "custody", keep_old=False)
+    env = {
+        "FNO_LOCAL_ISSUER": "1",
+        "FNO_WEB_USERS_FILE": str(users),
+        "FNO_WEB_SECRET": uuid.uuid4().hex * 2,
+        "FNO_API_CLIENTS": dump_clients(clients),
+    }
+    return env, {"Authorization": f"Bearer {credential}"}
 
 
 def codec_env(keys: CodecKeys = CODEC_KEYS) -> dict[str, str]:
@@ -302,13 +414,15 @@ async def eventually(
 async def api_client(
     client: Client, store: CaseStore, **app: Any
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """The HTTP API (``api.app.create_app`` with ``app``'s arguments) in-process on
-    ``client`` and ``store``, its lifespan running, behind an httpx client."""
+    """The HTTP API (``server.app.create_app`` with ``app``'s arguments; by default the
+    tests' identity: ``bearer``, ``system_key``) in-process on ``client`` and ``store``,
+    its lifespan running, behind an httpx client."""
     from server.app import create_app
 
     async def connect() -> Client:
         return client
 
+    app.setdefault("identity", api_identity())
     api = create_app(connect, store, **app)
     async with (
         api.router.lifespan_context(api),

@@ -657,7 +657,7 @@ class Integrator:
     api: ApiProcess
     proxy: HoldingProxy
     client: Client
-    key: str
+    credentials: dict[str, str]  # the custody system's headers
     lock: asyncio.Lock  # held while the API is killed and started: no server restart then
     kill_every: int = 4
     answers: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -729,7 +729,7 @@ class Integrator:
             await asyncio.sleep(0.2)
 
     async def _post(self, http: Any, body: str) -> Any:
-        headers = {"X-API-Key": self.key, "Content-Type": "application/json"}
+        headers = self.credentials | {"Content-Type": "application/json"}
         return await http.post("/custody-events", content=body, headers=headers)
 
     async def _started(self, case_id: str, post: asyncio.Task[Any], within: float = 30) -> bool:

@@ -46,7 +46,7 @@ from access.intake import start_all
 from access.stuck import StuckCase, stuck_cases
 from models.policy import compressed_policy
 from store.cases import CaseStore
-from tests.support import CONVERTER
+from tests.support import CONVERTER, process_identity
 from tests.support_chaos import (
     DAY,
     ApiProcess,
@@ -68,7 +68,6 @@ from tests.support_chaos import (
 )
 
 pytestmark = [pytest.mark.chaos, pytest.mark.devserver]
-API_KEY = "chaos-key"
 
 
 def environment(tmp_path: Path, port: int, db_url: str, plan: Plan) -> dict[str, str]:
@@ -113,10 +112,8 @@ async def test_cases_survive_kills_restarts_and_faults(tmp_path, capsys):
     server = DevServer(Path(env["FNO_HOME"]), port, ui_port)
     # The API reaches Temporal through a proxy that can hold back Temporal's answers.
     proxy = HoldingProxy(("localhost", port))
-    api_env = env | {
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{proxy.port}",
-        "FNO_API_KEYS": json.dumps({API_KEY: "chaos custody system"}),
-    }
+    identity, custody = process_identity(Path(env["FNO_HOME"]))
+    api_env = env | identity | {"TEMPORAL_ADDRESS": f"127.0.0.1:{proxy.port}"}
     api = ApiProcess(api_env, free_port(), tmp_path)
     workers = Workers(env, tmp_path)
     worker_exits = 0
@@ -131,7 +128,7 @@ async def test_cases_survive_kills_restarts_and_faults(tmp_path, capsys):
         progress = Progress(client, plan, workers, tmp_path / "progress.log")
         polling = asyncio.create_task(progress.run(stop))
         lock = asyncio.Lock()
-        integrator = Integrator(api, proxy, client, API_KEY, lock)
+        integrator = Integrator(api, proxy, client, custody, lock)
         intake = asyncio.create_task(integrator.send_all(over_http))
         tasks += [polling, intake]
         await start_batch(client, plan, batch, env)

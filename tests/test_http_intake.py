@@ -18,19 +18,25 @@ from api.app import create_app
 from models.policy import Policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from store.cases import CaseStore
-from tests.support import api_client, custody_event, harness, until
+from tests.support import (
+    api_client,
+    api_identity,
+    bearer,
+    custody_event,
+    harness,
+    system_key,
+    until,
+)
 
 pytestmark = pytest.mark.devserver
-KEY = {"X-API-Key": "kent-key"}
+# A custody system's credential (the tests' forces are made up: it may send for any).
+KEY = system_key(name="Kent custody system", scopes=["custody-events"], forces=["*"])
 
 
 def kent_intake(task_queue: str) -> Intake:
-    """Intake that takes the Kent custody system's key (``KEY``)."""
+    """Intake on the test's task queue; who may send is the credential's business."""
     return Intake(
-        task_queue=task_queue,
-        policy=Policy(),
-        subject_key_secret=LOCAL_SUBJECT_KEY_SECRET,
-        api_keys={"kent-key": "Kent custody system"},
+        task_queue=task_queue, policy=Policy(), subject_key_secret=LOCAL_SUBJECT_KEY_SECRET
     )
 
 
@@ -91,7 +97,7 @@ async def test_new_resent_conflicting_invalid_and_unauthorised_events(dev_env, t
         stranger = await client.post(
             "/custody-events",
             json=body | {"custody_reference": "X-4"},
-            headers={"X-API-Key": "guess"},
+            headers={"X-API-Key": "guess.guess"},
         )
         assert nobody.status_code == stranger.status_code == 401
         assert await cases_of(h, force) == 1
@@ -124,18 +130,16 @@ async def test_a_case_whose_custody_reference_has_a_slash_is_read_and_decided(de
         assert new.status_code == 201, new.text
         case_id = new.json()["case_id"]
         assert case_id.endswith("CU/7/2026")
-        who = {"X-Actor": "Sam Jones", "X-Role": "caseworker", "X-Reason": "slash test"}
+        who = bearer("caseworker", "Sam Jones", X_Reason="slash test")
         read = await client.get(f"/cases/{case_id}", headers=who)
         assert read.status_code == 200, read.text
         assert read.json()["case_id"] == case_id
         assert "subject_located" not in read.json()["awaiting"]  # an encounter: never
         decision = {
-            "actor": "Sam Jones",
-            "role": "caseworker",
             "reason": "slash test",
             "decision": {"kind": "subject_located", "case_owner": "Sam Jones"},
         }
-        refused = await client.post(f"/cases/{case_id}/decisions", json=decision)
+        refused = await client.post(f"/cases/{case_id}/decisions", json=decision, headers=who)
         assert refused.status_code == 409, refused.text  # reached the case, which refused
         assert refused.json()["detail"]
         await until(
@@ -252,11 +256,14 @@ async def test_a_request_before_the_api_has_connected_is_told_to_come_back(tmp_p
         raise AssertionError("the lifespan is not run here")
 
     store = CaseStore.migrated(f"sqlite:///{tmp_path / 'casework.db'}")
-    app = create_app(never, store, intake=kent_intake("unused"))  # type: ignore[arg-type]
+    app = create_app(
+        never,  # type: ignore[arg-type]
+        store,
+        identity=api_identity(),
+        intake=kent_intake("unused"),
+    )
     transport = httpx.ASGITransport(app=app)  # no lifespan: never connected
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as http:
         posted = await http.post("/custody-events", json=event_body("kent"), headers=KEY)
-        stuck = await http.get(
-            "/stuck-cases", headers={"X-Actor": "Sue Park", "X-Role": "supervisor"}
-        )
+        stuck = await http.get("/stuck-cases", headers=bearer("supervisor", "Sue Park"))
     assert (posted.status_code, stuck.status_code) == (503, 503)

@@ -24,13 +24,14 @@ from processes.reconciliation_schedule import (
     reconciliation_schedule,
 )
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
-from tests.support import api_client, eventually
+from tests.support import api_client, bearer, eventually, system_key
 from tests.support_notifications import conviction, daily_file, factory, notification_harness
 from workflows.reconciliation import NotificationReconciliationWorkflow
 
 pytestmark = pytest.mark.devserver
 POLICY = NotificationPolicy(name="compressed (0.2s days)", day_seconds=0.2)
-KEY = {"X-API-Key": "pnc-key"}
+KEY = system_key(name="PNC daily activity feed", scopes=["daily-files"], forces=[])
+READER = bearer("supervisor", "Sue Park")
 
 
 async def fno(env: dict[str, str], *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
@@ -232,10 +233,7 @@ async def test_fno_takes_daily_files_and_shows_notifications_to_supervisors(dev_
 
 def web(h):
     intake = Intake(
-        task_queue=h.task_queue,
-        policy=POLICY,
-        subject_key_secret=LOCAL_SUBJECT_KEY_SECRET,
-        api_keys={"pnc-key": "PNC daily activity feed"},
+        task_queue=h.task_queue, policy=POLICY, subject_key_secret=LOCAL_SUBJECT_KEY_SECRET
     )
     return api_client(h.client, h.case_store, intake=intake)
 
@@ -257,21 +255,22 @@ async def test_daily_files_over_http(dev_env, tmp_path):
             return all(h.store.record(i).closed_at for i in ids)
 
         await eventually(closed, what="notifications closed")
-        summary = await http.get("/notifications/summary")
-        listed = await http.get("/notifications", params={"country": "HU"})
-        files = await http.get("/daily-files")
-        alerts = await http.get("/notification-alerts")
-        stuck = await http.get("/stuck-cases", params={"overdue_minutes": 600})
+        summary = await http.get("/notifications/summary", headers=READER)
+        listed = await http.get("/notifications", params={"country": "HU"}, headers=READER)
+        files = await http.get("/daily-files", headers=READER)
+        alerts = await http.get("/notification-alerts", headers=READER)
+        stuck = await http.get("/stuck-cases", params={"overdue_minutes": 600}, headers=READER)
         alert_id = alerts.json()[0]["id"]
         refused = await http.post(
             f"/notification-alerts/{alert_id}/accept",
-            headers={"X-Actor": "Sue", "X-Role": "supervisor", "X-Reason": "seen"},
+            # The role is the token's: a supervisor saying otherwise is still one.
+            headers=bearer("supervisor", "Sue Park", X_Role="senior_caseworker", X_Reason="seen"),
         )
         accepted = await http.post(
             f"/notification-alerts/{alert_id}/accept",
-            headers={"X-Actor": "Ann", "X-Role": "senior_caseworker", "X-Reason": "PNC re-issued"},
+            headers=bearer("senior_caseworker", "Ann Lee", X_Reason="PNC re-issued"),
         )
-        remaining = await http.get("/notification-alerts")
+        remaining = await http.get("/notification-alerts", headers=READER)
     assert new.status_code == 201, new.text
     assert new.json()["notifications_new"] == 2 and new.json()["started"] == 2
     assert again.status_code == 200 and again.json()["status"] == "already_ingested"

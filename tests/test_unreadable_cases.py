@@ -27,13 +27,13 @@ from access.stuck import ClosedProbe, StuckCase, stuck_cases
 from models.case import Outcome, Stage
 from models.policy import compressed_policy
 from sim.world_file import ReplySpec, SubjectSpec
-from tests.support import api_client, custody_event, eventually, harness, until
+from tests.support import api_client, bearer, custody_event, eventually, harness, until
 from tests.support_web import browserless, sign_in
 from tests.test_cli import fno
 
 pytestmark = pytest.mark.devserver
 
-READER = {"X-Actor": "Sam Jones", "X-Role": "caseworker", "X-Reason": "unreadable case test"}
+READER = bearer("caseworker", "Sam Jones", X_Reason="unreadable case test")
 
 
 @workflow.defn(name="EncounterWorkflow", sandboxed=False)
@@ -99,16 +99,15 @@ async def test_a_running_case_that_cannot_replay_is_stuck_and_its_reads_answer_4
             assert row.why == CANNOT_REPLAY, row
             async with api_client(h.client, h.store) as http:
                 read = await http.get(f"/cases/{handle.id}", headers=READER)
-                listed = await http.get("/stuck-cases", params={"probe_closed": 0})
+                listed = await http.get("/stuck-cases", params={"probe_closed": 0}, headers=READER)
                 # A decision to it is not sent (it would wait for a task that never ends).
                 decided = await http.post(
                     f"/cases/{handle.id}/decisions",
                     json={
-                        "actor": "Sam Jones",
-                        "role": "caseworker",
                         "reason": "unreadable case test",
                         "decision": {"kind": "resume_after_fault"},
                     },
+                    headers=READER,
                 )
             shown_code, shown, _ = await fno(
                 fno_env(dev_env, h, tmp_path), "show", handle.id, "--json", "--reason", "test"
@@ -169,7 +168,7 @@ async def test_a_closed_case_that_cannot_replay_is_listed_and_its_reads_answer_4
             env = fno_env(dev_env, h, tmp_path)
             async with api_client(h.client, h.store) as http:
                 read = await http.get(f"/cases/{handle.id}", headers=READER)
-                listed = await http.get("/stuck-cases")
+                listed = await http.get("/stuck-cases", headers=READER)
             async with browserless(h.client, h.store) as web:
                 await sign_in(web, "sam")
                 page = await web.get(f"/web/cases/{handle.id}", params={"purpose": "test"})

@@ -1,0 +1,435 @@
+"""Identity is proven, never declared: every route of the JSON API, taken from the app's
+own route table (a new route without an entry here fails), refuses a caller it cannot
+prove (no token, expired, another issuer, another audience, a bad signature, ``alg:
+none``, a key-confusion HS256, an unknown key or client) with a 401 and a reason, and a
+proven caller who may not (a role, a system without the scope, another force) with a
+403 and a reason — and nothing is read (the access log is unchanged) and nothing
+changes (the case's history on the Temporal server, the cases, the daily files). Then
+each route's own caller gets through (the matrix's requests reach their routes)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import pytest
+from fastapi.routing import iter_route_contexts
+
+from access.intake import Intake
+from identity.issuer import LocalIssuer
+from models.policy import Policy
+from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from server.app import create_app
+from sim.world_file import ReplySpec, SubjectSpec
+from store.notifications import NotificationStore
+from tests.support import (
+    ISSUER_URL,
+    api_client,
+    api_identity,
+    bearer,
+    custody_event,
+    harness,
+    local_issuer,
+    patient_policy,
+    state_of,
+    system_key,
+    token,
+    until,
+)
+from tests.support_notifications import conviction, daily_file
+
+pytestmark = pytest.mark.devserver
+
+# Routes that need no caller, and why.
+EXEMPT = {
+    ("GET", "/health"): "liveness",
+    ("GET", "/ready"): "readiness (Temporal answers)",
+    ("POST", "/auth/token"): "the local issuer: how a token is obtained",
+    ("GET", "/auth/jwks.json"): "the local issuer's public keys",
+    ("GET", "/.well-known/openid-configuration"): "the local issuer's discovery document",
+    ("GET", "/openapi.json"): "the API's published schema (no data)",
+    ("GET", "/docs"): "the API's documentation page",
+    ("GET", "/docs/oauth2-redirect"): "the documentation page's sign-in helper",
+    ("GET", "/redoc"): "the API's documentation page",
+}
+REASON = {"X-Reason": "auth matrix test"}
+
+
+@dataclass
+class World:
+    """What the matrix's requests name: a case, forces, bodies."""
+
+    case_id: str
+    kent: str
+    essex: str
+    kent_event: dict[str, Any]
+    essex_event: dict[str, Any]
+    daily: bytes
+    keys: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+Request = tuple[str, str, dict[str, Any]]  # method, URL, httpx keyword arguments
+
+
+def _decision(kind: str, **fields: Any) -> dict[str, Any]:
+    return {"json": {"reason": "auth matrix test", "decision": {"kind": kind, **fields}}}
+
+
+# (method, path) -> the request its own caller would send, and that caller's headers.
+ROUTES: dict[tuple[str, str], Callable[[World], tuple[Request, dict[str, str]]]] = {
+    ("POST", "/custody-events"): lambda w: (
+        ("POST", "/custody-events", {"json": w.kent_event}),
+        w.keys["kent"],
+    ),
+    ("POST", "/daily-files"): lambda w: (
+        ("POST", "/daily-files", {"content": b"not a daily file\n"}),
+        w.keys["pnc"],
+    ),
+    ("GET", "/daily-files"): lambda w: (("GET", "/daily-files", {}), bearer("caseworker")),
+    ("GET", "/notifications/summary"): lambda w: (
+        ("GET", "/notifications/summary", {}),
+        bearer("supervisor"),
+    ),
+    ("GET", "/notifications"): lambda w: (("GET", "/notifications", {}), bearer("caseworker")),
+    ("GET", "/notification-alerts"): lambda w: (
+        ("GET", "/notification-alerts", {}),
+        bearer("senior_caseworker"),
+    ),
+    ("POST", "/notification-alerts/{alert_id}/accept"): lambda w: (
+        ("POST", "/notification-alerts/424242/accept", {"headers": REASON}),
+        bearer("senior_caseworker"),
+    ),
+    ("GET", "/cases"): lambda w: (
+        ("GET", "/cases", {"params": {"force": w.kent}}),
+        bearer("caseworker"),
+    ),
+    ("GET", "/cases/{case_id}"): lambda w: (
+        ("GET", f"/cases/{w.case_id}", {"headers": REASON}),
+        bearer("caseworker"),
+    ),
+    ("POST", "/cases/{case_id}/decisions"): lambda w: (
+        ("POST", f"/cases/{w.case_id}/decisions", _decision("resume_after_fault")),
+        bearer("caseworker"),
+    ),
+    ("GET", "/stuck-cases"): lambda w: (
+        ("GET", "/stuck-cases", {"params": {"probe_closed": 0}}),
+        bearer("supervisor"),
+    ),
+    ("GET", "/audit"): lambda w: (
+        ("GET", "/audit", {"params": {"case_id": w.case_id}}),
+        bearer("supervisor"),
+    ),
+}
+
+# (method, path) -> proven callers who may not, each (label, headers, request changes).
+Forbidden = list[tuple[str, Callable[[World], dict[str, str]], dict[str, Any]]]
+PEOPLE_ONLY: Forbidden = [("a custody system", lambda w: w.keys["kent"], {})]
+NOTIFICATION_READERS_ONLY: Forbidden = [
+    *PEOPLE_ONLY,
+    ("a police officer", lambda w: bearer("police_officer", force=w.kent), {}),
+    ("an ACRO officer", lambda w: bearer("acro_officer"), {}),
+]
+FORBIDDEN: dict[tuple[str, str], Forbidden] = {
+    ("POST", "/custody-events"): [
+        ("a person", lambda w: bearer("caseworker"), {}),
+        ("the PNC feed's key", lambda w: w.keys["pnc"], {}),
+        ("Kent's key for an Essex event", lambda w: w.keys["kent"], {"json": "essex_event"}),
+    ],
+    ("POST", "/daily-files"): [
+        ("a person", lambda w: bearer("senior_caseworker"), {}),
+        ("a custody system's key", lambda w: w.keys["kent"], {}),
+    ],
+    ("GET", "/daily-files"): NOTIFICATION_READERS_ONLY,
+    ("GET", "/notifications/summary"): NOTIFICATION_READERS_ONLY,
+    ("GET", "/notifications"): NOTIFICATION_READERS_ONLY,
+    ("GET", "/notification-alerts"): NOTIFICATION_READERS_ONLY,
+    ("POST", "/notification-alerts/{alert_id}/accept"): [
+        *PEOPLE_ONLY,
+        ("a caseworker", lambda w: bearer("caseworker", **REASON), {}),
+        ("a supervisor", lambda w: bearer("supervisor", **REASON), {}),
+        (
+            "a caseworker declaring another role",
+            lambda w: bearer("caseworker", X_Role="senior_caseworker", X_Actor="Alex", **REASON),
+            {},
+        ),
+    ],
+    ("GET", "/cases"): PEOPLE_ONLY,
+    ("GET", "/cases/{case_id}"): PEOPLE_ONLY,
+    ("POST", "/cases/{case_id}/decisions"): [
+        *PEOPLE_ONLY,
+        (
+            "a caseworker approving",
+            lambda w: bearer("caseworker"),
+            _decision("director_approval", approve=True),
+        ),
+        (
+            "a caseworker declaring the Director",
+            lambda w: bearer("caseworker", X_Role="director", X_Actor="Dana Reid"),
+            _decision("director_approval", approve=True),
+        ),
+        ("a supervisor", lambda w: bearer("supervisor"), _decision("resume_after_fault")),
+    ],
+    ("GET", "/stuck-cases"): PEOPLE_ONLY,
+    ("GET", "/audit"): [*PEOPLE_ONLY, ("a caseworker", lambda w: bearer("caseworker"), {})],
+}
+
+
+def _claims(role: str = "supervisor", **more: Any) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "iss": ISSUER_URL,
+        "aud": "fno-api",
+        "sub": "mallory",
+        "name": "Mallory",
+        "role": role,
+        "iat": now,
+        "exp": now + timedelta(minutes=10),
+    } | more
+
+
+def _tampered() -> str:
+    """A caseworker's token whose claims say director, the signature left as it was."""
+    head, _, sig = token("caseworker").split(".")
+    body = jwt.utils.base64url_encode(
+        json.dumps(_claims("director") | {"exp": 4_000_000_000, "iat": 0}).encode()
+    ).decode()
+    return f"{head}.{body}.{sig}"
+
+
+def _key_confusion() -> str:
+    """HS256 signed with the issuer's public key as the shared secret."""
+    public = local_issuer().jwks()["keys"][0]["n"]
+    return jwt.encode(_claims(), public, algorithm="HS256")
+
+
+def _other_key(tmp_path: Any) -> str:
+    """Signed by a key the issuer does not publish, with its issuer and audience."""
+    other = LocalIssuer(tmp_path / "other", local_issuer().accounts, url=ISSUER_URL)
+    return other.mint(local_issuer().verifier().verify(token("supervisor")))
+
+
+def unproven(tmp_path: Any) -> dict[str, dict[str, str]]:
+    """Credentials that prove nobody: label -> headers."""
+    home = local_issuer().home
+    same_key = local_issuer().accounts
+    wrong_iss = LocalIssuer(home, same_key, url="https://evil.example")
+    wrong_aud = LocalIssuer(home, same_key, url=ISSUER_URL, audience="another-api")
+    someone = local_issuer().verifier().verify(token("supervisor"))
+
+    def bearer_of(t: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {t}"}
+
+    return {
+        "no credential": {},
+        "declared only": {"X-Actor": "Dana Reid", "X-Role": "director", **REASON},
+        "not a bearer": {"Authorization": "Basic ZGFuYTpwYXNzd29yZA=="},
+        "expired": bearer_of(token("supervisor", lifetime=timedelta(minutes=-10))),
+        "wrong issuer": bearer_of(wrong_iss.mint(someone)),
+        "wrong audience": bearer_of(wrong_aud.mint(someone)),
+        "bad signature": bearer_of(_tampered()),
+        "alg none": bearer_of(jwt.encode(_claims(), None, algorithm="none")),
+        "HS256 key confusion": bearer_of(_key_confusion()),
+        "unknown key": bearer_of(_other_key(tmp_path)),
+        "not a JWT": bearer_of("abc.def.ghi"),
+        "unknown client": bearer_of("kent-custody.not-its-secret"),
+        "unknown API key": {"X-API-Key": "kent-custody.not-its-secret"},
+    }
+
+
+async def never() -> Any:
+    raise AssertionError("not started")
+
+
+def protected_routes(app: Any) -> list[tuple[str, str]]:
+    """Every (method, path) of the app that is not exempt (routers included: FastAPI's
+    own walk of its route table)."""
+    found = []
+    for route in iter_route_contexts(app.routes):
+        methods = getattr(route, "methods", None) or set()
+        path = (route.path or "").replace(":path}", "}")
+        for method in sorted(methods - {"HEAD", "OPTIONS"}):
+            if (method, path) not in EXEMPT:
+                found.append((method, path))
+    return found
+
+
+async def _settled(handle: Any, within: float = 30) -> None:
+    """Until the case's history has not grown for a second (it then waits for days)."""
+    deadline = asyncio.get_running_loop().time() + within
+    last = -1
+    while asyncio.get_running_loop().time() < deadline:
+        n = len((await handle.fetch_history()).events)
+        if n == last:
+            return
+        last = n
+        await asyncio.sleep(1)
+    raise AssertionError("the case did not settle")
+
+
+async def _snapshot(h: Any, w: World) -> dict[str, Any]:
+    handle = h.client.get_workflow_handle(w.case_id)
+    history = await handle.fetch_history()
+    state = await state_of(handle)
+    counts = {}
+    for force in (w.kent, w.essex):
+        counts[force] = (await h.client.count_workflows(f"FnoForce = '{force}'")).count
+    notes = NotificationStore(h.store.engine)
+    return {
+        "history": len(history.events),
+        "stage": state.stage,
+        "timeline": len(state.timeline),
+        "access_log": len(h.store.access_log(limit=1_000_000)),
+        "cases": counts,
+        "files": len(notes.files(10_000)),
+        "alerts": len(notes.alerts(include_resolved=True)),
+    }
+
+
+def _send(http: Any, request: Request, headers: dict[str, str], change: dict[str, Any], w: World):
+    method, url, kwargs = request
+    kwargs = dict(kwargs)
+    for k, v in change.items():
+        kwargs[k] = getattr(w, v) if isinstance(v, str) else v
+    kwargs["headers"] = kwargs.get("headers", {}) | headers
+    return http.request(method, url, **kwargs)
+
+
+async def test_every_route_refuses_the_unproven_and_those_who_may_not(dev_env, tmp_path):
+    tag = uuid.uuid4().hex[:6]
+    kent, essex = f"kent-{tag}", f"essex-{tag}"
+    policy = patient_policy()
+    async with harness(dev_env, tmp_path, policy=policy) as h:
+        intake = Intake(h.task_queue, policy, LOCAL_SUBJECT_KEY_SECRET)
+        async with api_client(h.client, h.store, intake=intake) as http:
+            keys = {
+                "kent": system_key(name="Kent custody", scopes=["custody-events"], forces=[kent]),
+                "pnc": system_key(name="PNC feed", scopes=["daily-files"], forces=[]),
+            }
+            first = custody_event(force=kent, nationality="FR")
+            h.world(first, SubjectSpec(replies={"FR": ReplySpec(after_days=None)}))
+            started = await http.post(
+                "/custody-events", content=first.model_dump_json(), headers=keys["kent"]
+            )
+            assert started.status_code == 201, started.text
+            case_id = started.json()["case_id"]
+            h.started.append(case_id)
+            handle = h.client.get_workflow_handle(case_id)
+            await until(handle, lambda s: s.checks["FR"].reply_due_at is not None)
+            await _settled(handle)  # the first quick polls for a reply are over
+
+            def body(force: str) -> dict[str, Any]:
+                return json.loads(custody_event(force=force).model_dump_json())
+
+            now = datetime.now(UTC)
+            w = World(
+                case_id,
+                kent,
+                essex,
+                body(kent),
+                body(essex),
+                daily_file(1, now.date(), [conviction(["RO"], now)]),
+                keys,
+            )
+            # The same factory as the app under test: its whole route table.
+            routes = protected_routes(
+                create_app(never, h.store, identity=api_identity(), intake=intake)
+            )
+            missing = sorted(set(routes) - set(ROUTES))
+            assert missing == [], f"routes with no entry in the auth matrix: {missing}"
+            assert set(ROUTES) == set(FORBIDDEN)
+
+            before = await _snapshot(h, w)
+            refusals: list[tuple[str, str, int, str]] = []
+            for route in routes:
+                request, _ = ROUTES[route](w)
+                for label, headers in unproven(tmp_path).items():
+                    answer = await _send(http, request, headers, {}, w)
+                    detail = answer.json().get("detail")
+                    refusals.append((" ".join(route), label, answer.status_code, str(detail)))
+                    assert answer.status_code == 401, (route, label, answer.text)
+                    assert answer.headers["WWW-Authenticate"].startswith("Bearer"), (route, label)
+                    assert isinstance(detail, str) and detail, (route, label)
+                for label, headers_of, change in FORBIDDEN[route]:
+                    answer = await _send(http, request, headers_of(w), change, w)
+                    detail = answer.json().get("detail")
+                    assert answer.status_code == 403, (route, label, answer.text)
+                    assert isinstance(detail, str) and detail, (route, label)
+            after = await _snapshot(h, w)
+            assert after == before  # nothing read, nothing started, the case unchanged
+
+            # Each route's own caller gets through: the requests above reached the routes.
+            for route in routes:
+                request, headers = ROUTES[route](w)
+                answer = await _send(http, request, headers, {}, w)
+                assert answer.status_code not in (401, 403), (route, answer.text)
+    assert len(refusals) == len(routes) * 13
+
+
+async def test_a_decision_body_naming_its_author_is_refused(dev_env, tmp_path):
+    """``actor`` and ``role`` come from the token; a body that names them is a 422."""
+    async with (
+        harness(dev_env, tmp_path, run_worker=False) as h,
+        api_client(h.client, h.store) as http,
+    ):
+        answer = await http.post(
+            "/cases/encounter-kent-NOPE/decisions",
+            json={
+                "actor": "Dana Reid",
+                "role": "director",
+                "reason": "I say so",
+                "decision": {"kind": "director_approval", "approve": True},
+            },
+            headers=bearer("caseworker"),
+        )
+    assert answer.status_code == 422
+    assert "token" in json.dumps(answer.json()["detail"])
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("access.policy") is None,
+    reason="the need-to-know policy (access.policy) is not on this branch",
+)
+async def test_need_to_know_through_the_api(dev_env, tmp_path):
+    """A police officer reads only their own force's encounters; an ICE officer no
+    encounter; neither reads anything then (the access log is unchanged)."""
+    tag = uuid.uuid4().hex[:6]
+    kent, essex = f"kent-{tag}", f"essex-{tag}"
+    policy = Policy()
+    async with harness(dev_env, tmp_path, policy=policy) as h:
+        intake = Intake(h.task_queue, policy, LOCAL_SUBJECT_KEY_SECRET)
+        async with api_client(h.client, h.store, intake=intake) as http:
+            key = system_key(scopes=["custody-events"], forces=[kent])
+            started = await http.post(
+                "/custody-events", content=custody_event(force=kent).model_dump_json(), headers=key
+            )
+            assert started.status_code == 201, started.text
+            case_id = started.json()["case_id"]
+            h.started.append(case_id)
+            logged = len(h.store.access_log(case_id))
+            refused = [
+                await http.get(f"/cases/{case_id}", headers=who)
+                for who in (
+                    bearer("police_officer", "PC Essex", force=essex, **REASON),
+                    bearer("ice_officer", "Ivy Ice", **REASON),
+                )
+            ]
+            decided = await http.post(
+                f"/cases/{case_id}/decisions",
+                **_decision("identity_data_supplied", father_name="Jan"),
+                headers=bearer("police_officer", "PC Essex", force=essex),
+            )
+            own = await http.get(
+                f"/cases/{case_id}",
+                headers=bearer("police_officer", "PC Kent", force=kent, **REASON),
+            )
+    assert [r.status_code for r in refused] == [403, 403]
+    assert decided.status_code == 403
+    assert own.status_code == 200, own.text
+    assert len(h.store.access_log(case_id)) == logged + 1  # only the Kent officer's read
