@@ -11,20 +11,27 @@ exit status is non-zero if any event was rejected.
 
 # A thin script over ``access.intake`` (the rules, shared with the HTTP API and ``fno``)
 # and ``access.intake_files``; nothing imports it. The docstring above is its usage.
+# It is a front door: it holds the front-door key (``runtime.front_door``) and starts
+# each case as itself, so the worker trusts the start.
 
 from __future__ import annotations
 
 import sys
 
 from access.intake_files import intake_file
+from runtime.front_door import acting_as, require_front_door_keys
 from runtime.shutdown import run_and_exit
+
+STARTER = ("process:starter", "custody events file (starter.py)", "system")
 
 
 async def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print(__doc__, file=sys.stderr)
         return 2
-    return await intake_file(argv[0])
+    require_front_door_keys()  # none: refuse at once, saying what to set
+    with acting_as(*STARTER):
+        return await intake_file(argv[0])
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from identity.clients import (
     write_clients_file,
 )
 from runtime.codec import CodecKeys, ensure_local_keys, local_keys_path
+from runtime.front_door import ensure_local_key as ensure_local_front_door_key
 from runtime.logs import get_logger
 from web.users import ensure_demo_users
 
@@ -71,6 +72,7 @@ def prepare_codec(home: Path, base: dict[str, str]) -> None:
         if ensure_local_tokens(home / LOCAL_TOKENS_FILE):
             log.info("created a local codec token", path=display_path(home / LOCAL_TOKENS_FILE))
     CodecKeys.from_env(base | {"FNO_HOME": str(home)})
+    ensure_local_front_door_key(home, base)  # $FNO_HOME/front-door-key, 0600
 
 
 def prepare_web(

@@ -227,6 +227,12 @@ class CaseworkState(CaseView):
     serving_prison_sentence: bool = False
     stage1_notice: str | None = None
     deportation_decision: str | None = None
+    not_pursued_by: str | None = Field(
+        default=None, description="Who submitted 'deportation not pursued' (their name)."
+    )
+    not_pursued_by_id: str | None = Field(
+        default=None, description="Their stable identity, when the front door gave one."
+    )
     director_approved: bool | None = None
 
 

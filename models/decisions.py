@@ -132,6 +132,13 @@ ROLES_FOR: dict[str, tuple[Role, ...]] = {
 class DecisionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     actor: str = Field(min_length=1, max_length=120, description="Who decides.")
+    actor_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=300,
+        description="The decider's stable identity (the principal's subject): what "
+        "separation of duties compares. The front door fills it.",
+    )
     role: Role
     reason: str = Field(min_length=3, max_length=4000, description="Why: recorded on the case.")
     decision: Decision

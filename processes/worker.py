@@ -3,7 +3,10 @@
     python worker.py        (or: make worker)
 
 Connection from ``TEMPORAL_*`` variables / profile (see ``runtime.config``), product
-settings from ``FNO_*``. SIGINT or SIGTERM stops polling, lets running activities
+settings from ``FNO_*``; the front-door key is required (``runtime.front_door``): the
+worker takes decisions and starts only with the front door's assertion
+(``processes.front_door``), and refuses unencrypted payloads unless
+``FNO_ACCEPT_UNENCRYPTED_PAYLOADS=1``. SIGINT or SIGTERM stops polling, lets running activities
 finish for up to ``SHUTDOWN_GRACE`` and exits; an activity still running then is
 retried by Temporal on the next worker. Nothing here logs personal data.
 """
@@ -26,10 +29,13 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from processes.activities import build_activities
+from processes.front_door import FrontDoorWorker, guards
 from processes.reconciliation_schedule import (
     ensure_at_startup as ensure_reconciliation_schedule,
 )
+from runtime.codec_keys import CodecKeys
 from runtime.config import Settings, connect
+from runtime.front_door import CASE_PROCESS, require_front_door_keys
 from runtime.logs import configure_logging, get_logger
 from workflows import WORKFLOWS, activation_order
 
@@ -48,7 +54,9 @@ async def main(stuck_cases: StuckCaseScan) -> None:
     cases through ``stuck_cases`` (every ``FNO_STUCK_SCAN_MINUTES``, 0 for none)."""
     configure_logging(os.environ.get("FNO_LOG_FORMAT", "auto"))
     settings = Settings.from_env()
-    client = await connect()
+    front_door = require_front_door_keys()  # none: refuse to start, saying what to set
+    # The worker's own starts (a casework referral, a notification) sign as the process.
+    client = await connect(acting_for=CASE_PROCESS)
     log = get_logger(
         "fno.worker",
         task_queue=settings.task_queue,
@@ -64,7 +72,12 @@ async def main(stuck_cases: StuckCaseScan) -> None:
 
     with ThreadPoolExecutor(MAX_CONCURRENT_ACTIVITIES, thread_name_prefix="activity") as pool:
         worker = make_worker(
-            client, settings.task_queue, WORKFLOWS, build_activities(settings), pool
+            client,
+            settings.task_queue,
+            WORKFLOWS,
+            build_activities(settings),
+            pool,
+            front_door=front_door,
         )
         scan_minutes = float(os.environ.get("FNO_STUCK_SCAN_MINUTES", "5"))
         watcher = (
@@ -85,8 +98,15 @@ def make_worker(
     workflows: Sequence[type],
     activities: Sequence[Callable[..., Any]],
     pool: ThreadPoolExecutor,
+    *,
+    front_door: CodecKeys | None = None,
 ) -> Worker:
-    """The worker with the product's settings (the benchmark's baseline uses the same)."""
+    """The worker with the product's settings (the benchmark's baseline uses the same).
+
+    Case workflows need the ``front_door`` keys: the worker then takes decisions and
+    starts only from the front door (``processes.front_door``)."""
+    if front_door is None and guards(workflows):
+        raise ValueError("a worker of the case workflows needs the front-door key")
     compile_workflow_modules(workflows)
     activation_order.install()  # decisions judged in order (an SDK fault; see the module)
     return Worker(
@@ -97,6 +117,7 @@ def make_worker(
         activity_executor=pool,
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         graceful_shutdown_timeout=SHUTDOWN_GRACE,
+        interceptors=[FrontDoorWorker(front_door)] if front_door is not None else [],
     )
 
 

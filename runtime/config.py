@@ -20,6 +20,7 @@ from temporalio.envconfig import ClientConfig
 
 from models.policy import Policy, compressed_policy
 from runtime.codec import CodecKeys, data_converter
+from runtime.front_door import Actor, FrontDoor, front_door_keys
 
 DEFAULT_TASK_QUEUE = "fno-casework"
 # For local runs and tests only: a deployment sets FNO_SUBJECT_KEY_SECRET (the same
@@ -78,9 +79,19 @@ def temporal_connect_config(env: dict[str, str] | None = None) -> dict[str, Any]
     return config
 
 
-async def connect(env: dict[str, str] | None = None, *, encrypted: bool = True) -> Client:
+async def connect(
+    env: dict[str, str] | None = None,
+    *,
+    encrypted: bool = True,
+    acting_for: Actor | None = None,
+) -> Client:
     """A Temporal client with the product's data converter: pydantic payloads, encrypted
-    with the keys of ``FNO_CODEC_KEYS_FILE`` / ``FNO_CODEC_KEYS`` (``runtime.codec``).
+    with the keys of ``FNO_CODEC_KEYS_FILE`` / ``FNO_CODEC_KEYS`` (``runtime.codec``),
+    refusing unencrypted ones unless ``FNO_ACCEPT_UNENCRYPTED_PAYLOADS=1``.
+
+    When a front-door key is configured (``runtime.front_door``), the client signs its
+    starts, updates and signals for the identity of ``acting_as``, or ``acting_for``
+    outside it (the worker's own starts: ``CASE_PROCESS``; None: unsigned).
 
     The keys are read first: missing or malformed keys raise ``CodecConfigError`` before
     any connection. ``encrypted=False`` is for commands that send no payloads (search
@@ -89,5 +100,16 @@ async def connect(env: dict[str, str] | None = None, *, encrypted: bool = True) 
         return await Client.connect(
             **temporal_connect_config(env), data_converter=pydantic_data_converter
         )
-    converter = data_converter(CodecKeys.from_env(env))
-    return await Client.connect(**temporal_connect_config(env), data_converter=converter)
+    converter = data_converter(CodecKeys.from_env(env), accept_unencrypted=accepts_unencrypted(env))
+    door = front_door_keys(env)
+    interceptors = [FrontDoor(door, acting_for)] if door is not None else []
+    return await Client.connect(
+        **temporal_connect_config(env), data_converter=converter, interceptors=interceptors
+    )
+
+
+def accepts_unencrypted(env: dict[str, str] | None = None) -> bool:
+    """``FNO_ACCEPT_UNENCRYPTED_PAYLOADS=1``: take payloads written before encryption
+    (replaying old histories); otherwise an unencrypted payload is refused."""
+    value = (os.environ if env is None else env).get("FNO_ACCEPT_UNENCRYPTED_PAYLOADS", "")
+    return value.strip().lower() in ("1", "true", "yes")

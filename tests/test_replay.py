@@ -1,6 +1,7 @@
 """Every recorded history replays against today's workflow code.
 
-A change to a workflow that would break cases already running fails here. To
+A change to a workflow that would break cases already running fails here, replayed
+as the worker runs them: with the front door's checks. To
 record histories after a deliberate change (behind ``workflow.patched``), run
 ``FNO_RECORD_HISTORIES=1 .venv/bin/python -m pytest tests/test_workflow_*.py`` and
 commit the new files in ``tests/histories/`` beside the old ones.
@@ -12,10 +13,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer
 
-from tests.support import CONVERTER
-from workflows import WORKFLOWS
+from tests.support import CODEC_KEYS
+from tests.support_front_door import replayer
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -33,8 +33,9 @@ def test_histories_of_every_branch_are_recorded():
     ids=[p.stem for p in HISTORIES],
 )
 async def test_recorded_history_replays(history: WorkflowHistory):
-    # The product's converter, with encryption: these histories were recorded before
-    # it (or decrypted when recorded) and their plain payloads pass through.
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    # The product's converter and the worker's front door; these histories were recorded
+    # before encryption (or decrypted when recorded), so they replay with the switch
+    # FNO_ACCEPT_UNENCRYPTED_PAYLOADS=1, and before the front door, so their cases
+    # carry on as started (``processes.front_door``).
+    result = await replayer(CODEC_KEYS).replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure

@@ -135,6 +135,8 @@ class CaseWorkflow:
     async def decide(self, req: DecisionRequest) -> DecisionResult:
         """A person's decision: recorded with who, role, when and why, then acted on."""
         kind = req.decision.kind
+        # The decider's stable identity, when the front door gave one (new decisions).
+        proven = {"actor_id": req.actor_id} if req.actor_id is not None else {}
         self.record(
             "decision",
             self.describe_decision(req),
@@ -142,6 +144,7 @@ class CaseWorkflow:
             role=req.role,
             reason=req.reason,
             decision=req.decision.model_dump(mode="json"),
+            **proven,
         )
         info = workflow.current_update_info()
         self._pending_id = info.id if info else str(workflow.uuid4())

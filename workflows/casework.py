@@ -8,7 +8,7 @@ left the UK; if not, a wanted/missing marker (ICD.5079) and ICE tasking, and the
 case sleeps as "liable to deport" until the subject is located — possibly for
 years; once located, a case owner considers detention (only on disclosable
 information), serves the Stage 1 notice, and decides on deportation; not pursuing
-it needs the CC Director's approval.
+it needs the CC Director's approval, never from the person who submitted it.
 
 A subject with an open case gets no second one: a further referral joins it.
 """
@@ -181,6 +181,10 @@ class CriminalCaseworkWorkflow(Disclosability, Locating):
             d = req.decision
             assert isinstance(d, DeportationDecision)
             self.s.deportation_decision = d.decision
+            # Separation of duties: its author may not approve it (``check_decision``).
+            submitted = d.decision == "not_pursued"
+            self.s.not_pursued_by = req.actor if submitted else None
+            self.s.not_pursued_by_id = req.actor_id if submitted else None
             if d.decision == "deport":
                 return await self.deport(d)
             await self.call(

@@ -125,6 +125,21 @@ class CaseworkCase(AcroCase):
                 f"Refused: the removal date {d.removed_on.isoformat()} is in the future; "
                 "record the deportation once it has been enforced."
             )
+        if isinstance(d, DirectorApproval) and self.submitted_by(req):
+            raise ApplicationError(
+                "Refused: the Director's approval must come from someone other than the "
+                "person who submitted 'deportation not pursued'; a senior decision is never "
+                "approved by its own author."
+            )
+
+    def submitted_by(self, req: DecisionRequest) -> bool:
+        """Whether ``req`` comes from whoever submitted 'deportation not pursued': the
+        same identity when both carry one, else the same name."""
+        if self.s.not_pursued_by is None:
+            return False
+        if req.actor_id is not None and self.s.not_pursued_by_id is not None:
+            return req.actor_id == self.s.not_pursued_by_id
+        return req.actor.strip().casefold() == self.s.not_pursued_by.strip().casefold()
 
     def check_lawful(self, req: DecisionRequest) -> None:
         decision = req.decision

@@ -1,0 +1,177 @@
+"""The worker's trust: a case takes decisions and starts only from the front door.
+
+``FrontDoorWorker`` is the worker interceptor that checks the assertion the front
+door signs (``runtime.front_door``) in the ``fno-front-door`` header:
+
+- **Decisions** (the ``decide`` update): before the case's own validator, the
+  assertion must be valid (signed with a front-door key this worker holds), made for
+  this workflow, this update ID and these very arguments, and vouch for the person
+  the decision names — ``actor``, ``role`` and ``actor_id`` (when the request carries
+  one) as the front door proved them. Otherwise the update is refused (a validator's
+  refusal: nothing of it reaches the history) with the reason. A raw ``temporal
+  workflow update`` has no assertion; a header copied from another decision does not
+  match.
+- **Starts** of the case workflows (``EncounterWorkflow``, ``CriminalCaseworkWorkflow``,
+  ``NotificationWorkflow``): the assertion must be for this workflow ID, type and
+  input, or the workflow fails at once (non-retryable, type ``FrontDoorRefused``)
+  before any step runs: cases start only through intake, or from the case process's
+  own steps, which sign as ``CASE_PROCESS`` (the worker's client). A run continued as
+  new is trusted: its first run was checked.
+
+Replay. Validators do not run on replay, and no check reads the clock. A start's
+verdict is taken live once and recorded as a patch marker (``workflow.patched``):
+``fno-front-door-start`` (trusted) or ``fno-front-door-start-refused``; a replay
+follows the marker, so a case replays the same even after the key that signed its
+start has been rotated out. A history recorded before the front door has neither
+marker: its case was started by the code of its day and carries on (the recorded
+histories of ``tests/histories`` replay, and a case started before this change
+finishes on the new code). A case started but never taken by any worker before the
+upgrade is checked live, like any new start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from temporalio import workflow
+from temporalio.api.common.v1 import Payload
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import (
+    ExecuteWorkflowInput,
+    HandleUpdateInput,
+    Interceptor,
+    WorkflowInboundInterceptor,
+    WorkflowInterceptorClassInput,
+)
+
+from models.case import CASEWORK_WORKFLOW, ENCOUNTER_WORKFLOW
+from models.decisions import DecisionRequest
+from models.notification import NOTIFICATION_WORKFLOW
+from runtime.codec_keys import CodecKeys
+from runtime.front_door import AssertionRefused, check_binding, read
+
+GUARDED_STARTS = frozenset({ENCOUNTER_WORKFLOW, CASEWORK_WORKFLOW, NOTIFICATION_WORKFLOW})
+GUARDED_UPDATES = frozenset({"decide"})
+START_TRUSTED = "fno-front-door-start"
+START_REFUSED = "fno-front-door-start-refused"
+REFUSED = "FrontDoorRefused"  # the ApplicationError type of a refusal
+
+_HOW = (
+    "Decisions are taken through the HTTP API, the web app or fno by a signed-in person, "
+    "whose identity the front door proves."
+)
+
+
+class FrontDoorWorker(Interceptor):
+    """Worker interceptor checking the front door's assertions with ``keys``."""
+
+    def __init__(self, keys: CodecKeys) -> None:
+        self.keys = keys
+        bound_keys = keys
+
+        class _Bound(_Checking):
+            keys = bound_keys
+
+        self._cls = _Bound
+
+    def workflow_interceptor_class(
+        self, input: WorkflowInterceptorClassInput
+    ) -> type[WorkflowInboundInterceptor]:
+        return self._cls
+
+
+def _claims(keys: CodecKeys, headers: Mapping[str, Payload]) -> dict[str, Any]:
+    # PyJWT's own imports, if any, are the worker's, not the sandbox's; it reads no clock.
+    with workflow.unsafe.imports_passed_through():
+        return read(keys, headers)
+
+
+class _Checking(WorkflowInboundInterceptor):
+    keys: CodecKeys
+
+    async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
+        info = workflow.info()
+        if info.workflow_type in GUARDED_STARTS and info.continued_run_id is None:
+            self._check_start(input)
+        return await super().execute_workflow(input)
+
+    def handle_update_validator(self, input: HandleUpdateInput) -> None:
+        # Validators run live only; the ordering workaround (workflows.activation_order)
+        # also runs them on replay, where the verdict was given long ago.
+        if input.update in GUARDED_UPDATES and not workflow.unsafe.is_replaying():
+            self._check_decision(input)
+        super().handle_update_validator(input)
+
+    # --- starts ----------------------------------------------------------------------
+    def _check_start(self, input: ExecuteWorkflowInput) -> None:
+        if workflow.unsafe.is_replaying():
+            if workflow.patched(START_TRUSTED):
+                return
+            if workflow.patched(START_REFUSED):
+                raise _start_refused("it was refused when it was started")
+            return  # started before the front door: by the code of its day
+        info = workflow.info()
+        try:
+            claims = _claims(self.keys, input.headers)
+            check_binding(
+                claims,
+                workflow_id=info.workflow_id,
+                op="start",
+                target=info.workflow_type,
+                args=input.args,
+            )
+        except AssertionRefused as err:
+            workflow.patched(START_REFUSED)
+            raise _start_refused(str(err)) from None
+        workflow.patched(START_TRUSTED)
+
+    # --- decisions -------------------------------------------------------------------
+    def _check_decision(self, input: HandleUpdateInput) -> None:
+        try:
+            claims = _claims(self.keys, input.headers)
+            check_binding(
+                claims,
+                workflow_id=workflow.info().workflow_id,
+                op="update",
+                target=input.update,
+                args=input.args,
+                update_id=input.id,
+            )
+        except AssertionRefused as err:
+            raise _decision_refused(f"{err}. {_HOW}") from None
+        req = input.args[0] if len(input.args) == 1 else None
+        if not isinstance(req, DecisionRequest):
+            raise _decision_refused("it is not a decision request")
+        if req.actor != claims["name"] or req.role != claims["role"]:
+            raise _decision_refused(
+                f"it names {req.actor!r} as {req.role}, but the front door vouches for "
+                f"{claims['name']!r} as {claims['role']}"
+            )
+        if req.actor_id is not None and req.actor_id != claims["sub"]:
+            raise _decision_refused("its actor_id is not the identity the front door proved")
+
+
+def _decision_refused(why: str) -> ApplicationError:
+    return ApplicationError(
+        f"Refused: this decision did not come through the front door: {why}",
+        type=REFUSED,
+        non_retryable=True,
+    )
+
+
+def _start_refused(why: str) -> ApplicationError:
+    return ApplicationError(
+        f"Refused: a case starts only through intake, and this start did not come "
+        f"through the front door: {why}.",
+        type=REFUSED,
+        non_retryable=True,
+    )
+
+
+def guards(workflows: Any) -> bool:
+    """Whether any of ``workflows`` (classes) is a case the front door guards."""
+    names = {
+        getattr(getattr(w, "__temporal_workflow_definition", None), "name", None) for w in workflows
+    }
+    return bool(names & GUARDED_STARTS)

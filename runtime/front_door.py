@@ -1,0 +1,453 @@
+"""The front door's assertion: who is acting, proven to the case.
+
+A case trusts a decision, or a start, only when it comes with an assertion signed by
+the front door — the HTTP API, the web app, intake, the worker's own steps — in the
+Temporal header ``fno-front-door``: a JWT (HS256, PyJWT) with the front-door key,
+naming who acts (``sub``: the principal's stable ``subject``, ``name``, ``role``), the
+workflow ID (``wf``), the operation (``op``: ``start``, ``update`` or ``signal``, and
+``target``: the workflow type, update or signal name), the update ID (``uid``) and a
+SHA-256 digest of the arguments (``args``). The worker's interceptor
+(``processes.front_door``) checks it against what it receives: a raw ``temporal
+workflow update`` or ``start`` has none, and an assertion made for another workflow,
+update or argument does not match.
+
+Acting: any ``start_workflow``, ``execute_update``/``start_update`` or signal made by a
+client of ``runtime.config.connect()`` inside ``acting_as(actor_id, actor, role)``
+carries the assertion for that identity; outside it, the client's default identity
+(``connect(..., acting_for=CASE_PROCESS)``: the worker's own starts), or none.
+
+The key (``front_door_keys``), like the payload encryption keys and in the same JSON
+form (``{"current": "<id>", "keys": {"<id>": "<base64 of 32 random bytes>"}}``; the
+token's ``kid`` names the key, so keys rotate):
+
+* ``FNO_FRONT_DOOR_KEY`` — the JSON itself (a secret manager's value), or
+* ``FNO_FRONT_DOOR_KEY_FILE`` — a file holding it, or
+* ``$FNO_HOME/front-door-key`` when it exists: the local key ``make run`` creates.
+
+``python -m runtime.front_door rotate --file PATH`` adds a key and makes it current;
+``new-key`` prints one. Nothing here reads the wall clock on the verifying side: the
+case checks the binding to its workflow, the update and the arguments, never ``exp``
+(time-skipping tests move a case's clock by days).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
+from temporalio.api.common.v1 import Payload
+from temporalio.client import (
+    Interceptor,
+    OutboundInterceptor,
+    SignalWorkflowInput,
+    StartWorkflowInput,
+    StartWorkflowUpdateInput,
+    StartWorkflowUpdateWithStartInput,
+    WorkflowHandle,
+    WorkflowUpdateHandle,
+)
+
+from models.case import CASEWORK_WORKFLOW, ENCOUNTER_WORKFLOW, CaseworkInput, EncounterInput
+from models.decisions import DecisionRequest
+from models.notification import NOTIFICATION_WORKFLOW, NotificationInput
+from runtime.codec_keys import CodecConfigError, CodecKeys, key_file_cli, write_keys_file
+
+HEADER = "fno-front-door"
+ISSUER = "fno-front-door"
+ALGORITHM = "HS256"
+LOCAL_KEY_FILE = "front-door-key"
+# For people reading an assertion; the case itself never checks it (see the docstring).
+LIFETIME_SECONDS = 300
+
+HOW_TO_CONFIGURE = (
+    "Set FNO_FRONT_DOOR_KEY to the front-door key as JSON "
+    '({"current": "<key id>", "keys": {"<key id>": "<base64 of 32 random bytes>"}}; '
+    "`python -m runtime.front_door new-key` prints one) or FNO_FRONT_DOOR_KEY_FILE to a file "
+    "holding it; give the worker and every front door (the HTTP API, the web app, intake) the "
+    "same key. For a local run, `make run` creates $FNO_HOME/front-door-key."
+)
+
+# What the case reads each argument as, so a caller that sends a dict digests the same
+# value the case receives (the worker's arguments are typed).
+_ARG_TYPES: dict[tuple[str, str], type[BaseModel]] = {
+    ("update", "decide"): DecisionRequest,
+    ("start", ENCOUNTER_WORKFLOW): EncounterInput,
+    ("start", CASEWORK_WORKFLOW): CaseworkInput,
+    ("start", NOTIFICATION_WORKFLOW): NotificationInput,
+}
+
+
+class FrontDoorConfigError(CodecConfigError):
+    """The front-door key is missing or malformed: raised at start-up."""
+
+
+class AssertionRefused(ValueError):
+    """An assertion that is missing, not valid, or not for what it came with."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: ``actor_id`` is the principal's stable ``subject`` (what separation of
+    duties compares), ``actor`` the name recorded on the case, ``role`` the role."""
+
+    actor_id: str
+    actor: str
+    role: str
+
+    def __post_init__(self) -> None:
+        for name in ("actor_id", "actor", "role"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"acting_as needs a non-empty {name}")
+
+
+# The worker's own starts (a casework referral, a notification): the case process.
+CASE_PROCESS = Actor(actor_id="process:case", actor="case process", role="system")
+
+_acting: ContextVar[Actor | None] = ContextVar("fno_front_door_actor", default=None)
+
+
+@contextmanager
+def acting_as(actor_id: str, actor: str, role: str) -> Iterator[Actor]:
+    """Within this block, this task's Temporal calls (by a client of
+    ``runtime.config.connect``) carry an assertion that ``actor`` acts."""
+    token = _acting.set(Actor(actor_id=actor_id, actor=actor, role=role))
+    try:
+        yield _acting.get()  # type: ignore[misc]
+    finally:
+        _acting.reset(token)
+
+
+def current_actor() -> Actor | None:
+    return _acting.get()
+
+
+# --- the key -------------------------------------------------------------------------
+
+
+def local_key_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("FNO_HOME", ".fno")).resolve() / LOCAL_KEY_FILE
+
+
+def front_door_keys(env: Mapping[str, str] | None = None) -> CodecKeys | None:
+    """The front-door keys configured (see the module docstring), or None when there
+    are none; ``FrontDoorConfigError`` for a malformed or unreadable one."""
+    env = os.environ if env is None else env
+    inline = env.get("FNO_FRONT_DOOR_KEY", "").strip()
+    path_text = env.get("FNO_FRONT_DOOR_KEY_FILE", "").strip()
+    if inline and path_text:
+        raise FrontDoorConfigError("set FNO_FRONT_DOOR_KEY or FNO_FRONT_DOOR_KEY_FILE, not both")
+    try:
+        if inline:
+            return CodecKeys.from_json(inline, source="FNO_FRONT_DOOR_KEY", how_to=HOW_TO_CONFIGURE)
+        path = Path(path_text) if path_text else local_key_path(env)
+        if not path_text and not path.is_file():
+            return None
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise FrontDoorConfigError(
+                f"cannot read the front-door key file {path}: {err.strerror}"
+            ) from None
+        return CodecKeys.from_json(
+            text, source=f"front-door key file {path}", how_to=HOW_TO_CONFIGURE
+        )
+    except FrontDoorConfigError:
+        raise
+    except CodecConfigError as err:
+        raise FrontDoorConfigError(f"front-door key: {err}") from None
+
+
+def require_front_door_keys(env: Mapping[str, str] | None = None) -> CodecKeys:
+    """The front-door keys, or ``FrontDoorConfigError`` saying what to set."""
+    keys = front_door_keys(env)
+    if keys is None:
+        raise FrontDoorConfigError(
+            "no front-door key is configured: the worker would trust no decision or start. "
+            + HOW_TO_CONFIGURE
+        )
+    return keys
+
+
+def ensure_local_key(home: Path, env: Mapping[str, str]) -> bool:
+    """For a local run that configures no front-door key (``make run``): create
+    ``home/front-door-key`` (0600, one fresh key) unless it exists; True if created."""
+    if env.get("FNO_FRONT_DOOR_KEY") or env.get("FNO_FRONT_DOOR_KEY_FILE"):
+        return False
+    path = home / LOCAL_KEY_FILE
+    if path.exists():
+        return False
+    write_keys_file(path, CodecKeys.generate())
+    return True
+
+
+# --- the assertion ---------------------------------------------------------------------
+
+
+def args_digest(op: str, target: str, args: Sequence[Any]) -> str:
+    """SHA-256 of the arguments as the case reads them (canonical JSON)."""
+    model = _ARG_TYPES.get((op, target))
+    values = [
+        model.model_validate(a) if model is not None and isinstance(a, dict) else a for a in args
+    ]
+    text = json.dumps(
+        [to_jsonable_python(v) for v in values],
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sign(
+    keys: CodecKeys,
+    actor: Actor,
+    *,
+    workflow_id: str,
+    op: str,
+    target: str,
+    args: Sequence[Any],
+    update_id: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Payload:
+    """The header payload asserting that ``actor`` does ``op`` on ``workflow_id``."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": actor.actor_id,
+        "name": actor.actor,
+        "role": actor.role,
+        "wf": workflow_id,
+        "op": op,
+        "target": target,
+        "args": args_digest(op, target, args),
+        "iat": now,
+        "exp": now + LIFETIME_SECONDS,
+        "jti": str(uuid.uuid4()),
+    }
+    if update_id is not None:
+        claims["uid"] = update_id
+    claims.update(extra or {})
+    token = jwt.encode(
+        claims, keys.keys[keys.current], algorithm=ALGORITHM, headers={"kid": keys.current}
+    )
+    return Payload(metadata={"encoding": b"json/plain"}, data=json.dumps(token).encode())
+
+
+def read(keys: CodecKeys, headers: Mapping[str, Payload]) -> dict[str, Any]:
+    """The claims of the assertion in ``headers``, its signature checked (no clock:
+    see the module docstring); ``AssertionRefused`` saying what is wrong."""
+    payload = headers.get(HEADER)
+    if payload is None:
+        raise AssertionRefused("it carries no front-door assertion")
+    try:
+        token = json.loads(payload.data)
+        if not isinstance(token, str):
+            raise ValueError("not a string")
+        kid = jwt.get_unverified_header(token).get("kid")
+        key = keys.keys.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise AssertionRefused(
+                "its front-door assertion is signed with a key this worker does not hold"
+            )
+        body = jwt.PyJWS().decode(token, key, algorithms=[ALGORITHM])
+        claims = json.loads(body)
+    except AssertionRefused:
+        raise
+    except (ValueError, jwt.PyJWTError):
+        raise AssertionRefused("its front-door assertion is not validly signed") from None
+    if not isinstance(claims, dict) or claims.get("iss") != ISSUER:
+        raise AssertionRefused("its front-door assertion was not issued by the front door")
+    for name in ("sub", "name", "role", "wf", "op", "target", "args"):
+        if not isinstance(claims.get(name), str):
+            raise AssertionRefused(f"its front-door assertion lacks {name!r}")
+    return claims
+
+
+def check_binding(
+    claims: Mapping[str, Any],
+    *,
+    workflow_id: str,
+    op: str,
+    target: str,
+    args: Sequence[Any],
+    update_id: str | None = None,
+) -> None:
+    """``AssertionRefused`` unless the assertion is for this very operation."""
+    if claims["wf"] != workflow_id:
+        raise AssertionRefused("its front-door assertion was made for another case")
+    if claims["op"] != op or claims["target"] != target:
+        raise AssertionRefused("its front-door assertion was made for another operation")
+    if update_id is not None and claims.get("uid") != update_id:
+        raise AssertionRefused("its front-door assertion was made for another request")
+    if claims["args"] != args_digest(op, target, args):
+        raise AssertionRefused("its front-door assertion was made for other contents")
+
+
+# --- the client interceptor ------------------------------------------------------------
+
+
+class FrontDoor(Interceptor):
+    """Client interceptor: signs starts, updates and signals for the acting identity
+    (``acting_as``), else for ``default`` (None: they go unsigned)."""
+
+    def __init__(self, keys: CodecKeys, default: Actor | None = None) -> None:
+        self.keys = keys
+        self.default = default
+
+    def actor(self) -> Actor | None:
+        return _acting.get() or self.default
+
+    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
+        return _Signing(next, self)
+
+
+def _with(headers: Mapping[str, Payload], payload: Payload) -> dict[str, Payload]:
+    return {**headers, HEADER: payload}
+
+
+class _Signing(OutboundInterceptor):
+    def __init__(self, next: OutboundInterceptor, door: FrontDoor) -> None:
+        super().__init__(next)
+        self.door = door
+
+    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
+        actor = self.door.actor()
+        if actor is not None:
+            extra = None
+            if input.start_signal is not None:
+                extra = {
+                    "signal": input.start_signal,
+                    "signal_args": args_digest(
+                        "signal", input.start_signal, input.start_signal_args
+                    ),
+                }
+            input.headers = _with(
+                input.headers,
+                sign(
+                    self.door.keys,
+                    actor,
+                    workflow_id=input.id,
+                    op="start",
+                    target=input.workflow,
+                    args=input.args,
+                    extra=extra,
+                ),
+            )
+        return await self.next.start_workflow(input)
+
+    async def start_workflow_update(
+        self, input: StartWorkflowUpdateInput
+    ) -> WorkflowUpdateHandle[Any]:
+        actor = self.door.actor()
+        if actor is not None:
+            # The assertion names the update ID, so it is chosen here (as the SDK would).
+            input.update_id = input.update_id or str(uuid.uuid4())
+            input.headers = _with(
+                input.headers,
+                sign(
+                    self.door.keys,
+                    actor,
+                    workflow_id=input.id,
+                    op="update",
+                    target=input.update,
+                    args=input.args,
+                    update_id=input.update_id,
+                ),
+            )
+        return await self.next.start_workflow_update(input)
+
+    async def start_update_with_start_workflow(
+        self, input: StartWorkflowUpdateWithStartInput
+    ) -> WorkflowUpdateHandle[Any]:
+        actor = self.door.actor()
+        if actor is not None:
+            start, update = input.start_workflow_input, input.update_workflow_input
+            start.headers = _with(
+                start.headers,
+                sign(
+                    self.door.keys,
+                    actor,
+                    workflow_id=start.id,
+                    op="start",
+                    target=start.workflow,
+                    args=start.args,
+                ),
+            )
+            update.update_id = update.update_id or str(uuid.uuid4())
+            update.headers = _with(
+                update.headers,
+                sign(
+                    self.door.keys,
+                    actor,
+                    workflow_id=start.id,
+                    op="update",
+                    target=update.update,
+                    args=update.args,
+                    update_id=update.update_id,
+                ),
+            )
+        return await self.next.start_update_with_start_workflow(input)
+
+    async def signal_workflow(self, input: SignalWorkflowInput) -> None:
+        actor = self.door.actor()
+        if actor is not None:
+            input.headers = _with(
+                input.headers,
+                sign(
+                    self.door.keys,
+                    actor,
+                    workflow_id=input.id,
+                    op="signal",
+                    target=input.signal,
+                    args=input.args,
+                ),
+            )
+        await self.next.signal_workflow(input)
+
+
+# --- the command line ------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    return key_file_cli(
+        argv,
+        prog="python -m runtime.front_door",
+        description="The front-door signing key.",
+        how_to=HOW_TO_CONFIGURE,
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = [
+    "CASE_PROCESS",
+    "HEADER",
+    "Actor",
+    "AssertionRefused",
+    "FrontDoor",
+    "FrontDoorConfigError",
+    "acting_as",
+    "args_digest",
+    "check_binding",
+    "current_actor",
+    "front_door_keys",
+    "read",
+    "require_front_door_keys",
+    "sign",
+]

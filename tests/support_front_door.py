@@ -1,0 +1,68 @@
+"""The front door in the tests: the tests' own front-door key (made afresh for each run,
+like the codec key), the identity the tests' clients sign with when no ``acting_as``
+is in force, a worker that checks assertions as ``worker.py``'s does, and the replayer
+of recorded histories with the same checks and the switch for unencrypted payloads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any
+
+from temporalio.worker import Replayer, Worker
+
+from activities.gateways import Gateways
+from activities.steps import CaseActivities
+from processes.front_door import FrontDoorWorker
+from runtime.codec import data_converter
+from runtime.codec_keys import CodecKeys
+from runtime.front_door import Actor, FrontDoor
+from workflows import WORKFLOWS
+
+FRONT_DOOR_KEYS = CodecKeys.generate("tests-front-door")
+# The tests' clients start cases as intake would; decisions name their person with
+# ``acting_as`` (or carry the harness's identity, which a checking worker refuses).
+TEST_HARNESS = Actor(actor_id="tests:harness", actor="test harness", role="system")
+
+
+def front_door_env(keys: CodecKeys = FRONT_DOOR_KEYS) -> dict[str, str]:
+    """Environment variables giving a process the front-door ``keys``."""
+    return {"FNO_FRONT_DOOR_KEY": keys.to_json()}
+
+
+def signing(default: Actor | None = TEST_HARNESS) -> FrontDoor:
+    """The client interceptor of the tests' clients."""
+    return FrontDoor(FRONT_DOOR_KEYS, default)
+
+
+def checking() -> FrontDoorWorker:
+    """The worker interceptor ``processes.worker.make_worker`` installs."""
+    return FrontDoorWorker(FRONT_DOOR_KEYS)
+
+
+def replayer(codec_keys: CodecKeys) -> Replayer:
+    """The case workflows replayed as the worker runs them, front door included, taking
+    the plain payloads of histories recorded before encryption (or decrypted when
+    recorded): FNO_ACCEPT_UNENCRYPTED_PAYLOADS=1."""
+    return Replayer(
+        workflows=WORKFLOWS,
+        data_converter=data_converter(codec_keys, accept_unencrypted=True),
+        interceptors=[checking()],
+    )
+
+
+@asynccontextmanager
+async def checking_worker(h: Any) -> AsyncIterator[Worker]:
+    """``Harness.running`` with the front door checked, as in ``worker.py``."""
+    gateways = Gateways.all_from(h.sim)
+    with ThreadPoolExecutor(16) as pool:
+        async with Worker(
+            h.client,
+            task_queue=h.task_queue,
+            workflows=WORKFLOWS,
+            activities=CaseActivities(gateways, h.store).all(),
+            activity_executor=pool,
+            interceptors=[checking()],
+        ) as worker:
+            yield worker
