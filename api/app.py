@@ -16,13 +16,15 @@ of a read (logged).
     POST /cases/{case_id}/decisions   a decision: 200 with the new stage, 409 refused
     GET  /audit?case_id=…|actor=…&since=…   the access log (supervisors)
     GET  /health, /ready              liveness; ready only when Temporal answers
+    GET  /me                          who the credential proves, and when it expires
     POST /daily-files, GET /daily-files, /notifications/summary, /notifications,
     /notification-alerts              notifications out (``api.notifications``)
     POST /auth/token, GET /auth/jwks.json, /.well-known/openid-configuration
                                       the local issuer, when on (``api.auth``)
 
 One router per resource (``api.cases``, ``api.decisions``, ``api.custody_events``,
-``api.audit``, ``api.stuck``, ``api.health``, ``api.notifications``, ``api.auth``), flat
+``api.audit``, ``api.stuck``, ``api.health``, ``api.me``, ``api.notifications``,
+``api.auth``), flat
 route functions over the dependencies in ``api.deps``. The HTTP process (``python -m
 server.app``) mounts the codec server at ``/codec`` and the web app at ``/web`` beside
 this (``server.app``).
@@ -40,7 +42,7 @@ from temporalio.client import Client
 
 from access.errors import AccessRefused, CaseNotFound, CaseUnreadable
 from access.intake import Intake
-from api import audit, auth, cases, custody_events, decisions, health, notifications, stuck
+from api import audit, auth, cases, custody_events, decisions, health, me, notifications, stuck
 from api.openapi import install_openapi
 from identity.config import Identity
 from store.cases import CaseStore
@@ -85,7 +87,7 @@ def create_app(
     app.exception_handler(AccessRefused)(_refused)
     app.exception_handler(CaseNotFound)(_missing)
     app.exception_handler(CaseUnreadable)(_unreadable)
-    for resource in (health, custody_events, stuck, cases, decisions, audit, notifications):
+    for resource in (health, me, custody_events, stuck, cases, decisions, audit, notifications):
         app.include_router(resource.router)
     if identity is not None and identity.issuer is not None:
         app.include_router(auth.router)

@@ -15,6 +15,8 @@ from access.reading import read_case
 from api.deps import PersonD, PurposeD, StoreD, TemporalD, as_reader
 
 router = APIRouter()
+# Filter values become quoted search-attribute values: no quotes or backslashes (422).
+Value = Annotated[str | None, Query(pattern=r"^[^'\\]*$", max_length=120)]
 
 
 def _no_answer(case_id: str | None, err: RPCError) -> JSONResponse:
@@ -33,12 +35,12 @@ def _no_answer(case_id: str | None, err: RPCError) -> JSONResponse:
 async def get_cases(
     who: PersonD,
     client: TemporalD,
-    kind: str | None = None,
-    stage: str | None = None,
-    outcome: str | None = None,
+    kind: Value = None,
+    stage: Value = None,
+    outcome: Value = None,
     nationality: Annotated[str | None, Query(pattern=r"^[A-Z]{2}$")] = None,
-    force: Annotated[str | None, Query(max_length=40)] = None,
-    owner: Annotated[str | None, Query(max_length=120)] = None,
+    force: Value = None,
+    owner: Value = None,
     mine: Annotated[bool, Query(description="Awaiting a decision from my role.")] = False,
     overdue: bool = False,
     running: Annotated[bool, Query(description="Open cases only.")] = False,

@@ -132,9 +132,20 @@ def system(scope: str) -> Callable[[Principal], Principal]:
     return scoped
 
 
+def utf8(header: str | None) -> str | None:
+    """A header's text as sent: HTTP headers arrive decoded as latin-1; a client sends
+    non-ASCII text ("détention") as UTF-8, so its bytes are read again as UTF-8."""
+    if header is None:
+        return None
+    try:
+        return header.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return header
+
+
 def purpose(who: PersonD, reason: ReasonH = None) -> str | None:
     """Why the caller reads: ``X-Reason``, or their credential's default purpose."""
-    return (reason or "").strip() or who.reason
+    return (utf8(reason) or "").strip() or who.reason
 
 
 PurposeD = Annotated[str | None, Depends(purpose)]

@@ -35,7 +35,7 @@ from access.notifications import (
     ingest_daily_file,
     notification_counts,
 )
-from api.deps import IntakeD, NotificationsD, TemporalD, roles, system
+from api.deps import IntakeD, NotificationsD, TemporalD, roles, system, utf8
 from identity.principal import Principal
 from models.daily_file import DailyFileError
 from models.notification_policy import notification_policy
@@ -156,7 +156,11 @@ async def accept_alert(
     """A senior caseworker accepts an alert: not raised again."""
     try:
         notes.accept_alert(
-            alert_id, actor=who.name, role=who.role, reason=reason, at=datetime.now(UTC)
+            alert_id,
+            actor=who.name,
+            role=who.role,
+            reason=utf8(reason) or reason,
+            at=datetime.now(UTC),
         )
     except KeyError as exc:
         raise HTTPException(404, str(exc)) from None

@@ -84,6 +84,7 @@ def _decision(kind: str, **fields: Any) -> dict[str, Any]:
 
 # (method, path) -> the request its own caller would send, and that caller's headers.
 ROUTES: dict[tuple[str, str], Callable[[World], tuple[Request, dict[str, str]]]] = {
+    ("GET", "/me"): lambda w: (("GET", "/me", {}), bearer("police_officer", force=w.kent)),
     ("POST", "/custody-events"): lambda w: (
         ("POST", "/custody-events", {"json": w.kent_event}),
         w.keys["kent"],
@@ -137,6 +138,7 @@ NOTIFICATION_READERS_ONLY: Forbidden = [
     ("an ACRO officer", lambda w: bearer("acro_officer"), {}),
 ]
 FORBIDDEN: dict[tuple[str, str], Forbidden] = {
+    ("GET", "/me"): [],  # any proven caller may ask who they are
     ("POST", "/custody-events"): [
         ("a person", lambda w: bearer("caseworker"), {}),
         ("the PNC feed's key", lambda w: w.keys["pnc"], {}),
@@ -433,3 +435,43 @@ async def test_need_to_know_through_the_api(dev_env, tmp_path):
     assert decided.status_code == 403
     assert own.status_code == 200, own.text
     assert len(h.store.access_log(case_id)) == logged + 1  # only the Kent officer's read
+
+
+async def test_who_am_i_a_filter_with_a_quote_and_a_purpose_in_utf8(dev_env, tmp_path):
+    async with harness(dev_env, tmp_path) as h:
+        intake = Intake(h.task_queue, h.policy, LOCAL_SUBJECT_KEY_SECRET)
+        async with api_client(h.client, h.store, intake=intake) as http:
+            person = await http.get("/me", headers=bearer("police_officer", "PC Kent", "kent"))
+            system = await http.get("/me", headers=system_key("me-kent", forces=["kent"]))
+            quoted = await http.get(
+                "/cases", params={"stage": "x' OR 'a'='a"}, headers=bearer("supervisor")
+            )
+            started = await http.post(
+                "/custody-events",
+                content=custody_event(force="kent").model_dump_json(),
+                headers=system_key(forces=["kent"]),
+            )
+            case_id = started.json()["case_id"]
+            h.started.append(case_id)
+            read = await http.get(
+                f"/cases/{case_id}",
+                headers=bearer("caseworker") | {"X-Reason": "détention — risque".encode()},
+            )
+    assert person.status_code == 200
+    me = person.json()
+    assert (me["subject"], me["name"], me["role"], me["kind"], me["force"]) == (
+        "local:pc-kent",
+        "PC Kent",
+        "police_officer",
+        "person",
+        "kent",
+    )
+    expires = datetime.fromisoformat(me["expires_at"])
+    assert timedelta(minutes=50) < expires - datetime.now(UTC) <= timedelta(minutes=60)
+    assert "reason" not in me
+    assert system.json()["subject"] == "client:me-kent" and system.json()["expires_at"] is None
+    assert system.json()["scopes"] == ["custody-events"] and system.json()["forces"] == ["kent"]
+    assert quoted.status_code == 422
+    assert read.status_code == 200, read.text
+    logged = [e.justification for e in h.store.access_log(case_id) if e.action == "consultation"]
+    assert logged == ["détention — risque"]
