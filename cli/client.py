@@ -96,7 +96,10 @@ def call(
     if content_type:
         headers[b"Content-Type"] = content_type.encode()
     timeout = float(os.environ.get("FNO_API_TIMEOUT", "") or DEFAULT_TIMEOUT)
-    query = {k: _query_value(v) for k, v in (params or {}).items() if v not in (None, False)}
+    # Unset options and false flags are left out (0 is a value: ``is``, not ``in``).
+    query = {
+        k: _query_value(v) for k, v in (params or {}).items() if v is not None and v is not False
+    }
     try:
         with httpx.Client(base_url=api.url, timeout=timeout) as http:
             answer = http.request(
