@@ -9,27 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import stat
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from access.intake import Intake
 from cli import session
 from cli.render import AUTH_EXIT
 from models.case import Stage
 from models.policy import Policy
-from runtime.config import LOCAL_SUBJECT_KEY_SECRET
-from server.app import create_app
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
     add_user,
-    api_identity,
     custody_event,
     harness,
     patient_policy,
@@ -37,61 +29,10 @@ from tests.support import (
     token,
     until,
 )
+from tests.support_cli import api, fno, person_env, signed_in
 from tests.support_web import live_server
 
 pytestmark = pytest.mark.devserver
-ROOT = Path(__file__).resolve().parent.parent
-
-
-async def fno(env: dict[str, str], *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-c",
-        "from cli.fno import main; main()",  # the ``fno`` console script
-        *args,
-        cwd=ROOT,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-    return proc.returncode or 0, out.decode(), err.decode()
-
-
-def person_env(home: Path, api_url: str) -> dict[str, str]:
-    """A user's shell: the API's address, a config directory of their own, and nothing
-    of Temporal, the database or the payload keys (fno needs none of them)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("FNO_", "TEMPORAL_")) and k != "XDG_CONFIG_HOME"
-    }
-    return env | {"FNO_API_URL": api_url, "XDG_CONFIG_HOME": str(home)}
-
-
-async def signed_in(tmp_path: Path, api_url: str, username: str, name: str, role: str) -> Any:
-    password = f"pw-{uuid.uuid4().hex}"
-    add_user(username, name, role, password)
-    env = person_env(tmp_path / username, api_url)
-    code, _, err = await fno(
-        env, "login", "--username", username, "--password-stdin", stdin=password + "\n"
-    )
-    assert code == 0, err
-    return env
-
-
-def api(h: Any) -> Any:
-    """The HTTP process's app as ``python -m server.app`` builds it: the tests' local
-    issuer and systems, intake on the harness's task queue."""
-
-    async def connect() -> Any:
-        return h.client
-
-    intake = Intake(
-        task_queue=h.task_queue, policy=h.policy, subject_key_secret=LOCAL_SUBJECT_KEY_SECRET
-    )
-    return create_app(connect, h.store, identity=api_identity(), intake=intake)
 
 
 async def listed(env, *filters: str, expect: int, within: float = 30.0) -> list[dict]:
