@@ -70,14 +70,18 @@ async def signed_in(
     return env
 
 
-def api(h: Any) -> Any:
-    """The HTTP process's app as ``python -m server.app`` builds it: the tests' local
-    issuer and systems, intake on the harness's task queue."""
+def api(h: Any, *, store: Any = None, policy: Any = None) -> Any:
+    """The HTTP process's app as ``python -m server.app`` builds it, on the harness's
+    client: the tests' local issuer and systems, intake on its task queue (``store``:
+    the case store, by default ``h.store``; ``policy``: intake's, by default
+    ``h.policy``)."""
 
     async def connect() -> Any:
         return h.client
 
     intake = Intake(
-        task_queue=h.task_queue, policy=h.policy, subject_key_secret=LOCAL_SUBJECT_KEY_SECRET
+        task_queue=h.task_queue,
+        policy=policy or h.policy,
+        subject_key_secret=LOCAL_SUBJECT_KEY_SECRET,
     )
-    return create_app(connect, h.store, identity=api_identity(), intake=intake)
+    return create_app(connect, store or h.store, identity=api_identity(), intake=intake)
