@@ -77,6 +77,12 @@ def login(
     else:
         token, expires_at = _password_grant(url, username, password_stdin)
     me = _me(with_token(url, token, kind="login"))
+    if me is None and token_stdin:
+        render.err.print(
+            f"Warning: {url} has no GET /me: the token is kept unchecked.",
+            style="yellow",
+            markup=False,
+        )
     if me is not None and me.get("expires_at"):
         expires_at = datetime.fromisoformat(str(me["expires_at"]))
     path = session.save(session.Session(token, expires_at, url), env)
@@ -86,6 +92,8 @@ def login(
 
 
 def _token_from_stdin() -> str:
+    if sys.stdin.isatty():
+        render.err.print("Paste the access token, then Ctrl-D:", markup=False)
     token = sys.stdin.read().strip()
     if token.lower().startswith("bearer "):
         token = token[len("bearer ") :].strip()

@@ -95,7 +95,7 @@ def call(
         headers[b"X-Reason"] = header_text(reason)
     if content_type:
         headers[b"Content-Type"] = content_type.encode()
-    timeout = float(os.environ.get("FNO_API_TIMEOUT", "") or DEFAULT_TIMEOUT)
+    timeout = _timeout(os.environ.get("FNO_API_TIMEOUT", ""))
     # Unset options and false flags are left out (0 is a value: ``is``, not ``in``).
     query = {
         k: _query_value(v) for k, v in (params or {}).items() if v is not None and v is not False
@@ -118,6 +118,16 @@ def call(
             said = f"{said} (run `fno login` to sign in again)"
         fail(f"Refused by the API: {said}", AUTH_EXIT)
     return answer
+
+
+def _timeout(text: str) -> float:
+    try:
+        seconds = float(text) if text.strip() else DEFAULT_TIMEOUT
+    except ValueError:
+        seconds = 0
+    if not seconds > 0:
+        fail(f"FNO_API_TIMEOUT={text!r}: give a number of seconds, e.g. 60", AUTH_EXIT)
+    return seconds
 
 
 def _query_value(value: Any) -> Any:

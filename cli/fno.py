@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -42,8 +43,9 @@ from cli.render import AUTH_EXIT, NO_ANSWER_EXIT, fail, print_json
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Cases from the terminal, through the FNO API with your token: sign in with "
-    "`fno login`, then show, decide, list, audit.",
+    help="Cases from the terminal, through the FNO API (FNO_API_URL, default "
+    "http://127.0.0.1:8000) with your own token: sign in with `fno login`, then show, "
+    "decide, list, audit.",
     epilog="Operators' tasks that reach Temporal or the database directly are not fno "
     "commands but make targets: make migrate, make schedules, make "
     "register-search-attributes (and fno notifications reconcile).",
@@ -67,7 +69,7 @@ GONE = (
 )
 
 
-def declared_identity(argv: list[str], env: dict[str, str] | os._Environ[str]) -> str | None:
+def declared_identity(argv: list[str], env: Mapping[str, str]) -> str | None:
     """The refusal for a self-declared identity (``--as``/``--role``, ``FNO_ACTOR``/
     ``FNO_ROLE``), or None."""
     for arg in argv:

@@ -134,6 +134,14 @@ async def test_sign_in_list_show_decide_audit_and_sign_out(dev_env, tmp_path):
             after_code, after_out, after_err = await fno(
                 sam, "show", casework_id, "--json", "--reason", "CLI test — détention"
             )
+            # The tables (no --json) print from the same answers.
+            tables = [
+                await fno(sam, "show", casework_id, "--reason", "CLI table"),
+                await fno(sam, "cases", "--force", force),
+                await fno(sam, "cases", "--stuck", "--probe-closed", "0"),
+                await fno(sam, "whoami"),
+                await fno(sue, "audit", "--actor", "Sam Jones", "--since", today),
+            ]
             not_supervisor, _, _ = await fno(sam, "audit", casework_id)
             audit_code, audit_out, audit_err = await fno(sue, "audit", casework_id, "--json")
             owned = await listed(sam, "--force", force, "--owner", "Sam Jones", expect=1)
@@ -188,6 +196,8 @@ async def test_sign_in_list_show_decide_audit_and_sign_out(dev_env, tmp_path):
         ("Sam Jones", "caseworker")
     }
     assert any(e["justification"] == "CLI test — détention" for e in log)
+    assert [code for code, _, _ in tables] == [0] * len(tables), [e for _, _, e in tables]
+    assert casework_id in tables[0][1] and "Sam Jones" in tables[3][1]
     assert mode == 0o600
     assert out_code == 0 and not token_file.exists()
     assert gone_code == AUTH_EXIT and "fno login" in gone_err
