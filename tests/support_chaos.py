@@ -32,6 +32,7 @@ from models.decisions import DecisionRequest
 from models.event import CustodyEvent
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from runtime.embedded import start_dev_server, stop_process
+from runtime.front_door import acting_as
 from sim.world import Simulator
 from sim.world_file import WorldFile, pnc_subject_key
 from store.cases import AccessLogEntry, EncounterRecord, SubjectCase
@@ -537,6 +538,9 @@ class PrivatePostgres:
 
 
 # Progress ------------------------------------------------------------------------
+SAM_ID = "local:sam"
+
+
 @dataclass
 class Progress:
     """Every case's progress, polled cheaply: visibility says which encounters closed,
@@ -602,13 +606,16 @@ class Progress:
                 req = DecisionRequest.model_validate(
                     {
                         "actor": "Sam Jones",
+                        "actor_id": SAM_ID,
                         "role": "caseworker",
                         "reason": "chaos test",
                         "decision": {"kind": kind, **fields},
                     }
                 )
                 try:
-                    await asyncio.wait_for(send_decision(self.client, handle.id, req), 10)
+                    # Through the front door, as the API sends a caseworker's decision.
+                    with acting_as(SAM_ID, "Sam Jones", "caseworker"):
+                        await asyncio.wait_for(send_decision(self.client, handle.id, req), 10)
                     self.decisions_sent += 1
                 except Exception:
                     pass  # a repeat after a lost answer is refused; retried next round

@@ -27,7 +27,7 @@ from identity.issuer import LocalIssuer
 from models.policy import Policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from server.app import create_app
-from sim.world_file import ReplySpec, SubjectSpec
+from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from store.notifications import NotificationStore
 from tests.support import (
     ISSUER_URL,
@@ -43,6 +43,7 @@ from tests.support import (
     token,
     until,
 )
+from tests.support_front_door import checking_worker
 from tests.support_notifications import conviction, daily_file
 
 pytestmark = pytest.mark.devserver
@@ -475,3 +476,62 @@ async def test_who_am_i_a_filter_with_a_quote_and_a_purpose_in_utf8(dev_env, tmp
     assert read.status_code == 200, read.text
     logged = [e.justification for e in h.store.access_log(case_id) if e.action == "consultation"]
     assert logged == ["détention — risque"]
+
+
+async def casework_awaiting(h: Any, kind: str) -> Any:
+    """A Polish GBH case (started as intake would) moved on until its casework case
+    awaits ``kind``."""
+    event = custody_event(nationality="PL")
+    reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="GBH")])
+    h.world(event, SubjectSpec(replies={"PL": reply}, located_after_days=1))
+    encounter = await h.start(event)
+    state = await until(encounter, lambda s: s.casework_id is not None, what="referral", skip=h.env)
+    casework = h.client.get_workflow_handle(state.casework_id)
+    await until(casework, lambda s: kind in s.awaiting, what=kind, skip=h.env)
+    return casework
+
+
+async def test_the_author_of_not_pursued_cannot_approve_it_through_the_api(ts_env, tmp_path):
+    """The API names the proven person on the decision (``actor_id``: the token's
+    subject) and sends it through the front door; a worker that checks the front door
+    takes it, and the case refuses the Director's approval from the same person."""
+    async with (
+        harness(ts_env, tmp_path, run_worker=False) as h,
+        checking_worker(h),
+        api_client(h.client, h.store) as http,
+    ):
+        casework = await casework_awaiting(h, "subject_located")
+
+        async def post(who: dict[str, str], reason: str, **d: Any) -> Any:
+            return await http.post(
+                f"/cases/{casework.id}/decisions",
+                json={"reason": reason, "decision": d},
+                headers=who,
+            )
+
+        sam, dana = bearer("caseworker", "Sam Jones"), bearer("director", "Dana Reid")
+        located = await post(sam, "ICE confirmed address", kind="subject_located", case_owner="Sam")
+        assert located.status_code == 200, located.text
+        await until(casework, lambda s: "detention" in s.awaiting, what="detention", skip=h.env)
+        assert (await post(sam, "low risk", kind="detention", detain=False)).status_code == 200
+        await until(casework, lambda s: "deportation" in s.awaiting, what="window", skip=h.env)
+        submitted = await post(sam, "weak case", kind="deportation", decision="not_pursued")
+        assert submitted.status_code == 200, submitted.text
+        state = await until(
+            casework, lambda s: "director_approval" in s.awaiting, what="Director", skip=h.env
+        )
+        assert state.not_pursued_by_id == "local:sam-jones"
+        # Sam holding the Director's role too: the same person, refused by the case.
+        own = await post(
+            bearer("director", "Sam Jones"), "fine by me", kind="director_approval", approve=True
+        )
+        assert own.status_code == 409 and own.json()["detail"]
+        assert "director_approval" in (await state_of(casework)).awaiting
+        approved = await post(dana, "agreed", kind="director_approval", approve=True)
+        assert approved.status_code == 200, approved.text
+        state = await until(
+            casework, lambda s: "admin_removal_referral" in s.awaiting, what="referral", skip=h.env
+        )
+    assert state.director_approved is True
+    approvals = [e for e in state.timeline if e.kind == "decision"]
+    assert [e.actor for e in approvals][-1] == "Dana Reid"

@@ -66,6 +66,7 @@ from tests.support_chaos import (
     sleep_until,
     store_records,
 )
+from tests.support_front_door import signing
 
 pytestmark = [pytest.mark.chaos, pytest.mark.devserver]
 
@@ -122,7 +123,10 @@ async def test_cases_survive_kills_restarts_and_faults(tmp_path, capsys):
     started_at = time.monotonic()
     try:
         workers.start()
-        client = await Client.connect(f"localhost:{port}", data_converter=CONVERTER)
+        # Signs for the front door (the starts as intake; decisions as their person).
+        client = await Client.connect(
+            f"localhost:{port}", data_converter=CONVERTER, interceptors=[signing()]
+        )
         await workers.ready()
         await api.start()
         progress = Progress(client, plan, workers, tmp_path / "progress.log")
@@ -254,7 +258,10 @@ async def test_cases_survive_the_case_store_going_away_and_read_only(tmp_path, c
         server = DevServer(Path(env["FNO_HOME"]), port, ui_port)
         workers = Workers(env, tmp_path)
         workers.start()
-        client = await Client.connect(f"localhost:{port}", data_converter=CONVERTER)
+        # Signs for the front door (the starts as intake; decisions as their person).
+        client = await Client.connect(
+            f"localhost:{port}", data_converter=CONVERTER, interceptors=[signing()]
+        )
         await workers.ready()
         progress = Progress(client, plan, workers, tmp_path / "progress.log")
         polling = asyncio.create_task(progress.run(stop))
