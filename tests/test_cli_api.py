@@ -142,8 +142,11 @@ async def test_sign_in_list_show_decide_audit_and_sign_out(dev_env, tmp_path):
                 await fno(sam, "whoami"),
                 await fno(sue, "audit", "--actor", "Sam Jones", "--since", today),
             ]
-            not_supervisor, _, _ = await fno(sam, "audit", casework_id)
+            not_supervisor, not_out, not_err = await fno(sam, "audit", casework_id)
             audit_code, audit_out, audit_err = await fno(sue, "audit", casework_id, "--json")
+            by_actor_code, by_actor, _ = await fno(
+                sue, "audit", "--actor", "Sam Jones", "--since", today, "--json"
+            )
             owned = await listed(sam, "--force", force, "--owner", "Sam Jones", expect=1)
 
             token_file = session.token_path(sam)
@@ -190,12 +193,15 @@ async def test_sign_in_list_show_decide_audit_and_sign_out(dev_env, tmp_path):
     # The access log: for supervisors only; it names the proven people, and the purpose
     # as typed (X-Reason sent as UTF-8).
     assert not_supervisor == AUTH_EXIT
+    assert "arrested on warrant" not in not_out + not_err  # nothing of the log shown
     assert audit_code == 0, audit_err
     log = json.loads(audit_out)
     assert {(e["actor"], e["role"]) for e in log if e["action"] == "consultation"} == {
         ("Sam Jones", "caseworker")
     }
     assert any(e["justification"] == "CLI test — détention" for e in log)
+    assert by_actor_code == 0
+    assert casework_id in {e["case_id"] for e in json.loads(by_actor)}
     assert [code for code, _, _ in tables] == [0] * len(tables), [e for _, _, e in tables]
     assert casework_id in tables[0][1] and "Sam Jones" in tables[3][1]
     assert mode == 0o600
