@@ -26,7 +26,7 @@ import typer
 from rich.table import Table
 
 from cli.client import body, call, detail, person, system
-from cli.render import AUTH_EXIT, NO_ANSWER_EXIT, REFUSED_EXIT, err, fail, out, print_json, when
+from cli.render import AUTH_EXIT, NO_ANSWER_EXIT, REFUSED_EXIT, fail, out, print_json, when
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -276,27 +276,8 @@ def reconcile() -> None:
 
     Triggers its Schedule; the worker runs it. It talks to Temporal directly, with the
     worker's connection settings and keys (TEMPORAL_*, FNO_*)."""
-    # Imported here: only this operator's command uses the Temporal SDK; the rest of
-    # fno (and ``fno --help``) speaks HTTP and must not load it.
-    import asyncio
+    # Imported here: only this operator's task uses the Temporal SDK; the rest of fno
+    # (and ``fno --help``) speaks HTTP and must not load it.
+    from cli.direct import trigger_reconciliation
 
-    from models.reconciliation import RECONCILIATION_SCHEDULE_ID
-    from runtime.codec import CodecConfigError
-    from runtime.config import connect
-    from runtime.shutdown import exit_now
-
-    async def go() -> None:
-        await (await connect()).get_schedule_handle(RECONCILIATION_SCHEDULE_ID).trigger()
-
-    try:
-        asyncio.run(go())
-    except CodecConfigError as e:  # no (or bad) payload encryption keys
-        err.print(f"Refused to start: {e}", style="red", markup=False)
-        exit_now(AUTH_EXIT)
-    except Exception as e:
-        err.print(f"Could not trigger the reconciliation: {e}", style="red", markup=False)
-        exit_now(REFUSED_EXIT)
-    out.print("Reconciliation triggered: see `fno notifications alerts` in a moment.")
-    # A process that used a Temporal client can crash in interpreter teardown
-    # (runtime.shutdown): leave at once.
-    exit_now(0)
+    trigger_reconciliation()
