@@ -41,9 +41,11 @@ from models.decisions import DecisionRequest
 from models.event import CustodyEvent
 from models.policy import compressed_policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
+from runtime.front_door import Actor
 from sim.world_file import pnc_subject_key
 from store.cases import CaseStore
 
+BENCH_INTAKE = Actor(actor_id="process:bench", actor="bench intake", role="system")
 DORMANT_QUERY = (
     "FnoCaseKind = 'casework' AND ExecutionStatus = 'Running' "
     "AND FnoStage = 'LIABLE_TO_DEPORT_WANTED'"
@@ -104,7 +106,8 @@ async def dormant(args: argparse.Namespace) -> int:
             FNO_POLICY=f"compressed:{day}",
         )
         with child(["worker.py"], env, home / "worker.log") as worker:
-            client = await connect(env)
+            # Its starts carry the front door's assertion, as intake's do.
+            client = await connect(env, acting_for=BENCH_INTAKE)
             await wait_for_worker(client, task_queue, worker)
             sem = asyncio.Semaphore(args.concurrency)
             started = progress.add_task("dormant: started", total=k)

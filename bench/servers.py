@@ -29,6 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH_CODEC_KEYS = json.dumps(
     {"current": "bench", "keys": {"bench": base64.b64encode(os.urandom(32)).decode()}}
 )
+# The worker trusts only the front door (issue 18): the run's front-door key, shared by
+# the worker, the HTTP API and the bench's own client.
+BENCH_FRONT_DOOR_KEY = json.dumps(
+    {"current": "bench", "keys": {"bench": base64.b64encode(os.urandom(32)).decode()}}
+)
 
 
 def free_port() -> int:
@@ -56,6 +61,7 @@ class Server:
             FNO_LOG_FORMAT="json",
             FNO_STUCK_SCAN_MINUTES="0",
             FNO_CODEC_KEYS=BENCH_CODEC_KEYS,
+            FNO_FRONT_DOOR_KEY=BENCH_FRONT_DOOR_KEY,
             # The daily reconciliation of notifications out would run every minute
             # under a compressed policy: not custody cases' work.
             FNO_RECONCILE_SCHEDULE="off",
