@@ -1,138 +1,131 @@
-"""``fno``: cases from the terminal, without knowing Temporal.
+"""``fno``: cases from the terminal, a client of the FNO HTTP API with your own token.
 
+    fno login [--username NAME] [--password-stdin | --token-stdin]   sign in (cli.account)
+    fno whoami | fno logout
     fno show CASE --reason "why"            a case's stage, deadlines and timeline
     fno decide CASE KIND [field=value ...] --reason "why"
+    fno cases [filters] | --stuck           find cases; those not moving
     fno audit CASE | --actor NAME [--since DATE]     (supervisors)
-    fno intake FILE|-                        custody events, one case each
-    fno daily-file FILE...                   PNC daily activity files (notifications out)
+    fno intake FILE|-                        custody events, one case each (a system key)
+    fno daily-file FILE...                   PNC daily activity files (a system key)
     fno notifications summary|list|files|alerts|accept|reconcile
 
-Who you are comes from ``--as``/``--role`` or ``FNO_ACTOR``/``FNO_ROLE``; a read's
-purpose from ``--reason`` or ``FNO_REASON``. A case that cannot be read now (its history
-cannot be replayed by the current workers) exits with status 3 and says why and what to
-do (``--json``: the same as a JSON object on stdout). Connection and store as the worker's
-(``TEMPORAL_*``, ``FNO_*``).
+Who you are is what your token proves: the API (``FNO_API_URL``, default
+http://127.0.0.1:8000) verifies it on every request; ``--as``/``--role`` and
+``FNO_ACTOR``/``FNO_ROLE`` are refused. A read's purpose comes from ``--reason`` or
+``FNO_REASON`` (sent as ``X-Reason``, logged). Exit statuses: 1 refused by the case,
+2 not signed in / refused by the API / bad input, 3 a case that cannot be read now
+(its history cannot be replayed by the current workers; ``--json``: the reason as a
+JSON object on stdout), 4 the API (or Temporal behind it) did not answer.
+
+Operators' tasks that talk to Temporal or the database directly are not here but in
+the Makefile (``make migrate``, ``make schedules``, ``make register-search-attributes``);
+``fno notifications reconcile`` is the one direct command and says so.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
+import os
 import sys
-from datetime import date, datetime, timedelta
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import typer
-from pydantic import ValidationError
-from temporalio.service import RPCError
 
-from access.decisions import request_for, send_decision
-from access.errors import AccessRefused, CaseNotFound, CaseUnreadable, DecisionRefused
-from access.intake import describe_validation_error
-from access.intake_files import intake_file
-from access.listing import CaseFilter, list_cases, start_of_day
-from access.reading import audit, read_case
-from access.stuck import ClosedProbe, stuck_cases
-from cli import notifications, render
-from cli.render import fail as _fail
-from cli.render import print_rows
-from cli.render import unanswered as _unanswered
-from cli.render import unreadable as _unreadable
-from identity.principal import Principal
-from runtime.codec import CodecConfigError
-from runtime.config import Settings, connect
-from runtime.shutdown import exit_now
-from store.cases import CaseStore
-from store.notifications import NotificationStore
+from cli import account, notifications, render
+from cli.client import body, call, detail, field_errors, person, system
+from cli.render import AUTH_EXIT, NO_ANSWER_EXIT, fail, print_json
 
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Cases from the terminal: show, decide, audit, intake.",
+    help="Cases from the terminal, through the FNO API (FNO_API_URL, default "
+    "http://127.0.0.1:8000) with your own token: sign in with `fno login`, then show, "
+    "decide, list, audit.",
+    epilog="Operators' tasks that reach Temporal or the database directly are not fno "
+    "commands but make targets: make migrate, make schedules, make "
+    "register-search-attributes (and fno notifications reconcile).",
 )
 err = render.err
+# Signing in first in the list of commands (``cli.account``).
+app.command()(account.login)
+app.command()(account.whoami)
+app.command()(account.logout)
 
-Actor = Annotated[str, typer.Option("--as", envvar="FNO_ACTOR", help="Your name.")]
-Role = Annotated[str, typer.Option("--role", envvar="FNO_ROLE", help="Your role.")]
 Reason = Annotated[
     str | None, typer.Option("--reason", envvar="FNO_REASON", help="Why (it is logged).")
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the same as JSON.")]
 
+GONE_OPTIONS = ("--as", "--role")
+GONE_ENV = ("FNO_ACTOR", "FNO_ROLE")
+GONE = (
+    "{what} is gone: who you are and your role come from your sign-in token, proven to "
+    "the API. Run `fno login` (`fno whoami` shows who you are signed in as){unset}."
+)
 
-def _store() -> CaseStore:
-    return CaseStore.current(Settings.from_env().database_url)
 
-
-def _day(text: str | None, flag: str) -> datetime | None:
-    """A YYYY-MM-DD option as the start of that day, or a clear refusal."""
-    if text is None:
-        return None
-    try:
-        return start_of_day(date.fromisoformat(text))
-    except ValueError:
-        _fail(f"{flag} {text!r}: use a date such as 2026-11-01", 2)
+def declared_identity(argv: list[str], env: Mapping[str, str]) -> str | None:
+    """The refusal for a self-declared identity (``--as``/``--role``, ``FNO_ACTOR``/
+    ``FNO_ROLE``), or None."""
+    for arg in argv:
+        if arg == "--":
+            break
+        name = arg.split("=", 1)[0]
+        if name in GONE_OPTIONS:
+            return GONE.format(what=name, unset="")
+    for var in GONE_ENV:
+        if env.get(var):
+            return GONE.format(what=var, unset=f"; unset {var}")
     return None
 
 
-UNREADABLE_EXIT = render.UNREADABLE_EXIT
+@app.callback()
+def _root() -> None:
+    refusal = declared_identity([], os.environ)
+    if refusal:
+        fail(refusal, AUTH_EXIT)
 
 
-def _declared(actor: str, role: str, reason: str | None = None) -> Principal:
-    # Stop-gap (h3) until fno speaks to the API with a token (h4): the declared identity.
-    return Principal(
-        subject=f"declared:{actor or 'unknown'}",
-        name=actor or "unknown",
-        role=role or "unknown",
-        reason=reason,
-    )
+def _path(case_id: str, *rest: str) -> str:
+    return "/".join(["/cases", quote(case_id, safe="/"), *rest])
+
+
+def _day(text: str | None, flag: str) -> str | None:
+    """A YYYY-MM-DD option as sent to the API, or a clear refusal."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        fail(f"{flag} {text!r}: use a date such as 2026-11-01", AUTH_EXIT)
+
+
+def _read_case(case_id: str, reason: str | None, as_json: bool = False) -> dict[str, Any]:
+    """``GET /cases/{id}``; ends the command on anything but the state."""
+    answer = call(person(), "GET", _path(case_id), reason=reason)
+    said = body(answer)
+    if answer.status_code == 200 and isinstance(said, dict):
+        return said
+    if answer.status_code == 409 and isinstance(said, dict) and said.get("why"):
+        render.unreadable(said, as_json)
+    if answer.status_code == 503:
+        fail(detail(answer), NO_ANSWER_EXIT)
+    fail(detail(answer), AUTH_EXIT)  # 404 no such case, 422 a bad purpose
 
 
 @app.command()
-def show(
-    case_id: str, actor: Actor = "", role: Role = "", reason: Reason = None, as_json: AsJson = False
-) -> None:
+def show(case_id: str, reason: Reason = None, as_json: AsJson = False) -> None:
     """A case: stage, outcome, what it awaits and from whom, deadlines, the timeline."""
-
-    async def go() -> Any:
-        return await read_case(
-            await connect(),
-            _store(),
-            case_id,
-            _declared(actor, role, reason),
-        )
-
-    try:
-        state = asyncio.run(go())
-    except (AccessRefused, CaseNotFound) as e:
-        _fail(str(e), 2)
-    except CaseUnreadable as e:
-        _unreadable(e, as_json)
-    except RPCError as e:
-        _unanswered(e)
+    state = _read_case(case_id, reason, as_json)
     if as_json:
-        print(state.model_dump_json(indent=2))
+        print_json(state)
         return
     render.case(state)
-
-
-def _decisions_accepted(case_id: str, actor: str, role: str, reason: str | None) -> None:
-    async def go() -> Any:
-        return await read_case(
-            await connect(),
-            _store(),
-            case_id,
-            _declared(actor, role, reason or "which decisions the case accepts"),
-        )
-
-    try:
-        state = asyncio.run(go())
-    except (AccessRefused, CaseNotFound) as e:
-        _fail(str(e), 2)
-    except CaseUnreadable as e:
-        _unreadable(e)
-    except RPCError as e:
-        _unanswered(e)
-    render.decisions(case_id, state)
 
 
 @app.command(context_settings={"help_option_names": []})
@@ -141,45 +134,45 @@ def decide(
     case_id: Annotated[str | None, typer.Argument()] = None,
     kind: Annotated[str | None, typer.Argument()] = None,
     fields: Annotated[list[str] | None, typer.Argument(help="field=value pairs")] = None,
-    actor: Actor = "",
-    role: Role = "",
     reason: Reason = None,
     show_help: Annotated[
         bool, typer.Option("--help", help="With a case: the decisions it accepts now.")
     ] = False,
 ) -> None:
     """Send a decision; prints the new stage, or the refusal (exit status 1).
+
     ``fno decide CASE --help`` lists the decisions the case accepts now."""
     if show_help or case_id is None:
         if case_id is None:
             print(ctx.get_help())
             return
-        _decisions_accepted(case_id, actor, role, reason)
+        render.decisions(case_id, _read_case(case_id, reason or "which decisions the case accepts"))
         return
     if kind is None:
-        _fail(f"Name the decision: `fno decide {case_id} --help` lists those it accepts now.", 2)
+        fail(f"Name the decision: `fno decide {case_id} --help` lists those it accepts now.", 2)
     decision: dict[str, Any] = {"kind": kind}
     for pair in fields or []:
         name, sep, value = pair.partition("=")
         if not sep:
-            _fail(f"{pair!r}: write fields as name=value", 2)
+            fail(f"{pair!r}: write fields as name=value", AUTH_EXIT)
         decision[name] = {"true": True, "false": False}.get(value.lower(), value)
-    who = _declared(actor, role)
-    try:
-        req = request_for(who, reason or "", decision)
-    except ValidationError as e:
-        _fail(describe_validation_error(e), 2)
-
-    async def go() -> Any:
-        return await send_decision(await connect(), case_id, who, req)
-
-    try:
-        result = asyncio.run(go())
-    except (DecisionRefused, CaseNotFound, AccessRefused) as e:
-        _fail(str(e))
-    except CaseUnreadable as e:
-        _unreadable(e)
-    render.out.print(f"Accepted. Stage: {result.stage}")
+    answer = call(
+        person(),
+        "POST",
+        _path(case_id, "decisions"),
+        json={"reason": reason or "", "decision": decision},
+    )
+    said = body(answer)
+    if answer.status_code == 200 and isinstance(said, dict):
+        render.out.print(f"Accepted. Stage: {said.get('stage')}", markup=False)
+        return
+    if answer.status_code == 409 and isinstance(said, dict) and said.get("why"):
+        render.unreadable(said)
+    if answer.status_code == 422:
+        fail(detail(answer), AUTH_EXIT)
+    if answer.status_code == 503:
+        fail(detail(answer), NO_ANSWER_EXIT)
+    fail(detail(answer))  # 409 refused by the case, 404 no such case
 
 
 @app.command()
@@ -220,83 +213,50 @@ def cases(
     closed_within_hours: Annotated[
         float, typer.Option(min=0, help="--stuck: closed cases closed this recently.")
     ] = 24,
-    role: Role = "",
     as_json: AsJson = False,
 ) -> None:
-    """List cases by stage, outcome, nationality, force, owner, awaiting my decision,
-    overdue deadline, opened before/after; sorted and paginated. ``--stuck`` lists the
-    cases that are not moving, with the last error."""
+    """List cases (filters, sorted, paginated), or those not moving (--stuck).
+
+    By stage, outcome, nationality, force, owner, awaiting my decision, overdue
+    deadline, opened before/after. ``--stuck`` lists the cases that are not moving, with
+    the last error."""
     if stuck:
-        found = asyncio.run(
-            _stuck(
-                stuck_cases,
-                failing_minutes,
-                overdue_minutes,
-                ClosedProbe(within=timedelta(hours=closed_within_hours), limit=probe_closed),
-            )
-        )
-        if as_json:
-            print_rows(found)
-            return
-        render.stuck(found)
+        params: dict[str, Any] = {
+            "failing_minutes": failing_minutes,
+            "overdue_minutes": overdue_minutes,
+            "probe_closed": probe_closed,
+            "closed_within_hours": closed_within_hours,
+        }
+        rows = _listed(call(person(), "GET", "/stuck-cases", params=params))
+        print_json(rows) if as_json else render.stuck(rows)
         return
-
     if sort not in ("opened", "deadline"):
-        _fail("--sort must be 'opened' or 'deadline'", 2)
-    if mine and not role:
-        _fail("--mine needs your role (--role or FNO_ROLE)", 2)
-
-    f = CaseFilter(
-        kind=kind,
-        stage=stage,
-        outcome=outcome,
-        nationality=nationality,
-        force=force,
-        owner=owner,
-        awaiting_role=role if mine else None,
-        overdue=overdue,
-        opened_after=_day(opened_after, "--opened-after"),
-        opened_before=_day(opened_before, "--opened-before"),
-        running_only=running,
-    )
-
-    async def go() -> Any:
-        return await list_cases(
-            await connect(),
-            _declared("unknown", role),
-            f,
-            now=datetime.now().astimezone(),
-            sort=sort,
-            page=page,
-            page_size=page_size,
-        )
-
-    try:
-        rows = asyncio.run(go())
-    except AccessRefused as e:
-        _fail(str(e), 2)
-    if as_json:
-        print_rows(rows)
-        return
-    render.cases(rows, page)
+        fail("--sort must be 'opened' or 'deadline'", AUTH_EXIT)
+    params = {
+        "kind": kind,
+        "stage": stage,
+        "outcome": outcome,
+        "nationality": nationality,
+        "force": force,
+        "owner": owner,
+        "mine": mine,
+        "overdue": overdue,
+        "running": running,
+        "opened_after": _day(opened_after, "--opened-after"),
+        "opened_before": _day(opened_before, "--opened-before"),
+        "sort": sort,
+        "page": page,
+        "page_size": page_size,
+    }
+    rows = _listed(call(person(), "GET", "/cases", params=params))
+    print_json(rows) if as_json else render.cases(rows, page)
 
 
-async def _stuck(
-    stuck_cases: Any, failing_minutes: float, overdue_minutes: float, closed: Any
-) -> Any:
-    try:  # notifications out's alerts, when the case store is there to read
-        notifications: NotificationStore | None = NotificationStore(_store().engine)
-    except Exception as e:
-        err.print(f"Notification alerts not listed: {e}", style="yellow", markup=False)
-        notifications = None
-    return await stuck_cases(
-        await connect(),
-        now=datetime.now().astimezone(),
-        failing_for=timedelta(minutes=failing_minutes),
-        overdue_by=timedelta(minutes=overdue_minutes),
-        notifications=notifications,
-        closed=closed,
-    )
+def _listed(answer: Any) -> list[dict[str, Any]]:
+    """A list route's rows, or the command ends with the API's reason."""
+    if answer.status_code == 200 and isinstance(rows := body(answer), list):
+        return rows
+    fail(detail(answer), NO_ANSWER_EXIT if answer.status_code >= 500 else AUTH_EXIT)
 
 
 @app.command("audit")
@@ -304,34 +264,97 @@ def audit_cmd(
     case_id: Annotated[str | None, typer.Argument()] = None,
     of_actor: Annotated[str | None, typer.Option("--actor", help="Entries by this actor.")] = None,
     since: Annotated[str | None, typer.Option(help="From this date (YYYY-MM-DD).")] = None,
-    actor: Actor = "",
-    role: Role = "",
     as_json: AsJson = False,
 ) -> None:
-    """The access log: every collection, consultation, alteration, disclosure,
-    decision and erasure — of a case, or by an actor since a date."""
-    since_at = _day(since, "--since")
+    """The access log, of a case or by an actor since a date (supervisors).
+
+    Every collection, consultation, alteration, disclosure, decision and erasure."""
+    params = {"case_id": case_id, "actor": of_actor, "since": _day(since, "--since")}
+    rows = _listed(call(person(), "GET", "/audit", params=params))
+    print_json(rows) if as_json else render.audit(rows)
+
+
+# --- custody events (a system's credential) ---------------------------------------------
+
+INTAKE_STATUS = {201: "started", 200: "already_received", 409: "conflict"}
+
+
+def parse_events(text: str) -> list[tuple[int, Any]]:
+    """(line number, decoded JSON or the decoding error) for a JSON document (an object
+    or an array of them) or JSON Lines — as ``starter.py`` reads a file."""
+    stripped = text.strip()
+    if not stripped:
+        return []
     try:
-        rows = audit(
-            _store(),
-            _declared(actor, role),
-            case_id=case_id,
-            actor=of_actor,
-            since=since_at,
-        )
-    except AccessRefused as e:
-        _fail(str(e), 2)
-    if as_json:
-        print_rows(rows)
-        return
-    render.audit(rows)
+        whole = json.loads(stripped)
+        items = whole if isinstance(whole, list) else [whole]
+        return [(i + 1, item) for i, item in enumerate(items)]
+    except json.JSONDecodeError:
+        pass
+    found: list[tuple[int, Any]] = []
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if raw.strip():
+            try:
+                found.append((n, json.loads(raw)))
+            except json.JSONDecodeError as e:
+                found.append((n, e))
+    return found
 
 
 @app.command()
 def intake(file: str) -> None:
-    """Start cases from custody events (JSON or JSON Lines; - for stdin)."""
-    code = asyncio.run(intake_file(file))
+    """Start cases from custody events (JSON or JSON Lines; - for stdin).
+
+    One request to ``POST /custody-events`` each, with a system's credential
+    (``FNO_API_CLIENT_KEY``). One result line per event; exit status 1 if any was
+    rejected or conflicting, 2 if the credential may not send one of them."""
+    api = system()
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text("utf-8")
+    except OSError as e:
+        fail(f"Cannot read {file}: {e.strerror}", AUTH_EXIT)
+    code = 0
+    for n, item in parse_events(text):
+        if isinstance(item, Exception):
+            result = {
+                "status": "rejected",
+                "case_id": None,
+                "detail": f"line {n}: not JSON: {item}",
+            }
+        else:
+            result = _post_event(api, n, item)
+        print(json.dumps(result))
+        if result["status"] == "refused":
+            code = AUTH_EXIT
+        elif result["status"] in ("rejected", "conflict") and code == 0:
+            code = 1
     raise typer.Exit(code)
+
+
+def _post_event(api: Any, n: int, item: Any) -> dict[str, Any]:
+    answer = call(
+        api,
+        "POST",
+        "/custody-events",
+        content=json.dumps(item).encode(),
+        content_type="application/json",
+        forbidden_ok=True,
+    )
+    said = body(answer)
+    if answer.status_code == 403:
+        return {"status": "refused", "case_id": None, "detail": f"line {n}: {detail(answer)}"}
+    if answer.status_code in INTAKE_STATUS and isinstance(said, dict):
+        status = said.get("status") or INTAKE_STATUS[answer.status_code]
+        return {"status": status, "case_id": said.get("case_id"), "detail": said.get("detail")}
+    if (
+        answer.status_code == 422
+        and isinstance(said, dict)
+        and isinstance(said.get("detail"), list)
+    ):
+        why = field_errors(said["detail"])
+    else:
+        why = detail(answer)
+    return {"status": "rejected", "case_id": None, "detail": f"line {n}: {why}"}
 
 
 # ``fno daily-file`` and ``fno notifications …`` (``cli.notifications``).
@@ -340,17 +363,12 @@ app.add_typer(notifications.app, name="notifications")
 
 
 def main() -> None:
-    # Leave through ``exit_now``: a process that used a Temporal client can crash in
-    # interpreter teardown (see runtime.shutdown).
-    try:
-        app()
-    except SystemExit as stop:
-        exit_now(stop.code if isinstance(stop.code, int) else 1)
-    except CodecConfigError as e:  # no (or bad) payload encryption keys
-        err.print(f"Refused to start: {e}", style="red", markup=False)
-        exit_now(2)
-    exit_now(0)
+    refusal = declared_identity(sys.argv[1:], os.environ)
+    if refusal:
+        render.err.print(refusal, style="red", markup=False)
+        sys.exit(AUTH_EXIT)
+    app()
 
 
 if __name__ == "__main__":
-    sys.exit(main())  # type: ignore[func-returns-value]
+    main()

@@ -1,12 +1,15 @@
-"""``fno daily-file`` and ``fno notifications``: notifications out from the terminal.
+"""``fno daily-file`` and ``fno notifications``: notifications out from the terminal,
+through the API (``cli.client``).
 
-    fno daily-file FILE...                 take PNC daily activity files (one line each)
+    fno daily-file FILE...                 send PNC daily activity files (a system key:
+                                           FNO_API_CLIENT_KEY), one result line each
     fno notifications summary              sent, acknowledged, overdue… by EU state
     fno notifications list [--country PL] [--status overdue]
     fno notifications files                the daily files received
     fno notifications alerts [--all]       gaps the reconciliation found
     fno notifications accept ID --reason   a senior caseworker accepts an alert
-    fno notifications reconcile            run the reconciliation now (its Schedule)
+    fno notifications reconcile            run the reconciliation now (its Schedule):
+                                           an operator's task, straight to Temporal
 
 Nothing here shows personal data: notifications are listed by ID (an HMAC of the
 conviction), state and dates; ``fno show <notification id> --reason …`` reads one.
@@ -14,35 +17,22 @@ conviction), state and dates; ``fno show <notification id> --reason …`` reads 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from access.notifications import AlertRow, ingest_daily_file, notification_summary
-from models.daily_file import DailyFileError
-from models.notification_policy import notification_policy
-from models.reconciliation import RECONCILIATION_SCHEDULE_ID
-from runtime.config import Settings, connect
-from runtime.logs import configure_logging
-from store.cases import CaseStore
-from store.notification_reports import NotificationStatus
-from store.notifications import NotificationStore
+from cli.client import body, call, detail, person, system
+from cli.render import AUTH_EXIT, NO_ANSWER_EXIT, REFUSED_EXIT, fail, out, print_json, when
 
 app = typer.Typer(
     no_args_is_help=True,
     help="Notifications out: UK convictions of EU nationals to their home states.",
 )
-out = Console()
-err = Console(stderr=True)
 AsJson = Annotated[bool, typer.Option("--json", help="Print the same as JSON.")]
-ACCEPT_ROLES = ("senior_caseworker", "director")
 STATUSES = (
     "not_started",
     "sending",
@@ -52,22 +42,27 @@ STATUSES = (
     "overdue",
     "closed",
 )
+DAILY_FILE_STATUS = {201, 200, 409}  # taken (or completed), the same again, conflicting
 
 
-def _store() -> NotificationStore:
-    return NotificationStore(CaseStore.current(Settings.from_env().database_url).engine)
-
-
-def _print_json(rows: Any) -> None:
-    print(json.dumps(rows, indent=2, default=str))
+def _get(path: str, **params: Any) -> Any:
+    """A read of notifications out as the signed-in person; ends on anything but 200."""
+    answer = call(person(), "GET", path, params=params)
+    said = body(answer)
+    if answer.status_code == 200 and said is not None:
+        return said
+    fail(detail(answer), NO_ANSWER_EXIT if answer.status_code >= 500 else AUTH_EXIT)
 
 
 def _read(path: str) -> bytes:
-    return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    try:
+        return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as e:
+        fail(f"Cannot read {path}: {e.strerror}", AUTH_EXIT)
 
 
 def _sequence_of(raw: bytes) -> int:
-    """The header's sequence, to take several files in order (unreadable: last)."""
+    """The header's sequence, to send several files in order (unreadable: last)."""
     try:
         return int(json.loads(raw.split(b"\n", 1)[0])["sequence"])
     except (ValueError, KeyError, TypeError):
@@ -77,51 +72,64 @@ def _sequence_of(raw: bytes) -> int:
 def daily_file(
     files: Annotated[list[str], typer.Argument(help="Daily activity files (- for stdin).")],
 ) -> None:
-    """Take PNC daily activity files (JSON Lines, header first — see
-    models/notification.py): one notification per conviction and EU state of
+    """Send PNC daily activity files (JSON Lines, header first).
+
+    To ``POST /daily-files`` with the feed's credential (``FNO_API_CLIENT_KEY``); see
+    models/notification.py. One notification per conviction and EU state of
     nationality, each file recorded once. One result line per file; exit status 1 if a
-    file was refused, conflicted with one already taken, or was incomplete."""
-    settings = Settings.from_env()
-    configure_logging(settings.log_format)
-    store = NotificationStore(CaseStore.current(settings.database_url).engine)
+    file was refused, conflicted with one already taken, or was incomplete; 2 if the
+    credential may not send daily files."""
+    api = system()
     contents = [(path, _read(path)) for path in files]
     contents.sort(key=lambda item: _sequence_of(item[1]))
-
-    async def go() -> list[dict[str, Any]]:
-        client = await connect()
-        results: list[dict[str, Any]] = []
-        for path, raw in contents:
-            try:
-                report = await ingest_daily_file(
-                    client,
-                    store,
-                    raw,
-                    task_queue=settings.task_queue,
-                    policy=notification_policy(settings.policy),
-                    secret=settings.subject_key_secret,
-                    source=f"fno daily-file {Path(path).name}",
-                )
-            except DailyFileError as e:
-                results.append({"file": path, "status": "refused", "detail": str(e)})
-                continue
-            results.append({"file": path, **report.model_dump(mode="json")})
-        return results
-
-    results = asyncio.run(go())
-    for r in results:
-        print(json.dumps(r))
-    bad = [r for r in results if r["status"] in ("refused", "conflict") or not r.get("complete")]
-    raise typer.Exit(1 if bad else 0)
+    code = 0
+    for path, raw in contents:
+        answer = call(
+            api,
+            "POST",
+            "/daily-files",
+            content=raw,
+            content_type="application/x-ndjson",
+            forbidden_ok=True,
+        )
+        said = body(answer)
+        if answer.status_code in DAILY_FILE_STATUS and isinstance(said, dict) and "status" in said:
+            result = {"file": path, **said}
+        else:
+            status = "forbidden" if answer.status_code == 403 else "refused"
+            result = {"file": path, "status": status, "detail": detail(answer)}
+        print(json.dumps(result))
+        if result["status"] == "forbidden":
+            code = AUTH_EXIT
+        elif code == 0 and (
+            result["status"] in ("refused", "conflict") or not result.get("complete")
+        ):
+            code = 1
+    raise typer.Exit(code)
 
 
 @app.command()
 def summary(as_json: AsJson = False) -> None:
-    """Notifications by EU state: sent, acknowledged, awaiting acknowledgement,
-    escalated, overdue (not sent within 28 days), sent late; files and open alerts."""
-    s = notification_summary(_store(), datetime.now(UTC))  # stop-gap (h3): h4 calls the API
+    """Notifications by EU state; files and open alerts.
+
+    Sent, acknowledged, awaiting acknowledgement, escalated, overdue (not sent within
+    28 days), sent late."""
+    s = _get("/notifications/summary")
     if as_json:
-        print(s.model_dump_json(indent=2))
+        print_json(s)
         return
+    columns = (
+        "notifications",
+        "sending",
+        "sent",
+        "awaiting_ack",
+        "acknowledged",
+        "escalated",
+        "overdue",
+        "sent_late",
+        "closed_otherwise",
+        "not_started",
+    )
     table = Table(
         "state",
         "total",
@@ -135,30 +143,16 @@ def summary(as_json: AsJson = False) -> None:
         "closed otherwise",
         "not started",
     )
-    for c in [*s.by_country, s.total]:
-        table.add_row(
-            "all" if c.country == "*" else c.country,
-            *map(
-                str,
-                (
-                    c.notifications,
-                    c.sending,
-                    c.sent,
-                    c.awaiting_ack,
-                    c.acknowledged,
-                    c.escalated,
-                    c.overdue,
-                    c.sent_late,
-                    c.closed_otherwise,
-                    c.not_started,
-                ),
-            ),
-        )
+    for c in [*s.get("by_country", []), s.get("total", {})]:
+        country = c.get("country", "*")
+        table.add_row("all" if country == "*" else country, *(str(c.get(k, 0)) for k in columns))
     out.print(table)
-    last = f"{s.last_file_sequence} ({s.last_file_date})" if s.last_file_sequence else "none"
+    sequence = s.get("last_file_sequence")
+    last = f"{sequence} ({s.get('last_file_date')})" if sequence else "none"
     out.print(
-        f"daily files received: {s.files_received} (incomplete: {s.files_incomplete}; "
-        f"latest {last}); open alerts: {s.open_alerts}"
+        f"daily files received: {s.get('files_received')} (incomplete: "
+        f"{s.get('files_incomplete')}; latest {last}); open alerts: {s.get('open_alerts')}",
+        markup=False,
     )
 
 
@@ -171,27 +165,24 @@ def list_cmd(
 ) -> None:
     """Notifications, newest first (IDs, states and dates: no personal data)."""
     if status is not None and status not in STATUSES:
-        err.print(f"--status must be one of {', '.join(STATUSES)}", style="red")
-        raise typer.Exit(2)
-    rows = _store().notifications(
-        now=datetime.now(UTC), country=country, status=cast(NotificationStatus, status), limit=limit
-    )
+        fail(f"--status must be one of {', '.join(STATUSES)}", AUTH_EXIT)
+    rows = _get("/notifications", country=country, status=status, limit=limit)
     if as_json:
-        _print_json([r.model_dump(mode="json") for r in rows])
+        print_json(rows)
         return
     table = Table(
         "notification", "state", "file", "recorded", "due", "sent", "acknowledged", "outcome"
     )
     for r in rows:
         table.add_row(
-            r.notification_id,
-            r.country,
-            str(r.file_sequence),
-            f"{r.recorded_at:%Y-%m-%d}",
-            f"{r.due_at:%Y-%m-%d}",
-            f"{r.sent_at:%Y-%m-%d %H:%M}" if r.sent_at else "",
-            f"{r.acknowledged_at:%Y-%m-%d %H:%M}" if r.acknowledged_at else "",
-            r.outcome or "",
+            r["notification_id"],
+            r.get("country", ""),
+            str(r.get("file_sequence", "")),
+            when(r.get("recorded_at"), "%Y-%m-%d"),
+            when(r.get("due_at"), "%Y-%m-%d"),
+            when(r.get("sent_at")),
+            when(r.get("acknowledged_at")),
+            r.get("outcome") or "",
         )
     out.print(table)
     out.print(f"{len(rows)} notification(s)")
@@ -202,9 +193,9 @@ def files(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 30, as_json: AsJson = False
 ) -> None:
     """The daily activity files received, newest first: sequence, date, records, digest."""
-    rows = _store().files(limit)
+    rows = _get("/daily-files", limit=limit)
     if as_json:
-        _print_json([r.model_dump(mode="json") for r in rows])
+        print_json(rows)
         return
     table = Table(
         "sequence",
@@ -220,16 +211,16 @@ def files(
     )
     for f in rows:
         table.add_row(
-            str(f.sequence),
-            f.file_date.isoformat(),
-            str(f.declared_count),
-            str(f.records_ingested),
-            str(f.rejected),
-            str(f.convictions),
-            str(f.notifications),
-            "yes" if f.complete else "NO",
-            f"{f.first_received_at:%Y-%m-%d %H:%M}",
-            f.digest[:12],
+            str(f.get("sequence")),
+            str(f.get("file_date")),
+            str(f.get("declared_count")),
+            str(f.get("records_ingested")),
+            str(f.get("rejected")),
+            str(f.get("convictions")),
+            str(f.get("notifications")),
+            "yes" if f.get("complete") else "NO",
+            when(f.get("first_received_at")),
+            str(f.get("digest", ""))[:12],
         )
     out.print(table)
 
@@ -239,16 +230,22 @@ def alerts(
     include_resolved: Annotated[bool, typer.Option("--all", help="Resolved ones too.")] = False,
     as_json: AsJson = False,
 ) -> None:
-    """Gaps found by the reconciliation or the intake: files missing, incomplete or out
-    of sequence; convictions without a notification in flight or sent."""
-    rows = [AlertRow.of(a) for a in _store().alerts(include_resolved=include_resolved)]
+    """Gaps found by the reconciliation or the intake.
+
+    Files missing, incomplete or out of sequence; convictions without a notification in
+    flight or sent."""
+    rows = _get("/notification-alerts", all=include_resolved)
     if as_json:
-        _print_json([r.model_dump(mode="json") for r in rows])
+        print_json(rows)
         return
     table = Table("id", "kind", "raised", "detail", "resolved")
     for a in rows:
-        resolved = f"{a.resolved_at:%Y-%m-%d %H:%M} by {a.resolved_by}" if a.resolved_at else ""
-        table.add_row(str(a.id), a.kind, f"{a.raised_at:%Y-%m-%d %H:%M}", a.detail, resolved)
+        resolved = (
+            f"{when(a['resolved_at'])} by {a.get('resolved_by')}" if a.get("resolved_at") else ""
+        )
+        table.add_row(
+            str(a["id"]), a.get("kind", ""), when(a.get("raised_at")), a.get("detail", ""), resolved
+        )
     out.print(table)
     out.print(f"{len(rows)} alert(s)")
 
@@ -256,37 +253,31 @@ def alerts(
 @app.command()
 def accept(
     alert_id: int,
-    actor: Annotated[str, typer.Option("--as", envvar="FNO_ACTOR", help="Your name.")] = "",
-    role: Annotated[str, typer.Option("--role", envvar="FNO_ROLE", help="Your role.")] = "",
     reason: Annotated[str, typer.Option("--reason", help="Why (it is logged).")] = "",
 ) -> None:
-    """Accept an open alert (e.g. the PNC confirms it has no file for that day): it is
-    not raised again, and no more re-sends are asked. Senior caseworkers and the
-    Director; recorded in the access log."""
-    if role not in ACCEPT_ROLES:
-        err.print(f"Refused: only a {' or '.join(ACCEPT_ROLES)} may accept an alert.", style="red")
-        raise typer.Exit(1)
-    if not actor or len(reason.strip()) < 3:
-        err.print("Say who you are (--as) and why (--reason).", style="red")
-        raise typer.Exit(2)
-    try:
-        _store().accept_alert(alert_id, actor=actor, role=role, reason=reason, at=datetime.now(UTC))
-    except (KeyError, ValueError) as e:
-        err.print(str(e), style="red", markup=False)
-        raise typer.Exit(1) from None
-    out.print(f"Alert {alert_id} accepted.")
+    """Accept an open alert (senior caseworkers and the Director).
+
+    E.g. the PNC confirms it has no file for that day: it is not raised again, and no
+    more re-sends are asked. Your token says who you are; recorded in the access log."""
+    if len(reason.strip()) < 3:
+        fail("Say why (--reason): accepting an alert is recorded with its justification.", 2)
+    answer = call(person(), "POST", f"/notification-alerts/{alert_id}/accept", reason=reason)
+    if answer.status_code == 200:
+        out.print(f"Alert {alert_id} accepted.")
+        return
+    if answer.status_code == 422:
+        fail(detail(answer), AUTH_EXIT)
+    fail(detail(answer), NO_ANSWER_EXIT if answer.status_code >= 500 else REFUSED_EXIT)
 
 
 @app.command()
 def reconcile() -> None:
-    """Run the reconciliation now (triggers its Schedule; the worker runs it)."""
+    """Run the reconciliation now (operators: straight to Temporal, not the API).
 
-    async def go() -> None:
-        await (await connect()).get_schedule_handle(RECONCILIATION_SCHEDULE_ID).trigger()
+    Triggers its Schedule; the worker runs it. It talks to Temporal directly, with the
+    worker's connection settings and keys (TEMPORAL_*, FNO_*)."""
+    # Imported here: only this operator's task uses the Temporal SDK; the rest of fno
+    # (and ``fno --help``) speaks HTTP and must not load it.
+    from cli.direct import trigger_reconciliation
 
-    try:
-        asyncio.run(go())
-    except Exception as e:
-        err.print(f"Could not trigger the reconciliation: {e}", style="red", markup=False)
-        raise typer.Exit(1) from None
-    out.print("Reconciliation triggered: see `fno notifications alerts` in a moment.")
+    trigger_reconciliation()

@@ -1,115 +1,151 @@
-"""What ``fno`` prints: tables and lines on the terminal, refusals on stderr with their
-exit status (``cli.fno`` holds the commands)."""
+"""What ``fno`` prints: tables and lines on the terminal from the API's JSON, refusals
+on stderr with their exit status (``cli.fno`` holds the commands). Times are shown in
+the terminal's local time."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
-from temporalio.service import RPCError
-
-from access.errors import CaseUnreadable
-from models.decision_forms import decisions_accepted
 
 out = Console()
 err = Console(stderr=True)
 
-UNREADABLE_EXIT = 3
+REFUSED_EXIT = 1  # the case (or the store) refused: a decision, an alert already closed
+AUTH_EXIT = 2  # not signed in, refused by the API (401/403), or bad input
+UNREADABLE_EXIT = 3  # the case exists but cannot be read now
+NO_ANSWER_EXIT = 4  # the API, or Temporal behind it, did not answer
 
 
-def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]{message}[/red]")
+def fail(message: str, code: int = REFUSED_EXIT) -> NoReturn:
+    err.print(message, style="red", markup=False)
     raise typer.Exit(code)
 
 
-def unreadable(e: CaseUnreadable, as_json: bool = False) -> NoReturn:
-    """A case that cannot be read now: the reason and what to do, exit status 3."""
+def unreadable(answer: dict[str, Any], as_json: bool = False) -> NoReturn:
+    """A case that cannot be read now (the API's 409 with ``why``): the reason and what
+    to do, exit status 3; ``--json``: the API's answer on stdout too."""
     if as_json:
-        print(json.dumps(e.as_dict(), indent=2))
-    err.print(e.detail, style="red", markup=False)
-    err.print(f"Error: {e.error}", style="red", markup=False)
+        print(json.dumps(answer, indent=2))
+    err.print(str(answer.get("detail", "")), style="red", markup=False)
+    if answer.get("error"):
+        err.print(f"Error: {answer['error']}", style="red", markup=False)
     raise typer.Exit(UNREADABLE_EXIT)
 
 
-def unanswered(e: RPCError) -> NoReturn:
-    fail(f"The case cannot be read right now: Temporal did not answer ({e.message}).", 4)
+def print_json(rows: Any) -> None:
+    """``--json``: the API's answer, indented."""
+    print(json.dumps(rows, indent=2))
 
 
-def print_rows(rows: Sequence[Any]) -> None:
-    """``--json``: the rows as one indented JSON array."""
-    print(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
+def at(value: Any) -> datetime | None:
+    """An ISO 8601 time from the API, in local time (None for none)."""
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value)).astimezone()
 
 
-def case(state: Any) -> None:
+def when(value: Any, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    moment = at(value)
+    return f"{moment:{fmt}}" if moment else ""
+
+
+def _joined(values: Iterable[Any] | None) -> str:
+    return ", ".join(str(v) for v in values or [])
+
+
+def case(state: dict[str, Any]) -> None:
     """A case: stage, outcome, what it awaits and from whom, deadlines, the timeline."""
-    out.print(f"[bold]{state.case_id}[/bold]  {state.stage.value}")
-    if getattr(state, "casework_id", None):
-        out.print(f"Criminal Casework case: {state.casework_id}")
-    if state.outcome:
-        out.print(f"Outcome: {state.outcome.value}")
-    if state.awaiting:
-        out.print(f"Awaiting: {', '.join(state.awaiting)} (from {', '.join(state.awaiting_role)})")
-    now = datetime.now(tz=state.opened_at.tzinfo if state.opened_at else None)
-    for d in state.deadlines:
-        out.print(f"Deadline: {d.name} at {d.due_at:%Y-%m-%d %H:%M} ({d.due_at - now} left)")
+    out.print(f"[bold]{state['case_id']}[/bold]  {state.get('stage', '')}", highlight=False)
+    if state.get("casework_id"):
+        out.print(f"Criminal Casework case: {state['casework_id']}", markup=False)
+    if state.get("outcome"):
+        out.print(f"Outcome: {state['outcome']}", markup=False)
+    if state.get("awaiting"):
+        awaiting, roles = _joined(state["awaiting"]), _joined(state.get("awaiting_role"))
+        out.print(f"Awaiting: {awaiting} (from {roles})", markup=False)
+    now = datetime.now().astimezone()
+    for d in state.get("deadlines") or []:
+        due = at(d["due_at"])
+        left = f" ({due - now} left)" if due else ""
+        out.print(f"Deadline: {d['name']} at {when(d['due_at'])}{left}", markup=False)
     table = Table("when", "what", "who", "why")
-    for entry in state.timeline:
-        who = f"{entry.actor} ({entry.role})" if entry.actor else ""
-        table.add_row(f"{entry.at:%Y-%m-%d %H:%M}", entry.text, who, entry.reason or "")
+    for entry in state.get("timeline") or []:
+        who = f"{entry['actor']} ({entry.get('role')})" if entry.get("actor") else ""
+        table.add_row(when(entry["at"]), entry.get("text", ""), who, entry.get("reason") or "")
     out.print(table)
 
 
-def decisions(case_id: str, state: Any) -> None:
+def decisions(case_id: str, state: dict[str, Any]) -> None:
     """The decisions a case accepts now, their fields and who may make them."""
-    out.print(f"[bold]{case_id}[/bold]  {state.stage.value}")
-    if not state.awaiting:
+    # Imported here: the decision forms are built from the decisions' schema (pydantic),
+    # which only this listing needs — not ``fno --help`` nor any other command.
+    from models.decision_forms import decisions_accepted
+
+    out.print(f"[bold]{case_id}[/bold]  {state.get('stage', '')}", highlight=False)
+    if not state.get("awaiting"):
         out.print("The case accepts no decision now.")
         return
     table = Table("decision", "fields", "who may make it")
-    for form in decisions_accepted(state.awaiting):
+    for form in decisions_accepted(state["awaiting"]):
         fields = [f.usage() for f in form.fields]
         table.add_row(form.kind, "\n".join(fields) or "-", ", ".join(form.roles))
     out.print(table)
     out.print('Example: fno decide CASE KIND field=value --reason "why"')
 
 
-def stuck(found: Sequence[Any]) -> None:
+def stuck(found: Sequence[dict[str, Any]]) -> None:
     table = Table("case", "stage", "why", "last error")
     for r in found:
-        stage = r.stage or ""
-        if r.closed_at:
-            stage = f"{stage} (closed {r.closed_at:%Y-%m-%d %H:%M})".strip()
-        table.add_row(r.case_id, stage, r.why, r.last_error or "")
+        stage = r.get("stage") or ""
+        if r.get("closed_at"):
+            stage = f"{stage} (closed {when(r['closed_at'])})".strip()
+        table.add_row(r["case_id"], stage, r.get("why", ""), r.get("last_error") or "")
     out.print(table)
     out.print(f"{len(found)} stuck case(s)")
 
 
-def cases(rows: Sequence[Any], page: int) -> None:
+def cases(rows: Sequence[dict[str, Any]], page: int) -> None:
     table = Table("case", "stage", "outcome", "nat.", "force", "owner", "awaiting", "deadline")
     for r in rows:
         table.add_row(
-            r.case_id,
-            r.stage or "",
-            r.outcome or "",
-            r.nationality or "",
-            r.force or "",
-            r.owner or "",
-            ", ".join(r.awaiting_roles),
-            f"{r.next_deadline:%Y-%m-%d %H:%M}" if r.next_deadline else "",
+            r["case_id"],
+            r.get("stage") or "",
+            r.get("outcome") or "",
+            r.get("nationality") or "",
+            r.get("force") or "",
+            r.get("owner") or "",
+            _joined(r.get("awaiting_roles")),
+            when(r.get("next_deadline")),
         )
     out.print(table)
     out.print(f"page {page}: {len(rows)} case(s)")
 
 
-def audit(rows: Sequence[Any]) -> None:
+def audit(rows: Sequence[dict[str, Any]]) -> None:
     table = Table("when", "action", "who", "role", "case", "justification")
     for r in rows:
         table.add_row(
-            f"{r.at:%Y-%m-%d %H:%M:%S}", r.action, r.actor, r.role, r.case_id, r.justification
+            when(r.get("at"), "%Y-%m-%d %H:%M:%S"),
+            r.get("action", ""),
+            r.get("actor", ""),
+            r.get("role", ""),
+            r.get("case_id", ""),
+            r.get("justification", ""),
         )
     out.print(table)
+
+
+def principal(me: dict[str, Any], api_url: str) -> None:
+    """``fno whoami``: who the API says the token proves."""
+    force = f", {me['force']}" if me.get("force") else ""
+    out.print(f"{me.get('name', '?')} ({me.get('role', '?')}{force})", markup=False)
+    out.print(f"subject: {me.get('subject', '?')}", markup=False)
+    if me.get("expires_at"):
+        out.print(f"token valid until {when(me['expires_at'])}", markup=False)
+    out.print(f"API: {api_url}", markup=False)
