@@ -4,18 +4,15 @@ from the library, the ``fno`` command and over HTTP."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from typer.testing import CliRunner
 
 from access.decisions import send_decision
 from access.errors import AccessRefused
 from access.reading import audit, read_case
 from activities.steps import CaseActivities
-from cli.fno import app as fno_app
 from identity.principal import Principal
 from models.case import Outcome, Stage
 from models.steps import EncounterOpened
@@ -146,46 +143,6 @@ def test_audit_is_for_supervisors_by_case_or_by_actor_since_a_date(tmp_path):
         "c-2"
     ]
     assert audit(store, SUPERVISOR, actor="Ann Lee", since=yesterday + timedelta(days=2)) == []
-
-
-def test_fno_audit_prints_the_log_and_refuses_a_caseworker(tmp_path, monkeypatch):
-    from store.cases import CaseStore
-
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    store = CaseStore.migrated(url)
-    store.log(
-        actor="Sam Jones",
-        role="caseworker",
-        action="decision",
-        case_id="c-9",
-        justification="detention: risk",
-    )
-    monkeypatch.setenv("FNO_DATABASE_URL", url)
-    runner = CliRunner()
-    ok = runner.invoke(
-        fno_app, ["audit", "c-9", "--as", "Sue Park", "--role", "supervisor", "--json"]
-    )
-    assert ok.exit_code == 0, ok.output
-    assert [e["justification"] for e in json.loads(ok.stdout)] == ["detention: risk"]
-    by_actor = runner.invoke(
-        fno_app,
-        [
-            "audit",
-            "--actor",
-            "Sam Jones",
-            "--since",
-            "2020-01-01",
-            "--as",
-            "Sue Park",
-            "--role",
-            "supervisor",
-            "--json",
-        ],
-    )
-    assert [e["case_id"] for e in json.loads(by_actor.stdout)] == ["c-9"]
-    refused = runner.invoke(fno_app, ["audit", "c-9", "--as", "Sam Jones", "--role", "caseworker"])
-    assert refused.exit_code == 2
-    assert "detention: risk" not in refused.output  # nothing of the log shown
 
 
 async def test_http_reads_need_a_reason_and_the_policy_and_audit_needs_a_supervisor(

@@ -242,8 +242,8 @@ def _bare_env(tmp_path: Path, **more: str) -> dict[str, str]:
 
 @pytest.mark.parametrize(
     "command",
-    [["worker.py"], ["starter.py", "examples/custody_events.jsonl"], ["-m", "cli.fno", "cases"]],
-    ids=["worker", "starter", "fno"],
+    [["worker.py"], ["starter.py", "examples/custody_events.jsonl"]],
+    ids=["worker", "starter"],
 )
 def test_processes_refuse_to_start_without_keys(tmp_path, command):
     # The front-door key given: the worker checks it first (tests/test_front_door.py).

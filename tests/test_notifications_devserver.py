@@ -5,18 +5,12 @@ the stuck-case listing (compressed policy: a day lasts a fifth of a second)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import ScheduleActionStartWorkflow
 
 from access.intake import Intake
-from access.kinds import NOTIFICATION
-from models.case import Outcome
 from models.notification_policy import NotificationPolicy
 from models.reconciliation import RECONCILIATION_SCHEDULE_ID
 from processes.reconciliation_schedule import (
@@ -32,33 +26,6 @@ pytestmark = pytest.mark.devserver
 POLICY = NotificationPolicy(name="compressed (0.2s days)", day_seconds=0.2)
 KEY = system_key(name="PNC daily activity feed", scopes=["daily-files"], forces=[])
 READER = bearer("supervisor", "Sue Park")
-
-
-async def fno(env: dict[str, str], *args: str, stdin: bytes | None = None) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "cli.fno",
-        *args,
-        env=env,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else None,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate(stdin)
-    return proc.returncode or 0, out.decode(), err.decode()
-
-
-def fno_env(h, tmp_path) -> dict[str, str]:
-    return os.environ | {
-        "TEMPORAL_ADDRESS": h.client.service_client.config.target_host,
-        "TEMPORAL_NAMESPACE": h.client.namespace,
-        "FNO_DATABASE_URL": str(h.case_store.engine.url),
-        "FNO_HOME": str(tmp_path),
-        "FNO_TASK_QUEUE": h.task_queue,
-        "FNO_POLICY": "compressed:0.2",
-        "FNO_LOG_FORMAT": "json",
-    }
 
 
 async def schedule_state(handle, wanted, *, what: str, within: float = 30.0):
@@ -131,104 +98,6 @@ async def test_the_reconciliation_schedule_is_made_once_kept_up_to_date_and_runs
     [calendar] = daily.spec.calendars
     assert [r.start for r in calendar.hour] == [7] and daily.spec.time_zone_name == "UTC"
     assert daily.policy.catchup_window == timedelta(days=1)
-
-
-async def test_fno_takes_daily_files_and_shows_notifications_to_supervisors(dev_env, tmp_path):
-    async with notification_harness(dev_env, tmp_path, policy=POLICY) as h:
-        env = fno_env(h, tmp_path)
-        now = datetime.now(UTC)
-        records = [
-            # A day lasts a fifth of a second here: recorded "now", not hours ago.
-            conviction(["PL"], now),
-            conviction(["DE", "FR"], now),
-            conviction(["GB"], now),
-        ]
-        day = (now - timedelta(days=1)).date()
-        path = tmp_path / "pnc-0005.jsonl"
-        path.write_bytes(daily_file(5, day, records))
-        later = tmp_path / "pnc-0007.jsonl"
-        later.write_bytes(daily_file(7, day + timedelta(days=2), []))
-        code1, out1, err1 = await fno(env, "daily-file", str(path))
-        code2, out2, _ = await fno(env, "daily-file", str(path), str(later))
-        code3, out3, _ = await fno(env, "daily-file", "-", stdin=b'{"record_type": "header"}\n')
-        ids = h.ids()
-
-        async def all_closed():
-            return all(h.store.record(i).closed_at for i in ids)
-
-        await eventually(all_closed, what="notifications closed")
-
-        async def listed():
-            code, out, err = await fno(env, "cases", "--kind", "notification", "--json")
-            assert code == 0, err
-            rows = [r for r in json.loads(out) if r["case_id"] in ids]
-            return rows if len(rows) == 3 else None
-
-        rows = await listed() or await eventually(listed, what="visibility")
-        _, summary, _ = await fno(env, "notifications", "summary", "--json")
-        _, table, _ = await fno(env, "notifications", "summary")
-        _, alerts, _ = await fno(env, "notifications", "alerts", "--json")
-        code_s, stuck, err_s = await fno(env, "cases", "--stuck", "--json")
-        _, files_out, _ = await fno(env, "notifications", "files", "--json")
-        _, acked, _ = await fno(
-            env, "notifications", "list", "--status", "acknowledged", "--country", "PL", "--json"
-        )
-        show_code, shown, show_err = await fno(env, "show", ids[0], "--json", "--reason", "test")
-        refused_code, _, refused_err = await fno(
-            env,
-            "notifications",
-            "accept",
-            "1",
-            "--as",
-            "Sue",
-            "--role",
-            "supervisor",
-            "--reason",
-            "no file that day",
-        )
-        accepted_code, _, _ = await fno(
-            env,
-            "notifications",
-            "accept",
-            "1",
-            "--as",
-            "Ann Lee",
-            "--role",
-            "senior_caseworker",
-            "--reason",
-            "PNC confirms no file 6 was produced",
-        )
-        _, open_after, _ = await fno(env, "notifications", "alerts", "--json")
-    first, repeat, seventh = (json.loads(line) for line in (out1 + out2).splitlines())
-    assert code1 == 0, err1
-    assert first["status"] == "ingested" and first["notifications_new"] == 3
-    assert first["started"] == 3
-    assert repeat["status"] == "already_ingested" and repeat["started"] == 0
-    assert seventh["sequence"] == 7 and seventh["missing_before"] == [6]
-    assert code2 == 0 and code3 == 1 and json.loads(out3)["status"] == "refused"
-    assert {r["nationality"] for r in rows} == {"PL", "DE", "FR"}
-    assert {r["outcome"] for r in rows} == {"NOTIFICATION_ACKNOWLEDGED"}
-    total = json.loads(summary)["total"]
-    assert (total["notifications"], total["sent"], total["acknowledged"], total["overdue"]) == (
-        3,
-        3,
-        3,
-        0,
-    )
-    assert "PL" in table and "daily files received: 2" in table
-    assert [a["key"] for a in json.loads(alerts)] == ["missing_file:6"]
-    assert code_s == 0, err_s
-    assert any(
-        r["case_id"] == "daily-file-6" and "not received" in r["why"] for r in json.loads(stuck)
-    )
-    assert [f["sequence"] for f in json.loads(files_out)] == [7, 5]
-    assert len(json.loads(acked)) == 1
-    assert show_code == 0, show_err
-    state = json.loads(shown)
-    assert NOTIFICATION.owns(state["case_id"])
-    assert state["outcome"] == Outcome.NOTIFICATION_ACKNOWLEDGED.value
-    assert refused_code == 1 and "senior_caseworker" in refused_err
-    assert accepted_code == 0 and json.loads(open_after) == []
 
 
 def web(h):

@@ -12,7 +12,7 @@ replay it run again, it reads and moves again.
 from __future__ import annotations
 
 import json
-import os
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -28,8 +28,8 @@ from models.case import Outcome, Stage
 from models.policy import compressed_policy
 from sim.world_file import ReplySpec, SubjectSpec
 from tests.support import api_client, bearer, custody_event, eventually, harness, until
-from tests.support_web import browserless, sign_in
-from tests.test_cli import fno
+from tests.support_cli import api, fno, signed_in
+from tests.support_web import browserless, live_server, sign_in
 
 pytestmark = pytest.mark.devserver
 
@@ -56,15 +56,13 @@ async def incompatible_worker(h: Any) -> AsyncIterator[Worker]:
         yield w
 
 
-def fno_env(dev_env: Any, h: Any, tmp_path: Any) -> dict[str, str]:
-    return os.environ | {
-        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
-        "TEMPORAL_NAMESPACE": dev_env.client.namespace,
-        "FNO_DATABASE_URL": str(h.store.engine.url),
-        "FNO_HOME": str(tmp_path),
-        "FNO_ACTOR": "Sam Jones",
-        "FNO_ROLE": "caseworker",
-    }
+@asynccontextmanager
+async def fno_user(h: Any, tmp_path: Any) -> AsyncIterator[dict[str, str]]:
+    """``fno`` as Sam Jones (caseworker), signed in to the HTTP API on a local port."""
+    async with live_server(api(h)) as url:
+        yield await signed_in(
+            tmp_path, url, f"sam-{uuid.uuid4().hex[:8]}", "Sam Jones", "caseworker"
+        )
 
 
 async def stuck_row(h: Any, case_id: str, **kw: Any) -> StuckCase | None:
@@ -109,9 +107,10 @@ async def test_a_running_case_that_cannot_replay_is_stuck_and_its_reads_answer_4
                     },
                     headers=READER,
                 )
-            shown_code, shown, _ = await fno(
-                fno_env(dev_env, h, tmp_path), "show", handle.id, "--json", "--reason", "test"
-            )
+            async with fno_user(h, tmp_path) as env:
+                shown_code, shown, _ = await fno(
+                    env, "show", handle.id, "--json", "--reason", "test"
+                )
 
         assert row.last_error and row.last_error.startswith("[TMPRL1100]")
         assert row.since is not None and row.closed_at is None
@@ -165,15 +164,17 @@ async def test_a_closed_case_that_cannot_replay_is_listed_and_its_reads_answer_4
             )
             # The worker's periodic scan (no ClosedProbe) replays no closed case.
             unprobed = await stuck_row(h, handle.id)
-            env = fno_env(dev_env, h, tmp_path)
             async with api_client(h.client, h.store) as http:
                 read = await http.get(f"/cases/{handle.id}", headers=READER)
                 listed = await http.get("/stuck-cases", headers=READER)
             async with browserless(h.client, h.store) as web:
                 await sign_in(web, "sam")
                 page = await web.get(f"/web/cases/{handle.id}", params={"purpose": "test"})
-            shown_code, shown, _ = await fno(env, "show", handle.id, "--json", "--reason", "test")
-            stuck_code, stuck_out, stuck_err = await fno(env, "cases", "--stuck", "--json")
+            async with fno_user(h, tmp_path) as env:
+                shown_code, shown, _ = await fno(
+                    env, "show", handle.id, "--json", "--reason", "test"
+                )
+                stuck_code, stuck_out, stuck_err = await fno(env, "cases", "--stuck", "--json")
 
         assert row.why == CANNOT_REPLAY and row.closed_at is not None, row
         assert row.last_error and row.last_error.startswith("[TMPRL1100]")
