@@ -26,12 +26,14 @@ start has been rotated out. A history recorded before the front door has neither
 marker: its case was started by the code of its day and carries on (the recorded
 histories of ``tests/histories`` replay, and a case started before this change
 finishes on the new code). A case started but never taken by any worker before the
-upgrade is checked live, like any new start.
+upgrade is checked live, like any new start — unless it was recorded before
+``FNO_FRONT_DOOR_SINCE`` (set it to the time of the upgrade) with no assertion.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -49,7 +51,7 @@ from models.case import CASEWORK_WORKFLOW, ENCOUNTER_WORKFLOW
 from models.decisions import DecisionRequest
 from models.notification import NOTIFICATION_WORKFLOW
 from runtime.codec_keys import CodecKeys
-from runtime.front_door import AssertionRefused, check_binding, read
+from runtime.front_door import HEADER, AssertionRefused, check_binding, read
 
 GUARDED_STARTS = frozenset({ENCOUNTER_WORKFLOW, CASEWORK_WORKFLOW, NOTIFICATION_WORKFLOW})
 GUARDED_UPDATES = frozenset({"decide"})
@@ -64,14 +66,20 @@ _HOW = (
 
 
 class FrontDoorWorker(Interceptor):
-    """Worker interceptor checking the front door's assertions with ``keys``."""
+    """Worker interceptor checking the front door's assertions with ``keys``.
 
-    def __init__(self, keys: CodecKeys) -> None:
+    ``trust_unsigned_before`` (``FNO_FRONT_DOOR_SINCE``, for the upgrade): a start the
+    server recorded before that time with no assertion at all is trusted — a case the
+    intake of the day started while no worker ran, whose ID (one per custody event,
+    never reused) a refusal would take for good."""
+
+    def __init__(self, keys: CodecKeys, *, trust_unsigned_before: datetime | None = None) -> None:
         self.keys = keys
-        bound_keys = keys
+        bound_keys, bound_since = keys, trust_unsigned_before
 
         class _Bound(_Checking):
             keys = bound_keys
+            since = bound_since
 
         self._cls = _Bound
 
@@ -89,6 +97,7 @@ def _claims(keys: CodecKeys, headers: Mapping[str, Payload]) -> dict[str, Any]:
 
 class _Checking(WorkflowInboundInterceptor):
     keys: CodecKeys
+    since: datetime | None = None
 
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
         info = workflow.info()
@@ -112,6 +121,9 @@ class _Checking(WorkflowInboundInterceptor):
                 raise _start_refused("it was refused when it was started")
             return  # started before the front door: by the code of its day
         info = workflow.info()
+        if HEADER not in input.headers and self.since and info.start_time < self.since:
+            workflow.patched(START_TRUSTED)  # started before the front door, by its intake
+            return
         try:
             claims = _claims(self.keys, input.headers)
             check_binding(

@@ -35,7 +35,11 @@ from processes.reconciliation_schedule import (
 )
 from runtime.codec_keys import CodecKeys
 from runtime.config import Settings, connect
-from runtime.front_door import CASE_PROCESS, require_front_door_keys
+from runtime.front_door import (
+    CASE_PROCESS,
+    require_front_door_keys,
+    unsigned_starts_trusted_before,
+)
 from runtime.logs import configure_logging, get_logger
 from workflows import WORKFLOWS, activation_order
 
@@ -57,6 +61,7 @@ async def main(stuck_cases: StuckCaseScan) -> None:
     # Without either key, refuse to start (exit status 2) saying what to set.
     CodecKeys.from_env()
     front_door = require_front_door_keys()
+    trust_unsigned_before = unsigned_starts_trusted_before()
     # The worker's own starts (a casework referral, a notification) sign as the process.
     client = await connect(acting_for=CASE_PROCESS)
     log = get_logger(
@@ -80,6 +85,7 @@ async def main(stuck_cases: StuckCaseScan) -> None:
             build_activities(settings),
             pool,
             front_door=front_door,
+            trust_unsigned_before=trust_unsigned_before,
         )
         scan_minutes = float(os.environ.get("FNO_STUCK_SCAN_MINUTES", "5"))
         watcher = (
@@ -102,6 +108,7 @@ def make_worker(
     pool: ThreadPoolExecutor,
     *,
     front_door: CodecKeys | None = None,
+    trust_unsigned_before: datetime | None = None,
 ) -> Worker:
     """The worker with the product's settings (the benchmark's baseline uses the same).
 
@@ -119,7 +126,11 @@ def make_worker(
         activity_executor=pool,
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         graceful_shutdown_timeout=SHUTDOWN_GRACE,
-        interceptors=[FrontDoorWorker(front_door)] if front_door is not None else [],
+        interceptors=(
+            [FrontDoorWorker(front_door, trust_unsigned_before=trust_unsigned_before)]
+            if front_door is not None
+            else []
+        ),
     )
 
 

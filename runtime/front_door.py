@@ -16,36 +16,29 @@ client of ``runtime.config.connect()`` inside ``acting_as(actor_id, actor, role)
 carries the assertion for that identity; outside it, the client's default identity
 (``connect(..., acting_for=CASE_PROCESS)``: the worker's own starts), or none.
 
-The key (``front_door_keys``), like the payload encryption keys and in the same JSON
-form (``{"current": "<id>", "keys": {"<id>": "<base64 of 32 random bytes>"}}``; the
-token's ``kid`` names the key, so keys rotate):
+The key comes from ``FNO_FRONT_DOOR_KEY`` / ``FNO_FRONT_DOOR_KEY_FILE`` /
+``$FNO_HOME/front-door-key`` (``runtime.front_door_keys``, re-exported here), in the
+codec keys' JSON form; the token's ``kid`` names its key, so keys rotate
+(``python -m runtime.front_door rotate --file PATH``; ``new-key``).
 
-* ``FNO_FRONT_DOOR_KEY`` — the JSON itself (a secret manager's value), or
-* ``FNO_FRONT_DOOR_KEY_FILE`` — a file holding it, or
-* ``$FNO_HOME/front-door-key`` when it exists: the local key ``make run`` creates.
-
-``python -m runtime.front_door rotate --file PATH`` adds a key and makes it current;
-``new-key`` prints one. Nothing here reads the wall clock on the verifying side: the
-case checks the binding to its workflow, the update and the arguments, never ``exp``
-(time-skipping tests move a case's clock by days).
+Nothing here reads the wall clock on the verifying side: the case checks the binding
+to its workflow, the update and the arguments, never ``exp`` (time-skipping tests move
+a case's clock by days).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import jwt
-from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
 from temporalio.api.common.v1 import Payload
 from temporalio.client import (
@@ -59,38 +52,23 @@ from temporalio.client import (
     WorkflowUpdateHandle,
 )
 
-from models.case import CASEWORK_WORKFLOW, ENCOUNTER_WORKFLOW, CaseworkInput, EncounterInput
-from models.decisions import DecisionRequest
-from models.notification import NOTIFICATION_WORKFLOW, NotificationInput
-from runtime.codec_keys import CodecConfigError, CodecKeys, key_file_cli, write_keys_file
+from runtime.codec_keys import CodecKeys
+from runtime.front_door_keys import (
+    HOW_TO_CONFIGURE,
+    FrontDoorConfigError,
+    ensure_local_key,
+    front_door_keys,
+    local_key_path,
+    main,
+    require_front_door_keys,
+    unsigned_starts_trusted_before,
+)
 
 HEADER = "fno-front-door"
 ISSUER = "fno-front-door"
 ALGORITHM = "HS256"
-LOCAL_KEY_FILE = "front-door-key"
 # For people reading an assertion; the case itself never checks it (see the docstring).
 LIFETIME_SECONDS = 300
-
-HOW_TO_CONFIGURE = (
-    "Set FNO_FRONT_DOOR_KEY to the front-door key as JSON "
-    '({"current": "<key id>", "keys": {"<key id>": "<base64 of 32 random bytes>"}}; '
-    "`python -m runtime.front_door new-key` prints one) or FNO_FRONT_DOOR_KEY_FILE to a file "
-    "holding it; give the worker and every front door (the HTTP API, the web app, intake) the "
-    "same key. For a local run, `make run` creates $FNO_HOME/front-door-key."
-)
-
-# What the case reads each argument as, so a caller that sends a dict digests the same
-# value the case receives (the worker's arguments are typed).
-_ARG_TYPES: dict[tuple[str, str], type[BaseModel]] = {
-    ("update", "decide"): DecisionRequest,
-    ("start", ENCOUNTER_WORKFLOW): EncounterInput,
-    ("start", CASEWORK_WORKFLOW): CaseworkInput,
-    ("start", NOTIFICATION_WORKFLOW): NotificationInput,
-}
-
-
-class FrontDoorConfigError(CodecConfigError):
-    """The front-door key is missing or malformed: raised at start-up."""
 
 
 class AssertionRefused(ValueError):
@@ -134,77 +112,14 @@ def current_actor() -> Actor | None:
     return _acting.get()
 
 
-# --- the key -------------------------------------------------------------------------
-
-
-def local_key_path(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    return Path(env.get("FNO_HOME", ".fno")).resolve() / LOCAL_KEY_FILE
-
-
-def front_door_keys(env: Mapping[str, str] | None = None) -> CodecKeys | None:
-    """The front-door keys configured (see the module docstring), or None when there
-    are none; ``FrontDoorConfigError`` for a malformed or unreadable one."""
-    env = os.environ if env is None else env
-    inline = env.get("FNO_FRONT_DOOR_KEY", "").strip()
-    path_text = env.get("FNO_FRONT_DOOR_KEY_FILE", "").strip()
-    if inline and path_text:
-        raise FrontDoorConfigError("set FNO_FRONT_DOOR_KEY or FNO_FRONT_DOOR_KEY_FILE, not both")
-    try:
-        if inline:
-            return CodecKeys.from_json(inline, source="FNO_FRONT_DOOR_KEY", how_to=HOW_TO_CONFIGURE)
-        path = Path(path_text) if path_text else local_key_path(env)
-        if not path_text and not path.is_file():
-            return None
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as err:
-            raise FrontDoorConfigError(
-                f"cannot read the front-door key file {path}: {err.strerror}"
-            ) from None
-        return CodecKeys.from_json(
-            text, source=f"front-door key file {path}", how_to=HOW_TO_CONFIGURE
-        )
-    except FrontDoorConfigError:
-        raise
-    except CodecConfigError as err:
-        raise FrontDoorConfigError(f"front-door key: {err}") from None
-
-
-def require_front_door_keys(env: Mapping[str, str] | None = None) -> CodecKeys:
-    """The front-door keys, or ``FrontDoorConfigError`` saying what to set."""
-    keys = front_door_keys(env)
-    if keys is None:
-        raise FrontDoorConfigError(
-            "no front-door key is configured: the worker would trust no decision or start. "
-            + HOW_TO_CONFIGURE
-        )
-    return keys
-
-
-def ensure_local_key(home: Path, env: Mapping[str, str]) -> bool:
-    """For a local run that configures no front-door key (``make run``): create
-    ``home/front-door-key`` (0600, one fresh key) unless it exists; True if created."""
-    if env.get("FNO_FRONT_DOOR_KEY") or env.get("FNO_FRONT_DOOR_KEY_FILE"):
-        return False
-    path = home / LOCAL_KEY_FILE
-    if path.exists():
-        return False
-    write_keys_file(path, CodecKeys.generate())
-    return True
-
-
 # --- the assertion ---------------------------------------------------------------------
 
 
-def args_digest(op: str, target: str, args: Sequence[Any]) -> str:
-    """SHA-256 of the arguments as the case reads them (canonical JSON)."""
-    model = _ARG_TYPES.get((op, target))
-    values = [
-        model.model_validate(a) if model is not None and isinstance(a, dict) else a for a in args
-    ]
+def args_digest(args: Sequence[Any]) -> str:
+    """SHA-256 of the arguments as canonical JSON. The case digests the typed values it
+    receives (pydantic models, every field), so a door sends models, not dicts."""
     text = json.dumps(
-        [to_jsonable_python(v) for v in values],
+        [to_jsonable_python(v) for v in args],
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -233,7 +148,7 @@ def sign(
         "wf": workflow_id,
         "op": op,
         "target": target,
-        "args": args_digest(op, target, args),
+        "args": args_digest(args),
         "iat": now,
         "exp": now + LIFETIME_SECONDS,
         "jti": str(uuid.uuid4()),
@@ -293,7 +208,7 @@ def check_binding(
         raise AssertionRefused("its front-door assertion was made for another operation")
     if update_id is not None and claims.get("uid") != update_id:
         raise AssertionRefused("its front-door assertion was made for another request")
-    if claims["args"] != args_digest(op, target, args):
+    if claims["args"] != args_digest(args):
         raise AssertionRefused("its front-door assertion was made for other contents")
 
 
@@ -331,9 +246,7 @@ class _Signing(OutboundInterceptor):
             if input.start_signal is not None:
                 extra = {
                     "signal": input.start_signal,
-                    "signal_args": args_digest(
-                        "signal", input.start_signal, input.start_signal_args
-                    ),
+                    "signal_args": args_digest(input.start_signal_args),
                 }
             input.headers = _with(
                 input.headers,
@@ -419,18 +332,6 @@ class _Signing(OutboundInterceptor):
         await self.next.signal_workflow(input)
 
 
-# --- the command line ------------------------------------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    return key_file_cli(
-        argv,
-        prog="python -m runtime.front_door",
-        description="The front-door signing key.",
-        how_to=HOW_TO_CONFIGURE,
-    )
-
-
 if __name__ == "__main__":
     raise SystemExit(main())
 
@@ -438,6 +339,7 @@ if __name__ == "__main__":
 __all__ = [
     "CASE_PROCESS",
     "HEADER",
+    "HOW_TO_CONFIGURE",
     "Actor",
     "AssertionRefused",
     "FrontDoor",
@@ -446,8 +348,12 @@ __all__ = [
     "args_digest",
     "check_binding",
     "current_actor",
+    "ensure_local_key",
     "front_door_keys",
+    "local_key_path",
+    "main",
     "read",
     "require_front_door_keys",
     "sign",
+    "unsigned_starts_trusted_before",
 ]

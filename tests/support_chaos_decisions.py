@@ -27,7 +27,6 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 from temporalio.api.enums.v1 import EventType, TimeoutType
 from temporalio.client import Client, WorkflowHistory
-from temporalio.worker import Replayer
 
 from access.decisions import request_for, send_decision
 from access.errors import DecisionRefused
@@ -38,8 +37,8 @@ from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from runtime.embedded import stop_process
 from sim.tables import SimEffect
 from sim.world_file import pnc_subject_key
-from tests.support import CONVERTER, custody_event, decrypted_history
-from workflows import WORKFLOWS
+from tests.support import CODEC_KEYS, custody_event, decrypted_history
+from tests.support_front_door import replayer
 from workflows.casework import CriminalCaseworkWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -460,8 +459,7 @@ async def replay_all(client: Client, save_to: Path) -> ReplayReport:
         for history in histories.values():
             yield history
 
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
-    results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
+    results = await replayer(CODEC_KEYS).replay_workflows(each(), raise_on_replay_failure=False)
     by_run = {e.run_id: e for e in executions}
     for run_id, history in histories.items():
         report.with_update.update(resolved_with_update(history))

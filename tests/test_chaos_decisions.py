@@ -66,6 +66,7 @@ from tests.support_chaos_decisions import (
     plans,
     replay_all,
 )
+from tests.support_front_door import signing
 from workflows.casework import CriminalCaseworkWorkflow
 from workflows.encounter import EncounterWorkflow
 
@@ -126,7 +127,10 @@ async def test_decisions_survive_worker_kills_as_timers_fire(tmp_path, capsys):
     server = start_dev_server(home, port, ui_port)
     workers.start()
     try:
-        client = await Client.connect(f"localhost:{port}", data_converter=CONVERTER)
+        # Encrypting, and signing as intake would (decisions: as their person).
+        client = await Client.connect(
+            f"localhost:{port}", data_converter=CONVERTER, interceptors=[signing()]
+        )
         driver = Driver(client)
         started = time.monotonic()
         await workers.ready()

@@ -17,7 +17,7 @@ import sys
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +50,7 @@ from models.case import (
 )
 from models.decisions import DecisionRefusal, DecisionRequest
 from models.notification import NOTIFICATION_WORKFLOW, NotificationInput
-from processes.front_door import REFUSED, START_REFUSED, START_TRUSTED
+from processes.front_door import REFUSED, START_REFUSED, START_TRUSTED, FrontDoorWorker
 from processes.worker import make_worker
 from runtime.codec import UNENCRYPTED
 from runtime.codec_keys import CodecKeys
@@ -68,6 +68,7 @@ from runtime.front_door import (
     read,
     require_front_door_keys,
     sign,
+    unsigned_starts_trusted_before,
 )
 from runtime.front_door import main as front_door_cli
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
@@ -538,3 +539,47 @@ def test_the_worker_and_the_starter_refuse_to_start_without_the_key(tmp_path, co
     )
     assert run.returncode == 2, run.stderr
     assert "FNO_FRONT_DOOR_KEY" in run.stderr  # the setting to give, named
+
+
+@pytest.mark.parametrize("recorded", ["before the upgrade", "after it"])
+async def test_an_unsigned_start_from_before_the_upgrade_is_trusted(ts_env, tmp_path, recorded):
+    """FNO_FRONT_DOOR_SINCE: a case the old intake started while no worker ran (its ID,
+    one per custody event, is never reused) is taken by the new worker."""
+    async with harness(ts_env, tmp_path, run_worker=False) as h:
+        event = custody_event(nationality="PL")
+        h.world(event, SubjectSpec(replies={}, located_after_days=None))
+        raw = client_like(h, interceptors=[])  # the intake before the front door
+        handle = await raw.start_workflow(
+            ENCOUNTER_WORKFLOW,
+            EncounterInput(event=event, subject_key=key_of(event), policy=h.policy),
+            id=event.case_id(),
+            task_queue=h.task_queue,
+        )
+        h.started.append(handle.id)
+        started_at = (await handle.describe()).start_time
+        assert started_at is not None
+        since = (
+            started_at + timedelta(seconds=1)
+            if recorded == "before the upgrade"
+            else (started_at - timedelta(seconds=1))
+        )
+        with ThreadPoolExecutor(4) as pool:
+            async with Worker(
+                h.client,
+                task_queue=h.task_queue,
+                workflows=WORKFLOWS,
+                activities=CaseActivities(Gateways.all_from(h.sim), h.store).all(),
+                activity_executor=pool,
+                interceptors=[FrontDoorWorker(FRONT_DOOR_KEYS, trust_unsigned_before=since)],
+            ):
+                found = await eventually(lambda: markers(handle), what="first task")
+    assert found == ([START_TRUSTED] if recorded == "before the upgrade" else [START_REFUSED])
+
+
+def test_the_upgrade_time_is_a_time_with_its_zone():
+    assert unsigned_starts_trusted_before({}) is None
+    since = unsigned_starts_trusted_before({"FNO_FRONT_DOOR_SINCE": "2026-12-01T17:00:00Z"})
+    assert since == datetime(2026, 12, 1, 17, tzinfo=UTC)
+    for bad in ("yesterday", "2026-12-01T17:00:00"):
+        with pytest.raises(FrontDoorConfigError):
+            unsigned_starts_trusted_before({"FNO_FRONT_DOOR_SINCE": bad})
