@@ -1,5 +1,5 @@
 """What ``make run`` (``local.run``) prepares before it starts anything: the local
-payload encryption key and codec token, the web app's demo users and session secret,
+payload encryption key, the front-door key, the web app's demo users and session secret,
 the local token issuer (its signing key) and the demo systems' credentials, and the
 environment of the worker and the starter (the embedded server, the demo policy and
 world). Local use only: a deployment configures all of it."""
@@ -26,7 +26,6 @@ from web.users import ensure_demo_users
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_POLICY = "compressed:5"
 DEMO_WORLD = ROOT / "examples" / "world.json"
-LOCAL_TOKENS_FILE = "codec-tokens.json"
 WEB_USERS_FILE = "web-users.json"
 WEB_SECRET_FILE = "web-secret"
 NAMESPACE = "default"
@@ -42,33 +41,13 @@ DEMO_CLIENTS: dict[str, tuple[str, str, list[str]]] = {
 log = get_logger("fno.run")
 
 
-def ensure_local_tokens(path: Path) -> bool:
-    """Create the local codec token file (one random token) unless it exists."""
-    if path.exists():
-        return False
-    token = {
-        secrets.token_urlsafe(24): {
-            "actor": "local developer",
-            "role": "caseworker",
-            "reason": "local development (make run)",
-        }
-    }
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(token, f, indent=2)
-    return True
-
-
 def prepare_codec(home: Path, base: dict[str, str]) -> None:
-    """Local keys and token for a run that configures none; check the keys in force.
+    """Local keys for a run that configures none; check the keys in force.
     Raises ``CodecConfigError`` for a missing or malformed key configuration."""
     if not (base.get("FNO_CODEC_KEYS") or base.get("FNO_CODEC_KEYS_FILE")):
         path = local_keys_path({"FNO_HOME": str(home)})
         if ensure_local_keys(path):
             log.info("created a local payload encryption key", path=display_path(path))
-    if not (base.get("FNO_CODEC_TOKENS") or base.get("FNO_CODEC_TOKENS_FILE")):
-        if ensure_local_tokens(home / LOCAL_TOKENS_FILE):
-            log.info("created a local codec token", path=display_path(home / LOCAL_TOKENS_FILE))
     CodecKeys.from_env(base | {"FNO_HOME": str(home)})
     ensure_local_front_door_key(home, base)  # $FNO_HOME/front-door-key, 0600
 
@@ -167,8 +146,6 @@ def child_env(
     env["FNO_HOME"] = str(home)
     if not (env.get("FNO_CODEC_KEYS") or env.get("FNO_CODEC_KEYS_FILE")):
         env["FNO_CODEC_KEYS_FILE"] = str(local_keys_path({"FNO_HOME": str(home)}))
-    if not (env.get("FNO_CODEC_TOKENS") or env.get("FNO_CODEC_TOKENS_FILE")):
-        env["FNO_CODEC_TOKENS_FILE"] = str(home / LOCAL_TOKENS_FILE)
     env.setdefault(
         "FNO_CODEC_CORS_ORIGINS", f"http://localhost:{ui_port},http://127.0.0.1:{ui_port}"
     )

@@ -1,8 +1,8 @@
 """Run the product locally: ``python -m local.run`` (or ``make run``).
 
 1. creates ``FNO_HOME`` (default ``.fno/``), and in it, unless configured otherwise,
-   the local payload encryption key file ``codec-keys.json`` and the codec server's
-   token file ``codec-tokens.json`` (one random token for you) — both git-ignored;
+   the local payload encryption key file ``codec-keys.json`` and the front-door key
+   ``front-door-key`` (both readable by you only, git-ignored);
    and the web app's local demo users (``web-users.json``, one per role,
    random passwords kept in ``web-demo-passwords.json`` and printed) and session
    secret (``web-secret``) unless ``FNO_WEB_USERS_FILE`` / ``FNO_WEB_SECRET`` are set;
@@ -48,7 +48,6 @@ from temporalio.client import Client
 from identity.clients import ClientsConfigError
 from local.prepare import (
     DEMO_POLICY,
-    LOCAL_TOKENS_FILE,
     NAMESPACE,
     ROOT,
     child_env,
@@ -156,8 +155,8 @@ def _banner(
             ),
             "  Payloads:      encrypted; the Web UI shows ciphertext until you decode: in its "
             "Codec Server settings choose your browser's setting with endpoint",
-            f"                 http://localhost:{API_PORT}{CODEC_PATH}/<token> (your token is in "
-            f"{display_path(home / LOCAL_TOKENS_FILE)}; docs/running.md)",
+            f"                 http://localhost:{API_PORT}{CODEC_PATH} and 'include cross-origin "
+            "credentials', signed in to the web app (docs/running.md)",
             "  A case:        .venv/bin/fno login (a user above), then .venv/bin/fno show "
             "encounter-hampshire-HC-2017-120401 --reason demo",
             "  Worker logs:   this terminal",

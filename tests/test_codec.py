@@ -347,11 +347,12 @@ def test_the_run_command_makes_local_keys_once_and_wires_them(tmp_path):
 
     env = child_env(home, 17233, base={"PATH": "/bin"}, ui_port=18233)
     assert env["FNO_CODEC_KEYS_FILE"] == str(home / "codec-keys.json")
-    assert env["FNO_CODEC_TOKENS_FILE"] == str(home / "codec-tokens.json")
+    assert stat.S_IMODE((home / "front-door-key").stat().st_mode) == 0o600
+    assert not (home / "codec-tokens.json").exists()  # decoding needs a proven person
     assert "http://localhost:18233" in env["FNO_CODEC_CORS_ORIGINS"].split(",")
     # A deployment's own configuration is kept as it is.
-    own = child_env(home, 1, base={"FNO_CODEC_KEYS": "{}", "FNO_CODEC_TOKENS": "{}"})
-    assert "FNO_CODEC_KEYS_FILE" not in own and "FNO_CODEC_TOKENS_FILE" not in own
+    own = child_env(home, 1, base={"FNO_CODEC_KEYS": "{}"})
+    assert "FNO_CODEC_KEYS_FILE" not in own
     with pytest.raises(CodecConfigError):
         prepare_codec(home, {"FNO_CODEC_KEYS": '{"keys": {}}'})
 
