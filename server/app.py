@@ -7,8 +7,10 @@ then leads to it), and the codec server for the Temporal Web UI and CLI
 
 It refuses to start without an identity configuration (``identity.config``):
 ``FNO_LOCAL_ISSUER=1`` (the local issuer over the users file; ``make run``) or
-``FNO_OIDC_*`` (an identity provider); and with the plain API keys of before
-(``FNO_API_KEYS``: ``identity.clients`` says how to convert them).
+``FNO_OIDC_*`` (an identity provider; the web app then signs people in there,
+``web.oidc``, and needs its client, ``FNO_OIDC_CLIENT_ID``); and with the plain API
+keys of before (``FNO_API_KEYS``: ``identity.clients`` says how to convert them).
+``app_from_env`` builds the app from the environment (``main`` serves it; tests too).
 
 The API and the web app are applications of their own and know nothing of each other;
 only this module puts them side by side.
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import uvicorn
 from fastapi import FastAPI
@@ -34,9 +36,11 @@ from runtime.config import Settings, connect, temporal_connect_config
 from runtime.logs import configure_logging
 from store.cases import CaseStore
 from web.app import (
+    ProviderConfigError,
     WebConfigError,
     create_web_app,
     once,
+    provider_from_env,
     session_authenticator,
     web_config_from_env,
 )
@@ -68,11 +72,23 @@ def create_app(
     return app
 
 
-def main() -> None:
-    """``python -m server.app``: serve on FNO_HTTP_PORT (default 8000)."""
-    settings = Settings.from_env()
-    configure_logging(settings.log_format)
-    env = dict(os.environ)
+class RefusedToStart(Exception):
+    """A missing or malformed configuration: the process must not serve."""
+
+
+def app_from_env(
+    env: Mapping[str, str],
+    settings: Settings,
+    *,
+    connect_to: Callable[[], Awaitable[Client]] | None = None,
+    store: CaseStore | None = None,
+) -> FastAPI:
+    """The HTTP process's app as ``python -m server.app`` serves it, configured from
+    ``env``; ``connect_to`` (the Temporal client: by default ``runtime.config.connect``)
+    and ``store`` (by default the settings' database) for tests. ``RefusedToStart``
+    when a key, the web app's settings or the identity configuration is missing or
+    malformed."""
+    env = dict(env)
     namespace = temporal_connect_config(env).get("namespace") or "default"
     # Keys, tokens, the web app's users and who may call first: a missing or malformed
     # one stops start-up here, loudly.
@@ -87,15 +103,18 @@ def main() -> None:
             web_config.directory if web_config else None,
             web_config.throttle if web_config else None,
         )
-    except (CodecConfigError, WebConfigError, IdentityConfigError) as err:
-        print(f"Refused to start: {err}", file=sys.stderr)
-        raise SystemExit(2) from None
+        if web_config is not None:
+            # With an identity provider, the web app signs people in there; their access
+            # tokens are checked by the API's own verifier.
+            web_config.provider = provider_from_env(env, identity.people)
+    except (CodecConfigError, WebConfigError, IdentityConfigError, ProviderConfigError) as err:
+        raise RefusedToStart(str(err)) from None
     intake = Intake(
         task_queue=settings.task_queue,
         policy=settings.policy,
         subject_key_secret=settings.subject_key_secret,
     )
-    store = CaseStore.current(settings.database_url)
+    store = store or CaseStore.current(settings.database_url)
     # People decode: their bearer tokens, or a web session (see api.codec_server).
     sessions = [session_authenticator(web_config)] if web_config is not None else []
     codec_app = create_codec_app(
@@ -109,13 +128,24 @@ def main() -> None:
         default_reason=env.get("FNO_CODEC_DEFAULT_REASON") or None,
         namespace=namespace,
     )
-    install_log_redaction()
-    redact_web_queries()
-    shared = once(connect)  # one Temporal client for the API and the web app
+    shared = once(connect_to or connect)  # one Temporal client for the API and the web app
     web = create_web_app(shared, store, web_config) if web_config is not None else None
-    app = create_app(
+    return create_app(
         shared, store, identity=identity, intake=intake, codec_server=codec_app, web=web
     )
+
+
+def main() -> None:
+    """``python -m server.app``: serve on FNO_HTTP_PORT (default 8000)."""
+    settings = Settings.from_env()
+    configure_logging(settings.log_format)
+    try:
+        app = app_from_env(os.environ, settings)
+    except RefusedToStart as err:
+        print(f"Refused to start: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+    install_log_redaction()
+    redact_web_queries()
     uvicorn.run(
         app, host="127.0.0.1", port=int(os.environ.get("FNO_HTTP_PORT", "8000")), log_config=None
     )

@@ -3,6 +3,8 @@ process at ``/web`` (``server.app.create_app(..., web=...)``).
 
     GET  /web/                       home: the inbox (the dashboard for supervisors)
     GET  /web/login, POST /web/login sign in (users file, Argon2 password hashes)
+    GET  /web/auth/login             with an identity provider: sign in there (OpenID
+    GET  /web/auth/callback          Connect, ``web.oidc``), and come back with its answer
     POST /web/logout                 sign out
     GET  /web/inbox                  cases awaiting a decision from my role, overdue first
     GET  /web/cases                  search and filter, paginated
@@ -15,12 +17,14 @@ process at ``/web`` (``server.app.create_app(..., web=...)``).
 
 The routes are flat functions, one router per resource (``web.routes_account``,
 ``web.routes_inbox``, ``web.routes_cases``, ``web.routes_decisions``,
-``web.routes_dashboard``); what they share (the visit and its user, the settings, the
-case store, the Temporal connection) they take as FastAPI dependencies
+``web.routes_dashboard``, ``web.routes_provider``); what they share (the visit and its
+user, the settings, the case store, the Temporal connection) they take as FastAPI
+dependencies
 (``web.visits``) from ``app.state.web``, which ``create_web_app`` sets.
 
 Every operation goes through ``access`` (``access.reading``, ``access.decisions``) as
-the signed-in user's ``Principal`` (``local:<username>``, their role and force), and the
+the signed-in user's ``Principal`` (``local:<username>``, their role and force; or,
+with an identity provider, the person its access token proves), and the
 need-to-know policy (``access.policy``) decides what each page shows: only readable
 cases are listed, a case page opens only a readable case (a police officer's view of
 their force's encounter is redacted), the decision forms are those the policy lets the
@@ -55,18 +59,22 @@ from web import (
     routes_dashboard,
     routes_decisions,
     routes_inbox,
+    routes_provider,
 )
 from web.config import WebConfig, WebConfigError, session_authenticator, web_config_from_env
+from web.oidc import ProviderConfigError, provider_from_env
 from web.rendering import environment
 from web.security import SecurityHeaders, install_log_redaction
 from web.visits import SignInFirst, WebState, answer_sign_in_first
 
 __all__ = [
+    "ProviderConfigError",
     "WebConfig",
     "WebConfigError",
     "create_web_app",
     "install_log_redaction",
     "once",
+    "provider_from_env",
     "session_authenticator",
     "web_config_from_env",
 ]
@@ -107,6 +115,7 @@ def create_web_app(
         routes_cases,
         routes_decisions,
         routes_dashboard,
+        routes_provider,
     ):
         app.include_router(routes.router)
     return app

@@ -1,19 +1,22 @@
 """The web app's settings (``WebConfig``, read from the environment by
-``web_config_from_env``) and the codec server's hook for web sessions
-(``session_authenticator``)."""
+``web_config_from_env``), who a web session is signed in as (``signed_in_as``: a user
+of the users file, or a person the identity provider proved, ``web.oidc``) and the
+codec server's hook for web sessions (``session_authenticator``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta, tzinfo
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
 
 from access.viewers import Authenticator
 from identity.principal import Principal
-from web.auth import Directory, Throttle, UsersFileError
+from web.auth import Directory, Throttle, User, UsersFile, UsersFileError
+from web.oidc import SESSION_KEY, Provider, recall
 from web.sessions import SecretError, Sessions
 
 
@@ -29,6 +32,8 @@ class WebConfig:
     stuck_failing: timedelta = timedelta(minutes=30)
     stuck_overdue: timedelta = timedelta(minutes=60)
     throttle: Throttle = field(default_factory=Throttle)
+    # Set: people sign in with the identity provider, never with a password of the file.
+    provider: Provider | None = None
 
 
 def display_zone(name: str | None) -> tzinfo:
@@ -46,21 +51,26 @@ class WebConfigError(ValueError):
 def web_config_from_env(
     env: dict[str, str], *, namespace: str = "default", day_seconds: float = 86400.0
 ) -> WebConfig | None:
-    """The web app's settings, or None when ``FNO_WEB_USERS_FILE`` is not set (the app
-    is not served). Raises ``WebConfigError`` or ``UsersFileError`` for a bad one.
+    """The web app's settings, or None when neither ``FNO_WEB_USERS_FILE`` nor
+    ``FNO_OIDC_CLIENT_ID`` is set (the app is not served). Raises ``WebConfigError`` for
+    a bad one. The sign-in provider (``web.oidc.provider_from_env``) is set apart, once
+    the API's token verifier exists.
 
-    ``FNO_WEB_USERS_FILE`` the users file; ``FNO_WEB_SECRET`` the session-signing
+    ``FNO_WEB_USERS_FILE`` the users file (with a provider: only its default
+    purposes per role count, optional); ``FNO_WEB_SECRET`` the session-signing
     secret (32+ characters, the same for every replica); ``FNO_WEB_SECURE_COOKIE=1``
     behind HTTPS; ``FNO_TEMPORAL_UI_URL`` the Temporal Web UI case pages link to;
     ``FNO_WEB_TIMEZONE`` times shown (default Europe/London)."""
     users = env.get("FNO_WEB_USERS_FILE", "").strip()
-    if not users:
+    by_provider = bool(env.get("FNO_OIDC_CLIENT_ID", "").strip())
+    if not users and not by_provider:
         return None
     secret = env.get("FNO_WEB_SECRET", "").strip()
     if not secret:
         raise WebConfigError(
-            "FNO_WEB_USERS_FILE is set but FNO_WEB_SECRET is not: set a random secret of 32+ "
-            "characters, the same for every replica of the API"
+            f"{'FNO_WEB_USERS_FILE' if users else 'FNO_OIDC_CLIENT_ID'} is set but "
+            "FNO_WEB_SECRET is not: set a random secret of 32+ characters, the same for "
+            "every replica of the API"
         )
     try:
         sessions = Sessions(
@@ -69,7 +79,7 @@ def web_config_from_env(
     except SecretError as err:
         raise WebConfigError(str(err)) from None
     try:
-        directory = Directory.load(Path(users))
+        directory = Directory.load(Path(users)) if users else Directory.of(UsersFile())
     except (OSError, UsersFileError) as err:
         raise WebConfigError(str(err)) from None
     return WebConfig(
@@ -90,9 +100,33 @@ def session_authenticator(config: WebConfig) -> Authenticator:
 
     async def authenticate(request: Request) -> Principal | None:
         session = config.sessions.read(request)
-        username = session.get("user") if session else None
-        if not isinstance(username, str):
-            return None
-        return config.directory.principal(username)
+        found = signed_in_as(config, session) if session else None
+        return found[2] if found else None
 
     return authenticate
+
+
+def signed_in_as(
+    config: WebConfig, session: dict[str, Any]
+) -> tuple[str, User | Principal, Principal] | None:
+    """Who ``session`` is signed in as: (username, the user shown, their ``Principal``),
+    or None. With a provider, only a person it proved (the username is their subject;
+    a password session of before ends); without, only a user still in the users file
+    (a session of a provider's person ends)."""
+    if config.provider is not None:
+        kept = session.get(SESSION_KEY)
+        role = kept.get("role") if isinstance(kept, dict) else None
+        try:
+            purpose = config.directory.current().purposes.get(role) if role else None
+        except (OSError, UsersFileError):
+            purpose = None
+        principal = recall(session, (purpose or "").strip() or None)
+        return (principal.subject, principal, principal) if principal else None
+    username = session.get("user")
+    if not isinstance(username, str):
+        return None
+    user = config.directory.user(username)
+    principal = config.directory.principal(username)
+    if user is None or principal is None:
+        return None
+    return username, user, principal

@@ -1,6 +1,8 @@
 """Signing in and out, and the account page: ``/`` (home), ``/login``, ``/logout``,
 ``/account``. Sign-in is throttled per username; the usernames of staff signing in are
-logged, never a name typed that matches no user (it may be a mistyped password)."""
+logged, never a name typed that matches no user (it may be a mistyped password). With
+an identity provider (``web.oidc``) the sign-in page leads there
+(``web.routes_provider``) and the password form is not served."""
 
 from __future__ import annotations
 
@@ -36,14 +38,29 @@ async def home(v: Staff) -> Response:
 
 
 @router.get("/login", response_model=None)
-async def login_page(v: AnyVisit, next: str | None = None) -> Response:
+async def login_page(v: AnyVisit, config: Config, next: str | None = None) -> Response:
     if v.user is not None:
         return redirect(v, safe_next(v, next) or home_of(v))
-    return render(v, "login.html", next=next or "", error=None, username_value="")
+    provider = config.provider
+    return render(
+        v,
+        "login.html",
+        next=next or "",
+        error=None,
+        username_value="",
+        provider=provider.name if provider else None,
+    )
 
 
 @router.post("/login", response_model=None)
 async def login(v: AnyVisit, config: Config) -> Response:
+    if config.provider is not None:
+        return problem(
+            v,
+            404,
+            "No password sign-in",
+            f"People sign in with {config.provider.name} here: open the sign-in page.",
+        )
     form = await form_of(v.request)
     username = form.get("username", "").strip().lower()[:40]
     target = form.get("next", "")
@@ -117,7 +134,8 @@ async def account(v: Staff, config: Config) -> Response:
         "account.html",
         force=v.principal.force,
         subject=v.principal.subject,
-        purpose=config.directory.current().purpose_of(v.username),
+        purpose=v.principal.reason,
+        by_provider=config.provider is not None,
         since=since,
         ends=min(
             since + timedelta(seconds=sessions.lifetime_seconds),

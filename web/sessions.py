@@ -1,8 +1,10 @@
 """Signed session cookies and CSRF tokens for the web app.
 
 The session is a small JSON object in a cookie signed with ``FNO_WEB_SECRET``
-(``itsdangerous``): who is signed in, when they signed in, and the session's CSRF
-token. Nothing about a case is ever put in it. It ends when the user signs out,
+(``itsdangerous``): who is signed in (a username of the users file, or the person an
+identity provider proved: ``web.oidc``), when they signed in, and the session's CSRF
+token; while signing in with a provider, that flow's state. Nothing about a case is
+ever put in it. It ends when the user signs out,
 after ``idle`` without a request, ``lifetime`` after sign-in whatever happens, or
 when the user is removed from the users file. The cookie is ``HttpOnly``,
 ``SameSite=Lax``, ``Secure`` when configured (behind HTTPS), and its path is ``/`` so

@@ -22,7 +22,8 @@ from access.policy import Capability, may
 from identity.principal import Principal
 from store.cases import CaseStore
 from web.auth import User
-from web.config import WebConfig
+from web.config import WebConfig, signed_in_as
+from web.oidc import SESSION_KEY
 
 Connect = Callable[[], Awaitable[Client]]
 
@@ -40,11 +41,13 @@ class WebState:
 @dataclass
 class Visit:
     """One request: its session (new and anonymous if it had none), the user and the
-    ``Principal`` they are (``local:<username>``: ``web.auth.Directory.principal``)."""
+    ``Principal`` they are (``local:<username>``: ``web.auth.Directory.principal``; or
+    a person the identity provider proved, shown as their ``Principal`` itself, their
+    subject as username: ``web.config.signed_in_as``)."""
 
     request: Request
     session: dict[str, Any]
-    user: User | None
+    user: User | Principal | None
     username: str | None
     principal: Principal | None = None
 
@@ -57,7 +60,7 @@ class Visit:
 class SignedIn(Visit):
     """A visit of a signed-in user."""
 
-    user: User
+    user: User | Principal
     username: str
     principal: Principal
 
@@ -77,16 +80,15 @@ def state_of(request: Request) -> WebState:
 
 
 async def current_visit(request: Request) -> Visit:
-    sessions = state_of(request).config.sessions
-    directory = state_of(request).config.directory
-    session = sessions.read(request) or sessions.new()
-    username = session.get("user")
-    user = directory.user(username) if isinstance(username, str) else None
-    principal = directory.principal(username) if user and isinstance(username, str) else None
-    if (user is None or principal is None) and username:
-        session = sessions.new()  # the user was removed: the session ends
-        username, user, principal = None, None, None
-    return Visit(request, session, user, username if user else None, principal)
+    config = state_of(request).config
+    session = config.sessions.read(request) or config.sessions.new()
+    found = signed_in_as(config, session)
+    if found is None:
+        if session.get("user") or session.get(SESSION_KEY):
+            session = config.sessions.new()  # the user was removed: the session ends
+        return Visit(request, session, None, None)
+    username, user, principal = found
+    return Visit(request, session, user, username, principal)
 
 
 async def signed_in(v: Annotated[Visit, Depends(current_visit)]) -> SignedIn:
@@ -184,4 +186,4 @@ def home_of(v: Visit) -> str:
 def purpose_of(v: SignedIn, stated: str | None) -> str | None:
     """The purpose stated, else the user's (or their role's) default purpose."""
     stated = (stated or "").strip()[:2000]
-    return stated or state_of(v.request).config.directory.current().purpose_of(v.username)
+    return stated or v.principal.reason
