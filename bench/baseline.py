@@ -8,8 +8,10 @@ Two shapes are measured:
 * **same shape** — the same activities plus what the product's no-trace history
   holds besides them: the wait for the country's reply (a timer between the ACRO
   request and the first collection, as long as the product's first poll), search
-  attributes set at the start as intake sets them, and a search-attribute upsert
-  where the product makes one (awaiting the reply, closing). It costs what Temporal
+  attributes set at the start as intake sets them, a search-attribute upsert
+  where the product makes one (awaiting the reply, closing), and the patch marker of
+  the front door's verdict on the start (``workflow.patched``: a marker and the
+  server's ``TemporalChangeVersion`` upsert). It costs what Temporal
   itself costs for the product's process, so the product against it shows what the
   product's own code adds.
 """
@@ -30,6 +32,9 @@ with workflow.unsafe.imports_passed_through():
 NO_TRACE_ACTIVITIES = 4
 # The product waits for the reply after its second activity (the ACRO request).
 NO_TRACE_WAIT_AFTER = 1
+# The product's patch ID (processes.front_door.START_TRUSTED), written again: the
+# baseline's workflow module imports nothing of the product's worker.
+FRONT_DOOR_VERDICT = "fno-front-door-start"
 
 
 @dataclass
@@ -67,6 +72,10 @@ def noop(step: str) -> str:
 class BaselineWorkflow:
     @workflow.run
     async def run(self, shape: Shape) -> int:
+        if shape.search_attributes:
+            # The product records its front door's verdict on the start so (a marker,
+            # and the server's TemporalChangeVersion upsert): Temporal's cost, not ours.
+            workflow.patched(FRONT_DOOR_VERDICT)
         for i in range(shape.activities):
             await workflow.execute_activity(
                 noop, f"step-{i}", start_to_close_timeout=timedelta(seconds=30)

@@ -39,9 +39,11 @@ from models.event import CustodyEvent
 from models.policy import Policy
 from runtime.codec import CodecKeys, EncryptionCodec, data_converter
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from runtime.front_door import acting_as
 from sim.world import Simulator
 from sim.world_file import SubjectSpec, WorldFile
 from store.cases import CaseStore, make_engine
+from tests.support_front_door import checking
 from web.auth import Directory, User, UsersFile, hash_password, write_users_file
 from workflows import WORKFLOWS
 from workflows.encounter import EncounterWorkflow
@@ -278,7 +280,8 @@ class Harness:
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Worker]:
-        """A worker for this harness's task queue, as ``worker.py`` builds one."""
+        """A worker for this harness's task queue, as ``worker.py`` builds one: it checks
+        the front door's assertion on every start and decision."""
         gateways = Gateways.all_from(self.sim)
         with ThreadPoolExecutor(16) as pool:
             async with Worker(
@@ -287,6 +290,7 @@ class Harness:
                 workflows=WORKFLOWS,
                 activities=CaseActivities(gateways, self.store).all(),
                 activity_executor=pool,
+                interceptors=[checking()],
             ) as worker:
                 yield worker
 
@@ -437,7 +441,10 @@ def decision(actor: str, role: str, reason: str, **decision: Any) -> DecisionReq
 
 
 async def decide(handle: WorkflowHandle[Any, Any], req: DecisionRequest) -> DecisionResult:
-    return await handle.execute_update("decide", req, result_type=DecisionResult)
+    """``req`` sent as its own decider would through the front door (the assertion
+    vouches for the actor and role it names)."""
+    with acting_as(req.actor_id or f"tests:{req.actor}", req.actor, req.role):
+        return await handle.execute_update("decide", req, result_type=DecisionResult)
 
 
 def texts(state: CaseView) -> list[str]:

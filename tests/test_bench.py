@@ -126,7 +126,8 @@ def test_bench_runs_its_phases_and_ends_with_the_ratio(tmp_path):
     assert result["same_shape"]["cases"] == 40
     # The bare baseline is the no-trace path's activities and nothing else (5 workflow
     # tasks, 4 activities: 29 events); the same-shape one has exactly the events of the
-    # product's no-trace history (its wait for the reply and its upserts added). Each
+    # product's no-trace history (its wait for the reply, its upserts and the front
+    # door's patch marker with its TemporalChangeVersion upsert added: 38). Each
     # case's history, undisturbed (see the top of this file): the means in the JSON
     # are only these when no workflow task was retried.
     recorded = json.loads(recording.read_text())
@@ -138,7 +139,7 @@ def test_bench_runs_its_phases_and_ends_with_the_ratio(tmp_path):
     product, product_disturbed = per_case(recorded, no_trace)
     disturbed = {"bare": bare_disturbed, "same": shaped_disturbed, "product": product_disturbed}
     assert bare == {29}, (bare, disturbed)
-    assert shaped == product == {36}, (shaped, product, disturbed)
+    assert shaped == product == {38}, (shaped, product, disturbed)
     assert result["same_shape"]["activities_per_case"] == {"same_shape": 4}
     # The seeds' mix reached its outcomes (the bench refuses a wrong one) and the
     # caseworker's four decisions were sent for the serious case.

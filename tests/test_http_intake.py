@@ -134,11 +134,8 @@ async def test_a_case_whose_custody_reference_has_a_slash_is_read_and_decided(de
         read = await client.get(f"/cases/{case_id}", headers=who)
         assert read.status_code == 200, read.text
         assert read.json()["case_id"] == case_id
-        assert "subject_located" not in read.json()["awaiting"]  # an encounter: never
-        decision = {
-            "reason": "slash test",
-            "decision": {"kind": "subject_located", "case_owner": "Sam Jones"},
-        }
+        assert "resume_after_fault" not in read.json()["awaiting"]  # no fault to resume from
+        decision = {"reason": "slash test", "decision": {"kind": "resume_after_fault"}}
         refused = await client.post(f"/cases/{case_id}/decisions", json=decision, headers=who)
         assert refused.status_code == 409, refused.text  # reached the case, which refused
         assert refused.json()["detail"]
