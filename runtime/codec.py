@@ -22,7 +22,11 @@ recorded histories in ``tests/histories`` — is *refused* by the product's conv
 (``data_converter``: strict): decoding marks it, and converting it raises a
 non-retryable ``ApplicationError`` of type ``UnencryptedPayload``, so the workflow
 task is not failed over and over: an update with it is rejected, a signal with it is
-dropped (the SDK logs it), a start with it fails the workflow.
+dropped (the SDK logs it), a start with it fails the workflow. A payload that claims
+``binary/encrypted`` but cannot be decrypted — no key ID, truncated, or failing
+authentication (forged or altered) — is refused the same way (type
+``ForgedPayload``); only a key ID this process was not given still fails the task,
+until an operator adds the key.
 ``data_converter(keys, accept_unencrypted=True)`` (``FNO_ACCEPT_UNENCRYPTED_PAYLOADS=1``
 for ``runtime.config.connect``) passes such payloads through untouched, for replaying
 histories recorded before encryption. ``EncryptionCodec`` on its own (the codec server)
@@ -71,6 +75,10 @@ from runtime.codec_keys import (
 
 ENCODING = b"binary/encrypted"
 REFUSED_ENCODING = b"binary/fno-unencrypted-refused"
+META_REFUSED = "fno-refused"
+UNENCRYPTED_REASON = b"unencrypted"
+FORGED = b"forged"
+FORGED_TYPE = "ForgedPayload"
 UNENCRYPTED = "UnencryptedPayload"  # the ApplicationError type of a refused payload
 CIPHER = b"AES-256-GCM"
 META_ENCODING = "encoding"
@@ -127,8 +135,23 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
         """Decrypted payloads; strict, an unencrypted one is marked refused (see the
         module docstring) rather than raising here, which would fail the task."""
         if self.strict:
-            return [self.decrypt(p) if is_encrypted(p) else refused_payload() for p in payloads]
+            return [self._strictly(p) for p in payloads]
         return [self.decrypt(p) for p in payloads]
+
+    def _strictly(self, payload: Payload) -> Payload:
+        """An encrypted payload decrypted; an unencrypted one, or one claiming to be
+        encrypted that cannot be (no key ID, truncated, failing authentication: forged
+        or altered), marked refused — it could never decrypt, and raising would fail
+        the workflow task for ever. A key this process was not given still raises
+        (``UnknownKeyError``): the task fails until an operator adds the key."""
+        if not is_encrypted(payload):
+            return refused_payload()
+        try:
+            return self.decrypt(payload)
+        except UnknownKeyError:
+            raise
+        except PayloadDecryptionError:
+            return refused_payload(FORGED)
 
     def encrypt(self, payload: Payload) -> Payload:
         key_id = self.keys.current
@@ -208,9 +231,10 @@ class CaseDataConverter(DataConverter):
         return clone
 
 
-def refused_payload() -> Payload:
-    """What a strict codec hands on for an unencrypted payload (its content dropped)."""
-    return Payload(metadata={META_ENCODING: REFUSED_ENCODING})
+def refused_payload(why: bytes = UNENCRYPTED_REASON) -> Payload:
+    """What a strict codec hands on for a payload it refuses (its content dropped):
+    unencrypted, or ``FORGED`` (claiming encryption it does not have)."""
+    return Payload(metadata={META_ENCODING: REFUSED_ENCODING, META_REFUSED: why})
 
 
 class _RefusedUnencrypted(EncodingPayloadConverter):
@@ -224,6 +248,14 @@ class _RefusedUnencrypted(EncodingPayloadConverter):
         return None
 
     def from_payload(self, payload: Payload, type_hint: type | None = None) -> Any:
+        if payload.metadata.get(META_REFUSED) == FORGED:
+            raise ApplicationError(
+                "Refused: a payload that claims to be encrypted but does not decrypt (no key "
+                "ID, truncated, or failing authentication: forged or altered). Send it "
+                "through the product (the HTTP API, the web app, fno).",
+                type=FORGED_TYPE,
+                non_retryable=True,
+            )
         raise ApplicationError(
             "Refused: an unencrypted payload. Send it through the product (the HTTP API, "
             "the web app, fno), whose clients encrypt with the codec key; to replay "

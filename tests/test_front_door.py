@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -35,6 +35,7 @@ from temporalio.client import (
 )
 from temporalio.client import Interceptor as ClientInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
@@ -52,7 +53,7 @@ from models.decisions import DecisionRefusal, DecisionRequest
 from models.notification import NOTIFICATION_WORKFLOW, NotificationInput
 from processes.front_door import REFUSED, START_REFUSED, START_TRUSTED, FrontDoorWorker
 from processes.worker import make_worker
-from runtime.codec import UNENCRYPTED
+from runtime.codec import FORGED_TYPE, UNENCRYPTED
 from runtime.codec_keys import CodecKeys
 from runtime.config import connect
 from runtime.front_door import (
@@ -363,6 +364,51 @@ async def test_an_unencrypted_update_signal_or_start_is_refused_without_failing_
             await handle.result()
         assert refusal(failed).type == UNENCRYPTED
         assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in await event_types(handle)
+
+
+class Junk(PayloadCodec):
+    """Payloads that claim to be encrypted (``binary/encrypted``, with or without a real
+    key ID) and hold junk: what anyone with Temporal access can send without the key."""
+
+    def __init__(self, key_id: str | None) -> None:
+        self.key_id = key_id
+
+    async def encode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        meta = {"encoding": b"binary/encrypted"}
+        if self.key_id:
+            meta["encryption-key-id"] = self.key_id.encode()
+        return [Payload(metadata=meta, data=b"junkjunkjunkjunk" * 3) for _ in payloads]
+
+    async def decode(self, payloads: Sequence[Payload]) -> list[Payload]:
+        return list(payloads)
+
+
+@pytest.mark.parametrize("key_id", [None, CODEC_KEYS.current], ids=["no-key-id", "real-key-id"])
+async def test_a_forged_encrypted_payload_is_refused_without_failing_a_task(
+    ts_env, tmp_path, key_id
+):
+    async with harness(ts_env, tmp_path, run_worker=False) as h, checking_worker(h):
+        casework = await casework_awaiting(h, "subject_located")
+        before = (await state_of(casework)).model_dump()
+        junk = DataConverter(
+            payload_converter_class=pydantic_data_converter.payload_converter_class,
+            payload_codec=Junk(key_id),
+        )
+        forged = client_like(h, interceptors=[FrontDoor(FRONT_DOOR_KEYS)], converter=junk)
+        handle = forged.get_workflow_handle(casework.id)
+        with pytest.raises(WorkflowUpdateFailedError) as raised:
+            await decide_as(handle, SAM, as_person(SAM, LOCATED[0], **LOCATED[1]))
+        assert refusal(raised).type == FORGED_TYPE
+        refused = DecisionRefusal(actor="Sam Jones", role="caseworker", kind="x", reason="r")
+        with acting_as(*SAM):
+            await handle.signal("decision_refused", refused)  # dropped by the worker
+            await casework.signal("decision_refused", refused)  # encrypted: taken
+        state = await until(
+            casework, lambda s: any(e.kind == "refusal" for e in s.timeline), what="signal"
+        )
+        assert [e.kind for e in state.timeline].count("refusal") == 1
+        assert state.stage.name == before["stage"].name
+        assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in await event_types(casework)
 
 
 # --- the worker's own starts, replay, and cases older than the front door -------------------
