@@ -33,7 +33,7 @@ upgrade is checked live, like any new start — unless it was recorded before
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -58,6 +58,8 @@ GUARDED_UPDATES = frozenset({"decide"})
 START_TRUSTED = "fno-front-door-start"
 START_REFUSED = "fno-front-door-start-refused"
 REFUSED = "FrontDoorRefused"  # the ApplicationError type of a refusal
+# A start's assertion is made moments before the server records the start.
+START_WINDOW = timedelta(minutes=5)
 
 _HOW = (
     "Decisions are taken through the HTTP API, the web app or fno by a signed-in person, "
@@ -71,15 +73,28 @@ class FrontDoorWorker(Interceptor):
     ``trust_unsigned_before`` (``FNO_FRONT_DOOR_SINCE``, for the upgrade): a start the
     server recorded before that time with no assertion at all is trusted — a case the
     intake of the day started while no worker ran, whose ID (one per custody event,
-    never reused) a refusal would take for good."""
+    never reused) a refusal would take for good.
 
-    def __init__(self, keys: CodecKeys, *, trust_unsigned_before: datetime | None = None) -> None:
+    ``start_window``: a start's assertion must have been made within this of the start
+    the server recorded (``workflow.info().start_time``, the same on replay: no clock
+    is read), so an assertion copied from a closed case's history cannot start it
+    again later. None: not checked (the time-skipping tests, whose server clock runs
+    days ahead of the wall clock that signs)."""
+
+    def __init__(
+        self,
+        keys: CodecKeys,
+        *,
+        trust_unsigned_before: datetime | None = None,
+        start_window: timedelta | None = START_WINDOW,
+    ) -> None:
         self.keys = keys
-        bound_keys, bound_since = keys, trust_unsigned_before
+        bound_keys, bound_since, bound_window = keys, trust_unsigned_before, start_window
 
         class _Bound(_Checking):
             keys = bound_keys
             since = bound_since
+            window = bound_window
 
         self._cls = _Bound
 
@@ -98,6 +113,7 @@ def _claims(keys: CodecKeys, headers: Mapping[str, Payload]) -> dict[str, Any]:
 class _Checking(WorkflowInboundInterceptor):
     keys: CodecKeys
     since: datetime | None = None
+    window: timedelta | None = START_WINDOW
 
     async def execute_workflow(self, input: ExecuteWorkflowInput) -> Any:
         info = workflow.info()
@@ -133,10 +149,24 @@ class _Checking(WorkflowInboundInterceptor):
                 target=info.workflow_type,
                 args=input.args,
             )
+            self._check_made_at_start(claims, info.start_time)
         except AssertionRefused as err:
             workflow.patched(START_REFUSED)
             raise _start_refused(str(err)) from None
         workflow.patched(START_TRUSTED)
+
+    def _check_made_at_start(self, claims: dict[str, Any], started: datetime) -> None:
+        if self.window is None:
+            return
+        made = claims.get("iat")
+        if not isinstance(made, int | float):
+            raise AssertionRefused("the assertion says not when it was made")
+        gap = abs(started.timestamp() - made)
+        if gap > self.window.total_seconds():
+            raise AssertionRefused(
+                f"the assertion was made {gap:.0f} s from the start the server recorded "
+                f"(at most {self.window.total_seconds():.0f} s): a copy of an older start's"
+            )
 
     # --- decisions -------------------------------------------------------------------
     def _check_decision(self, input: HandleUpdateInput) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from temporalio.worker import Replayer, Worker
@@ -36,9 +37,13 @@ def signing(default: Actor | None = TEST_HARNESS) -> FrontDoor:
     return FrontDoor(FRONT_DOOR_KEYS, default)
 
 
-def checking(keys: CodecKeys = FRONT_DOOR_KEYS) -> FrontDoorWorker:
-    """The worker interceptor ``processes.worker.make_worker`` installs."""
-    return FrontDoorWorker(keys)
+def checking(
+    keys: CodecKeys = FRONT_DOOR_KEYS, *, start_window: timedelta | None = None
+) -> FrontDoorWorker:
+    """The worker interceptor ``processes.worker.make_worker`` installs; without its
+    check of when a start's assertion was made unless ``start_window`` is given (a
+    time-skipping server's clock runs days ahead of the wall clock that signs)."""
+    return FrontDoorWorker(keys, start_window=start_window)
 
 
 def replayer(codec_keys: CodecKeys, *, front_door: CodecKeys = FRONT_DOOR_KEYS) -> Replayer:

@@ -10,10 +10,12 @@ a workflow task. Cases recorded before the front door replay and finish on it.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -23,7 +25,8 @@ from typing import Any
 
 import pytest
 from temporalio.api.common.v1 import Payload
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, WorkflowIdReusePolicy
+from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
 from temporalio.client import (
     Client,
     OutboundInterceptor,
@@ -620,6 +623,50 @@ async def test_an_unsigned_start_from_before_the_upgrade_is_trusted(ts_env, tmp_
             ):
                 found = await eventually(lambda: markers(handle), what="first task")
     assert found == ([START_TRUSTED] if recorded == "before the upgrade" else [START_REFUSED])
+
+
+ALLOW_DUPLICATE = WorkflowIdReusePolicy.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE
+
+
+async def test_a_start_copied_from_a_closed_cases_history_is_refused(ts_env, tmp_path):
+    """The assertion and the encrypted input of a start are in its history: sent again
+    later (a new run of a closed case), the start is refused — the assertion was not
+    made at the start the server recorded."""
+    async with harness(ts_env, tmp_path, run_worker=False) as h:
+        event = custody_event(nationality="DE")
+        h.world(event, SubjectSpec(replies={"DE": ReplySpec(after_days=0.001)}))
+        window = timedelta(seconds=1)
+        with ThreadPoolExecutor(8) as pool:
+            async with Worker(
+                h.client,
+                task_queue=h.task_queue,
+                workflows=WORKFLOWS,
+                activities=CaseActivities(Gateways.all_from(h.sim), h.store).all(),
+                activity_executor=pool,
+                interceptors=[checking(start_window=window)],
+            ):
+                handle = await h.start(event, via_intake=True)
+                await until(handle, lambda s: s.stage.name == "CLOSED", skip=ts_env)
+                assert await markers(handle) == [START_TRUSTED]
+                first = (await handle.fetch_history()).events[0]
+                started = first.workflow_execution_started_event_attributes
+                await asyncio.sleep(window.total_seconds() + 1)  # the wall clock signs
+                again = StartWorkflowExecutionRequest(
+                    namespace=h.client.namespace,
+                    workflow_id=handle.id,
+                    workflow_type=started.workflow_type,
+                    task_queue=started.task_queue,
+                    input=started.input,
+                    header=started.header,
+                    request_id=str(uuid.uuid4()),
+                    workflow_id_reuse_policy=ALLOW_DUPLICATE,
+                )
+                await h.client.workflow_service.start_workflow_execution(again)
+                rerun = h.client.get_workflow_handle(handle.id)
+                with pytest.raises(WorkflowFailureError) as raised:
+                    await rerun.result()
+                assert refusal(raised).type == REFUSED
+                assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in await event_types(rerun)
 
 
 def test_the_upgrade_time_is_a_time_with_its_zone():
