@@ -178,8 +178,11 @@ async def start_case(
             ),
             id=case_id,
             task_queue=task_queue,
-            # A custody event is one case for ever: never start it again, even closed.
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            # A custody event is one case for ever: never start it again once it has
+            # completed — but a run that failed, was terminated or cancelled does not
+            # hold the ID: a start that did not come through the front door (refused at
+            # once by the worker) must not block the real event.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             memo={"event_sha256": digest, "integrator": integrator},
             # Listed by kind, stage, nationality and force from the start, even before a

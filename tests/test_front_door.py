@@ -331,6 +331,25 @@ async def test_a_forged_start_fails_before_any_step(ts_env, tmp_path, kind):
         await trusted.terminate(reason="test over")
 
 
+async def test_a_forged_start_does_not_block_the_real_custody_event(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="DE")
+        h.world(event, SubjectSpec(replies={"DE": ReplySpec(after_days=0.001)}))
+        inp = EncounterInput(event=event, subject_key=key_of(event), policy=h.policy)
+        # Someone with Temporal access takes the event's case ID first, unsigned.
+        raw = client_like(h, interceptors=[])
+        forged = await raw.start_workflow(
+            ENCOUNTER_WORKFLOW, inp, id=event.case_id(), task_queue=h.task_queue
+        )
+        h.started.append(forged.id)
+        with pytest.raises(WorkflowFailureError):
+            await forged.result()
+        real = await h.start(event, via_intake=True)  # the custody system's event
+        state = await until(real, lambda s: s.stage.name == "CLOSED", skip=ts_env)
+        assert state.outcome is not None and state.outcome.name == "NO_TRACE"
+        assert await markers(real) == [START_TRUSTED]
+
+
 # --- unencrypted payloads ------------------------------------------------------------------
 
 
