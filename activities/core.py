@@ -79,4 +79,5 @@ class CoreActivities:
             case_id=req.case_id,
             justification=f"{req.kind}: {req.reason}",
             act_key=f"decision:{req.idempotency_key}",
+            subject=req.actor_id,
         )

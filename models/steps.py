@@ -184,3 +184,5 @@ class DecisionLogged(Step):
     role: str
     kind: str
     reason: str
+    # The proven person's stable identity (the front door's actor_id), when given.
+    actor_id: str | None = None

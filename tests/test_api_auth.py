@@ -535,6 +535,9 @@ async def test_the_author_of_not_pursued_cannot_approve_it_through_the_api(ts_en
     assert state.director_approved is True
     approvals = [e for e in state.timeline if e.kind == "decision"]
     assert [e.actor for e in approvals][-1] == "Dana Reid"
+    # The access log names the proven person of every decision (their subject).
+    decided = [e for e in h.store.access_log(casework.id) if e.action == "decision"]
+    assert [e.subject for e in decided] == ["local:sam-jones"] * 3 + ["local:dana-reid"]
 
 
 def consultations(store: Any, case_id: str) -> int:

@@ -240,6 +240,7 @@ class CaseWorkflow:
                 role=req.role,
                 kind=req.decision.kind,
                 reason=req.reason,
+                actor_id=req.actor_id,
             ),
             what="Recording the decision in the access log",
         )
