@@ -39,6 +39,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from access.errors import AccessRefused, CaseNotFound, CaseUnreadable
 from access.intake import Intake
@@ -61,6 +62,15 @@ async def _unreadable(_: Any, exc: CaseUnreadable) -> JSONResponse:
     # read until workers that replay its history run; a 5xx would have proxies
     # retry it or count this replica unhealthy.
     return JSONResponse(exc.as_dict(), status_code=409)
+
+
+async def _no_answer(_: Any, exc: RPCError) -> JSONResponse:
+    # Temporal did not answer in time (a case whose workflow task keeps failing, the
+    # cluster unreachable): said so, as the reads do, never an unhandled 500.
+    return JSONResponse(
+        {"detail": f"Temporal did not answer ({exc.message}); try again.", "why": "no_answer"},
+        status_code=503,
+    )
 
 
 def create_app(
@@ -87,6 +97,7 @@ def create_app(
     app.exception_handler(AccessRefused)(_refused)
     app.exception_handler(CaseNotFound)(_missing)
     app.exception_handler(CaseUnreadable)(_unreadable)
+    app.exception_handler(RPCError)(_no_answer)
     for resource in (health, me, custody_events, stuck, cases, decisions, audit, notifications):
         app.include_router(resource.router)
     if identity is not None and identity.issuer is not None:

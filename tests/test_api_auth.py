@@ -21,15 +21,19 @@ from typing import Any
 import jwt
 import pytest
 from fastapi.routing import iter_route_contexts
+from temporalio.testing import WorkflowEnvironment
 
 from access.intake import Intake
 from identity.issuer import LocalIssuer
 from models.policy import Policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from runtime.embedded import test_server_path
 from server.app import create_app
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
+from store.cases import CaseStore
 from store.notifications import NotificationStore
 from tests.support import (
+    CONVERTER,
     ISSUER_URL,
     api_client,
     api_identity,
@@ -544,3 +548,20 @@ def consultations(store: Any, case_id: str) -> int:
     """The people's reads of a case in its access log (the worker's own collection and
     disclosure entries go on being written while the case runs)."""
     return sum(1 for e in store.access_log(case_id) if e.action == "consultation")
+
+
+async def test_a_decision_when_temporal_does_not_answer_is_a_503_not_a_500(tmp_path):
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=CONVERTER, test_server_existing_path=str(test_server_path())
+    )
+    client = env.client
+    await env.shutdown()  # the cluster goes away under a running API
+    store = CaseStore.migrated(f"sqlite:///{tmp_path / 'store.db'}")
+    async with api_client(client, store) as http:
+        answer = await http.post(
+            "/cases/casework-abc/decisions",
+            json={"reason": "ICE found him", "decision": {"kind": "resume_after_fault"}},
+            headers=bearer("caseworker", "Sam Jones"),
+        )
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["why"] == "no_answer"
