@@ -230,14 +230,16 @@ class FrontDoor(Interceptor):
         return _Signing(next, self)
 
 
-def _with(headers: Mapping[str, Payload], payload: Payload) -> dict[str, Payload]:
-    return {**headers, HEADER: payload}
-
-
 class _Signing(OutboundInterceptor):
     def __init__(self, next: OutboundInterceptor, door: FrontDoor) -> None:
         super().__init__(next)
         self.door = door
+
+    def _signed(
+        self, headers: Mapping[str, Payload], actor: Actor, **binding: Any
+    ) -> dict[str, Payload]:
+        """``headers`` with the assertion that ``actor`` does what ``binding`` says."""
+        return {**headers, HEADER: sign(self.door.keys, actor, **binding)}
 
     async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle[Any, Any]:
         actor = self.door.actor()
@@ -248,17 +250,14 @@ class _Signing(OutboundInterceptor):
                     "signal": input.start_signal,
                     "signal_args": args_digest(input.start_signal_args),
                 }
-            input.headers = _with(
+            input.headers = self._signed(
                 input.headers,
-                sign(
-                    self.door.keys,
-                    actor,
-                    workflow_id=input.id,
-                    op="start",
-                    target=input.workflow,
-                    args=input.args,
-                    extra=extra,
-                ),
+                actor,
+                workflow_id=input.id,
+                op="start",
+                target=input.workflow,
+                args=input.args,
+                extra=extra,
             )
         return await self.next.start_workflow(input)
 
@@ -267,67 +266,50 @@ class _Signing(OutboundInterceptor):
     ) -> WorkflowUpdateHandle[Any]:
         actor = self.door.actor()
         if actor is not None:
-            # The assertion names the update ID, so it is chosen here (as the SDK would).
-            input.update_id = input.update_id or str(uuid.uuid4())
-            input.headers = _with(
-                input.headers,
-                sign(
-                    self.door.keys,
-                    actor,
-                    workflow_id=input.id,
-                    op="update",
-                    target=input.update,
-                    args=input.args,
-                    update_id=input.update_id,
-                ),
-            )
+            self._sign_update(input, actor, input.id)
         return await self.next.start_workflow_update(input)
+
+    def _sign_update(self, update: Any, actor: Actor, wid: str) -> None:
+        """Sign an update (a plain one, or the update of an update-with-start)."""
+        # The assertion names the update ID, so it is chosen here (as the SDK would).
+        update.update_id = update.update_id or str(uuid.uuid4())
+        update.headers = self._signed(
+            update.headers,
+            actor,
+            workflow_id=wid,
+            op="update",
+            target=update.update,
+            args=update.args,
+            update_id=update.update_id,
+        )
 
     async def start_update_with_start_workflow(
         self, input: StartWorkflowUpdateWithStartInput
     ) -> WorkflowUpdateHandle[Any]:
         actor = self.door.actor()
         if actor is not None:
-            start, update = input.start_workflow_input, input.update_workflow_input
-            start.headers = _with(
+            start = input.start_workflow_input
+            start.headers = self._signed(
                 start.headers,
-                sign(
-                    self.door.keys,
-                    actor,
-                    workflow_id=start.id,
-                    op="start",
-                    target=start.workflow,
-                    args=start.args,
-                ),
+                actor,
+                workflow_id=start.id,
+                op="start",
+                target=start.workflow,
+                args=start.args,
             )
-            update.update_id = update.update_id or str(uuid.uuid4())
-            update.headers = _with(
-                update.headers,
-                sign(
-                    self.door.keys,
-                    actor,
-                    workflow_id=start.id,
-                    op="update",
-                    target=update.update,
-                    args=update.args,
-                    update_id=update.update_id,
-                ),
-            )
+            self._sign_update(input.update_workflow_input, actor, start.id)
         return await self.next.start_update_with_start_workflow(input)
 
     async def signal_workflow(self, input: SignalWorkflowInput) -> None:
         actor = self.door.actor()
         if actor is not None:
-            input.headers = _with(
+            input.headers = self._signed(
                 input.headers,
-                sign(
-                    self.door.keys,
-                    actor,
-                    workflow_id=input.id,
-                    op="signal",
-                    target=input.signal,
-                    args=input.args,
-                ),
+                actor,
+                workflow_id=input.id,
+                op="signal",
+                target=input.signal,
+                args=input.args,
             )
         await self.next.signal_workflow(input)
 

@@ -39,7 +39,7 @@ from models.event import CustodyEvent
 from models.policy import Policy
 from runtime.codec import CodecKeys, EncryptionCodec, data_converter
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
-from runtime.front_door import acting_as
+from runtime.front_door import acting_as, current_actor
 from sim.world import Simulator
 from sim.world_file import SubjectSpec, WorldFile
 from store.cases import CaseStore, make_engine
@@ -441,8 +441,10 @@ def decision(actor: str, role: str, reason: str, **decision: Any) -> DecisionReq
 
 
 async def decide(handle: WorkflowHandle[Any, Any], req: DecisionRequest) -> DecisionResult:
-    """``req`` sent as its own decider would through the front door (the assertion
-    vouches for the actor and role it names)."""
+    """``req`` sent through the front door: as whoever ``acting_as`` names, or else as
+    its own decider (the assertion vouches for the actor and role it names)."""
+    if current_actor() is not None:
+        return await handle.execute_update("decide", req, result_type=DecisionResult)
     with acting_as(req.actor_id or f"tests:{req.actor}", req.actor, req.role):
         return await handle.execute_update("decide", req, result_type=DecisionResult)
 

@@ -176,11 +176,11 @@ async def test_a_raw_update_without_the_front_door_is_refused_and_the_case_uncha
         # but not the front door's.
         raw = client_like(h, interceptors=[]).get_workflow_handle(casework.id)
         with pytest.raises(WorkflowUpdateFailedError) as raised:
-            await decide(raw, req)
+            await raw.execute_update("decide", req)
         assert refusal(raised).type == REFUSED
         # A client holding the key, but declaring a person it did not prove.
         with pytest.raises(WorkflowUpdateFailedError) as raised:
-            await decide(casework, req)  # signed as the test harness, naming Sam
+            await casework.execute_update("decide", req)  # signed as the harness, naming Sam
         assert refusal(raised).type == REFUSED
         with pytest.raises(WorkflowUpdateFailedError) as raised:
             await decide_as(casework, SAM, req.model_copy(update={"actor_id": "local:alex"}))

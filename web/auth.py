@@ -32,8 +32,6 @@ import json
 import os
 import tempfile
 import threading
-import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import get_args
@@ -42,6 +40,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from identity.issuer import FailureThrottle
 from identity.principal import Principal
 from models.case import Role
 from models.event import CustodyEvent
@@ -212,32 +211,6 @@ class Directory:
         return user
 
 
-@dataclass
-class Throttle:
-    """Refuses sign-in for a username after ``limit`` failures within ``window``
-    seconds, until the window has passed (per process)."""
-
-    limit: int = 5
-    window: float = 15 * 60
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def _recent(self, username: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(username, deque())
-        while q and now - q[0] > self.window:
-            q.popleft()
-        return q
-
-    def blocked(self, username: str) -> bool:
-        with self._lock:
-            return len(self._recent(username, time.monotonic())) >= self.limit
-
-    def failed(self, username: str) -> None:
-        with self._lock:
-            if len(self._failures) > 10_000:  # bounded memory under a spray of names
-                self._failures.clear()
-            self._recent(username, time.monotonic()).append(time.monotonic())
-
-    def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(username, None)
+# The sign-in throttle: one kind for the web app and the token endpoint (the server
+# shares one instance between them).
+Throttle = FailureThrottle
