@@ -61,7 +61,7 @@ from tests.support import (
     payloads_in,
     until,
 )
-from tests.support_front_door import front_door_env
+from tests.support_front_door import checking, front_door_env, signing
 from workflows import WORKFLOWS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -451,7 +451,7 @@ async def test_the_server_holds_no_personal_data_and_the_history_decodes_and_rep
     for secret in [*SUBJECT.values(), "ARMED_ROBBERY"]:
         assert secret.encode() in decoded, secret
     # ... and replay against today's workflow code.
-    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER)
+    replayer = Replayer(workflows=WORKFLOWS, data_converter=CONVERTER, interceptors=[checking()])
     for history in histories:
         result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None, result.replay_failure
@@ -510,7 +510,9 @@ async def test_a_key_rotated_mid_case_and_the_case_completes(dev_env, tmp_path, 
             if keys is None
             else data_converter(keys, accept_unencrypted=before == "no encryption")
         )
-        return await Client.connect(target, namespace=namespace, data_converter=converter)
+        return await Client.connect(
+            target, namespace=namespace, data_converter=converter, interceptors=[signing()]
+        )
 
     def cw(reason: str, **d: Any) -> Any:
         return decision("Sam Jones", "caseworker", reason, **d)
