@@ -41,7 +41,7 @@ from runtime.codec import CodecKeys, EncryptionCodec, data_converter
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from runtime.front_door import acting_as, current_actor
 from sim.world import Simulator
-from sim.world_file import SubjectSpec, WorldFile
+from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec, WorldFile
 from store.cases import CaseStore, make_engine
 from tests.support_front_door import checking
 from web.auth import Directory, User, UsersFile, hash_password, write_users_file
@@ -523,3 +523,16 @@ def worker_env(
         "FNO_RECONCILE_SCHEDULE": "off",
         "FNO_LOG_FORMAT": "json",
     }
+
+
+async def casework_awaiting(h: Any, kind: str) -> WorkflowHandle[Any, Any]:
+    """Start a Polish GBH case (through the harness's signed client) and move on
+    until its casework case awaits ``kind``."""
+    event = custody_event(nationality="PL")
+    reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="GBH")])
+    h.world(event, SubjectSpec(replies={"PL": reply}, located_after_days=1))
+    encounter = await h.start(event)
+    state = await until(encounter, lambda s: s.casework_id is not None, what="referral", skip=h.env)
+    casework = h.client.get_workflow_handle(state.casework_id)
+    await until(casework, lambda s: kind in s.awaiting, what=kind, skip=h.env)
+    return casework

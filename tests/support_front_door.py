@@ -1,20 +1,15 @@
 """The front door in the tests: the tests' own front-door key (made afresh for each run,
 like the codec key), the identity the tests' clients sign with when no ``acting_as``
-is in force, a worker that checks assertions as ``worker.py``'s does, and the replayer
-of recorded histories with the same checks and the switch for unencrypted payloads."""
+is in force, the worker interceptor that checks assertions as ``worker.py``'s does
+(``Harness.running`` installs it), and the replayer of recorded histories with the
+same checks and the switch for unencrypted payloads."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 
-from activities.gateways import Gateways
-from activities.steps import CaseActivities
 from processes.front_door import FrontDoorWorker
 from runtime.codec import data_converter
 from runtime.codec_keys import CodecKeys
@@ -55,19 +50,3 @@ def replayer(codec_keys: CodecKeys, *, front_door: CodecKeys = FRONT_DOOR_KEYS) 
         data_converter=data_converter(codec_keys, accept_unencrypted=True),
         interceptors=[checking(front_door)],
     )
-
-
-@asynccontextmanager
-async def checking_worker(h: Any) -> AsyncIterator[Worker]:
-    """``Harness.running`` with the front door checked, as in ``worker.py``."""
-    gateways = Gateways.all_from(h.sim)
-    with ThreadPoolExecutor(16) as pool:
-        async with Worker(
-            h.client,
-            task_queue=h.task_queue,
-            workflows=WORKFLOWS,
-            activities=CaseActivities(gateways, h.store).all(),
-            activity_executor=pool,
-            interceptors=[checking()],
-        ) as worker:
-            yield worker

@@ -186,12 +186,19 @@ class Provider:
 
 
 @contextmanager
-def provider() -> Iterator[Provider]:
-    idp = Provider()
-    thread = threading.Thread(target=idp.server.serve_forever, daemon=True)
+def served(server: ThreadingHTTPServer) -> Iterator[None]:
+    """``server`` answering on its thread for the block, then shut and closed."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield idp
+        yield
     finally:
-        idp.server.shutdown()
-        idp.server.server_close()
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def provider() -> Iterator[Provider]:
+    idp = Provider()
+    with served(idp.server):
+        yield idp

@@ -29,7 +29,7 @@ from models.policy import Policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from runtime.embedded import test_server_path
 from server.app import create_app
-from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
+from sim.world_file import ReplySpec, SubjectSpec
 from store.cases import CaseStore
 from store.notifications import NotificationStore
 from tests.support import (
@@ -38,6 +38,7 @@ from tests.support import (
     api_client,
     api_identity,
     bearer,
+    casework_awaiting,
     custody_event,
     harness,
     local_issuer,
@@ -47,7 +48,6 @@ from tests.support import (
     token,
     until,
 )
-from tests.support_front_door import checking_worker
 from tests.support_notifications import conviction, daily_file
 
 pytestmark = pytest.mark.devserver
@@ -482,26 +482,13 @@ async def test_who_am_i_a_filter_with_a_quote_and_a_purpose_in_utf8(dev_env, tmp
     assert logged == ["détention — risque"]
 
 
-async def casework_awaiting(h: Any, kind: str) -> Any:
-    """A Polish GBH case (started as intake would) moved on until its casework case
-    awaits ``kind``."""
-    event = custody_event(nationality="PL")
-    reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="GBH")])
-    h.world(event, SubjectSpec(replies={"PL": reply}, located_after_days=1))
-    encounter = await h.start(event)
-    state = await until(encounter, lambda s: s.casework_id is not None, what="referral", skip=h.env)
-    casework = h.client.get_workflow_handle(state.casework_id)
-    await until(casework, lambda s: kind in s.awaiting, what=kind, skip=h.env)
-    return casework
-
-
 async def test_the_author_of_not_pursued_cannot_approve_it_through_the_api(ts_env, tmp_path):
     """The API names the proven person on the decision (``actor_id``: the token's
     subject) and sends it through the front door; a worker that checks the front door
     takes it, and the case refuses the Director's approval from the same person."""
     async with (
         harness(ts_env, tmp_path, run_worker=False) as h,
-        checking_worker(h),
+        h.running(),
         api_client(h.client, h.store) as http,
     ):
         casework = await casework_awaiting(h, "subject_located")

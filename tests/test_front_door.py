@@ -79,6 +79,7 @@ from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
     CODEC_KEYS,
     CONVERTER,
+    casework_awaiting,
     codec_env,
     custody_event,
     decide,
@@ -93,7 +94,6 @@ from tests.support import (
 from tests.support_front_door import (
     FRONT_DOOR_KEYS,
     checking,
-    checking_worker,
     front_door_env,
     replayer,
 )
@@ -146,19 +146,6 @@ async def markers(handle: WorkflowHandle[Any, Any]) -> list[str]:
     return found
 
 
-async def casework_awaiting(h: Any, kind: str) -> WorkflowHandle[Any, Any]:
-    """Start a Polish theft case (through the harness's signed client) and move on
-    until its casework case awaits ``kind``."""
-    event = custody_event(nationality="PL")
-    reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="GBH")])
-    h.world(event, SubjectSpec(replies={"PL": reply}, located_after_days=1))
-    encounter = await h.start(event)
-    state = await until(encounter, lambda s: s.casework_id is not None, what="referral", skip=h.env)
-    casework = h.client.get_workflow_handle(state.casework_id)
-    await until(casework, lambda s: kind in s.awaiting, what=kind, skip=h.env)
-    return casework
-
-
 LOCATED = ("ICE confirmed address", {"kind": "subject_located", "case_owner": "Sam Jones"})
 
 
@@ -168,7 +155,7 @@ LOCATED = ("ICE confirmed address", {"kind": "subject_located", "case_owner": "S
 async def test_a_raw_update_without_the_front_door_is_refused_and_the_case_unchanged(
     ts_env, tmp_path
 ):
-    async with harness(ts_env, tmp_path, run_worker=False) as h, checking_worker(h):
+    async with harness(ts_env, tmp_path, run_worker=False) as h, h.running():
         casework = await casework_awaiting(h, "subject_located")
         before = (await state_of(casework)).model_dump()
         req = as_person(SAM, LOCATED[0], **LOCATED[1])
@@ -216,7 +203,7 @@ class _Header(ClientInterceptor):
     "forgery", ["another case", "another request", "altered contents", "another key"]
 )
 async def test_an_assertion_made_for_something_else_is_refused(ts_env, tmp_path, forgery):
-    async with harness(ts_env, tmp_path, run_worker=False) as h, checking_worker(h):
+    async with harness(ts_env, tmp_path, run_worker=False) as h, h.running():
         casework = await casework_awaiting(h, "subject_located")
         before = (await state_of(casework)).model_dump()
         req = as_person(SAM, LOCATED[0], **LOCATED[1])
@@ -250,7 +237,7 @@ async def test_an_assertion_made_for_something_else_is_refused(ts_env, tmp_path,
 
 
 async def test_the_director_approval_from_the_author_of_not_pursued_is_refused(ts_env, tmp_path):
-    async with harness(ts_env, tmp_path, run_worker=False) as h, checking_worker(h):
+    async with harness(ts_env, tmp_path, run_worker=False) as h, h.running():
         casework = await casework_awaiting(h, "subject_located")
         await decide_as(casework, SAM, as_person(SAM, LOCATED[0], **LOCATED[1]))
         await until(casework, lambda s: "detention" in s.awaiting, what="detention", skip=h.env)
@@ -309,7 +296,7 @@ def start_input(kind: str, case_id: str) -> Any:
 
 @pytest.mark.parametrize("kind", [ENCOUNTER_WORKFLOW, CASEWORK_WORKFLOW, NOTIFICATION_WORKFLOW])
 async def test_a_forged_start_fails_before_any_step(ts_env, tmp_path, kind):
-    async with harness(ts_env, tmp_path, run_worker=False) as h, checking_worker(h):
+    async with harness(ts_env, tmp_path, run_worker=False) as h, h.running():
         case_id = f"forged-{kind.lower()}"
         inp = start_input(kind, case_id)
         # `temporal workflow start --type …` with the codec key, without the front door.
@@ -353,41 +340,6 @@ async def test_a_forged_start_does_not_block_the_real_custody_event(ts_env, tmp_
 # --- unencrypted payloads ------------------------------------------------------------------
 
 
-async def test_an_unencrypted_update_signal_or_start_is_refused_without_failing_a_task(
-    ts_env, tmp_path
-):
-    async with harness(ts_env, tmp_path, run_worker=False) as h, checking_worker(h):
-        casework = await casework_awaiting(h, "subject_located")
-        before = (await state_of(casework)).model_dump()
-        # Through the front door, but without the codec: payloads in clear.
-        plain = client_like(
-            h, interceptors=[FrontDoor(FRONT_DOOR_KEYS)], converter=pydantic_data_converter
-        )
-        in_clear = plain.get_workflow_handle(casework.id)
-        with pytest.raises(WorkflowUpdateFailedError) as raised:
-            await decide_as(in_clear, SAM, as_person(SAM, LOCATED[0], **LOCATED[1]))
-        assert refusal(raised).type == UNENCRYPTED
-        refused = DecisionRefusal(actor="Sam Jones", role="caseworker", kind="x", reason="r")
-        with acting_as(*SAM):
-            await in_clear.signal("decision_refused", refused)  # dropped by the worker
-            await casework.signal("decision_refused", refused)  # encrypted: taken
-        state = await until(
-            casework, lambda s: any(e.kind == "refusal" for e in s.timeline), what="signal"
-        )
-        assert [e.kind for e in state.timeline].count("refusal") == 1
-        assert state.stage.name == before["stage"].name
-        assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in await event_types(casework)
-        # A start in clear fails at once, whoever signed it.
-        inp = start_input(ENCOUNTER_WORKFLOW, "clear-start")
-        handle = await plain.start_workflow(
-            ENCOUNTER_WORKFLOW, inp, id="clear-start", task_queue=h.task_queue
-        )
-        with pytest.raises(WorkflowFailureError) as failed:
-            await handle.result()
-        assert refusal(failed).type == UNENCRYPTED
-        assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in await event_types(handle)
-
-
 class Junk(PayloadCodec):
     """Payloads that claim to be encrypted (``binary/encrypted``, with or without a real
     key ID) and hold junk: what anyone with Temporal access can send without the key."""
@@ -405,22 +357,39 @@ class Junk(PayloadCodec):
         return list(payloads)
 
 
-@pytest.mark.parametrize("key_id", [None, CODEC_KEYS.current], ids=["no-key-id", "real-key-id"])
-async def test_a_forged_encrypted_payload_is_refused_without_failing_a_task(
-    ts_env, tmp_path, key_id
+def _converter(payloads: str) -> DataConverter:
+    """Payloads in clear (no codec), or junk claiming to be encrypted."""
+    if payloads == "unencrypted":
+        return pydantic_data_converter
+    key_id = CODEC_KEYS.current if payloads == "forged-real-key-id" else None
+    return DataConverter(
+        payload_converter_class=pydantic_data_converter.payload_converter_class,
+        payload_codec=Junk(key_id),
+    )
+
+
+@pytest.mark.parametrize(
+    ("payloads", "refused_as"),
+    [
+        ("unencrypted", UNENCRYPTED),
+        ("forged-no-key-id", FORGED_TYPE),
+        ("forged-real-key-id", FORGED_TYPE),
+    ],
+)
+async def test_a_payload_not_encrypted_by_the_product_is_refused_without_failing_a_task(
+    ts_env, tmp_path, payloads, refused_as
 ):
-    async with harness(ts_env, tmp_path, run_worker=False) as h, checking_worker(h):
+    async with harness(ts_env, tmp_path, run_worker=False) as h, h.running():
         casework = await casework_awaiting(h, "subject_located")
         before = (await state_of(casework)).model_dump()
-        junk = DataConverter(
-            payload_converter_class=pydantic_data_converter.payload_converter_class,
-            payload_codec=Junk(key_id),
+        # Through the front door, but without the codec's encryption.
+        sender = client_like(
+            h, interceptors=[FrontDoor(FRONT_DOOR_KEYS)], converter=_converter(payloads)
         )
-        forged = client_like(h, interceptors=[FrontDoor(FRONT_DOOR_KEYS)], converter=junk)
-        handle = forged.get_workflow_handle(casework.id)
+        handle = sender.get_workflow_handle(casework.id)
         with pytest.raises(WorkflowUpdateFailedError) as raised:
             await decide_as(handle, SAM, as_person(SAM, LOCATED[0], **LOCATED[1]))
-        assert refusal(raised).type == FORGED_TYPE
+        assert refusal(raised).type == refused_as
         refused = DecisionRefusal(actor="Sam Jones", role="caseworker", kind="x", reason="r")
         with acting_as(*SAM):
             await handle.signal("decision_refused", refused)  # dropped by the worker
@@ -431,6 +400,16 @@ async def test_a_forged_encrypted_payload_is_refused_without_failing_a_task(
         assert [e.kind for e in state.timeline].count("refusal") == 1
         assert state.stage.name == before["stage"].name
         assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in await event_types(casework)
+        # A start so sent fails at once, whoever signed it.
+        case_id = f"{payloads}-start"
+        inp = start_input(ENCOUNTER_WORKFLOW, case_id)
+        started = await sender.start_workflow(
+            ENCOUNTER_WORKFLOW, inp, id=case_id, task_queue=h.task_queue
+        )
+        with pytest.raises(WorkflowFailureError) as failed:
+            await started.result()
+        assert refusal(failed).type == refused_as
+        assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in await event_types(started)
 
 
 # --- the worker's own starts, replay, and cases older than the front door -------------------

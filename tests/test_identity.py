@@ -11,7 +11,6 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -46,6 +45,7 @@ from tests.support import (
     local_issuer,
     system_key,
 )
+from tests.support_idp import served
 from web.auth import Directory, UsersFile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,13 +113,8 @@ class Idp:
 @contextmanager
 def serving() -> Iterator[Idp]:
     idp = Idp()
-    thread = threading.Thread(target=idp.server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with served(idp.server):
         yield idp
-    finally:
-        idp.server.shutdown()
-        idp.server.server_close()
 
 
 def refused(verifier: TokenVerifier, token: str) -> tuple[int, str]:

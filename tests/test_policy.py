@@ -62,7 +62,6 @@ from tests.support import (
     token,
     until,
 )
-from tests.support_front_door import checking_worker
 
 ROLES: tuple[str, ...] = get_args(Role)
 FORCE, OTHER = "kent", "essex"
@@ -467,7 +466,7 @@ async def test_a_permitted_decision_passes_a_worker_that_checks_the_front_door(t
     """``send_decision`` sends as the principal (``acting_as``): a worker that trusts
     only the front door takes it, and the case records the proven person."""
     sam = Principal(subject="idp:4711", name="Sam Jones", role="caseworker")
-    async with harness(ts_env, tmp_path, run_worker=False) as h, checking_worker(h):
+    async with harness(ts_env, tmp_path, run_worker=False) as h, h.running():
         _, _, casework = await referred_case(h)
         located = {"kind": "subject_located", "case_owner": "Sam Jones"}
         result = await send_decision(h.client, casework.id, sam, request_for(sam, "found", located))
