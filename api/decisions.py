@@ -1,5 +1,6 @@
 """``POST /cases/{case_id}/decisions``: a decision on a case, by the proven person; 200
-with the new stage, 403 a role that may never make it, 409 refused by the case.
+with the new stage, 403 a decision the need-to-know policy does not give the caller on
+that case, 409 refused by the case.
 
 The body carries the decision and why (``{"reason", "decision"}``); who decides and in
 which role come from the token (a body naming ``actor`` or ``role`` is a 422 saying so).
@@ -14,11 +15,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from access.decisions import send_decision
+from access.decisions import request_for, send_decision
 from access.errors import DecisionRefused
 from api.deps import PersonD, TemporalD
-from models.decisions import ROLES_FOR, Decision, DecisionRequest, DecisionResult
-from runtime.front_door import acting_as
+from models.decisions import Decision, DecisionResult
 
 router = APIRouter()
 
@@ -45,24 +45,10 @@ class DecisionBody(BaseModel):
 async def post_decision(
     case_id: str, body: DecisionBody, who: PersonD, client: TemporalD
 ) -> DecisionResult:
-    kind = body.decision.kind
-    if who.role not in ROLES_FOR[kind]:
-        raise HTTPException(
-            403,
-            f"your role ({who.role}) may not make the decision {kind!r} "
-            f"(it is for: {', '.join(ROLES_FOR[kind])})",
-        )
-    req = DecisionRequest.model_validate(
-        {
-            "actor": who.name,
-            "role": who.role,
-            "actor_id": who.subject,
-            "reason": body.reason,
-            "decision": body.decision.model_dump(mode="json"),
-        }
-    )
+    # Who may make which decision on which case is the policy's (access.decisions asks
+    # it before anything is sent, 403), and send_decision goes through the front door.
+    req = request_for(who, body.reason, body.decision.model_dump(mode="json"))
     try:
-        with acting_as(who.subject, who.name, who.role):
-            return await send_decision(client, case_id, who, req)
+        return await send_decision(client, case_id, who, req)
     except DecisionRefused as exc:
         raise HTTPException(409, str(exc)) from None

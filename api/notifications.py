@@ -39,6 +39,7 @@ from access.notifications import (
     notifications,
 )
 from access.notifications import accept_alert as accept_open_alert
+from access.policy import CAPABILITIES, Capability
 from api.deps import IntakeD, NotificationsD, TemporalD, roles, system, utf8
 from identity.principal import Principal
 from models.daily_file import DailyFileError
@@ -46,10 +47,10 @@ from models.notification_policy import notification_policy
 from runtime.front_door import acting_as
 from store.notification_reports import NotificationStatus
 
-# Who sees notifications out and who accepts an alert: as access.policy's capabilities
-# NOTIFICATIONS and ACCEPT_ALERTS (need-to-know).
-READ_ROLES = ("caseworker", "senior_caseworker", "supervisor")
-ACCEPT_ROLES = ("senior_caseworker",)
+# Who sees notifications out and who accepts an alert: access.policy's capabilities
+# NOTIFICATIONS and ACCEPT_ALERTS (need-to-know), refused before the route runs.
+READ_ROLES = tuple(sorted(CAPABILITIES[Capability.NOTIFICATIONS]))
+ACCEPT_ROLES = tuple(sorted(CAPABILITIES[Capability.ACCEPT_ALERTS]))
 Reader = Annotated[Principal, Depends(roles(*READ_ROLES))]
 Acceptor = Annotated[Principal, Depends(roles(*ACCEPT_ROLES))]
 Feed = Annotated[Principal, Depends(system("daily-files"))]
