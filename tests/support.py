@@ -279,18 +279,22 @@ class Harness:
         self.sim._subjects[key_of(event)] = spec
 
     @asynccontextmanager
-    async def running(self) -> AsyncIterator[Worker]:
+    async def running(
+        self, *, client: Client | None = None, interceptors: list[Any] | None = None
+    ) -> AsyncIterator[Worker]:
         """A worker for this harness's task queue, as ``worker.py`` builds one: it checks
-        the front door's assertion on every start and decision."""
+        the front door's assertion on every start and decision (``interceptors``, when
+        given, instead). ``client``: another client of the server (its activities'
+        starts sign as that client does)."""
         gateways = Gateways.all_from(self.sim)
         with ThreadPoolExecutor(16) as pool:
             async with Worker(
-                self.client,
+                client or self.client,
                 task_queue=self.task_queue,
                 workflows=WORKFLOWS,
                 activities=CaseActivities(gateways, self.store).all(),
                 activity_executor=pool,
-                interceptors=[checking()],
+                interceptors=[checking()] if interceptors is None else interceptors,
             ) as worker:
                 yield worker
 

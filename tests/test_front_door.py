@@ -16,9 +16,8 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,10 +39,7 @@ from temporalio.client import Interceptor as ClientInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, PayloadCodec
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
 
-from activities.gateways import Gateways
-from activities.steps import CaseActivities
 from models.case import (
     CASEWORK_WORKFLOW,
     ENCOUNTER_WORKFLOW,
@@ -415,20 +411,10 @@ async def test_a_payload_not_encrypted_by_the_product_is_refused_without_failing
 # --- the worker's own starts, replay, and cases older than the front door -------------------
 
 
-@asynccontextmanager
-async def worker_on(h: Any, client: Client, *, checks: bool) -> AsyncIterator[Worker]:
+def worker_on(h: Any, client: Client, *, checks: bool) -> Any:
     """A worker on ``client`` (its activities' starts sign as that client does): with
     the front door's checks (today's code) or without (the code before it)."""
-    with ThreadPoolExecutor(16) as pool:
-        async with Worker(
-            client,
-            task_queue=h.task_queue,
-            workflows=WORKFLOWS,
-            activities=CaseActivities(Gateways.all_from(h.sim), h.store).all(),
-            activity_executor=pool,
-            interceptors=[checking()] if checks else [],
-        ) as worker:
-            yield worker
+    return h.running(client=client, interceptors=[checking()] if checks else [])
 
 
 @pytest.mark.devserver
@@ -610,16 +596,9 @@ async def test_an_unsigned_start_from_before_the_upgrade_is_trusted(ts_env, tmp_
             if recorded == "before the upgrade"
             else (started_at - timedelta(seconds=1))
         )
-        with ThreadPoolExecutor(4) as pool:
-            async with Worker(
-                h.client,
-                task_queue=h.task_queue,
-                workflows=WORKFLOWS,
-                activities=CaseActivities(Gateways.all_from(h.sim), h.store).all(),
-                activity_executor=pool,
-                interceptors=[FrontDoorWorker(FRONT_DOOR_KEYS, trust_unsigned_before=since)],
-            ):
-                found = await eventually(lambda: markers(handle), what="first task")
+        upgraded = FrontDoorWorker(FRONT_DOOR_KEYS, trust_unsigned_before=since)
+        async with h.running(interceptors=[upgraded]):
+            found = await eventually(lambda: markers(handle), what="first task")
     assert found == ([START_TRUSTED] if recorded == "before the upgrade" else [START_REFUSED])
 
 
@@ -634,37 +613,29 @@ async def test_a_start_copied_from_a_closed_cases_history_is_refused(ts_env, tmp
         event = custody_event(nationality="DE")
         h.world(event, SubjectSpec(replies={"DE": ReplySpec(after_days=0.001)}))
         window = timedelta(seconds=1)
-        with ThreadPoolExecutor(8) as pool:
-            async with Worker(
-                h.client,
-                task_queue=h.task_queue,
-                workflows=WORKFLOWS,
-                activities=CaseActivities(Gateways.all_from(h.sim), h.store).all(),
-                activity_executor=pool,
-                interceptors=[checking(start_window=window)],
-            ):
-                handle = await h.start(event, via_intake=True)
-                await until(handle, lambda s: s.stage.name == "CLOSED", skip=ts_env)
-                assert await markers(handle) == [START_TRUSTED]
-                first = (await handle.fetch_history()).events[0]
-                started = first.workflow_execution_started_event_attributes
-                await asyncio.sleep(window.total_seconds() + 1)  # the wall clock signs
-                again = StartWorkflowExecutionRequest(
-                    namespace=h.client.namespace,
-                    workflow_id=handle.id,
-                    workflow_type=started.workflow_type,
-                    task_queue=started.task_queue,
-                    input=started.input,
-                    header=started.header,
-                    request_id=str(uuid.uuid4()),
-                    workflow_id_reuse_policy=ALLOW_DUPLICATE,
-                )
-                await h.client.workflow_service.start_workflow_execution(again)
-                rerun = h.client.get_workflow_handle(handle.id)
-                with pytest.raises(WorkflowFailureError) as raised:
-                    await rerun.result()
-                assert refusal(raised).type == REFUSED
-                assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in await event_types(rerun)
+        async with h.running(interceptors=[checking(start_window=window)]):
+            handle = await h.start(event, via_intake=True)
+            await until(handle, lambda s: s.stage.name == "CLOSED", skip=ts_env)
+            assert await markers(handle) == [START_TRUSTED]
+            first = (await handle.fetch_history()).events[0]
+            started = first.workflow_execution_started_event_attributes
+            await asyncio.sleep(window.total_seconds() + 1)  # the wall clock signs
+            again = StartWorkflowExecutionRequest(
+                namespace=h.client.namespace,
+                workflow_id=handle.id,
+                workflow_type=started.workflow_type,
+                task_queue=started.task_queue,
+                input=started.input,
+                header=started.header,
+                request_id=str(uuid.uuid4()),
+                workflow_id_reuse_policy=ALLOW_DUPLICATE,
+            )
+            await h.client.workflow_service.start_workflow_execution(again)
+            rerun = h.client.get_workflow_handle(handle.id)
+            with pytest.raises(WorkflowFailureError) as raised:
+                await rerun.result()
+            assert refusal(raised).type == REFUSED
+            assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in await event_types(rerun)
 
 
 def test_the_upgrade_time_is_a_time_with_its_zone():
