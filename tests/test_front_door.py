@@ -542,9 +542,11 @@ def test_a_worker_of_the_case_workflows_needs_the_key():
         make_worker(None, "tq", WORKFLOWS, [], pool)  # type: ignore[arg-type]
 
 
-async def test_connect_signs_when_a_key_is_configured(ts_env):
+async def test_connect_signs_when_a_key_is_configured(ts_env, tmp_path):
     env = {
         "TEMPORAL_ADDRESS": ts_env.client.service_client.config.target_host,
+        # Not the checkout's .fno: after a `make run` there, its local key would sign.
+        "FNO_HOME": str(tmp_path),
         **codec_env(),
     }
     unsigned = await connect(env)
