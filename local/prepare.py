@@ -144,6 +144,7 @@ def child_env(
     env.setdefault("FNO_POLICY", DEMO_POLICY)
     env.setdefault("FNO_WORLD_FILE", str(DEMO_WORLD))
     env["FNO_HOME"] = str(home)
+    env["FNO_LOCAL_MODE"] = "1"  # this run may make up its own secrets (runtime.config)
     if not (env.get("FNO_CODEC_KEYS") or env.get("FNO_CODEC_KEYS_FILE")):
         env["FNO_CODEC_KEYS_FILE"] = str(local_keys_path({"FNO_HOME": str(home)}))
     env.setdefault(

@@ -10,6 +10,7 @@ Product settings are ``FNO_*`` variables.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,17 @@ DEFAULT_TASK_QUEUE = "fno-casework"
 # For local runs and tests only: a deployment sets FNO_SUBJECT_KEY_SECRET (the same
 # value for the starter, the worker and the API) and keeps it secret.
 LOCAL_SUBJECT_KEY_SECRET = "fno-local-development-only"
+
+# Local mode: ``make run`` and the tests set FNO_LOCAL_MODE=1. Only there may a process
+# make up its own secrets (subject key, web session secret, codec keys) or relax what
+# a deployment must have (Secure cookies, HSTS). Anywhere else it is production.
+LOCAL_MODE_ENV = "FNO_LOCAL_MODE"
+
+
+def local_mode(env: Mapping[str, str] | None = None) -> bool:
+    """True when ``FNO_LOCAL_MODE=1`` (``make run``, the tests): see ``LOCAL_MODE_ENV``."""
+    value = (os.environ if env is None else env).get(LOCAL_MODE_ENV, "").strip()
+    return value == "1"
 
 
 class Settings(BaseModel):

@@ -37,6 +37,7 @@ for _name in (
 ):
     os.environ.pop(_name, None)
 os.environ.update(codec_env())
+os.environ["FNO_LOCAL_MODE"] = "1"  # the tests make up their own secrets (runtime.config)
 os.environ.update(front_door_env())
 
 
