@@ -26,7 +26,7 @@ import typer
 from rich.table import Table
 
 from cli.client import body, call, detail, person, system
-from cli.render import AUTH_EXIT, NO_ANSWER_EXIT, REFUSED_EXIT, fail, out, print_json, when
+from cli.render import AUTH_EXIT, NO_ANSWER_EXIT, REFUSED_EXIT, fail, out, print_json, row, when
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -145,7 +145,7 @@ def summary(as_json: AsJson = False) -> None:
     )
     for c in [*s.get("by_country", []), s.get("total", {})]:
         country = c.get("country", "*")
-        table.add_row("all" if country == "*" else country, *(str(c.get(k, 0)) for k in columns))
+        row(table, "all" if country == "*" else country, *(c.get(k, 0) for k in columns))
     out.print(table)
     sequence = s.get("last_file_sequence")
     last = f"{sequence} ({s.get('last_file_date')})" if sequence else "none"
@@ -174,7 +174,8 @@ def list_cmd(
         "notification", "state", "file", "recorded", "due", "sent", "acknowledged", "outcome"
     )
     for r in rows:
-        table.add_row(
+        row(
+            table,
             r["notification_id"],
             r.get("country", ""),
             str(r.get("file_sequence", "")),
@@ -185,7 +186,7 @@ def list_cmd(
             r.get("outcome") or "",
         )
     out.print(table)
-    out.print(f"{len(rows)} notification(s)")
+    out.print(f"{len(rows)} notification(s)", markup=False)
 
 
 @app.command()
@@ -210,7 +211,8 @@ def files(
         "digest",
     )
     for f in rows:
-        table.add_row(
+        row(
+            table,
             str(f.get("sequence")),
             str(f.get("file_date")),
             str(f.get("declared_count")),
@@ -243,11 +245,16 @@ def alerts(
         resolved = (
             f"{when(a['resolved_at'])} by {a.get('resolved_by')}" if a.get("resolved_at") else ""
         )
-        table.add_row(
-            str(a["id"]), a.get("kind", ""), when(a.get("raised_at")), a.get("detail", ""), resolved
+        row(
+            table,
+            a["id"],
+            a.get("kind", ""),
+            when(a.get("raised_at")),
+            a.get("detail", ""),
+            resolved,
         )
     out.print(table)
-    out.print(f"{len(rows)} alert(s)")
+    out.print(f"{len(rows)} alert(s)", markup=False)
 
 
 @app.command()
@@ -263,7 +270,7 @@ def accept(
         fail("Say why (--reason): accepting an alert is recorded with its justification.", 2)
     answer = call(person(), "POST", f"/notification-alerts/{alert_id}/accept", reason=reason)
     if answer.status_code == 200:
-        out.print(f"Alert {alert_id} accepted.")
+        out.print(f"Alert {alert_id} accepted.", markup=False)
         return
     if answer.status_code == 422:
         fail(detail(answer), AUTH_EXIT)

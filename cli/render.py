@@ -1,6 +1,12 @@
 """What ``fno`` prints: tables and lines on the terminal from the API's JSON, refusals
 on stderr with their exit status (``cli.fno`` holds the commands). Times are shown in
-the terminal's local time."""
+the terminal's local time.
+
+Stored text is printed literally: an actor's name, a reason, a timeline entry or an
+alert's detail come from other people and systems, and Rich would read ``[bold]`` in
+them as markup (and ``[/x]`` as an error that ends the command). Every value from the
+API goes out as ``rich.text.Text`` (``literal``, ``row``) or with ``markup=False``; the
+consoles highlight nothing of their own accord."""
 
 from __future__ import annotations
 
@@ -12,9 +18,11 @@ from typing import Any, NoReturn
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-out = Console()
-err = Console(stderr=True)
+# No automatic highlighting: it would style numbers and quotes inside stored text.
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
 
 REFUSED_EXIT = 1  # the case (or the store) refused: a decision, an alert already closed
 AUTH_EXIT = 2  # not signed in, refused by the API (401/403), or bad input
@@ -36,6 +44,21 @@ def unreadable(answer: dict[str, Any], as_json: bool = False) -> NoReturn:
     if answer.get("error"):
         err.print(f"Error: {answer['error']}", style="red", markup=False)
     raise typer.Exit(UNREADABLE_EXIT)
+
+
+def literal(value: Any, style: str = "") -> Text:
+    """``value`` as text printed as it is: no markup, no emoji codes, no highlighting."""
+    return Text("" if value is None else str(value), style=style)
+
+
+def row(table: Table, *cells: Any) -> None:
+    """Add a row of values printed literally (see ``literal``)."""
+    table.add_row(*(literal(c) for c in cells))
+
+
+def heading(case_id: Any, stage: Any) -> Text:
+    """``CASE  STAGE`` with the case in bold, both literal."""
+    return Text.assemble(literal(case_id, "bold"), "  ", literal(stage or ""))
 
 
 def print_json(rows: Any) -> None:
@@ -61,7 +84,7 @@ def _joined(values: Iterable[Any] | None) -> str:
 
 def case(state: dict[str, Any]) -> None:
     """A case: stage, outcome, what it awaits and from whom, deadlines, the timeline."""
-    out.print(f"[bold]{state['case_id']}[/bold]  {state.get('stage', '')}", highlight=False)
+    out.print(heading(state.get("case_id"), state.get("stage")))
     if state.get("casework_id"):
         out.print(f"Criminal Casework case: {state['casework_id']}", markup=False)
     if state.get("outcome"):
@@ -77,7 +100,7 @@ def case(state: dict[str, Any]) -> None:
     table = Table("when", "what", "who", "why")
     for entry in state.get("timeline") or []:
         who = f"{entry['actor']} ({entry.get('role')})" if entry.get("actor") else ""
-        table.add_row(when(entry["at"]), entry.get("text", ""), who, entry.get("reason") or "")
+        row(table, when(entry.get("at")), entry.get("text", ""), who, entry.get("reason") or "")
     out.print(table)
 
 
@@ -87,14 +110,14 @@ def decisions(case_id: str, state: dict[str, Any]) -> None:
     # which only this listing needs — not ``fno --help`` nor any other command.
     from models.decision_forms import decisions_accepted
 
-    out.print(f"[bold]{case_id}[/bold]  {state.get('stage', '')}", highlight=False)
+    out.print(heading(case_id, state.get("stage")))
     if not state.get("awaiting"):
         out.print("The case accepts no decision now.")
         return
     table = Table("decision", "fields", "who may make it")
     for form in decisions_accepted(state["awaiting"]):
         fields = [f.usage() for f in form.fields]
-        table.add_row(form.kind, "\n".join(fields) or "-", ", ".join(form.roles))
+        row(table, form.kind, "\n".join(fields) or "-", ", ".join(form.roles))
     out.print(table)
     out.print('Example: fno decide CASE KIND field=value --reason "why"')
 
@@ -105,15 +128,16 @@ def stuck(found: Sequence[dict[str, Any]]) -> None:
         stage = r.get("stage") or ""
         if r.get("closed_at"):
             stage = f"{stage} (closed {when(r['closed_at'])})".strip()
-        table.add_row(r["case_id"], stage, r.get("why", ""), r.get("last_error") or "")
+        row(table, r["case_id"], stage, r.get("why", ""), r.get("last_error") or "")
     out.print(table)
-    out.print(f"{len(found)} stuck case(s)")
+    out.print(f"{len(found)} stuck case(s)", markup=False)
 
 
 def cases(rows: Sequence[dict[str, Any]], page: int) -> None:
     table = Table("case", "stage", "outcome", "nat.", "force", "owner", "awaiting", "deadline")
     for r in rows:
-        table.add_row(
+        row(
+            table,
             r["case_id"],
             r.get("stage") or "",
             r.get("outcome") or "",
@@ -124,13 +148,14 @@ def cases(rows: Sequence[dict[str, Any]], page: int) -> None:
             when(r.get("next_deadline")),
         )
     out.print(table)
-    out.print(f"page {page}: {len(rows)} case(s)")
+    out.print(f"page {page}: {len(rows)} case(s)", markup=False)
 
 
 def audit(rows: Sequence[dict[str, Any]]) -> None:
     table = Table("when", "action", "who", "role", "case", "justification")
     for r in rows:
-        table.add_row(
+        row(
+            table,
             when(r.get("at"), "%Y-%m-%d %H:%M:%S"),
             r.get("action", ""),
             r.get("actor", ""),
