@@ -37,7 +37,7 @@ The functions (``p`` a ``identity.principal.Principal``, ``ref`` a ``CaseRef``):
     may_decide(p, ref, kind) -> bool; decisions_for(p, ref); require_decide(p, ref, kind)
     readable_kinds(p) -> tuple[str, ...]; require_some_read(p); force_bound(p) -> bool
     may(p, capability) -> bool; require(p, capability)  AUDIT, FIGURES, NOTIFICATIONS,
-                                                        ACCEPT_ALERTS
+                                                        ACCEPT_ALERTS, ENCODE
     redact(state) -> RedactedEncounter                 the police officer's view
 
 A refusal is ``access.errors.NotPermitted`` (403 at the API) with a reason code.
@@ -114,6 +114,10 @@ class Capability(StrEnum):
     FIGURES = "figures"  # the dashboard: counts of every kind, no personal data
     NOTIFICATIONS = "notifications"  # notifications out: files, notifications, alerts
     ACCEPT_ALERTS = "accept_alerts"  # accept a notifications-out alert (not raised again)
+    # The codec server's /codec/encode (when switched on, FNO_CODEC_ALLOW_ENCODE): it
+    # encrypts what the caller sends under the live key, so only the role that
+    # oversees every case may use it — no caseworker, police or decision-making role.
+    ENCODE = "encode"
 
 
 CAPABILITIES: dict[Capability, frozenset[str]] = {
@@ -121,12 +125,14 @@ CAPABILITIES: dict[Capability, frozenset[str]] = {
     Capability.FIGURES: frozenset({"supervisor", "director"}),
     Capability.NOTIFICATIONS: frozenset({"caseworker", "senior_caseworker", "supervisor"}),
     Capability.ACCEPT_ALERTS: frozenset({"senior_caseworker"}),
+    Capability.ENCODE: frozenset({"supervisor"}),
 }
 _WHAT = {
     Capability.AUDIT: "read the access log",
     Capability.FIGURES: "see the figures",
     Capability.NOTIFICATIONS: "see notifications out",
     Capability.ACCEPT_ALERTS: "accept an alert",
+    Capability.ENCODE: "encode payloads at the codec server",
 }
 
 

@@ -292,6 +292,8 @@ async def test_the_codec_server_takes_the_verifiers_answer_and_encodes_only_when
             return None  # not a Principal: proves nobody
         if token == "sue":
             return Principal(subject="local:sue", name="Sue Park", role="supervisor")
+        if token == "sam":
+            return Principal(subject="local:sam", name="Sam Jones", role="caseworker")
         raise TokenRefused(401, "bad signature")
 
     store = CaseStore.migrated(f"sqlite:///{tmp_path / 'casework.db'}")
@@ -314,8 +316,11 @@ async def test_the_codec_server_takes_the_verifiers_answer_and_encodes_only_when
             anonymous = await http.post("/encode", json=body, headers=ns)
             as_sue = ns | {"Authorization": "Bearer sue"}
             encoded = await http.post("/encode", json=body, headers=as_sue)
+            as_sam = ns | {"Authorization": "Bearer sam"}
+            by_caseworker = await http.post("/encode", json=body, headers=as_sam)
             answers[f"{name} encode anonymous"] = anonymous.status_code
             answers[f"{name} encode sue"] = encoded.status_code
+            answers[f"{name} encode sam"] = by_caseworker.status_code
     store.engine.dispose()
     assert answers == {
         "default decode no-role": 403,
@@ -324,12 +329,14 @@ async def test_the_codec_server_takes_the_verifiers_answer_and_encodes_only_when
         "default decode sue": 403,  # no purpose stated, none by default: refused
         "default encode anonymous": 403,  # off, whoever asks
         "default encode sue": 403,
+        "default encode sam": 403,
         "allowed decode no-role": 403,
         "allowed decode nobody": 401,
         "allowed decode forged": 401,
         "allowed decode sue": 403,
         "allowed encode anonymous": 401,
         "allowed encode sue": 200,
+        "allowed encode sam": 403,  # on, but not for a caseworker (policy: ENCODE)
     }
 
 
@@ -630,7 +637,8 @@ async def test_the_codec_server_decodes_for_token_holders_only_and_logs_each_dec
             wrong = await web.post(
                 "/codec/decode", json=body, headers=ns | {"Authorization": f"Bearer {'x' * 32}"}
             )
-            wrong_path = await web.post(f"/codec/{'x' * 32}/decode", json=body, headers=ns)
+            # A token in the URL is no credential: the route is gone.
+            in_path = await web.post(f"/codec/{UI_TOKEN}/decode", json=body, headers=ns)
             no_purpose = await web.post("/codec/decode", json=body, headers=ns | sup)
             other_namespace = await web.post(
                 "/codec/decode",
@@ -645,13 +653,14 @@ async def test_the_codec_server_decodes_for_token_holders_only_and_logs_each_dec
                 json=body,
                 headers=ns | sup | {"X-Reason": "audit of case handling"},
             )
-            # The Web UI can only set the endpoint URL: the token rides in its path, and
-            # the token's default purpose applies.
-            by_ui = await web.post(f"/codec/{UI_TOKEN}/decode", json=body, headers=ns)
+            # The token's default purpose applies.
+            by_ui = await web.post(
+                "/codec/decode", json=body, headers=ns | {"Authorization": f"Bearer {UI_TOKEN}"}
+            )
             encode_refused = await web.post("/codec/encode", json=decoded.json(), headers=ns)
             encoded = await web.post("/codec/encode", json=decoded.json(), headers=ns | sup)
             preflight = await web.options(
-                f"/codec/{UI_TOKEN}/decode",
+                "/codec/decode",
                 headers={
                     "Origin": UI_ORIGIN,
                     "Access-Control-Request-Method": "POST",
@@ -668,7 +677,7 @@ async def test_the_codec_server_decodes_for_token_holders_only_and_logs_each_dec
     for refused, status in [
         (anonymous, 401),
         (wrong, 401),
-        (wrong_path, 401),
+        (in_path, 404),
         (no_purpose, 403),
         (other_namespace, 403),
         (no_namespace, 400),

@@ -94,7 +94,8 @@ async def test_the_web_app_signs_a_caseworker_in_through_the_provider(dev_env, t
             event = custody_event(nationality="DE", force="kent")
             await h.start(event, via_intake=True)
             case_id = event.case_id()
-            app = app_for(h, tmp_path, idp.env())
+            ui = "http://localhost:8233"  # the Web UI, the one origin a session decodes for
+            app = app_for(h, tmp_path, idp.env() | {"FNO_CODEC_CORS_ORIGINS": ui})
             async with (
                 live_server(app) as url,
                 httpx.AsyncClient(follow_redirects=True, timeout=30) as web,
@@ -106,7 +107,11 @@ async def test_the_web_app_signs_a_caseworker_in_through_the_provider(dev_env, t
                 by_session = await web.post(
                     f"{url}/codec/decode",
                     json=await start_input(dev_env, case_id),
-                    headers={"X-Namespace": h.client.namespace, "X-Reason": "timeline"},
+                    headers={
+                        "X-Namespace": h.client.namespace,
+                        "X-Reason": "timeline",
+                        "Origin": ui,
+                    },
                 )
                 password = await web.post(
                     f"{url}/web/login",

@@ -385,12 +385,13 @@ async def test_the_codec_server_decodes_for_a_signed_in_web_user_and_logs_who(tm
         store,
         namespace="default",
         sessions=[session_authenticator(config)],
+        cors_origins=["http://localhost:8233"],  # the Web UI: a session decodes for it only
     )
     secret = EncryptionCodec(CODEC_KEYS, "casework-abc").encrypt(
         Payload(metadata={"encoding": b"json/plain"}, data=b'{"name": "Nowak"}')
     )
     body = {"payloads": [MessageToDict(secret)]}
-    ns = {"X-Namespace": "default"}
+    ns = {"X-Namespace": "default", "Origin": "http://localhost:8233"}
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as http:
