@@ -267,7 +267,7 @@ class Consultations:
                 found.decodes, found.payloads = 1, payloads
             found.written_at = now
             self._open[key] = found
-            self._bound()
+            self._bound(window)
         else:
             found.decodes += 1
             found.payloads += payloads
@@ -350,7 +350,11 @@ class Consultations:
         if item is not None:
             self._write(item)
 
-    def _bound(self) -> None:
+    def _bound(self, window: int) -> None:
+        """Forget the consultations of past windows (written already), then the oldest
+        beyond ``max_open``."""
+        for key in [k for k, v in self._open.items() if v.window != window]:
+            self._close(key)
         while len(self._open) > self.max_open:
             oldest = min(self._open, key=lambda k: self._open[k].last)
             self._close(oldest)

@@ -462,3 +462,21 @@ def test_the_access_log_keeps_no_personal_data_in_its_keys(store):
         keys = [row[0] for row in conn.execute(text("SELECT act_key FROM access_log"))]
     assert len(keys) == 1 and keys[0].startswith("codec:")
     assert "sue" not in keys[0].lower() and CASE not in keys[0]
+
+
+def test_open_consultations_are_bounded_in_memory_and_written_when_dropped(store):
+    clock = Clock()
+    counted = Consultations(store, 600, clock=clock, flush_every=60, max_open=2)
+    cases = [f"casework-{i:06x}" for i in range(3)]
+    for case in cases:
+        counted.record(SUE, case, "review", 1)
+        counted.record(SUE, case, "review", 1)  # counted, not written yet
+        clock.now += 1
+    assert len(counted._open) == 2
+    # The one dropped had its second decode written as it went.
+    assert counts(consultations(store, cases[0])[0])[:2] == (2, 2)
+    clock.now += 600  # a new window: the past ones are written and forgotten
+    counted.record(SUE, cases[0], "review", 1)
+    assert len(counted._open) == 1
+    assert [counts(consultations(store, c)[0])[:2] for c in cases[1:]] == [(2, 2), (2, 2)]
+    assert [counts(e)[:2] for e in consultations(store, cases[0])] == [(2, 2), (1, 1)]
