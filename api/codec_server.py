@@ -80,7 +80,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, select
 from temporalio.api.common.v1 import Payload, Payloads
 
-from access.policy import Capability, may, may_decode
+from access.policy import CAPABILITIES, Capability, may, may_decode
 from access.viewers import Authenticator
 from identity.principal import Principal
 from runtime.codec import (
@@ -530,10 +530,11 @@ def create_codec_app(
             )
         principal = await who(request)
         if not may(principal, Capability.ENCODE):
+            roles = ", ".join(r.replace("_", " ") for r in sorted(CAPABILITIES[Capability.ENCODE]))
             raise _Refused(
                 403,
-                "Not permitted: encoding is for supervisors only (it encrypts whatever it "
-                "is sent under the live key).",
+                f"Not permitted: encoding is for these roles only: {roles} (it encrypts "
+                "whatever it is sent under the live key).",
             )
         check_namespace(request)
         return answer(await codec.encode((await payloads_of(request)).payloads))
