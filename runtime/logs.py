@@ -24,9 +24,10 @@ That rule is enforced here, not only asked of call sites:
 
 * ``redact_fields`` (a structlog processor, run for structlog and stdlib lines alike)
   passes a field only if its name is in ``ALLOWED_FIELDS`` (identifiers, codes, kinds,
-  counts), or its value is a number, a boolean, or a lowercase code
-  (``invalid_grant``, ``m-1``). Any other value becomes ``"[redacted]"``: free text
-  (timeline text, names, offence text, ``str(err)``) never reaches the renderer.
+  counts), or its value is a number, a boolean, a lowercase code (``invalid_grant``,
+  ``m-1``) or text a call site vouches for (``Vetted``: start-up errors in the
+  product's own words). Any other value becomes ``"[redacted]"``: free text (timeline
+  text, names, offence text, ``str(err)``) never reaches the renderer.
 * Exceptions are logged by type, never by value: ``error_type`` (the exception's
   class), ``error_chain`` (the classes of its causes), ``error_code`` (an
   ``ApplicationError``'s type) and ``traceback`` (file, line and function of each
@@ -134,7 +135,18 @@ def _flatten_temporal_extra(_logger: WrappedLogger, _name: str, event_dict: Even
     return event_dict
 
 
+class Vetted(str):
+    """Text a call site vouches for: the product's own words, free of personal data
+    by construction (a setting's name and what is wrong with it). ``redact_fields``
+    lets it through; use it for start-up and configuration errors only, never for an
+    exception raised while a case is handled."""
+
+    __slots__ = ()
+
+
 def _safe_value(value: Any) -> Any:
+    if isinstance(value, Vetted):
+        return str(value)
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str) and len(value) <= _CODE_MAX and _CODE.fullmatch(value):

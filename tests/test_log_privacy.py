@@ -33,7 +33,7 @@ import pytest
 from temporalio.worker import Worker
 
 from models.case import Outcome
-from runtime.logs import REDACTED, PrivacyFilter, configure_logging, get_logger
+from runtime.logs import REDACTED, PrivacyFilter, Vetted, configure_logging, get_logger
 from store.cases import CaseStore
 from tests.support import process_identity, worker_env
 from tests.support_chaos import ApiProcess, DevServer, Workers, free_port
@@ -292,7 +292,12 @@ def test_free_text_fields_are_redacted_codes_and_ids_kept(json_logs, capsys) -> 
         error="could not find Tomasz Nowak",
         code_like="invalid_grant",
     )
-    line = _json_lines(capsys.readouterr().err)[-1]
+    get_logger("tests.privacy").error(
+        "bad settings", error=Vetted("FNO_POLICY 'x' is not a policy"), other="Nowak"
+    )
+    line, vetted = _json_lines(capsys.readouterr().err)[-2:]
+    # Text a start-up call site vouches for passes; nothing else beside it does.
+    assert vetted["error"] == "FNO_POLICY 'x' is not a policy" and vetted["other"] == REDACTED
     assert line["case_id"] == "casework-4b0131" and line["kind"] == "step"
     assert line["attempt"] == 3 and line["code_like"] == "invalid_grant"
     assert line["text"] == line["name"] == line["pnc"] == line["error"] == REDACTED
@@ -315,6 +320,19 @@ def test_exceptions_are_logged_by_type_without_their_value(json_logs, capsys) ->
         assert line["error_type"] == "ValueError", line
         assert line["error_chain"] == ["KeyError"], line
         assert any("test_log_privacy.py" in f for f in line["traceback"]), line
+
+
+def test_the_console_format_renders_exceptions_by_type_too(capsys) -> None:
+    configure_logging("console", force=True)
+    try:
+        raise ValueError(PERSONAL)
+    except ValueError:
+        get_logger("tests.privacy").exception("console failure", case_id="c-3")
+        logging.getLogger("tests.privacy.stdlib").exception("stdlib console failure")
+    err = capsys.readouterr().err
+    assert "console failure" in err and "stdlib console failure" in err
+    assert err.count("ValueError") >= 2
+    assert "Nowak" not in err and "MURDER" not in err
 
 
 def test_the_sdk_messages_lose_the_values_they_embed() -> None:
