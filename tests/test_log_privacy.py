@@ -6,8 +6,9 @@
   worker (``python worker.py``) and the HTTP API (``python -m server.app``), the events
   sent by a custody system over HTTP, every decision the cases await made over HTTP by
   a caseworker whose reasons name the subject, a decision the case refuses, the
-  simulated world failing often (the SDK's failed-activity lines). Then every line
-  each process wrote is searched for the subjects' names, parents' names, dates of
+  simulated world failing often (the SDK's failed-activity lines), and the events
+  sent again from a file by ``starter.py``. Then every line each process wrote is
+  searched for the subjects' names, parents' names, dates of
   birth, PNC IDs, places of birth and offence codes, taken from the seed input: none
   is found; and the logs are not empty (the lines the search must see are there).
 * The processor and the filter on their own: a field of free text is redacted, an
@@ -22,6 +23,7 @@ import asyncio
 import json
 import logging
 import re
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -244,6 +246,23 @@ async def test_the_seed_cases_leave_no_personal_data_in_any_log(tmp_path: Path) 
         await asyncio.gather(workers.ready(), api.start())
         async with httpx.AsyncClient(base_url=api.base_url, timeout=30) as http:
             outcomes = await _drive(http, custody, started + 150)
+        # The same events from a file through the starter: "already received" each.
+        events = tmp_path / "seeds.jsonl"
+        events.write_text("\n".join(json.dumps(e) for e in SEEDS) + "\n")
+        starter = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "starter.py",
+            str(events),
+            cwd=ROOT,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(starter.communicate(), 60)
+        assert starter.returncode == 0, err.decode()
+        statuses = [json.loads(line)["status"] for line in out.decode().splitlines()]
+        assert statuses == ["already_received"] * 2, out.decode()
+        (tmp_path / "starter.log").write_bytes(err)
     finally:
         api.stop()
         workers.stop()
@@ -257,9 +276,10 @@ async def test_the_seed_cases_leave_no_personal_data_in_any_log(tmp_path: Path) 
     }
     # Not empty: the lines the search has to look at were written.
     assert all(logs.values()), {k: len(v) for k, v in logs.items()}
+    logs["starter"] = _lines([tmp_path / "starter.log"])  # its stderr: often nothing
     needles = personal_data(SEEDS, world)
     found = {name: occurrences(needles, lines) for name, lines in logs.items()}
-    assert found == {"worker": [], "api": [], "server": []}
+    assert found == {"worker": [], "api": [], "server": [], "starter": []}
     worker = _json_lines("\n".join(logs["worker"]))
     for case_id in outcomes:
         assert any(line.get("workflow_id") == case_id for line in worker), case_id
