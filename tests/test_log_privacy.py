@@ -414,3 +414,42 @@ async def test_a_workers_failure_lines_keep_ids_and_types_only(ts_env, json_logs
     task_failed = [x for x in lines if x["event"].startswith("Failed activation on workflow")]
     assert task_failed and task_failed[0]["workflow_id"] == task, task_failed
     assert task_failed[0]["error_type"] == "RuntimeError", task_failed[0]
+
+
+def _product_sources() -> Iterator[Path]:
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = path.relative_to(ROOT).parts
+        if parts[0] not in (".venv", "tests", "bench", "build") and not parts[0].startswith("."):
+            yield path
+
+
+def test_every_log_call_of_the_product_has_a_constant_message() -> None:
+    """The message of a log line is the code's own words: a string literal, with
+    numbers (``%d``) as its only arguments; data goes in fields, where
+    ``redact_fields`` sees it. An f-string or a ``%s`` would put any value in the
+    message, past the allow-list."""
+    import ast
+
+    levels = {"debug", "info", "warning", "error", "exception", "critical"}
+    calls, bad = 0, []
+    for path in _product_sources():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in levels
+                and re.search(r"(^|\.)_?(log|logger)$", ast.unparse(node.func.value))
+            ):
+                continue
+            calls += 1
+            first = node.args[0] if node.args else None
+            constant = isinstance(first, ast.Constant) and isinstance(first.value, str)
+            numbers_only = (
+                constant
+                and isinstance(first, ast.Constant)
+                and not re.search(r"%[^di%]", first.value)
+            )
+            if not constant or (len(node.args) > 1 and not numbers_only):
+                bad.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert calls > 40  # the search found the product's log calls
+    assert bad == []
