@@ -61,7 +61,9 @@ REDACTED = "[redacted]"
 
 # Fields whose values pass as they are: identifiers the product mints, codes, kinds,
 # stages, counts, settings and the log machinery's own. Anything else is redacted
-# unless it is a number, a boolean or a lowercase code (``_CODE``).
+# unless it is a number, a boolean or a lowercase code (``_CODE``). Not ``purpose``
+# nor ``reason``: a person types those ("checking <a name>"); a purpose code such as
+# ``criminal_proceedings`` passes as a code.
 ALLOWED_FIELDS = frozenset(
     {
         # the machinery
@@ -72,7 +74,7 @@ ALLOWED_FIELDS = frozenset(
         # the product's identifiers and codes
         "case", "case_id", "casework_id", "encounter_id", "notification_id", "document_id",
         "ref", "key", "cases", "kind", "stage", "outcome", "status", "code", "why", "alert",
-        "role", "user", "subject", "country", "purpose", "channel", "chaser", "fields",
+        "role", "user", "subject", "country", "channel", "chaser", "fields",
         "convictions", "policy", "result", "setting", "sequence", "file_sequence",
         "file_date", "due_at", "escalation", "withheld", "added", "already_present",
         "reason_code", "entry", "entries", "count", "history_length",

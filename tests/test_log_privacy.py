@@ -313,6 +313,8 @@ def test_free_text_fields_are_redacted_codes_and_ids_kept(json_logs, capsys) -> 
         pnc="17/120401P",
         error="could not find Tomasz Nowak",
         code_like="invalid_grant",
+        purpose="checking Tomasz Nowak",
+        reason="Nowak found at home",
     )
     get_logger("tests.privacy").error(
         "bad settings", error=Vetted("FNO_POLICY 'x' is not a policy"), other="Nowak"
@@ -323,6 +325,7 @@ def test_free_text_fields_are_redacted_codes_and_ids_kept(json_logs, capsys) -> 
     assert line["case_id"] == "casework-4b0131" and line["kind"] == "step"
     assert line["attempt"] == 3 and line["code_like"] == "invalid_grant"
     assert line["text"] == line["name"] == line["pnc"] == line["error"] == REDACTED
+    assert line["purpose"] == line["reason"] == REDACTED
 
 
 def test_exceptions_are_logged_by_type_without_their_value(json_logs, capsys) -> None:
