@@ -47,8 +47,7 @@ def _alerted(view: AlertView | None) -> list[AlertView]:
     log.warning(
         "notification alert",
         alert=view.kind,
-        key=view.key,
-        detail=view.detail,
+        key=view.key,  # not the detail: the alert's row holds it, read with access control
         file_sequence=view.file_sequence,
         notification_id=view.notification_id,
     )

@@ -68,7 +68,7 @@ from runtime.embedded import (
     stop_process,
     temporal_cli_path,
 )
-from runtime.logs import configure_logging, get_logger
+from runtime.logs import Vetted, configure_logging, get_logger
 from runtime.shutdown import exit_now
 from store.engine import make_engine
 from store.migrate import upgrade
@@ -188,29 +188,30 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
     try:
         settings = Settings.from_env(base)
     except ValueError as err:
-        log.error("bad settings", error=str(err))
+        log.error("bad settings", error=Vetted(str(err)))
         return 2
     home = settings.home
     home.mkdir(parents=True, exist_ok=True)
     try:
         upgrade(make_engine(settings.database_url))
     except Exception as err:
-        log.error("case store migration failed", error=str(err))
+        # The type only: a database error's text may quote a statement and its values.
+        log.error("case store migration failed", error_type=type(err).__name__)
         return 1
     try:
         prepare_codec(home, base)
     except CodecConfigError as err:
-        log.error("payload encryption keys", error=str(err))
+        log.error("payload encryption keys", error=Vetted(str(err)))
         return 2
     try:
         web_env, web_users = prepare_web(home, base, ui_port)
     except (OSError, ValueError) as err:
-        log.error("web app users", error=str(err))
+        log.error("web app users", error=Vetted(str(err)))
         return 2
     try:
         identity_env, systems = prepare_identity(home, base, API_PORT)
     except (OSError, ClientsConfigError) as err:
-        log.error("who may call the HTTP API", error=str(err))
+        log.error("who may call the HTTP API", error=Vetted(str(err)))
         return 2
 
     if is_listening("localhost", port):
@@ -232,7 +233,7 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
         print(f"\n{err}\n", file=sys.stderr)
         return 3
     except (DevServerError, FileNotFoundError) as err:
-        log.error("dev server did not start", error=str(err))
+        log.error("dev server did not start", error=Vetted(str(err)))
         return 1
     log.info("dev server started", address=f"localhost:{port}", ui_port=ui_port, home=str(home))
 
@@ -257,7 +258,7 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
             asyncio.run(_wait_for_pollers(port, settings.task_queue, WORKER_READY_TIMEOUT, abort))
         except RuntimeError as err:
             if not stop.set:
-                log.error("worker not ready", error=str(err))
+                log.error("worker not ready", error=Vetted(str(err)))
                 code = 1
             return code
         log.info("worker ready", task_queue=settings.task_queue, policy=env["FNO_POLICY"])

@@ -253,7 +253,7 @@ async def ensure_at_startup(client: Client, settings: Settings, log: Any) -> Non
         log.error(
             "reconciliation schedule not set up: missing daily files would go unseen",
             schedule_id=RECONCILIATION_SCHEDULE_ID,
-            error=str(err),
+            error_type=type(err).__name__,
         )
         return
     log.info("reconciliation schedule", schedule_id=RECONCILIATION_SCHEDULE_ID, result=done)

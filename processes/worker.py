@@ -163,10 +163,12 @@ async def watch_for_stuck_cases(
                     case_id=case.case_id,
                     stage=case.stage,
                     why=case.why,
-                    last_error=case.last_error,
+                    # Not the last error's text: an activity's failure message may hold
+                    # personal data (``fno cases --stuck`` shows it to those who may read).
+                    has_last_error=bool(case.last_error),
                 )
         except Exception as err:  # the scan must never stop the worker
-            log.error("stuck-case scan failed", error=str(err))
+            log.error("stuck-case scan failed", error_type=type(err).__name__)
 
 
 async def run_until_signalled(

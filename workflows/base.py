@@ -75,7 +75,12 @@ class CaseWorkflow:
                 data=data,
             )
         )
-        workflow.logger.info("case %s: %s", kind, text)
+        # The kind and the entry's position only: the text may name the subject, an
+        # offence or a refusal's reason (the timeline is read from the case, with
+        # access control; a log line is not). Logging issues no workflow command.
+        workflow.logger.info(
+            "case timeline entry", extra={"kind": kind, "entry": len(self.s.timeline)}
+        )
 
     def set_stage(self, stage: Stage, *, deadlines: list[Deadline] | None = None) -> None:
         self.s.stage = stage
