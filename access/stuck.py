@@ -335,29 +335,32 @@ async def ended_cases(
         return []  # a visibility store that cannot filter so: nothing to say
     far = datetime.min.replace(tzinfo=UTC)
     found.sort(key=lambda w: w.close_time or far, reverse=True)
-    rows: list[StuckCase] = []
-    listed: set[str] = set()
+    chosen: list[tuple[ListedWorkflow, str]] = []
     for w in found:
         code = ENDED_CODES.get(w.status) if w.status is not None else None
-        if code is None or w.id in running or w.id in listed:
+        if code is None or w.id in running or w.id in {c.id for c, _ in chosen}:
             continue
-        listed.add(w.id)
+        chosen.append((w, code))
+        if len(chosen) >= probe.limit:
+            break
+    at_once = asyncio.Semaphore(8)
+
+    async def row(w: ListedWorkflow, code: str) -> StuckCase:
+        async with at_once:
+            how = await _how_it_ended(client, w, decode)
         closed = w.close_time
         at = f" at {closed.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if closed else ""
-        rows.append(
-            StuckCase(
-                case_id=w.id,
-                stage=w.typed_search_attributes.get(search.STAGE),
-                why=f"the case {_ENDED_WORDS[code]}{at} without an outcome: nothing of it "
-                f"runs any more; see its history ({code})",
-                last_error=await _how_it_ended(client, w, decode),
-                closed_at=closed,
-                code=code,
-            )
+        return StuckCase(
+            case_id=w.id,
+            stage=w.typed_search_attributes.get(search.STAGE),
+            why=f"the case {_ENDED_WORDS[code]}{at} without an outcome: nothing of it "
+            f"runs any more; see its history ({code})",
+            last_error=how,
+            closed_at=closed,
+            code=code,
         )
-        if len(rows) >= probe.limit:
-            break
-    return rows
+
+    return list(await asyncio.gather(*(row(w, code) for w, code in chosen)))
 
 
 async def _how_it_ended(client: Client, w: ListedWorkflow, decode: bool) -> str | None:
