@@ -10,6 +10,9 @@ drops those speculative tasks), so it cannot show what a refusal costs a case.""
 from __future__ import annotations
 
 import asyncio
+import os
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -113,8 +116,55 @@ def _store(tmp_path) -> CaseStore:
     return CaseStore.migrated(f"sqlite:///{tmp_path / 'casework.db'}")
 
 
-def test_the_refusal_log_is_bounded_per_case_and_counts_every_refusal(tmp_path):
-    store = _store(tmp_path)
+def _databases() -> list[str]:
+    return ["sqlite"] + (["postgresql"] if os.environ.get("FNO_TEST_DATABASE_URL") else [])
+
+
+@pytest.fixture(params=_databases())
+def store(request, tmp_path):
+    """A migrated case store on SQLite, and on a database of its own on the PostgreSQL
+    ``FNO_TEST_DATABASE_URL`` names (dropped afterwards)."""
+    if request.param == "sqlite":
+        yield _store(tmp_path)
+        return
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+
+    base = make_url(os.environ["FNO_TEST_DATABASE_URL"])
+    name = f"fno_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    made = CaseStore.migrated(base.set(database=name).render_as_string(hide_password=False))
+    yield made
+    made.engine.dispose()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def test_concurrent_refusals_are_all_counted_and_the_log_stays_bounded(store):
+    def one(n: int) -> None:
+        store.record_refusal(
+            "casework-c",
+            kind="detention",
+            actor="Sam Jones",
+            role="caseworker",
+            subject="local:sam",
+            code=REFUSED_BY_CASE,
+            reason=f"Refused: {n}",
+            keep=10,
+        )
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(one, range(60)))
+    log = store.refusals("casework-c")
+    # The tally's row is updated first: one case's refusals are written one at a time.
+    assert (log.total, len(log.entries), log.dropped) == (60, 10, 50)
+    assert len({e.reason for e in log.entries}) == 10
+
+
+def test_the_refusal_log_is_bounded_per_case_and_counts_every_refusal(store):
     start = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     for n in range(12):
         store.record_refusal(
