@@ -162,3 +162,31 @@ def test_the_process_keeps_one_set_of_limits_per_configuration():
     env = _env(reads="7/minute")
     assert shared(env) is shared(dict(env))
     assert shared(env) is not shared(_env(reads="8/minute"))
+
+
+async def test_the_web_app_holds_decisions_to_the_same_limit(dev_env, tmp_path, monkeypatch):
+    from tests.support_web import browserless, csrf_of, sign_in
+
+    # A configuration of its own (the process keeps one count per configuration), so
+    # "sam"'s decisions in earlier tests do not count here.
+    monkeypatch.setenv("FNO_RATE_LIMIT_DECISIONS", f"1/minute;{uuid.uuid4().int % 1000 + 2}/day")
+    async with (
+        harness(dev_env, tmp_path, run_worker=False) as h,
+        browserless(h.client, h.store) as http,
+    ):
+        await sign_in(http, "sam")
+        form = csrf_of((await http.get("/web/inbox")).text)
+        data = {
+            "kind": "subject_located",
+            "f.case_owner": "Sam Jones",
+            "f.pending_prosecution": "none",
+            "reason": "found him",
+            "csrf_token": form,
+            "purpose": "decide",
+        }
+        answers = [
+            await http.post("/web/cases/casework-nope/decisions", data=data) for _ in range(2)
+        ]
+    assert [a.status_code for a in answers] == [404, 429]
+    assert 1 <= int(answers[1].headers["Retry-After"]) <= 60
+    assert "Too many decisions" in answers[1].text
