@@ -252,3 +252,30 @@ async def test_the_api_answers_409_and_shows_the_refusal_on_the_timeline(dev_env
     assert [(e["actor"], e["role"], e["data"]["code"]) for e in refusals] == [
         ("Sam Jones", "caseworker", REFUSED_BY_CASE)
     ] * 3
+
+
+async def test_the_web_app_shows_a_refusal_on_the_case_page_from_the_log(dev_env, tmp_path):
+    from tests.support_web import browserless, csrf_of, sign_in
+
+    async with harness(dev_env, tmp_path, policy=patient_policy()) as h:
+        casework = await _awaiting_located(h)
+        before = await _history_length(casework)
+        async with browserless(h.client, h.store) as http:
+            await sign_in(http, "sam")
+            page = await http.get(f"/web/cases/{casework.id}", params={"purpose": "decide"})
+            refused = await http.post(
+                f"/web/cases/{casework.id}/decisions",
+                data={
+                    "kind": "detention",
+                    "f.detain": "true",
+                    "reason": "try detention early",
+                    "csrf_token": csrf_of(page.text),
+                    "purpose": "decide",
+                },
+            )
+        after = await _history_length(casework)
+    assert refused.status_code == 409, refused.text[:300]
+    assert 'id="refusal"' in refused.text
+    assert refused.text.count('class="entry-refusal"') == 1  # from the store's log
+    assert after == before
+    assert [e.kind for e in h.store.refusals(casework.id).entries] == ["detention"]
