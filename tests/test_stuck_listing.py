@@ -13,11 +13,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from temporalio import workflow
+from temporalio.client import WorkflowFailureError
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from access.stuck import HISTORY_LARGE, EndedProbe, HistoryAlert, stuck_cases
 from models import search
 from tests.support import api_client, bearer, eventually, harness
+from tests.support import principal as principal_of
 
 
 def _casework_id() -> str:
@@ -71,6 +76,43 @@ async def test_terminated_and_timed_out_cases_are_listed_with_a_reason_code(dev_
     assert rows[timed_out].code == "timed_out" and "timed out" in rows[timed_out].why
     assert again not in rows  # it runs again: nothing ended to say
     assert old == [] and none == []
+
+
+@workflow.defn(name="CaseworkWorkflow")
+class _Failing:
+    """A case of the casework kind whose code fails it at once."""
+
+    @workflow.run
+    async def run(self) -> None:
+        raise ApplicationError("the case broke on purpose", non_retryable=True)
+
+
+async def test_a_failed_case_is_listed_with_its_failure(dev_env, tmp_path):
+    client = dev_env.client
+    case_id, queue = _casework_id(), f"failing-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        client, task_queue=queue, workflows=[_Failing], workflow_runner=UnsandboxedWorkflowRunner()
+    ):
+        handle = await client.start_workflow(
+            "CaseworkWorkflow",
+            id=case_id,
+            task_queue=queue,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(search.CASE_KIND, "casework")]
+            ),
+        )
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+
+    async def listed():
+        rows = await _rows(client, case_id)
+        return rows or None
+
+    [row] = await eventually(listed, what="the failed case listed")
+    [decoded] = await _rows(client, case_id, principal=principal_of("caseworker"))
+    assert row.code == "failed" and "(failed)" in row.why
+    assert decoded.last_error == "the case broke on purpose"  # a person's listing: decrypted
+    assert row.last_error != "the case broke on purpose"  # the worker's scan: as stored
 
 
 async def test_a_history_past_the_alert_is_listed_as_history_large(dev_env):
