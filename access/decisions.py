@@ -4,18 +4,25 @@ when the person's role may not make that decision on that case), the request mus
 theirs (its actor, role and ``actor_id`` are the principal's: ``request_for`` builds
 one), and the update goes through the front door (``runtime.front_door.acting_as``),
 so the case can check who sent it. The case's own validator stays the authority: a
-refusal comes back as ``DecisionRefused`` with the workflow's reason (and goes on the
-case's timeline), a decision the case defers is sent again moments later, a case no
-worker can replay answers ``CaseUnreadable`` at once with the decision unsent.
+refusal comes back as ``DecisionRefused`` with the workflow's reason, a decision the
+case defers is sent again moments later, a case no worker can replay answers
+``CaseUnreadable`` at once with the decision unsent.
+
+A refusal writes nothing to Temporal (an update its validator rejects leaves no event in
+the case's history, and no signal follows it): with ``refusals`` (the case store: every
+door passes it) it goes in the store's refusal log, bounded per case, and the timeline
+shows it from there (``access.reading.read_case``). A flood of refused decisions cannot
+grow a case's history towards Temporal's limit and so cannot end the case.
 
     request_for(principal, reason, decision) -> DecisionRequest
-    await send_decision(client, case_id, principal, req) -> DecisionResult"""
+    await send_decision(client, case_id, principal, req, refusals=store) -> DecisionResult"""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -26,15 +33,21 @@ from access.diagnosis import raise_if_cannot_replay
 from access.errors import CaseNotFound, DecisionRefused, NotPermitted
 from access.policy import require_decide, resolve_case
 from identity.principal import Principal
-from models.decisions import DecisionRefusal, DecisionRequest, DecisionResult
+from models.decisions import DecisionRequest, DecisionResult
 from runtime.front_door import acting_as
 from runtime.logs import get_logger
+from store.cases import CaseStore
 from workflows.activation_order import DEFERRED
 
 log = get_logger("fno.access")
 
 # A decision a case defers is sent again this many times (about 4 s in all).
 DEFER_ATTEMPTS = 8
+
+# Reason codes of a refusal by the case (``RefusalEntry.code``): the failure's type when
+# the case gives one (the front door's ``REFUSED``, ``DEFERRED`` …), else these.
+REFUSED_BY_CASE = "refused_by_case"
+CASE_CLOSED = "case_closed"
 
 
 def request_for(principal: Principal, reason: str, decision: Any) -> DecisionRequest:
@@ -53,9 +66,15 @@ def request_for(principal: Principal, reason: str, decision: Any) -> DecisionReq
 
 
 async def send_decision(
-    client: Client, case_id: str, principal: Principal, req: DecisionRequest
+    client: Client,
+    case_id: str,
+    principal: Principal,
+    req: DecisionRequest,
+    *,
+    refusals: CaseStore | None = None,
 ) -> DecisionResult:
-    """Send ``req`` to the case as ``principal`` (see the module's docstring)."""
+    """Send ``req`` to the case as ``principal`` (see the module's docstring); a refusal
+    by the case is logged in ``refusals`` (the case store), never in Temporal."""
     if (req.actor, req.role, req.actor_id) != (principal.name, principal.role, principal.subject):
         raise NotPermitted(
             "Not permitted: a decision is sent in your own name, role and identity "
@@ -75,7 +94,32 @@ async def send_decision(
         )
         raise
     with acting_as(principal.subject, principal.name, principal.role):
-        return await _send(client, case_id, req)
+        try:
+            return await _send(client, case_id, req)
+        except _Refusal as refused:
+            if refusals is not None:
+                try:
+                    await asyncio.to_thread(
+                        refusals.record_refusal,
+                        case_id,
+                        kind=req.decision.kind,
+                        actor=principal.name,
+                        role=principal.role,
+                        subject=principal.subject,
+                        code=refused.code,
+                        reason=refused.message,
+                    )
+                except SQLAlchemyError as err:  # the refusal is still the answer
+                    log.warning("refusal not logged", case_id=case_id, error=type(err).__name__)
+            raise DecisionRefused(refused.message) from None
+
+
+class _Refusal(Exception):
+    """The case refused the decision: its reason code and words."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
 
 
 async def _send(client: Client, case_id: str, req: DecisionRequest) -> DecisionResult:
@@ -86,27 +130,27 @@ async def _send(client: Client, case_id: str, req: DecisionRequest) -> DecisionR
     try:
         return await _decide_when_not_deferred(handle, req)
     except WorkflowUpdateFailedError as err:
+        # Rejected by the case's validator: nothing was written to its history.
         cause = err.cause
-        message = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
-        # A refusal leaves the case unchanged but goes on its timeline.
-        try:
-            await handle.signal(
-                "decision_refused",
-                DecisionRefusal(
-                    actor=req.actor, role=req.role, kind=req.decision.kind, reason=message
-                ),
-            )
-        except RPCError:
-            pass  # the case has just closed: the refusal is still returned
-        raise DecisionRefused(message) from None
+        if isinstance(cause, ApplicationError):
+            raise _Refusal(_code_of(cause), cause.message) from None
+        raise _Refusal(REFUSED_BY_CASE, str(cause or err)) from None
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             if await _exists(client, case_id):  # it has finished: the case is closed
-                raise DecisionRefused(
-                    "Refused: the case is closed; no decision is expected."
+                raise _Refusal(
+                    CASE_CLOSED, "Refused: the case is closed; no decision is expected."
                 ) from None
             raise CaseNotFound(f"no case {case_id!r}") from None
         raise
+
+
+def _code_of(cause: ApplicationError) -> str:
+    if cause.type:
+        return cause.type[:60]
+    if cause.message.startswith("Refused: the case is closed"):
+        return CASE_CLOSED
+    return REFUSED_BY_CASE
 
 
 async def _decide_when_not_deferred(handle: Any, req: DecisionRequest) -> DecisionResult:

@@ -8,6 +8,11 @@ case, or of an actor since a date, is for supervisors and the Director.
     await read_case(client, store, case_id, principal, reason=None) -> CaseState
     audit(store, principal, *, case_id=None, actor=None, since=None) -> [AccessLogEntry]
 
+The timeline read carries the case's refused decisions from the case store's refusal
+log (``store.cases.RefusalLog``: a refusal writes nothing to Temporal), merged by time,
+entries of kind ``refusal``: the newest kept, and one entry counting the older ones the
+log no longer keeps.
+
 A case whose state query fails (its history cannot be replayed by the current workers,
 or the query itself fails) raises ``CaseUnreadable`` with a reason code, the error's
 first line, whether the case is listed as stuck and what an operator should do.
@@ -15,6 +20,7 @@ first line, whether the case is listed as stuck and what an operator should do.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from temporalio.client import Client, WorkflowQueryFailedError
@@ -34,9 +40,9 @@ from access.kinds import CaseState, kind_of
 from access.policy import Access, Capability, redact, require, require_read, resolve_case
 from access.stuck import ClosedProbe, closed_candidates
 from identity.principal import Principal
-from models.case import EncounterState
+from models.case import EncounterState, TimelineEntry
 from runtime.logs import get_logger
-from store.cases import AccessLogEntry, CaseStore
+from store.cases import AccessLogEntry, CaseStore, RefusalLog
 
 log = get_logger("fno.access")
 
@@ -84,6 +90,9 @@ async def read_case(
         raise
     except WorkflowQueryFailedError as err:
         raise await _unreadable(client, case_id, err.message) from None
+    refused = await asyncio.to_thread(store.refusals, case_id)
+    if refused.total:
+        state = state.model_copy(update={"timeline": with_refusals(list(state.timeline), refused)})
     if access is Access.REDACTED:
         if not isinstance(state, EncounterState):  # the policy redacts encounters only
             raise AccessRefused(f"case {case_id} has no redacted view")
@@ -97,6 +106,40 @@ async def read_case(
         justification=purpose,
     )
     return state  # type: ignore[no-any-return]
+
+
+def with_refusals(timeline: list[TimelineEntry], refused: RefusalLog) -> list[TimelineEntry]:
+    """``timeline`` with the refusals of the case store's log, by time (a stable sort:
+    entries at the same moment keep their order, the case's own first)."""
+    entries = [
+        TimelineEntry(
+            at=r.at,
+            kind="refusal",
+            text=f"{r.kind.replace('_', ' ')} refused: {r.reason}",
+            actor=r.actor,
+            role=r.role,
+            data={"code": r.code, "decision_kind": r.kind},
+        )
+        for r in refused.entries
+    ]
+    if refused.dropped and refused.first_at is not None:
+        until = refused.entries[0].at if refused.entries else refused.first_at
+        entries.insert(
+            0,
+            TimelineEntry(
+                at=refused.first_at,
+                kind="refusal",
+                text=f"{refused.dropped} earlier refused decision(s) between "
+                f"{refused.first_at:%Y-%m-%d %H:%M} and {until:%Y-%m-%d %H:%M} UTC: "
+                f"counted, not kept (the log keeps the newest {len(refused.entries)})",
+                data={"code": "refusals_not_kept", "count": refused.dropped},
+            ),
+        )
+    return sorted([*timeline, *entries], key=lambda e: _utc(e.at))
+
+
+def _utc(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 async def _unreadable(client: Client, case_id: str, message: str) -> CaseUnreadable:

@@ -1,6 +1,8 @@
 """``POST /cases/{case_id}/decisions``: a decision on a case, by the proven person; 200
 with the new stage, 403 a decision the need-to-know policy does not give the caller on
-that case, 409 refused by the case.
+that case, 409 refused by the case (logged in the case store's refusal log, not in the
+case's history: ``access.decisions``), 429 too many decisions from the caller
+(``Retry-After``: ``access.rate_limit``).
 
 The body carries the decision and why (``{"reason", "decision"}``); who decides and in
 which role come from the token (a body naming ``actor`` or ``role`` is a 422 saying so).
@@ -17,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from access.decisions import request_for, send_decision
 from access.errors import DecisionRefused
-from api.deps import PersonD, TemporalD
+from api.deps import DeciderD, StoreD, TemporalD
 from models.decisions import Decision, DecisionResult
 
 router = APIRouter()
@@ -43,12 +45,12 @@ class DecisionBody(BaseModel):
 
 @router.post("/cases/{case_id:path}/decisions")
 async def post_decision(
-    case_id: str, body: DecisionBody, who: PersonD, client: TemporalD
+    case_id: str, body: DecisionBody, who: DeciderD, client: TemporalD, store: StoreD
 ) -> DecisionResult:
     # Who may make which decision on which case is the policy's (access.decisions asks
     # it before anything is sent, 403), and send_decision goes through the front door.
     req = request_for(who, body.reason, body.decision.model_dump(mode="json"))
     try:
-        return await send_decision(client, case_id, who, req)
+        return await send_decision(client, case_id, who, req, refusals=store)
     except DecisionRefused as exc:
         raise HTTPException(409, str(exc)) from None

@@ -7,10 +7,15 @@ the identity provider (or the local issuer), or a system's ``<client id>.<secret
 (also accepted as ``X-API-Key``). ``X-Actor`` and ``X-Role`` are ignored: name and role
 come from the token. No or a bad credential is 401 with ``WWW-Authenticate: Bearer``; a
 proven caller who may not use the route is 403 with the reason.
+
+Each proven caller is rate limited by their subject (``access.rate_limit``: every route,
+and decisions tighter, ``DeciderD``): over a limit is 429 with ``Retry-After`` and a
+``detail`` saying how long to wait.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Annotated
 
@@ -19,9 +24,11 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from temporalio.client import Client
 
 from access.intake import Intake
+from access.rate_limit import RateLimitConfigError, RateLimited, RateLimits, Scope, shared
 from identity.config import Identity
 from identity.principal import Principal
 from identity.tokens import TokenError
+from runtime.logs import get_logger
 from store.cases import CaseStore
 from store.notifications import NotificationStore
 
@@ -38,6 +45,7 @@ BearerD = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ApiKeyD = Annotated[str | None, Depends(_api_key)]
 ReasonH = Annotated[str | None, Header(alias="X-Reason", max_length=2000)]
 REALM = 'Bearer realm="fno"'
+log = get_logger("fno.api")
 
 
 def temporal(request: Request) -> Client:
@@ -88,14 +96,42 @@ def caller(request: Request, bearer: BearerD, api_key: ApiKeyD) -> Principal:
     if identity is None:
         raise unauthenticated("this service has no identity configuration: nobody is verified")
     try:
-        return identity.authenticate(credential)
+        who = identity.authenticate(credential)
     except TokenError as err:
         if err.status == 401:
             raise unauthenticated(err.detail) from None
         raise HTTPException(err.status, err.detail) from None
+    count(request, Scope.SYSTEM if who.is_system else Scope.READ, who)
+    return who
 
 
 CallerD = Annotated[Principal, Depends(caller)]
+
+
+def rate_limits(request: Request) -> RateLimits:
+    """The app's rate limits: ``app.state.rate_limits`` when the app was given some,
+    else the process's for the environment's settings (``access.rate_limit``)."""
+    given: RateLimits | None = getattr(request.app.state, "rate_limits", None)
+    if given is not None:
+        return given
+    try:
+        return shared(os.environ)
+    except RateLimitConfigError as err:
+        log.error("rate limits misconfigured", error=str(err))
+        raise HTTPException(
+            503, "this service is misconfigured (its rate limits): an operator must fix it"
+        ) from None
+
+
+def count(request: Request, scope: Scope, who: Principal) -> None:
+    """Count one request of ``scope`` for ``who``; over the limit: 429, Retry-After."""
+    try:
+        rate_limits(request).hit(scope, who.subject)
+    except RateLimited as over:
+        log.warning("rate limited", scope=scope.name.lower(), role=who.role)
+        raise HTTPException(
+            429, over.detail, headers={"Retry-After": str(over.retry_after)}
+        ) from None
 
 
 def person(who: CallerD) -> Principal:
@@ -110,6 +146,16 @@ def person(who: CallerD) -> Principal:
 
 
 PersonD = Annotated[Principal, Depends(person)]
+
+
+def decider(request: Request, who: PersonD) -> Principal:
+    """A proven person sending a decision: counted against the decisions' limit, tighter
+    than the reads' (a refused decision still asks Temporal and the case store)."""
+    count(request, Scope.DECISION, who)
+    return who
+
+
+DeciderD = Annotated[Principal, Depends(decider)]
 
 
 def system(scope: str) -> Callable[[Principal], Principal]:

@@ -213,19 +213,29 @@ def cases(
     closed_within_hours: Annotated[
         float, typer.Option(min=0, help="--stuck: closed cases closed this recently.")
     ] = 24,
+    ended_within_hours: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="--stuck: cases terminated, failed or timed out this recently (0: none).",
+        ),
+    ] = 24 * 7,
     as_json: AsJson = False,
 ) -> None:
     """List cases (filters, sorted, paginated), or those not moving (--stuck).
 
     By stage, outcome, nationality, force, owner, awaiting my decision, overdue
     deadline, opened before/after. ``--stuck`` lists the cases that are not moving, with
-    the last error."""
+    the last error and a reason code: also those whose history is past the alert
+    (history_large) and those that ended without an outcome (terminated, failed,
+    timed_out)."""
     if stuck:
         params: dict[str, Any] = {
             "failing_minutes": failing_minutes,
             "overdue_minutes": overdue_minutes,
             "probe_closed": probe_closed,
             "closed_within_hours": closed_within_hours,
+            "ended_within_hours": ended_within_hours,
         }
         rows = _listed(call(person(), "GET", "/stuck-cases", params=params))
         print_json(rows) if as_json else render.stuck(rows)

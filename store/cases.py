@@ -2,7 +2,9 @@
 
 It holds the record of each encounter, the case record per subject (the CID record
 of DOMAIN.md step 6: case details, overseas convictions, calendar events, outcome),
-the documents (country replies, certificates) and the access log. It outlives
+the documents (country replies, certificates), the access log and the refusal log (the
+decisions a case refused: kept here, never in the case's Temporal history, the newest
+``REFUSALS_KEPT`` per case and a count of all). It outlives
 Temporal's retention of closed cases. The schema is managed by Alembic
 (``store/migrations/``, ``store.migrate``).
 
@@ -20,9 +22,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Engine, or_
+from sqlalchemy import Engine, delete, or_, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.engine import make_engine
 from store.migrate import require_current, upgrade
@@ -94,6 +96,52 @@ class AccessLogEntry(SQLModel, table=True):
     case_id: str = Field(index=True, max_length=200)
     document_id: str | None = Field(default=None, max_length=200)
     justification: str
+
+
+class RefusalEntry(SQLModel, table=True):
+    """A decision a case refused: who tried (name, role, stable subject), which kind,
+    the case's reason (a code and the case's words) and when. Not the person's own
+    stated reason: a refusal records that the case said no, and why."""
+
+    __tablename__ = "decision_refusal"
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, max_length=200)
+    at: datetime = Field(default_factory=_now)
+    kind: str = Field(max_length=60)
+    actor: str = Field(max_length=120)
+    role: str = Field(max_length=40)
+    subject: str | None = Field(default=None, max_length=300)
+    code: str = Field(max_length=60)
+    reason: str = Field(max_length=2000)
+
+
+class RefusalTally(SQLModel, table=True):
+    """How many refusals a case has had in all, and since when: the log keeps only the
+    newest of them (``CaseStore.record_refusal``)."""
+
+    __tablename__ = "refusal_tally"
+    case_id: str = Field(primary_key=True, max_length=200)
+    total: int = 0
+    first_at: datetime = Field(default_factory=_now)
+    last_at: datetime = Field(default_factory=_now)
+
+
+# The refusals kept per case, newest first; older ones are counted, not kept.
+REFUSALS_KEPT = 100
+
+
+class RefusalLog(SQLModel):
+    """A case's refusals as kept: ``entries`` oldest first (at most the number kept),
+    ``total`` ever recorded, ``dropped`` of them no longer kept individually (the oldest),
+    ``first_at`` the time of the first of all."""
+
+    entries: list[RefusalEntry]
+    total: int = 0
+    first_at: datetime | None = None
+
+    @property
+    def dropped(self) -> int:
+        return max(self.total - len(self.entries), 0)
 
 
 class CaseStore:
@@ -361,6 +409,80 @@ class CaseStore:
         query = query.order_by(AccessLogEntry.id).limit(limit)  # type: ignore[arg-type]
         with Session(self.engine) as session:
             return list(session.exec(query))
+
+    # Refusal log -------------------------------------------------------------
+    def record_refusal(
+        self,
+        case_id: str,
+        *,
+        kind: str,
+        actor: str,
+        role: str,
+        subject: str | None,
+        code: str,
+        reason: str,
+        at: datetime | None = None,
+        keep: int = REFUSALS_KEPT,
+    ) -> None:
+        """Log one refused decision on ``case_id``, count it, and forget the case's
+        oldest beyond the newest ``keep`` (one transaction: a flood of refusals keeps
+        the log's size per case bounded, and the tally says how many there were)."""
+        when = at or _now()
+        entry = RefusalEntry(
+            case_id=case_id,
+            at=when,
+            kind=kind[:60],
+            actor=actor[:120],
+            role=role[:40],
+            subject=subject[:300] if subject else None,
+            code=code[:60],
+            reason=reason[:2000],
+        )
+        self._ensure_tally(case_id, when)
+        with Session(self.engine) as session:
+            # The counter is raised in the database (concurrent refusals all count).
+            session.exec(  # type: ignore[call-overload]
+                update(RefusalTally)
+                .where(col(RefusalTally.case_id) == case_id)
+                .values(total=RefusalTally.total + 1, last_at=when)
+            )
+            session.add(entry)
+            session.flush()
+            newest = (
+                select(RefusalEntry.id)
+                .where(RefusalEntry.case_id == case_id)
+                .order_by(col(RefusalEntry.id).desc())
+                .limit(max(keep, 0))
+            )
+            kept = list(session.exec(newest))
+            if kept:
+                session.exec(  # type: ignore[call-overload]
+                    delete(RefusalEntry).where(
+                        col(RefusalEntry.case_id) == case_id,
+                        col(RefusalEntry.id) < min(k for k in kept if k is not None),
+                    )
+                )
+            session.commit()
+
+    def _ensure_tally(self, case_id: str, at: datetime) -> None:
+        with Session(self.engine) as session:
+            if session.get(RefusalTally, case_id) is not None:
+                return
+            session.add(RefusalTally(case_id=case_id, total=0, first_at=at, last_at=at))
+            self._commit_once(session)  # a concurrent first refusal made it: the same
+
+    def refusals(self, case_id: str) -> RefusalLog:
+        """The case's refusal log: the kept entries, oldest first, and the tally."""
+        with Session(self.engine) as session:
+            tally = session.get(RefusalTally, case_id)
+            if tally is None:
+                return RefusalLog(entries=[])
+            rows = session.exec(
+                select(RefusalEntry)
+                .where(RefusalEntry.case_id == case_id)
+                .order_by(col(RefusalEntry.id))
+            )
+            return RefusalLog(entries=list(rows), total=tally.total, first_at=tally.first_at)
 
 
 def _merged(current_json: str, more: list[str]) -> str:

@@ -38,6 +38,11 @@ for _name in (
     os.environ.pop(_name, None)
 os.environ.update(codec_env())
 os.environ["FNO_LOCAL_MODE"] = "1"  # the tests make up their own secrets (runtime.config)
+# One person (Sam Jones) makes thousands of requests across the suite: no rate limit,
+# except in the tests of the limits (tests/test_rate_limit.py sets its own).
+for _scope in ("READS", "DECISIONS", "SYSTEMS"):
+    os.environ[f"FNO_RATE_LIMIT_{_scope}"] = "none"
+os.environ.pop("FNO_RATE_LIMIT_STORAGE", None)
 os.environ.update(front_door_env())
 
 

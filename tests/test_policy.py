@@ -276,13 +276,22 @@ async def test_police_officers_read_their_forces_encounter_redacted_and_nothing_
         supplied = {"kind": "identity_data_supplied", "place_of_birth": "Cluj"}
         with pytest.raises(DecisionRefused):
             await send_decision(
-                h.client, encounter.id, officer, request_for(officer, "supplied", supplied)
+                h.client,
+                encounter.id,
+                officer,
+                request_for(officer, "supplied", supplied),
+                refusals=h.store,
             )
         with pytest.raises(NotPermitted):
             await send_decision(
-                h.client, encounter.id, elsewhere, request_for(elsewhere, "supplied", supplied)
+                h.client,
+                encounter.id,
+                elsewhere,
+                request_for(elsewhere, "supplied", supplied),
+                refusals=h.store,
             )
         after = await state_of(encounter)
+        refused = h.store.refusals(encounter.id).entries
         log = h.store.access_log(encounter.id) + h.store.access_log(casework.id)
 
     assert isinstance(seen, RedactedEncounter) and seen.stage == full.stage
@@ -292,9 +301,10 @@ async def test_police_officers_read_their_forces_encounter_redacted_and_nothing_
     assert seen.casework_id is None and seen.event.case_id() == event.case_id()
     assert other_force.value.code == "other_force"
     assert casework_refused.value.code == "not_permitted"
-    # The refusal by the case is on its timeline; the policy's refusal is not.
-    refusals = [e for e in after.timeline if e.kind == "refusal"]
-    assert [(e.actor, e.role) for e in refusals] == [("PC Okafor", "police_officer")]
+    # The refusal by the case is in its refusal log (not its history); the policy's
+    # refusal, before anything was sent, is not.
+    assert [(e.actor, e.role) for e in refused] == [("PC Okafor", "police_officer")]
+    assert not [e for e in after.timeline if e.kind == "refusal"]
     reads = [(e.actor, e.subject, e.case_id) for e in log if e.action == "consultation"]
     assert reads == [("PC Okafor", "local:police_officer", encounter.id)]
 

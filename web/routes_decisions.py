@@ -7,10 +7,14 @@ the case. The decision is the signed-in ``Principal``'s (``access.decisions.requ
 name, role and ``actor_id``) and goes through the front door
 (``access.decisions.send_decision``, inside ``runtime.front_door.acting_as``), so the
 case can check who sent it. The form's mistakes come back on the case page (422), and
-so does the case's own refusal, with the workflow's reason (409)."""
+so does the case's own refusal, with the workflow's reason (409; logged in the case
+store's refusal log, not in the case's history). A person's decisions count against the
+same rate limit as the HTTP API's (``access.rate_limit``): over it, 429 with
+``Retry-After`` and nothing sent."""
 
 from __future__ import annotations
 
+import os
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter
@@ -21,20 +25,21 @@ from temporalio.service import RPCError
 from access.decisions import request_for, send_decision
 from access.errors import CaseNotFound, CaseUnreadable, DecisionRefused, NotPermitted
 from access.policy import case_ref, may_decide, needs_lookup, resolve_case
+from access.rate_limit import RateLimitConfigError, RateLimited, Scope, shared
 from models.decision_forms import decision_form
 from runtime.logs import get_logger
 from web import labels
 from web.decision_input import decision_from_form, known_kind
 from web.routes_cases import case_page
 from web.sessions import csrf_ok
-from web.visits import Staff, Temporal, form_of, problem, purpose_of, redirect
+from web.visits import Staff, Store, Temporal, form_of, problem, purpose_of, redirect
 
 log = get_logger("fno.web")
 router = APIRouter()
 
 
 @router.post("/cases/{case_id:path}/decisions", response_model=None)
-async def decide(v: Staff, case_id: str, connect: Temporal) -> Response:
+async def decide(v: Staff, case_id: str, connect: Temporal, store: Store) -> Response:
     form = await form_of(v.request)
     if not csrf_ok(v.session, form.get("csrf_token")):
         return problem(
@@ -83,7 +88,17 @@ async def decide(v: Staff, case_id: str, connect: Temporal) -> Response:
         errors["_values"] = form
         return await case_page(v, case_id, purpose, status=422, errors=errors)
     try:
-        result = await send_decision(await connect(), case_id, who, req)
+        shared(os.environ).hit(Scope.DECISION, who.subject)
+    except RateLimited as over:
+        log.warning("web decision rate limited", case_id=case_id, role=who.role)
+        answer = problem(v, 429, "Too many decisions", over.detail)
+        answer.headers["Retry-After"] = str(over.retry_after)
+        return answer
+    except RateLimitConfigError as err:
+        log.error("rate limits misconfigured", error=str(err))
+        return problem(v, 503, "Decision not sent", "The service is misconfigured; try later.")
+    try:
+        result = await send_decision(await connect(), case_id, who, req, refusals=store)
     except NotPermitted as err:
         return problem(v, 403, "Not allowed", err.detail)
     except DecisionRefused as err:
