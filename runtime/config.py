@@ -58,7 +58,8 @@ def subject_key_secret(env: Mapping[str, str] | None = None) -> str:
             f"{MIN_SECRET_LENGTH}+ characters ({HOW_TO_MAKE_A_SECRET}), the same for the "
             "starter, the worker and the HTTP API, kept in your secret manager — subject "
             "keys (casework workflow IDs) are an HMAC of the PNC ID with it, and without "
-            f"it they could be reversed. (A local run: `make run`, or {LOCAL_MODE_ENV}=1.)"
+            "it they could be reversed. (Only a local run, which `make run` marks with "
+            f"{LOCAL_MODE_ENV}=1, uses a local value.)"
         )
     if secret == LOCAL_SUBJECT_KEY_SECRET and not local_mode(env):
         raise SecretConfigError(
@@ -103,8 +104,8 @@ class Settings(BaseModel):
         env = dict(os.environ if env is None else env)
         home = Path(env.get("FNO_HOME", ".fno")).resolve()
         world = env.get("FNO_WORLD_FILE", "").strip()
+        private_files(home)  # first: a process refused below still leaves FNO_HOME 0700
         secret = subject_key_secret(env)
-        private_files(home)
         return cls(
             home=home,
             database_url=env.get("FNO_DATABASE_URL") or f"sqlite:///{home / 'casework.db'}",

@@ -565,6 +565,7 @@ async def test_connect_signs_when_a_key_is_configured(ts_env, tmp_path):
 def test_the_worker_and_the_starter_refuse_to_start_without_the_key(tmp_path, command):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FNO_", "TEMPORAL_"))}
     env |= codec_env() | {"FNO_HOME": str(tmp_path / "nowhere"), "FNO_LOG_FORMAT": "json"}
+    env["FNO_LOCAL_MODE"] = "1"  # even there, no key is made up (other secrets: test_secrets)
     run = subprocess.run(
         [sys.executable, *command],
         cwd=ROOT,
