@@ -196,16 +196,15 @@ REFUSALS: dict[str, tuple[list[str], bool, Any, tuple[str, ...]]] = {
 def test_a_process_refuses_to_start_without_each_secret_outside_local_mode(tmp_path, case):
     command, web, change, names = REFUSALS[case]
     env = change(production_env(tmp_path / "home", web=web))
+    home = Path(env["FNO_HOME"])
+    before = sorted(home.rglob("*"))
     done = run(command, env)
     said = " ".join((done.stdout + done.stderr).split())  # wrapped lines joined again
     assert done.returncode == 2, said
     for name in names:
         assert name in said, (name, said)
-    # It said so before making anything up: no key file, no issuer key appeared.
-    home = Path(env["FNO_HOME"])
-    assert not (home / "front-door-key").exists()
-    if "issuer" in case:
-        assert not (home / issuer.KEY_FILE).exists()
+    # It said so before making anything up: no key, no database, nothing new in FNO_HOME.
+    assert sorted(home.rglob("*")) == before
 
 
 # --- the same processes start: with every secret, and in local mode -------------------
