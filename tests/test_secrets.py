@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import pytest
 
+from access.intake import start_case
 from identity import issuer
 from local.prepare import prepare_codec
 from models.policy import Policy
@@ -312,8 +313,6 @@ async def test_no_public_default_outside_local_mode(monkeypatch, tmp_path):
         local_subject_key_secret()
     with pytest.raises(SecretConfigError):
         Simulator(engine)
-    from access.intake import start_case
-
     with pytest.raises(SecretConfigError):  # before any call to Temporal
         await start_case(None, custody_event(), task_queue="tq", policy=Policy())  # type: ignore[arg-type]
 
