@@ -27,7 +27,7 @@ from models.case import EncounterInput
 from models.event import INTAKE, MAX_EVENT_BYTES, CustodyEvent
 from models.policy import Policy
 from models.search import opening_search_attributes
-from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from runtime.config import local_subject_key_secret
 from workflows.encounter import EncounterWorkflow
 
 StartStatus = Literal["started", "already_received", "conflict", "rejected"]
@@ -159,12 +159,15 @@ async def start_case(
     *,
     task_queue: str,
     policy: Policy,
-    subject_key_secret: str = LOCAL_SUBJECT_KEY_SECRET,
+    subject_key_secret: str | None = None,
     integrator: str = "batch intake",
 ) -> StartResult:
     """Start the encounter for ``event`` unless a case for it already exists.
 
-    ``integrator`` (who sent it) is kept in the case's memo."""
+    ``integrator`` (who sent it) is kept in the case's memo. ``subject_key_secret``
+    (``FNO_SUBJECT_KEY_SECRET``) may be left out only in local mode (tests)."""
+    if subject_key_secret is None:
+        subject_key_secret = local_subject_key_secret()
     case_id = event.case_id()
     digest = event_digest(event)
     try:
@@ -213,7 +216,7 @@ async def start_all(
     *,
     task_queue: str,
     policy: Policy,
-    subject_key_secret: str = LOCAL_SUBJECT_KEY_SECRET,
+    subject_key_secret: str | None = None,
 ) -> list[StartResult]:
     """A batch (``parse_events``): one result per event, in order; a bad line is
     ``rejected`` with every error and the rest go on."""

@@ -59,6 +59,8 @@ class Server:
             TEMPORAL_NAMESPACE="default",
             FNO_HOME=str(self.home),
             FNO_LOG_FORMAT="json",
+            # A local run: its subject keys are the local ones (bench.phases makes them).
+            FNO_LOCAL_MODE="1",
             FNO_STUCK_SCAN_MINUTES="0",
             FNO_CODEC_KEYS=BENCH_CODEC_KEYS,
             FNO_FRONT_DOOR_KEY=BENCH_FRONT_DOOR_KEY,

@@ -46,6 +46,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from identity.principal import ANY_FORCE, SYSTEM_ROLE, Principal
+from runtime.private import PRIVATE_FILE_MODE, ensure_private_dir
 
 Scope = Literal["custody-events", "daily-files", "acro-replies"]
 SCOPES: tuple[str, ...] = ("custody-events", "daily-files", "acro-replies")
@@ -124,13 +125,15 @@ def dump_clients(clients: ClientsFile) -> str:
 
 
 def write_clients_file(path: Path, clients: ClientsFile) -> None:
-    """Replace the file in one step, readable by its owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Replace the file in one step, readable by its owner only (0600; a folder it
+    makes, 0700)."""
+    if not path.parent.exists():
+        ensure_private_dir(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".clients-", suffix=".json")
     try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(dump_clients(clients) + "\n")
-        os.chmod(tmp, 0o600)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

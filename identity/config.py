@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from identity.clients import ClientsConfigError, SystemClients
-from identity.issuer import Accounts, LocalIssuer, Throttle
+from identity.issuer import KEY_FILE, Accounts, LocalIssuer, Throttle
 from identity.principal import Principal
 from identity.tokens import TokenConfig, TokenConfigError, TokenError, TokenVerifier
+from runtime.private import LOCAL_MODE_ENV, local_mode
 
 
 class IdentityConfigError(ValueError):
@@ -83,9 +85,28 @@ def identity_from_env(
             "FNO_LOCAL_ISSUER=1 signs in the users of the users file: set FNO_WEB_USERS_FILE "
             "(python -m web.users add …)"
         )
+    require_issuer_key(env)
     try:
         issuer = LocalIssuer.from_env(env, accounts, throttle)
     except (OSError, ValueError) as err:
         raise IdentityConfigError(f"the local issuer: {err}") from None
     assert issuer is not None  # FNO_LOCAL_ISSUER is on
     return Identity(issuer.verifier(), systems, issuer)
+
+
+def require_issuer_key(env: Mapping[str, str]) -> None:
+    """Outside local mode the local issuer makes up no signing key of its own (a key
+    nobody chose, in whatever folder FNO_HOME names): it must exist already.
+    ``IdentityConfigError`` says how to make one — or, better, to use an identity
+    provider: the local issuer is for local use."""
+    if local_mode(env):
+        return
+    home = Path(env.get("FNO_HOME", ".fno")).resolve()
+    if not (home / KEY_FILE).is_file():
+        raise IdentityConfigError(
+            f"FNO_LOCAL_ISSUER=1 outside local mode, and there is no signing key "
+            f"{home / KEY_FILE}: the local issuer is for local use (make run, or "
+            f"{LOCAL_MODE_ENV}=1) — configure your identity provider (FNO_OIDC_ISSUER, "
+            "FNO_OIDC_AUDIENCE, FNO_OIDC_JWKS_URL) and unset FNO_LOCAL_ISSUER; or make its "
+            "key first: python -m identity.issuer rotate --home <FNO_HOME>"
+        )

@@ -21,6 +21,7 @@ from identity.clients import (
 from runtime.codec import CodecKeys, ensure_local_keys, local_keys_path
 from runtime.front_door import ensure_local_key as ensure_local_front_door_key
 from runtime.logs import get_logger
+from runtime.private import LOCAL_MODE_ENV, PRIVATE_FILE_MODE, ensure_private_dir
 from web.users import ensure_demo_users
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,12 +44,14 @@ log = get_logger("fno.run")
 
 def prepare_codec(home: Path, base: dict[str, str]) -> None:
     """Local keys for a run that configures none; check the keys in force.
-    Raises ``CodecConfigError`` for a missing or malformed key configuration."""
+    Raises ``CodecConfigError`` for a missing or malformed key configuration.
+    ``home`` is made (or tightened to) 0700: its keys and databases are private."""
+    ensure_private_dir(home)
     if not (base.get("FNO_CODEC_KEYS") or base.get("FNO_CODEC_KEYS_FILE")):
         path = local_keys_path({"FNO_HOME": str(home)})
         if ensure_local_keys(path):
             log.info("created a local payload encryption key", path=display_path(path))
-    CodecKeys.from_env(base | {"FNO_HOME": str(home)})
+    CodecKeys.from_env(base | {"FNO_HOME": str(home), LOCAL_MODE_ENV: "1"})  # as child_env
     ensure_local_front_door_key(home, base)  # $FNO_HOME/front-door-key, 0600
 
 
@@ -70,7 +73,7 @@ def prepare_web(
     if not secret:
         path = home / WEB_SECRET_FILE
         if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 f.write(secrets.token_urlsafe(32))
         secret = path.read_text(encoding="utf-8").strip()
@@ -90,7 +93,8 @@ def ensure_demo_clients(path: Path) -> dict[str, str]:
             plain[client_id] = add_client(
                 clients, client_id, name=name, scopes=[scope], forces=forces
             )
-        fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(credentials, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # a leftover file keeps its mode through O_TRUNC
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(plain, f, indent=2)
         write_clients_file(path, clients)
@@ -135,16 +139,17 @@ def child_env(
     for key in [k for k in env if k.startswith("TEMPORAL_")]:
         del env[key]
     profile = home / "temporal-client.toml"
-    profile.write_text(
-        f'[profile.default]\naddress = "localhost:{port}"\nnamespace = "{NAMESPACE}"\n'
-    )
+    fd = os.open(profile, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    os.fchmod(fd, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(f'[profile.default]\naddress = "localhost:{port}"\nnamespace = "{NAMESPACE}"\n')
     env["TEMPORAL_CONFIG_FILE"] = str(profile)
     env["TEMPORAL_ADDRESS"] = f"localhost:{port}"
     env["TEMPORAL_NAMESPACE"] = NAMESPACE
     env.setdefault("FNO_POLICY", DEMO_POLICY)
     env.setdefault("FNO_WORLD_FILE", str(DEMO_WORLD))
     env["FNO_HOME"] = str(home)
-    env["FNO_LOCAL_MODE"] = "1"  # this run may make up its own secrets (runtime.config)
+    env[LOCAL_MODE_ENV] = "1"  # this run may make up its own secrets (runtime.private)
     if not (env.get("FNO_CODEC_KEYS") or env.get("FNO_CODEC_KEYS_FILE")):
         env["FNO_CODEC_KEYS_FILE"] = str(local_keys_path({"FNO_HOME": str(home)}))
     env.setdefault(

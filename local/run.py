@@ -57,7 +57,7 @@ from local.prepare import (
     prepare_web,
 )
 from runtime.codec import CodecConfigError
-from runtime.config import Settings
+from runtime.config import LOCAL_MODE_ENV, Settings
 from runtime.embedded import (
     SERVER_DB,
     SERVER_LOG,
@@ -183,7 +183,7 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    base = dict(os.environ)
+    base = dict(os.environ) | {LOCAL_MODE_ENV: "1"}  # a local run: it makes up its secrets
     base.setdefault("FNO_POLICY", DEMO_POLICY)
     try:
         settings = Settings.from_env(base)

@@ -8,8 +8,11 @@ Keys (``CodecKeys.from_env``), never in the repository:
   "<base64 of 32 random bytes>", ...}}``; or ``FNO_CODEC_KEYS`` with the same JSON;
 * ``FNO_CODEC_CURRENT_KEY_ID`` overrides ``current`` (needed when there are several
   keys and the JSON names none);
-* neither set: ``$FNO_HOME/codec-keys.json`` if it exists — the local key file that
-  ``make run`` creates on first use; otherwise start-up fails and says what to set.
+* neither set: in local mode (``FNO_LOCAL_MODE=1``: ``make run``, the tests)
+  ``$FNO_HOME/codec-keys.json`` if it exists — the local key file that ``make run``
+  creates on first use; outside local mode, or without that file, start-up fails and
+  says what to set. A deployment's keys are always explicit, never a file found lying
+  in FNO_HOME.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from runtime.private import LOCAL_MODE_ENV, PRIVATE_FILE_MODE, ensure_private_dir, local_mode
 
 KEY_BYTES = 32
 LOCAL_KEYS_FILE = "codec-keys.json"
@@ -151,6 +156,14 @@ class CodecKeys:
             return cls.from_json(inline, current=current, source="FNO_CODEC_KEYS")
         if path_text:
             path = Path(path_text)
+        elif not local_mode(env):
+            raise CodecConfigError(
+                "no payload encryption key is configured (personal data must not reach "
+                "Temporal in clear): a deployment names its keys. "
+                + HOW_TO_CONFIGURE
+                + f" (Only a local run, {LOCAL_MODE_ENV}=1 as `make run` sets, uses the "
+                "key file it made under FNO_HOME.)"
+            )
         else:
             path = local_keys_path(env)
             if not path.is_file():
@@ -177,10 +190,13 @@ def new_key_id() -> str:
 
 
 def write_keys_file(path: Path, keys: CodecKeys) -> None:
-    """Write a key file readable by its owner only (atomically: write, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a key file readable by its owner only (atomically: write, then rename);
+    a folder it creates is 0700."""
+    if not path.parent.exists():
+        ensure_private_dir(path.parent)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    os.fchmod(fd, PRIVATE_FILE_MODE)  # a leftover .tmp keeps its mode through O_TRUNC
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(keys.to_json() + "\n")
     os.replace(tmp, path)

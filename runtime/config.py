@@ -20,24 +20,69 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
 
 from models.policy import Policy, compressed_policy
-from runtime.codec import CodecKeys, data_converter
+from runtime.codec import CodecConfigError, CodecKeys, data_converter
 from runtime.front_door import Actor, FrontDoor, front_door_keys
+from runtime.private import LOCAL_MODE_ENV as LOCAL_MODE_ENV  # re-exported: lives below codec
+from runtime.private import local_mode as local_mode
+from runtime.private import private_files
 
 DEFAULT_TASK_QUEUE = "fno-casework"
-# For local runs and tests only: a deployment sets FNO_SUBJECT_KEY_SECRET (the same
-# value for the starter, the worker and the API) and keeps it secret.
+# For local runs and tests only (``local_mode``): a deployment sets
+# FNO_SUBJECT_KEY_SECRET (the same value for the starter, the worker and the API) and
+# keeps it secret. Outside local mode this value is refused: it is public, and a subject
+# key made with it is reversed by trying every PNC ID.
 LOCAL_SUBJECT_KEY_SECRET = "fno-local-development-only"
-
-# Local mode: ``make run`` and the tests set FNO_LOCAL_MODE=1. Only there may a process
-# make up its own secrets (subject key, web session secret, codec keys) or relax what
-# a deployment must have (Secure cookies, HSTS). Anywhere else it is production.
-LOCAL_MODE_ENV = "FNO_LOCAL_MODE"
+SUBJECT_KEY_ENV = "FNO_SUBJECT_KEY_SECRET"
+MIN_SECRET_LENGTH = 32
+HOW_TO_MAKE_A_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(32))' makes one"
 
 
-def local_mode(env: Mapping[str, str] | None = None) -> bool:
-    """True when ``FNO_LOCAL_MODE=1`` (``make run``, the tests): see ``LOCAL_MODE_ENV``."""
-    value = (os.environ if env is None else env).get(LOCAL_MODE_ENV, "").strip()
-    return value == "1"
+class SecretConfigError(CodecConfigError):
+    """A secret a deployment must set is missing, too short or the public local one:
+    raised at start-up (exit status 2, saying what to set and how to make one). A kind
+    of ``CodecConfigError`` so every process's start-up refuses it the same way."""
+
+
+def subject_key_secret(env: Mapping[str, str] | None = None) -> str:
+    """The secret of the HMAC that makes subject keys (casework workflow IDs):
+    ``FNO_SUBJECT_KEY_SECRET``, 32+ characters. Unset, only a local run or a test
+    (``local_mode``) falls back to ``LOCAL_SUBJECT_KEY_SECRET``; anywhere else
+    ``SecretConfigError`` says what to set."""
+    env = os.environ if env is None else env
+    secret = env.get(SUBJECT_KEY_ENV, "").strip()
+    if not secret:
+        if local_mode(env):
+            return LOCAL_SUBJECT_KEY_SECRET
+        raise SecretConfigError(
+            f"{SUBJECT_KEY_ENV} is not set: set it to a random secret of "
+            f"{MIN_SECRET_LENGTH}+ characters ({HOW_TO_MAKE_A_SECRET}), the same for the "
+            "starter, the worker and the HTTP API, kept in your secret manager — subject "
+            "keys (casework workflow IDs) are an HMAC of the PNC ID with it, and without "
+            "it they could be reversed. (Only a local run, which `make run` marks with "
+            f"{LOCAL_MODE_ENV}=1, uses a local value.)"
+        )
+    if secret == LOCAL_SUBJECT_KEY_SECRET and not local_mode(env):
+        raise SecretConfigError(
+            f"{SUBJECT_KEY_ENV} is the public local development value: set your own "
+            f"random secret of {MIN_SECRET_LENGTH}+ characters ({HOW_TO_MAKE_A_SECRET})"
+        )
+    if len(secret) < MIN_SECRET_LENGTH and secret != LOCAL_SUBJECT_KEY_SECRET:
+        raise SecretConfigError(
+            f"{SUBJECT_KEY_ENV} is {len(secret)} characters: it must be at least "
+            f"{MIN_SECRET_LENGTH} random characters ({HOW_TO_MAKE_A_SECRET})"
+        )
+    return secret
+
+
+def local_subject_key_secret() -> str:
+    """``LOCAL_SUBJECT_KEY_SECRET`` in local mode (a test's or a local run's default);
+    ``SecretConfigError`` anywhere else: no public default outside local mode."""
+    if not local_mode():
+        raise SecretConfigError(
+            f"no subject key secret given, and the local one is for local runs only "
+            f"({LOCAL_MODE_ENV}=1): pass the deployment's {SUBJECT_KEY_ENV}"
+        )
+    return LOCAL_SUBJECT_KEY_SECRET
 
 
 class Settings(BaseModel):
@@ -51,10 +96,16 @@ class Settings(BaseModel):
     subject_key_secret: str = Field(repr=False)
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """The product's settings. ``SecretConfigError`` outside local mode without
+        ``FNO_SUBJECT_KEY_SECRET`` (``subject_key_secret``). Every process reads them
+        first, so this also makes the process's files private (``private_files``:
+        umask 077, FNO_HOME 0700)."""
         env = dict(os.environ if env is None else env)
         home = Path(env.get("FNO_HOME", ".fno")).resolve()
         world = env.get("FNO_WORLD_FILE", "").strip()
+        private_files(home)  # first: a process refused below still leaves FNO_HOME 0700
+        secret = subject_key_secret(env)
         return cls(
             home=home,
             database_url=env.get("FNO_DATABASE_URL") or f"sqlite:///{home / 'casework.db'}",
@@ -63,7 +114,7 @@ class Settings(BaseModel):
             task_queue=env.get("FNO_TASK_QUEUE", DEFAULT_TASK_QUEUE),
             policy=parse_policy(env.get("FNO_POLICY", "statutory")),
             log_format=env.get("FNO_LOG_FORMAT", "auto"),
-            subject_key_secret=env.get("FNO_SUBJECT_KEY_SECRET") or LOCAL_SUBJECT_KEY_SECRET,
+            subject_key_secret=secret,
         )
 
 

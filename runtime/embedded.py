@@ -47,6 +47,7 @@ from temporalio.common import SearchAttributeIndexedValueType, SearchAttributeKe
 from temporalio.service import RPCError, RPCStatusCode
 
 from models.search import SEARCH_ATTRIBUTES
+from runtime.private import PRIVATE_FILE_MODE, PRIVATE_UMASK, ensure_private_dir, tighten
 
 SERVER_LOG = "temporal-server.log"
 SERVER_DB = "temporal.db"
@@ -190,8 +191,7 @@ def start_dev_server(
     its own session, so a terminal's Ctrl-C reaches only the parent, which decides
     the order of shutdown (``stop_process``).
     """
-    home = Path(home)
-    home.mkdir(parents=True, exist_ok=True)
+    home = ensure_private_dir(Path(home))  # 0700: the server's database holds every case
     for p, what in ((port, "Temporal frontend (gRPC)"), (ui_port, "Temporal Web UI")):
         if is_listening(ip, p):
             raise PortInUseError(
@@ -205,7 +205,9 @@ def start_dev_server(
         home, port, ui_port, ip=ip, namespace=namespace, codec_endpoint=codec_endpoint
     )
     log_path = home / SERVER_LOG
-    with open(log_path, "ab") as log:
+    private_server_files(home)
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE_MODE)
+    with os.fdopen(fd, "ab") as log:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         log.write(f"\n--- {stamp} starting: {' '.join(cmd)}\n".encode())
         log.flush()
@@ -215,6 +217,7 @@ def start_dev_server(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            umask=PRIVATE_UMASK,  # its database and -wal/-shm files: 0600
         )
     deadline = time.monotonic() + timeout
     while True:
@@ -235,6 +238,15 @@ def start_dev_server(
                 f"last lines of {log_path}:\n{log_tail(log_path)}"
             )
         time.sleep(0.1)
+
+
+def private_server_files(home: Path) -> None:
+    """The dev server's files of an earlier run (its database, -wal and -shm, the log)
+    tightened to 0600; new ones are made so by the server's umask."""
+    db = home / SERVER_DB
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        tighten(path, PRIVATE_FILE_MODE)
+    tighten(home / SERVER_LOG, PRIVATE_FILE_MODE)
 
 
 def is_serving(ip: str, port: int) -> bool:

@@ -7,7 +7,8 @@ rotates the same way (an assertion's ``kid`` names its key):
 
 * ``FNO_FRONT_DOOR_KEY`` — the JSON itself (a secret manager's value), or
 * ``FNO_FRONT_DOOR_KEY_FILE`` — a file holding it, or
-* ``$FNO_HOME/front-door-key`` when it exists: the local key ``make run`` creates.
+* in local mode only (``FNO_LOCAL_MODE=1``), ``$FNO_HOME/front-door-key`` when it
+  exists: the local key ``make run`` creates. A deployment names its key.
 
 ``python -m runtime.front_door rotate --file PATH`` adds a key and makes it current;
 ``new-key`` prints one.
@@ -21,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 from runtime.codec_keys import CodecConfigError, CodecKeys, key_file_cli, write_keys_file
+from runtime.private import local_mode
 
 LOCAL_KEY_FILE = "front-door-key"
 
@@ -53,6 +55,8 @@ def front_door_keys(env: Mapping[str, str] | None = None) -> CodecKeys | None:
     try:
         if inline:
             return CodecKeys.from_json(inline, source="FNO_FRONT_DOOR_KEY", how_to=HOW_TO_CONFIGURE)
+        if not path_text and not local_mode(env):
+            return None  # a deployment's key is explicit, never a file found in FNO_HOME
         path = Path(path_text) if path_text else local_key_path(env)
         if not path_text and not path.is_file():
             return None

@@ -137,7 +137,11 @@ def app_from_env(
 
 def main() -> None:
     """``python -m server.app``: serve on FNO_HTTP_PORT (default 8000)."""
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()  # FNO_SUBJECT_KEY_SECRET outside local mode
+    except CodecConfigError as err:
+        print(f"Refused to start: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     configure_logging(settings.log_format)
     try:
         app = app_from_env(os.environ, settings)

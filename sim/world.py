@@ -35,7 +35,7 @@ from activities.gateways import (
     TransientGatewayError,
 )
 from models.reference import countries, offences
-from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from runtime.config import local_subject_key_secret
 from sim.tables import SimCertificate, SimEffect, record_effect_once
 from sim.world_file import (
     ReplySpec,
@@ -56,8 +56,11 @@ class Simulator:
         world: WorldFile | None = None,
         *,
         day_seconds: float = 86_400.0,
-        subject_key_secret: str = LOCAL_SUBJECT_KEY_SECRET,
+        subject_key_secret: str | None = None,
     ) -> None:
+        # Left out: the local one, in local mode only (tests).
+        if subject_key_secret is None:
+            subject_key_secret = local_subject_key_secret()
         self.engine = engine
         self.world = world or WorldFile()
         self.day_seconds = day_seconds

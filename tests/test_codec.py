@@ -178,9 +178,11 @@ def test_keys_from_the_environment_a_file_or_the_local_file(tmp_path: Path):
     write_keys_file(tmp_path / "keys.json", keys)
     assert stat.S_IMODE((tmp_path / "keys.json").stat().st_mode) == 0o600
     assert CodecKeys.from_env({"FNO_CODEC_KEYS_FILE": str(tmp_path / "keys.json")}) == keys
-    # Nothing configured: the local file under FNO_HOME, if `make run` made one.
+    # Nothing configured: in local mode, the local file under FNO_HOME, if `make run`
+    # made one (outside local mode it is refused: tests/test_secrets.py).
     write_keys_file(tmp_path / "home" / "codec-keys.json", keys)
-    assert CodecKeys.from_env({"FNO_HOME": str(tmp_path / "home")}) == keys
+    local = {"FNO_LOCAL_MODE": "1"}
+    assert CodecKeys.from_env(local | {"FNO_HOME": str(tmp_path / "home")}) == keys
     # One key needs no "current"; URL-safe base64 is accepted.
     key = base64.urlsafe_b64encode(b"\xfb" * 32).decode()
     one = CodecKeys.from_json(json.dumps({"keys": {"only": key}}), source="test")
@@ -235,9 +237,14 @@ def test_the_rotate_command_adds_a_current_key_and_keeps_the_old(tmp_path, capsy
 
 
 def _bare_env(tmp_path: Path, **more: str) -> dict[str, str]:
-    """A process environment with no key configured (and no local key file)."""
+    """A local-mode process environment with no key configured (and no local key
+    file): even there, no key is made up."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FNO_", "TEMPORAL_"))}
-    return env | {"FNO_HOME": str(tmp_path / "nowhere"), "FNO_LOG_FORMAT": "json"} | more
+    return (
+        env
+        | {"FNO_HOME": str(tmp_path / "nowhere"), "FNO_LOG_FORMAT": "json", "FNO_LOCAL_MODE": "1"}
+        | more
+    )
 
 
 @pytest.mark.parametrize(
@@ -347,10 +354,11 @@ def test_the_run_command_makes_local_keys_once_and_wires_them(tmp_path):
     home = tmp_path / "fno"
     home.mkdir()
     prepare_codec(home, {})
-    keys = CodecKeys.from_env({"FNO_HOME": str(home)})
+    local = {"FNO_LOCAL_MODE": "1", "FNO_HOME": str(home)}  # as child_env gives it
+    keys = CodecKeys.from_env(local)
     assert stat.S_IMODE((home / "codec-keys.json").stat().st_mode) == 0o600
     prepare_codec(home, {})  # a second run keeps them: earlier cases stay readable
-    assert CodecKeys.from_env({"FNO_HOME": str(home)}) == keys
+    assert CodecKeys.from_env(local) == keys
 
     env = child_env(home, 17233, base={"PATH": "/bin"}, ui_port=18233)
     assert env["FNO_CODEC_KEYS_FILE"] == str(home / "codec-keys.json")

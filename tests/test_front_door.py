@@ -515,7 +515,8 @@ def test_the_key_is_configured_like_the_codec_keys(tmp_path):
 def test_make_run_creates_a_local_key_readable_by_its_owner_only(tmp_path):
     assert ensure_local_key(tmp_path, {})
     assert (tmp_path / "front-door-key").stat().st_mode & 0o777 == 0o600
-    assert front_door_keys({"FNO_HOME": str(tmp_path)}) is not None
+    # Found in FNO_HOME in local mode only (outside it: tests/test_secrets.py).
+    assert front_door_keys({"FNO_HOME": str(tmp_path), "FNO_LOCAL_MODE": "1"}) is not None
     assert not ensure_local_key(tmp_path, {})  # kept across runs
     other = tmp_path / "configured"
     assert not ensure_local_key(other, {"FNO_FRONT_DOOR_KEY": FRONT_DOOR_KEYS.to_json()})
@@ -564,6 +565,7 @@ async def test_connect_signs_when_a_key_is_configured(ts_env, tmp_path):
 def test_the_worker_and_the_starter_refuse_to_start_without_the_key(tmp_path, command):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FNO_", "TEMPORAL_"))}
     env |= codec_env() | {"FNO_HOME": str(tmp_path / "nowhere"), "FNO_LOG_FORMAT": "json"}
+    env["FNO_LOCAL_MODE"] = "1"  # even there, no key is made up (other secrets: test_secrets)
     run = subprocess.run(
         [sys.executable, *command],
         cwd=ROOT,

@@ -59,7 +59,7 @@ def test_parse_policy_rejects_with_a_clear_message(text: str) -> None:
 
 def test_settings_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    settings = Settings.from_env({})
+    settings = Settings.from_env({"FNO_LOCAL_MODE": "1"})  # outside it: tests/test_secrets.py
     home = (tmp_path / ".fno").resolve()
     assert settings.home == home
     assert settings.database_url == f"sqlite:///{home / 'casework.db'}"
@@ -80,6 +80,7 @@ def test_settings_from_env(tmp_path: Path) -> None:
             "FNO_TASK_QUEUE": "tq",
             "FNO_POLICY": "compressed:3",
             "FNO_LOG_FORMAT": "json",
+            "FNO_SUBJECT_KEY_SECRET": "s" * 32,
         }
     )
     assert settings.home == (tmp_path / "h").resolve()
@@ -92,10 +93,11 @@ def test_settings_from_env(tmp_path: Path) -> None:
 
 
 def test_settings_reject_bad_values() -> None:
-    with pytest.raises(ValueError):
-        Settings.from_env({"FNO_SIM_SEED": "many"})
+    local = {"FNO_LOCAL_MODE": "1"}
+    with pytest.raises(ValueError, match="many"):
+        Settings.from_env(local | {"FNO_SIM_SEED": "many"})
     with pytest.raises(ValueError, match="FNO_POLICY"):
-        Settings.from_env({"FNO_POLICY": "quick"})
+        Settings.from_env(local | {"FNO_POLICY": "quick"})
 
 
 def test_temporal_connection_from_env_and_profile(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from access.viewers import Authenticator
 from identity.principal import Principal
 from web.auth import Directory, Throttle, User, UsersFile, UsersFileError
 from web.oidc import SESSION_KEY, Provider, recall
-from web.sessions import SecretError, Sessions
+from web.sessions import MIN_SECRET_LENGTH, SecretError, Sessions
 
 
 @dataclass
@@ -65,13 +65,7 @@ def web_config_from_env(
     by_provider = bool(env.get("FNO_OIDC_CLIENT_ID", "").strip())
     if not users and not by_provider:
         return None
-    secret = env.get("FNO_WEB_SECRET", "").strip()
-    if not secret:
-        raise WebConfigError(
-            f"{'FNO_WEB_USERS_FILE' if users else 'FNO_OIDC_CLIENT_ID'} is set but "
-            "FNO_WEB_SECRET is not: set a random secret of 32+ characters, the same for "
-            "every replica of the API"
-        )
+    secret = session_secret(env, "FNO_WEB_USERS_FILE" if users else "FNO_OIDC_CLIENT_ID")
     try:
         sessions = Sessions(
             secret, secure=env.get("FNO_WEB_SECURE_COOKIE", "").lower() in ("1", "true", "yes")
@@ -90,6 +84,25 @@ def web_config_from_env(
         tz=display_zone(env.get("FNO_WEB_TIMEZONE")),
         day_seconds=day_seconds,
     )
+
+
+def session_secret(env: dict[str, str], wanted_by: str) -> str:
+    """``FNO_WEB_SECRET``, required once the web app is on (``wanted_by`` names the
+    setting that turned it on): 32+ characters (``MIN_SECRET_LENGTH``), never made up by
+    the process — a local run's comes from ``make run`` (``local.prepare``).
+    ``WebConfigError`` says what to set and how to make one."""
+    secret = env.get("FNO_WEB_SECRET", "").strip()
+    how = (
+        f"set FNO_WEB_SECRET to a random secret of {MIN_SECRET_LENGTH}+ characters "
+        "(python -c 'import secrets; print(secrets.token_urlsafe(32))' makes one), the same "
+        "for every replica of the API, kept in your secret manager: it signs the web app's "
+        "session cookies"
+    )
+    if not secret:
+        raise WebConfigError(f"{wanted_by} is set but FNO_WEB_SECRET is not: {how}")
+    if len(secret) < MIN_SECRET_LENGTH:
+        raise WebConfigError(f"FNO_WEB_SECRET is {len(secret)} characters, too short: {how}")
+    return secret
 
 
 def session_authenticator(config: WebConfig) -> Authenticator:
