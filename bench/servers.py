@@ -67,6 +67,10 @@ class Server:
             # The daily reconciliation of notifications out would run every minute
             # under a compressed policy: not custody cases' work.
             FNO_RECONCILE_SCHEDULE="off",
+            # One bench caseworker reads and decides for thousands of cases: the API's
+            # per-caller limits (access.rate_limit) are for people, not for the bench.
+            FNO_RATE_LIMIT_READS="none",
+            FNO_RATE_LIMIT_DECISIONS="none",
             PYTHONUNBUFFERED="1",
         )
         env.update(extra)
