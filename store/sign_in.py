@@ -1,0 +1,183 @@
+"""Sign-in counters and web sessions in the case store's database (migration 0005), so
+every replica of the API counts the same attempts and knows the same sessions.
+
+``SignInCounters`` — one row per counted key (a username typed, a client address; both
+arrive here as keyed hashes, never as typed: a username that matches nobody may be a
+mistyped password). An attempt is *reserved* before its password is verified, in one
+conditional ``UPDATE`` per key (``failures + pending < limit``): PostgreSQL's row lock
+and SQLite's single writer make the check and the increment one step, so parallel
+guesses cannot all pass a check made before any of them is counted. The verify then
+*settles* it: a failure moves it from ``pending`` to ``failures``, a success frees it
+(and, for a username, forgets its failures). Counts last a fixed window from the first
+attempt; a reservation whose process died is forgotten with its window.
+
+``SessionStore`` — one row per signed-in web session: a hash of the session ID the
+signed cookie carries, who it is, until when, and a fingerprint of the password it was
+opened with. Signing out deletes the row, so a copy of the cookie is refused from then
+on; a session whose password has changed since is refused (``web.config``)."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Sequence
+
+from sqlalchemy import Engine, case, delete, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Field, Session, SQLModel, select
+
+CLEANUP_EVERY = 60.0  # seconds between two sweeps of expired rows, per process
+
+
+class SignInCounter(SQLModel, table=True):
+    __tablename__ = "sign_in_counter"
+    key: str = Field(primary_key=True, max_length=64, description="A keyed hash.")
+    window_start: float = Field(index=True, description="Epoch seconds.")
+    failures: int = 0
+    pending: int = 0
+
+
+class WebSession(SQLModel, table=True):
+    __tablename__ = "web_session"
+    id: str = Field(primary_key=True, max_length=64, description="SHA-256 of the session ID.")
+    subject: str = Field(max_length=300, index=True)
+    credential: str | None = Field(default=None, max_length=64)
+    created_at: float
+    expires_at: float = Field(index=True)
+
+
+class _Full(Exception):
+    """A key is at its limit."""
+
+
+class SignInCounters:
+    """The counters of sign-in attempts (``identity.issuer.Counters``), shared by every
+    process on the database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._swept = 0.0
+        self._lock = threading.Lock()
+
+    def reserve(self, keys: Sequence[tuple[str, int]], window: float, now: float) -> bool:
+        """Reserve one attempt under every ``(key, limit)``, all or none: False when a
+        key has ``limit`` failures and attempts in flight within its window."""
+        self._sweep(window, now)
+        cut = now - window
+        table = SignInCounter.__table__  # type: ignore[attr-defined]
+        insert = postgresql.insert if self.engine.dialect.name == "postgresql" else sqlite.insert
+        try:
+            with self.engine.begin() as conn:
+                for key, limit in keys:
+                    # A write first: SQLite takes its write lock here, before any read.
+                    conn.execute(
+                        insert(table)
+                        .values(key=key, window_start=now, failures=0, pending=0)
+                        .on_conflict_do_nothing()
+                    )
+                    expired = table.c.window_start < cut
+                    done = conn.execute(
+                        update(table)
+                        .where(table.c.key == key)
+                        .where(expired | (table.c.failures + table.c.pending < limit))
+                        .values(
+                            window_start=case((expired, now), else_=table.c.window_start),
+                            failures=case((expired, 0), else_=table.c.failures),
+                            pending=case((expired, 1), else_=table.c.pending + 1),
+                        )
+                    )
+                    if done.rowcount != 1:
+                        raise _Full  # rolls back: the keys reserved before this one are freed
+        except _Full:
+            return False
+        return True
+
+    def settle(self, keys: Sequence[str], *, failed: bool, forget: Sequence[str] = ()) -> None:
+        """An attempt reserved under ``keys`` is over: counted as a failure, or freed and
+        the failures of ``forget`` (a subset of ``keys``) forgotten."""
+        table = SignInCounter.__table__  # type: ignore[attr-defined]
+        with self.engine.begin() as conn:
+            for key in keys:
+                values: dict[str, object] = {
+                    "pending": case((table.c.pending > 0, table.c.pending - 1), else_=0)
+                }
+                if failed:
+                    values["failures"] = table.c.failures + 1
+                elif key in forget:
+                    values["failures"] = 0
+                conn.execute(update(table).where(table.c.key == key).values(**values))
+
+    def _sweep(self, window: float, now: float) -> None:
+        with self._lock:
+            if now - self._swept < CLEANUP_EVERY:
+                return
+            self._swept = now
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(SignInCounter).where(SignInCounter.window_start < now - window)  # type: ignore[arg-type]
+            )
+
+
+def session_row_id(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+class SessionStore:
+    """Signed-in web sessions (``web.sessions.SessionRegistry``), shared by every
+    process on the database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._swept = 0.0
+        self._lock = threading.Lock()
+
+    def begin(
+        self, session_id: str, subject: str, credential: str | None, expires_at: float
+    ) -> None:
+        now = time.time()
+        self._sweep(now)
+        with Session(self.engine) as s:
+            s.add(
+                WebSession(
+                    id=session_row_id(session_id),
+                    subject=subject,
+                    credential=credential,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
+            s.commit()
+
+    def find(self, session_id: str) -> tuple[str, str | None] | None:
+        """``(subject, credential)`` of a live session; None if ended or expired."""
+        with Session(self.engine) as s:
+            row = s.get(WebSession, session_row_id(session_id))
+            if row is None or row.expires_at <= time.time():
+                return None
+            return row.subject, row.credential
+
+    def end(self, session_id: str) -> None:
+        with Session(self.engine) as s:
+            s.exec(delete(WebSession).where(WebSession.id == session_row_id(session_id)))  # type: ignore[call-overload,arg-type]
+            s.commit()
+
+    def end_all(self, subject: str) -> int:
+        """End every session of ``subject``; how many there were."""
+        with Session(self.engine) as s:
+            done = s.exec(delete(WebSession).where(WebSession.subject == subject))  # type: ignore[call-overload,arg-type]
+            s.commit()
+            return int(done.rowcount or 0)
+
+    def count(self, subject: str) -> int:
+        with Session(self.engine) as s:
+            rows = s.exec(select(WebSession.id).where(WebSession.subject == subject)).all()
+            return len(rows)
+
+    def _sweep(self, now: float) -> None:
+        with self._lock:
+            if now - self._swept < CLEANUP_EVERY:
+                return
+            self._swept = now
+        with self.engine.begin() as conn:
+            conn.execute(delete(WebSession).where(WebSession.expires_at <= now))  # type: ignore[arg-type]
