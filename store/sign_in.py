@@ -158,15 +158,13 @@ class SessionStore:
             return row.subject, row.credential
 
     def end(self, session_id: str) -> None:
-        with Session(self.engine) as s:
-            s.exec(delete(WebSession).where(WebSession.id == session_row_id(session_id)))  # type: ignore[call-overload,arg-type]
-            s.commit()
+        with self.engine.begin() as conn:
+            conn.execute(delete(WebSession).where(WebSession.id == session_row_id(session_id)))  # type: ignore[arg-type]
 
     def end_all(self, subject: str) -> int:
         """End every session of ``subject``; how many there were."""
-        with Session(self.engine) as s:
-            done = s.exec(delete(WebSession).where(WebSession.subject == subject))  # type: ignore[call-overload,arg-type]
-            s.commit()
+        with self.engine.begin() as conn:
+            done = conn.execute(delete(WebSession).where(WebSession.subject == subject))  # type: ignore[arg-type]
             return int(done.rowcount or 0)
 
     def count(self, subject: str) -> int:

@@ -361,3 +361,46 @@ async def test_a_secure_cookie_signs_in_over_https(store: CaseStore, tmp_path: P
     assert signed.status_code == 303
     assert signed.headers["set-cookie"].startswith(f"{SECURE_COOKIE}=")
     assert inbox.status_code == 200
+
+
+def test_a_provider_session_is_kept_by_the_server_and_ends_at_sign_out(
+    store: CaseStore,
+) -> None:
+    from typing import cast
+
+    from identity.principal import Principal
+    from tests.support_web import web_config
+    from web.config import signed_in_as, use_store
+    from web.oidc import remember
+
+    config = web_config()
+    use_store(config, store.engine)
+    config.provider = cast(Any, object())  # people sign in with an identity provider
+    session = config.sessions.new()
+    remember(session, Principal(subject="idp:casey", name="Casey Jo", role="caseworker"))
+    unkept = dict(session)  # proved but never written: no session on the server
+    config.sessions.write(Response(), session)  # the callback's answer keeps it
+    found = signed_in_as(config, session)
+    config.sessions.end(session)  # sign-out
+    assert found is not None and found[0] == "idp:casey"
+    assert signed_in_as(config, session) is None
+    assert signed_in_as(config, unkept) is None
+
+
+async def test_the_users_command_signs_a_user_out_everywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "home").mkdir()
+    store = CaseStore.migrated(f"sqlite:///{tmp_path / 'home' / 'casework.db'}")
+    app = replica(store, tmp_path)
+    monkeypatch.setenv("FNO_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("FNO_DATABASE_URL", raising=False)
+    async with client(app) as laptop, client(app) as colleague:
+        await web_sign_in(laptop, "sam", PASSWORDS["sam"])
+        await web_sign_in(colleague, "sue", PASSWORDS["sue"])
+        ended = users_main(["--file", str(tmp_path / "users.json"), "sign-out", "sam"])
+        out = capsys.readouterr().out
+        after = [(await h.get("/web/account")).status_code for h in (laptop, colleague)]
+    store.engine.dispose()
+    assert ended == 0 and "1 web session(s) of sam ended" in out
+    assert after == [303, 200]
