@@ -14,14 +14,19 @@ attempt; a reservation whose process died is forgotten with its window.
 ``SessionStore`` — one row per signed-in web session: a hash of the session ID the
 signed cookie carries, who it is, until when, and a fingerprint of the password it was
 opened with. Signing out deletes the row, so a copy of the cookie is refused from then
-on; a session whose password has changed since is refused (``web.config``)."""
+on; a session whose password has changed since is refused (``web.config``).
+
+``RedisSignInCounters`` and ``RedisSessionStore`` do the same in Redis, for a deployment
+that has one and names it (``FNO_SIGN_IN_REDIS_URL``, ``web.config``)."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Engine, case, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -179,3 +184,114 @@ class SessionStore:
             self._swept = now
         with self.engine.begin() as conn:
             conn.execute(delete(WebSession).where(WebSession.expires_at <= now))  # type: ignore[arg-type]
+
+
+# --- Redis, where a deployment has it ------------------------------------------------
+_RESERVE = """
+for i, key in ipairs(KEYS) do
+  local failures = tonumber(redis.call('HGET', key, 'f') or '0')
+  local pending = tonumber(redis.call('HGET', key, 'p') or '0')
+  if failures + pending >= tonumber(ARGV[i + 1]) then return 0 end
+end
+for _, key in ipairs(KEYS) do
+  local new = redis.call('EXISTS', key) == 0
+  redis.call('HINCRBY', key, 'p', 1)
+  if new then redis.call('PEXPIRE', key, ARGV[1]) end
+end
+return 1
+"""
+_SETTLE = """
+for i, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    if tonumber(redis.call('HGET', key, 'p') or '0') > 0 then
+      redis.call('HINCRBY', key, 'p', -1)
+    end
+    if ARGV[1] == '1' then
+      redis.call('HINCRBY', key, 'f', 1)
+    elseif ARGV[i + 1] == '1' then
+      redis.call('HSET', key, 'f', 0)
+    end
+  end
+end
+return 1
+"""
+
+
+class RedisSignInCounters:
+    """``SignInCounters`` in Redis (``FNO_SIGN_IN_REDIS_URL``): one hash per key, the
+    check and the reservation of every key in one Lua script (atomic in Redis), the
+    window a TTL from the first attempt."""
+
+    def __init__(self, url: str, prefix: str = "fno:sign-in:") -> None:
+        import redis
+
+        self.redis: Any = redis.Redis.from_url(url)  # (its types are sync and async at once)
+        self.prefix = prefix
+        self._reserve = self.redis.register_script(_RESERVE)
+        self._settle = self.redis.register_script(_SETTLE)
+
+    def reserve(self, keys: Sequence[tuple[str, int]], window: float, now: float) -> bool:
+        names = [self.prefix + k for k, _ in keys]
+        args = [int(window * 1000), *(limit for _, limit in keys)]
+        return bool(self._reserve(keys=names, args=args))
+
+    def settle(self, keys: Sequence[str], *, failed: bool, forget: Sequence[str] = ()) -> None:
+        args = ["1" if failed else "0", *("1" if k in forget else "0" for k in keys)]
+        self._settle(keys=[self.prefix + k for k in keys], args=args)
+
+
+class RedisSessionStore:
+    """``SessionStore`` in Redis: a key per session expiring with it, and a set of the
+    sessions of each subject (to end them all)."""
+
+    def __init__(self, url: str, prefix: str = "fno:web-session:") -> None:
+        import redis
+
+        self.redis: Any = redis.Redis.from_url(url)  # (its types are sync and async at once)
+        self.prefix = prefix
+
+    def _of(self, subject: str) -> str:
+        return f"{self.prefix}of:{hashlib.sha256(subject.encode()).hexdigest()}"
+
+    def begin(
+        self, session_id: str, subject: str, credential: str | None, expires_at: float
+    ) -> None:
+        if expires_at <= time.time():
+            return  # over already: nothing to keep
+        row, of = self.prefix + session_row_id(session_id), self._of(subject)
+        value = json.dumps({"subject": subject, "credential": credential, "until": expires_at})
+        pipe = self.redis.pipeline()
+        pipe.set(row, value, exat=int(expires_at) + 1)
+        pipe.sadd(of, row)
+        pipe.expireat(of, int(expires_at), gt=True)
+        pipe.expireat(of, int(expires_at), nx=True)
+        pipe.execute()
+
+    def find(self, session_id: str) -> tuple[str, str | None] | None:
+        raw = self.redis.get(self.prefix + session_row_id(session_id))
+        if raw is None:  # ended, or expired with its key
+            return None
+        kept = json.loads(raw)
+        if float(kept["until"]) <= time.time():
+            return None
+        return str(kept["subject"]), kept.get("credential")
+
+    def end(self, session_id: str) -> None:
+        found = self.find(session_id)
+        row = self.prefix + session_row_id(session_id)
+        pipe = self.redis.pipeline()
+        pipe.delete(row)
+        if found is not None:
+            pipe.srem(self._of(found[0]), row)
+        pipe.execute()
+
+    def end_all(self, subject: str) -> int:
+        of = self._of(subject)
+        rows = [r.decode() if isinstance(r, bytes) else str(r) for r in self.redis.smembers(of)]
+        ended = int(self.redis.delete(*rows)) if rows else 0
+        self.redis.delete(of)
+        return ended
+
+    def count(self, subject: str) -> int:
+        rows = self.redis.smembers(self._of(subject))
+        return sum(1 for r in rows if self.redis.exists(r))

@@ -2,12 +2,12 @@
 password is checked, unknown usernames counted like known ones, per-address limits,
 sessions that end for real at sign-out and at a password change — all shared by every
 replica of the API through the case store's database (SQLite, and PostgreSQL when
-``FNO_TEST_DATABASE_URL`` points at one) — and the cookie's ``Secure``/``__Host-``
-defaults outside local mode.
+``FNO_TEST_DATABASE_URL`` points at one) or Redis (``FNO_TEST_REDIS_URL``, default this
+machine's) — and the cookie's ``Secure``/``__Host-`` defaults outside local mode.
 
 Each "replica" here is the HTTP process's whole app as ``python -m server.app`` builds
 it (``server.app.app_from_env``: the API with the local issuer's password grant, the
-web app), two of them on one database."""
+web app), two of them on one database (or Redis)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ import web.auth
 from runtime.config import Settings
 from server.app import app_from_env
 from store.cases import CaseStore
-from store.sign_in import SessionStore, SignInCounters
+from store.sign_in import RedisSessionStore, RedisSignInCounters, SessionStore, SignInCounters
 from tests.support_web import PASSWORDS, SECRET, csrf_of, users_file
 from web.auth import write_users_file
 from web.config import WebConfigError, session_authenticator, web_config_from_env
@@ -61,9 +62,8 @@ def postgres_url() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture(params=_databases())
-def store(request: Any, tmp_path: Path) -> Iterator[CaseStore]:
-    if request.param == "sqlite":
+def _store(kind: str, request: Any, tmp_path: Path) -> CaseStore:
+    if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'casework.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
@@ -71,8 +71,57 @@ def store(request: Any, tmp_path: Path) -> Iterator[CaseStore]:
     with store.engine.begin() as conn:  # PostgreSQL's database is the module's
         conn.exec_driver_sql("DELETE FROM sign_in_counter")
         conn.exec_driver_sql("DELETE FROM web_session")
+    return store
+
+
+@pytest.fixture(params=_databases())
+def store(request: Any, tmp_path: Path) -> Iterator[CaseStore]:
+    store = _store(request.param, request, tmp_path)
     yield store
     store.engine.dispose()
+
+
+REDIS_URL = os.environ.get("FNO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@dataclass
+class Shared:
+    """Where the replicas of a test keep sessions and sign-in counts: the case store's
+    database, or Redis (``FNO_SIGN_IN_REDIS_URL``)."""
+
+    store: CaseStore
+    env: dict[str, str]
+    sessions: Any  # the registry, to look inside
+
+
+@pytest.fixture(params=[*_databases(), "redis"])
+def shared(request: Any, tmp_path: Path) -> Iterator[Shared]:
+    if request.param != "redis":
+        store = _store(request.param, request, tmp_path)
+        yield Shared(store, {}, SessionStore(store.engine))
+        store.engine.dispose()
+        return
+    url = request.getfixturevalue("redis_url")
+    store = CaseStore.migrated(f"sqlite:///{tmp_path / 'casework.db'}")
+    yield Shared(store, {"FNO_SIGN_IN_REDIS_URL": url}, RedisSessionStore(url))
+    store.engine.dispose()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """The Redis of this machine (``FNO_TEST_REDIS_URL``), without what a test before left."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis at {REDIS_URL} (set FNO_TEST_REDIS_URL)")
+    for pattern in ("fno:sign-in:*", "fno:web-session:*"):
+        for key in client.scan_iter(pattern):
+            client.delete(key)
+    yield REDIS_URL
+    client.close()
 
 
 @pytest.fixture
@@ -149,9 +198,10 @@ async def token(http: httpx.AsyncClient, username: str, password: str) -> httpx.
 
 # --- attempts reserved before the check -----------------------------------------------
 async def test_forty_parallel_guesses_for_one_user_get_at_most_five_checks(
-    store: CaseStore, tmp_path: Path, verifies: list[float]
+    shared: Shared, tmp_path: Path, verifies: list[float]
 ) -> None:
-    one, two = replica(store, tmp_path), replica(store, tmp_path)
+    one = replica(shared.store, tmp_path, **shared.env)
+    two = replica(shared.store, tmp_path, **shared.env)
     async with client(one) as a, client(two) as b:
         await a.get("/web/login")  # a session and CSRF token for the form
         page = await a.get("/web/login")
@@ -204,9 +254,9 @@ async def test_an_unknown_username_is_counted_and_answered_like_a_known_one(
 
 
 async def test_guesses_from_one_address_are_limited_across_usernames(
-    store: CaseStore, tmp_path: Path, verifies: list[float]
+    shared: Shared, tmp_path: Path, verifies: list[float]
 ) -> None:
-    app = replica(store, tmp_path, FNO_SIGN_IN_CLIENT_LIMIT="4")
+    app = replica(shared.store, tmp_path, FNO_SIGN_IN_CLIENT_LIMIT="4", **shared.env)
     async with client(app, "198.51.100.7") as sprayer, client(app, "203.0.113.9") as colleague:
         sprayed = [(await token(sprayer, f"user{i}", "password1")).status_code for i in range(6)]
         elsewhere = await token(colleague, "sam", PASSWORDS["sam"])
@@ -258,9 +308,10 @@ def _cookie(http: httpx.AsyncClient) -> str:
 
 
 async def test_a_signed_out_cookie_is_refused_by_every_replica(
-    store: CaseStore, tmp_path: Path
+    shared: Shared, tmp_path: Path
 ) -> None:
-    one, two = replica(store, tmp_path), replica(store, tmp_path)
+    one = replica(shared.store, tmp_path, **shared.env)
+    two = replica(shared.store, tmp_path, **shared.env)
     async with client(one) as http:
         signed = await web_sign_in(http, "sam", PASSWORDS["sam"])
         kept = _cookie(http)
@@ -287,9 +338,10 @@ async def test_a_signed_out_cookie_is_refused_by_every_replica(
 
 
 async def test_a_password_change_ends_every_session_of_that_user(
-    store: CaseStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    shared: Shared, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    one, two = replica(store, tmp_path), replica(store, tmp_path)
+    one = replica(shared.store, tmp_path, **shared.env)
+    two = replica(shared.store, tmp_path, **shared.env)
     async with client(one) as laptop, client(two) as phone, client(one) as other:
         for http, username in ((laptop, "sam"), (phone, "sam"), (other, "sue")):
             assert (await web_sign_in(http, username, PASSWORDS[username])).status_code == 303
@@ -302,7 +354,7 @@ async def test_a_password_change_ends_every_session_of_that_user(
         after = [(await h.get("/web/account")).status_code for h in (laptop, phone, other)]
         again = await web_sign_in(laptop, "sam", "a brand new password")
         back = await laptop.get("/web/account")
-    rows = SessionStore(store.engine)
+    rows = shared.sessions
     assert before == [200, 200, 200] and changed == 0
     assert after == [303, 303, 200]  # both of sam's sessions ended; sue's did not
     assert again.status_code == 303 and back.status_code == 200
@@ -348,6 +400,8 @@ def test_the_cookie_is_secure_with_the_host_prefix_outside_local_mode(tmp_path: 
         web_config_from_env(production | {"FNO_WEB_SECURE_COOKIE": "maybe"})
     with pytest.raises(WebConfigError):
         web_config_from_env(production | {"FNO_SIGN_IN_LIMIT": "1e9"})
+    with pytest.raises(WebConfigError):
+        web_config_from_env(production | {"FNO_SIGN_IN_REDIS_URL": "127.0.0.1:6379"})
 
 
 async def test_a_secure_cookie_signs_in_over_https(store: CaseStore, tmp_path: Path) -> None:
@@ -404,3 +458,25 @@ async def test_the_users_command_signs_a_user_out_everywhere(
     store.engine.dispose()
     assert ended == 0 and "1 web session(s) of sam ended" in out
     assert after == [303, 200]
+
+
+def test_redis_counters_and_sessions_keep_the_same_rules(redis_url: str) -> None:
+    counters = RedisSignInCounters(redis_url, prefix=f"fno:sign-in:{uuid.uuid4().hex}:")
+    now = time.time()
+    assert all(counters.reserve([("u1", 2), ("ip", 3)], 1.0, now) for _ in range(2))
+    assert not counters.reserve([("u1", 2), ("ip", 3)], 1.0, now)
+    assert counters.reserve([("u2", 2), ("ip", 3)], 1.0, now)
+    assert not counters.reserve([("u3", 2), ("ip", 3)], 1.0, now)  # ip full: u3 not taken
+    counters.settle(["u2", "ip"], failed=False, forget=["u2"])
+    assert counters.reserve([("u3", 2), ("ip", 3)], 1.0, now)
+    assert counters.redis.hgetall(counters.prefix + "u3") == {b"p": b"1"}
+    time.sleep(1.1)  # the window is the keys' time to live
+    assert counters.reserve([("u1", 2)], 1.0, time.time())
+    registry = RedisSessionStore(redis_url)
+    registry.begin("s-1", "kim", "fp", time.time() + 60)
+    registry.begin("s-2", "kim", None, time.time() + 60)
+    registry.begin("s-3", "kim", None, time.time() - 1)  # over already
+    assert registry.find("s-1") == ("kim", "fp") and registry.find("s-3") is None
+    registry.end("s-1")
+    assert registry.find("s-1") is None and registry.count("kim") == 1
+    assert registry.end_all("kim") == 1 and registry.find("s-2") is None

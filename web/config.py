@@ -18,7 +18,7 @@ from starlette.requests import Request
 from access.viewers import Authenticator
 from identity.principal import Principal
 from runtime.config import local_mode
-from store.sign_in import SessionStore, SignInCounters
+from store.sign_in import RedisSessionStore, RedisSignInCounters, SessionStore, SignInCounters
 from web.auth import Directory, Throttle, User, UsersFile, UsersFileError
 from web.oidc import SESSION_KEY, Provider, recall
 from web.sessions import SecretError, Sessions
@@ -38,6 +38,8 @@ class WebConfig:
     throttle: Throttle = field(default_factory=Throttle)
     # Set: people sign in with the identity provider, never with a password of the file.
     provider: Provider | None = None
+    # Set: sessions and sign-in counts are kept in this Redis, not the case store.
+    sign_in_redis: str | None = None
 
 
 def display_zone(name: str | None) -> tzinfo:
@@ -63,7 +65,8 @@ def web_config_from_env(
     ``FNO_WEB_USERS_FILE`` the users file (with a provider: only its default
     purposes per role count, optional); ``FNO_WEB_SECRET`` the session-signing
     secret (32+ characters, the same for every replica); ``FNO_WEB_SECURE_COOKIE``
-    (``secure_cookie``); the sign-in limits (``throttle_from_env``);
+    (``secure_cookie``); the sign-in limits (``throttle_from_env``) and where
+    sessions are kept (``redis_from_env``);
     ``FNO_TEMPORAL_UI_URL`` the Temporal Web UI case pages link to; ``FNO_WEB_TIMEZONE``
     times shown (default Europe/London)."""
     users = env.get("FNO_WEB_USERS_FILE", "").strip()
@@ -94,6 +97,7 @@ def web_config_from_env(
         tz=display_zone(env.get("FNO_WEB_TIMEZONE")),
         day_seconds=day_seconds,
         throttle=throttle,
+        sign_in_redis=redis_from_env(env),
     )
 
 
@@ -133,11 +137,31 @@ def throttle_from_env(env: Mapping[str, str]) -> Throttle:
     )
 
 
+def redis_from_env(env: Mapping[str, str]) -> str | None:
+    """``FNO_SIGN_IN_REDIS_URL`` (e.g. ``redis://127.0.0.1:6379/0``): keep sessions and
+    sign-in counts in this Redis instead of the case store's database (a deployment that
+    has one); unset, the database."""
+    url = env.get("FNO_SIGN_IN_REDIS_URL", "").strip()
+    if not url:
+        return None
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise WebConfigError(
+            "FNO_SIGN_IN_REDIS_URL is a Redis URL: redis://HOST:PORT/DB (rediss:// over TLS)"
+        )
+    return url
+
+
 def use_store(config: WebConfig, engine: Engine) -> None:
-    """Keep sessions and count sign-in attempts in the case store's database
-    (``store.sign_in``), shared by every replica, instead of in this process."""
+    """Keep sessions and count sign-in attempts where every replica sees them: the case
+    store's database (``store.sign_in``), or Redis when ``sign_in_redis`` is set —
+    instead of in this process."""
+    key = config.sessions.derived_key("sign-in")
+    if config.sign_in_redis:
+        config.sessions.registry = RedisSessionStore(config.sign_in_redis)
+        config.throttle.share(RedisSignInCounters(config.sign_in_redis), key)
+        return
     config.sessions.registry = SessionStore(engine)
-    config.throttle.share(SignInCounters(engine), config.sessions.derived_key("sign-in"))
+    config.throttle.share(SignInCounters(engine), key)
 
 
 def open_session(config: WebConfig, username: str, user: User) -> dict[str, Any]:

@@ -15,7 +15,8 @@ it): they read their own force's encounters only.
 The running app sees the change at the next request: a new password ends every web
 session opened with the old one, a removed user's sessions end too. ``sign-out`` ends
 a user's sessions without changing anything else (a lost laptop): it deletes them from
-the case store (``FNO_DATABASE_URL``, else ``$FNO_HOME/casework.db``), so every replica
+the case store (``FNO_DATABASE_URL``, else ``$FNO_HOME/casework.db``; or the Redis of
+``FNO_SIGN_IN_REDIS_URL``), so every replica
 refuses their cookies from the next request.
 
 ``ensure_demo_users`` makes the local demo file of ``make run``: one user per role (the
@@ -38,7 +39,7 @@ from pydantic import ValidationError
 
 from store.engine import make_engine
 from store.migrate import SchemaOutOfDateError, require_current
-from store.sign_in import SessionStore
+from store.sign_in import RedisSessionStore, SessionStore
 from web.auth import (
     MIN_PASSWORD_LENGTH,
     ROLES,
@@ -209,9 +210,13 @@ def _sign_out(username: str) -> int:
     # The store's database as runtime.config.Settings names it (this needs no secret).
     home = Path(os.environ.get("FNO_HOME", ".fno")).resolve()
     engine = make_engine(os.environ.get("FNO_DATABASE_URL") or f"sqlite:///{home / 'casework.db'}")
+    redis = os.environ.get("FNO_SIGN_IN_REDIS_URL", "").strip()
     try:
-        require_current(engine)
-        ended = SessionStore(engine).end_all(username)
+        if redis:  # sessions kept in Redis (web.config.redis_from_env)
+            ended = RedisSessionStore(redis).end_all(username)
+        else:
+            require_current(engine)
+            ended = SessionStore(engine).end_all(username)
     except SchemaOutOfDateError as err:
         print(err, file=sys.stderr)
         return 2
