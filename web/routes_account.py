@@ -3,8 +3,7 @@
 address, each attempt reserved before its password is checked (``web.auth.Throttle``);
 signing out ends the session on the server (``web.sessions``). The usernames of staff
 signing in are logged, never a name typed that matches no user (it may be a mistyped
-password). With
-an identity provider (``web.oidc``) the sign-in page leads there
+password). With an identity provider (``web.oidc``) the sign-in page leads there
 (``web.routes_provider``) and the password form is not served."""
 
 from __future__ import annotations

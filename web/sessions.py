@@ -5,7 +5,8 @@ is signed in (a username of the users file, or the person an identity provider p
 ``web.oidc``), when they signed in, the session's CSRF token and, once signed in, the
 session's ID; while signing in with a provider, that flow's state. Nothing about a case
 is ever put in it. The session itself is kept by the server (``SessionRegistry``: the
-case store's database, ``store.sign_in.SessionStore``, shared by every replica), so it
+case store's database, ``store.sign_in.SessionStore``, or Redis where configured —
+shared by every replica), so it
 ends for real: when the user signs out (a copy of the cookie is refused from then on),
 when their password changes (the session remembers a fingerprint of the password it
 was opened with: ``web.config.signed_in_as``), after ``idle`` without a request,
