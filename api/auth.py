@@ -80,7 +80,10 @@ async def token(request: Request) -> JSONResponse:
     username = fields.get("username", "")
     try:
         principal = await asyncio.to_thread(
-            issuer.sign_in, username[:200], fields.get("password", "")[:1000]
+            issuer.sign_in,
+            username[:200],
+            fields.get("password", "")[:1000],
+            request.client.host if request.client else None,
         )
     except SignInRefused as err:
         known = issuer.accounts.user(username.strip().lower()[:40]) is not None

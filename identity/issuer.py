@@ -18,8 +18,10 @@ published (``issuer-key.previous.pem``) so tokens already issued stay valid unti
 expire; ``python -m identity.issuer retire`` then drops the old one.
 
 Passwords are checked by the users file (``web.auth.Directory``, given as ``accounts``:
-this layer knows nothing of the web app); sign-in is throttled per username like the
-web app's (five failures in 15 minutes; the server shares one throttle between both).
+this layer knows nothing of the web app); sign-in is throttled like the web app's
+(``FailureThrottle``: five attempts in 15 minutes per username typed, reserved before
+the password is checked; per client address too). The server shares one throttle
+between both, counted in the case store's database for every replica.
 """
 
 from __future__ import annotations
@@ -27,18 +29,18 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import hmac
 import json
 import os
 import secrets
 import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -56,6 +58,7 @@ LABEL = "local"
 ALGORITHM = "RS256"
 DEFAULT_LIFETIME = timedelta(minutes=60)
 TOKEN_PATH = "/auth/token"
+T = TypeVar("T")
 JWKS_PATH = "/auth/jwks.json"
 
 
@@ -75,41 +78,122 @@ class Accounts(Protocol):
     def user(self, username: str) -> Account | None: ...
 
 
-class Throttle(Protocol):
-    def blocked(self, username: str) -> bool: ...
-    def failed(self, username: str) -> None: ...
-    def succeeded(self, username: str) -> None: ...
+class Counters(Protocol):
+    """Where sign-in attempts are counted: in this process (``MemoryCounters``) or in
+    a store every replica shares (``store.sign_in.SignInCounters``)."""
+
+    def reserve(self, keys: Sequence[tuple[str, int]], window: float, now: float) -> bool: ...
+    def settle(self, keys: Sequence[str], *, failed: bool, forget: Sequence[str] = ()) -> None: ...
+
+
+@dataclass
+class _Count:
+    window_start: float
+    failures: int = 0
+    pending: int = 0
+
+
+@dataclass
+class MemoryCounters:
+    """``Counters`` of one process, with the same reserve-then-settle semantics as the
+    shared store (used where no store is given: a lone issuer, some tests)."""
+
+    _counts: dict[str, _Count] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reserve(self, keys: Sequence[tuple[str, int]], window: float, now: float) -> bool:
+        with self._lock:
+            if len(self._counts) > 10_000:  # bounded memory under a spray of names
+                self._counts = {
+                    k: c for k, c in self._counts.items() if now - c.window_start <= window
+                }
+            counts = []
+            for key, limit in keys:
+                c = self._counts.get(key)
+                if c is None or now - c.window_start > window:
+                    c = _Count(now)
+                if c.failures + c.pending >= limit:
+                    return False
+                counts.append((key, c))
+            for key, c in counts:
+                c.pending += 1
+                self._counts[key] = c
+            return True
+
+    def settle(self, keys: Sequence[str], *, failed: bool, forget: Sequence[str] = ()) -> None:
+        with self._lock:
+            for key in keys:
+                c = self._counts.get(key)
+                if c is None:
+                    continue
+                c.pending = max(c.pending - 1, 0)
+                if failed:
+                    c.failures += 1
+                elif key in forget:
+                    c.failures = 0
+
+
+class TooManyAttempts(Exception):
+    """A sign-in refused before its password was checked: too many attempts."""
 
 
 @dataclass
 class FailureThrottle:
-    """Refuses sign-in for a username after ``limit`` failures within ``window`` seconds
-    (per process), as the web app's sign-in does."""
+    """Sign-in attempts limited per username typed (``limit`` in ``window`` seconds,
+    known or not: the answer never tells them apart) and per client address
+    (``client_limit``). Each attempt is reserved before its password is verified and
+    counted as a failure until the verify says otherwise, so parallel guesses cannot
+    all pass the check (``attempt``). Counted in ``counters``: this process's until
+    ``share`` gives it the store every replica uses (``web.config.WebConfig.use_store``).
+    Keys are keyed hashes: neither a typed username nor an address is kept."""
 
     limit: int = 5
     window: float = 15 * 60
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    client_limit: int = 50
+    counters: Counters = field(default_factory=MemoryCounters)
+    _key: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
-    def _recent(self, username: str, now: float) -> deque[float]:
-        q = self._failures.setdefault(username, deque())
-        while q and now - q[0] > self.window:
-            q.popleft()
-        return q
+    def refusal(self) -> str:
+        """What to tell a person refused (the same whatever the key that refused)."""
+        minutes = max(1, round(self.window / 60))
+        return (
+            f"too many failed sign-in attempts: try again in {minutes} minutes, "
+            "or ask your administrator"
+        )
 
-    def blocked(self, username: str) -> bool:
-        with self._lock:
-            return len(self._recent(username, time.monotonic())) >= self.limit
+    def share(self, counters: Counters, key: bytes) -> None:
+        """Count in ``counters`` from now on, with ``key`` (the same in every replica)."""
+        self.counters = counters
+        self._key = key
 
-    def failed(self, username: str) -> None:
-        with self._lock:
-            if len(self._failures) > 10_000:  # bounded memory under a spray of names
-                self._failures.clear()
-            self._recent(username, time.monotonic()).append(time.monotonic())
+    def _keys(self, username: str, client: str | None) -> list[tuple[str, int]]:
+        def h(kind: str, value: str) -> str:
+            return hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
-    def succeeded(self, username: str) -> None:
-        with self._lock:
-            self._failures.pop(username, None)
+        keys = [(h("user", username.strip().lower()), self.limit)]
+        if client:
+            keys.append((h("client", client), self.client_limit))
+        return keys
+
+    def attempt(
+        self, username: str, client: str | None, verify: Callable[[], T | None]
+    ) -> T | None:
+        """``verify()`` (the password check: a result, or None for a wrong password) if
+        an attempt can be reserved; ``TooManyAttempts`` otherwise. Blocking: call it in
+        a thread."""
+        keys = self._keys(username, client)
+        if not self.counters.reserve(keys, self.window, time.time()):
+            raise TooManyAttempts(username)
+        names = [k for k, _ in keys]
+        result = None
+        try:
+            result = verify()
+        finally:
+            self.counters.settle(names, failed=result is None, forget=names[:1])
+        return result
+
+
+Throttle = FailureThrottle
 
 
 class SignInRefused(Exception):
@@ -278,25 +362,25 @@ class LocalIssuer:
         key = self._current_keys()[0]
         return jwt.encode(claims, key.private, algorithm=ALGORITHM, headers={"kid": key.kid})
 
-    def sign_in(self, username: str, password: str) -> Principal:
+    def sign_in(self, username: str, password: str, client: str | None = None) -> Principal:
         """The principal of a user whose password this is; ``SignInRefused`` otherwise
-        (429 after too many failures for the username)."""
+        (429 after too many attempts for the username, known or not, or from the
+        ``client`` address). Blocking (the password hash): call it in a thread."""
         username = username.strip().lower()[:40]
         if not username or not password:
             raise SignInRefused(400, "invalid_request", "send username and password")
-        if self.throttle.blocked(username):
+        try:
+            user = self.throttle.attempt(
+                username, client, lambda: self.accounts.authenticate(username, password)
+            )
+        except TooManyAttempts:
             raise SignInRefused(
                 429,
                 "invalid_grant",
-                "too many failed attempts for this username: try again in 15 minutes, "
-                "or ask your administrator",
-            )
-        user = self.accounts.authenticate(username, password)
+                self.throttle.refusal(),
+            ) from None
         if user is None:
-            if self.accounts.user(username) is not None:
-                self.throttle.failed(username)
             raise SignInRefused(401, "invalid_grant", "unknown username or wrong password")
-        self.throttle.succeeded(username)
         force = getattr(user, "force", None)
         if user.role == "police_officer" and not force:
             raise SignInRefused(

@@ -33,7 +33,7 @@ from tests.support_web import (
 )
 from web import charts
 from web.auth import ROLES, Directory, Throttle
-from web.config import session_authenticator
+from web.config import open_session, session_authenticator
 from web.rendering import time_left
 from web.reports import per_week, seed_funnel
 from web.security import RedactWebQueries
@@ -352,7 +352,7 @@ def test_sessions_are_signed_expire_and_hold_their_token():
 async def test_a_web_session_authenticates_at_the_codec_server_as_that_user():
     config = web_config()
     authenticate = session_authenticator(config)
-    cookie = config.sessions._serializer.dumps(config.sessions.new("sue"))
+    cookie = signed_in(config, "sue")
     who = await authenticate(_request(cookie))
     officer = await authenticate(_request(signed_in(config, "pat")))
     anonymous = await authenticate(
@@ -412,8 +412,9 @@ async def test_the_codec_server_decodes_for_a_signed_in_web_user_and_logs_who(tm
 
 
 def signed_in(config, username: str) -> str:
-    """The session cookie of ``username`` signed in."""
-    return config.sessions._serializer.dumps(config.sessions.new(username))
+    """The session cookie of ``username`` signed in (a session the server keeps)."""
+    user = config.directory.user(username)
+    return config.sessions._serializer.dumps(open_session(config, username, user))
 
 
 def _request(cookie: str | None) -> Request:

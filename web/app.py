@@ -61,7 +61,13 @@ from web import (
     routes_inbox,
     routes_provider,
 )
-from web.config import WebConfig, WebConfigError, session_authenticator, web_config_from_env
+from web.config import (
+    WebConfig,
+    WebConfigError,
+    session_authenticator,
+    use_store,
+    web_config_from_env,
+)
 from web.oidc import ProviderConfigError, provider_from_env
 from web.rendering import environment
 from web.security import SecurityHeaders, install_log_redaction
@@ -103,6 +109,8 @@ def create_web_app(
     """The web app (mount it at ``/web``). ``connect`` gives the Temporal client (the
     app connects on first use: a mounted app gets no lifespan of its own)."""
     app = FastAPI(title="FNO casework web", docs_url=None, redoc_url=None, openapi_url=None)
+    if store is not None:  # sessions and sign-in counts shared by every replica
+        use_store(config, store.engine)
     app.state.web = WebState(
         config=config, store=store, connect=once(connect), templates=environment(config.tz)
     )

@@ -212,5 +212,5 @@ class Directory:
 
 
 # The sign-in throttle: one kind for the web app and the token endpoint (the server
-# shares one instance between them).
+# shares one instance between them, counting in the case store: web.config.use_store).
 Throttle = FailureThrottle

@@ -1,7 +1,9 @@
 """Signing in and out, and the account page: ``/`` (home), ``/login``, ``/logout``,
-``/account``. Sign-in is throttled per username; the usernames of staff signing in are
-logged, never a name typed that matches no user (it may be a mistyped password). With
-an identity provider (``web.oidc``) the sign-in page leads there
+``/account``. Sign-in is throttled per username typed (known or not) and per client
+address, each attempt reserved before its password is checked (``web.auth.Throttle``);
+signing out ends the session on the server (``web.sessions``). The usernames of staff
+signing in are logged, never a name typed that matches no user (it may be a mistyped
+password). With an identity provider (``web.oidc``) the sign-in page leads there
 (``web.routes_provider``) and the password form is not served."""
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from identity.issuer import TooManyAttempts
 from runtime.logs import get_logger
+from web.config import open_session
 from web.sessions import csrf_ok
 from web.visits import (
     AnyVisit,
@@ -71,26 +75,33 @@ async def login(v: AnyVisit, config: Config) -> Response:
             "Form expired",
             "The sign-in form had expired or did not come from this site. Please try again.",
         )
-    throttle = config.throttle
-    if throttle.blocked(username):
-        log.warning("web sign-in refused: too many failures", user=username)
+    directory = config.directory
+    client = v.request.client.host if v.request.client else None
+    password = form.get("password", "")
+    try:
+        # Reserved before the password is checked, counted as a failure until it passes.
+        user = await asyncio.to_thread(
+            config.throttle.attempt,
+            username,
+            client,
+            lambda: directory.authenticate(username, password),
+        )
+    except TooManyAttempts:
+        known = directory.user(username) is not None
+        log.warning("web sign-in refused: too many attempts", user=_shown(username, known))
         return render(
             v,
             "login.html",
             429,
             next=target,
-            error="Too many failed attempts for this username. Try again in 15 minutes, "
-            "or ask your administrator.",
+            error="Too many failed sign-in attempts. Try again in "
+            f"{max(1, round(config.throttle.window / 60))} minutes, or ask your administrator.",
             username_value=username,
         )
-    directory = config.directory
-    user = await asyncio.to_thread(directory.authenticate, username, form.get("password", ""))
-    if user is None:
+    principal = directory.principal(username) if user is not None else None
+    if user is None or principal is None:  # wrong, or removed while signing in
         known = directory.user(username) is not None
-        if known:
-            throttle.failed(username)
-        # A name that matches no user is not logged: it may be a mistyped password.
-        log.info("web sign-in failed", user=username if known else "(unknown)")
+        log.info("web sign-in failed", user=_shown(username, known))
         return render(
             v,
             "login.html",
@@ -99,20 +110,15 @@ async def login(v: AnyVisit, config: Config) -> Response:
             error="Unknown username or wrong password.",
             username_value=username,
         )
-    principal = directory.principal(username)
-    if principal is None:  # removed while signing in
-        return render(
-            v,
-            "login.html",
-            401,
-            next=target,
-            error="Unknown username or wrong password.",
-            username_value=username,
-        )
-    throttle.succeeded(username)
     log.info("web sign-in", user=username, role=user.role)
-    fresh = SignedIn(v.request, config.sessions.new(username), user, username, principal)
+    session = await asyncio.to_thread(open_session, config, username, user)
+    fresh = SignedIn(v.request, session, user, username, principal)
     return redirect(fresh, safe_next(fresh, target) or home_of(fresh))
+
+
+def _shown(username: str, known: bool) -> str:
+    # A name that matches no user is not logged: it may be a mistyped password.
+    return username if known else "(unknown)"
 
 
 @router.post("/logout", response_model=None)
@@ -120,6 +126,7 @@ async def logout(v: AnyVisit, config: Config) -> Response:
     form = await form_of(v.request)
     if not csrf_ok(v.session, form.get("csrf_token")):
         return problem(v, 403, "Form expired", "Reload the page and sign out again.")
+    await asyncio.to_thread(config.sessions.end, v.session)  # its cookie is refused from now
     anonymous = Visit(v.request, config.sessions.new(), None, None)
     anonymous.session["flash"] = "You have signed out."
     return redirect(anonymous, f"{v.base}/login")

@@ -5,13 +5,19 @@
     python -m web.users remove USERNAME
     python -m web.users list
     python -m web.users purpose ROLE "the default purpose of this role's reads"
+    python -m web.users sign-out USERNAME    end every web session of the user now
 
 The file is ``--file`` or ``FNO_WEB_USERS_FILE``. ``add`` asks for the password twice
 (or reads one line from standard input with ``--password-stdin``) and stores only its
 Argon2id hash; ``--replace`` changes an existing user (a new password, name, role or
 force). A police officer needs ``--force`` (their force's code, as custody events name
 it): they read their own force's encounters only.
-The running app sees the change at the next request.
+The running app sees the change at the next request: a new password ends every web
+session opened with the old one, a removed user's sessions end too. ``sign-out`` ends
+a user's sessions without changing anything else (a lost laptop): it deletes them from
+the case store (``FNO_DATABASE_URL``, else ``$FNO_HOME/casework.db``; or the Redis of
+``FNO_SIGN_IN_REDIS_URL``), so every replica
+refuses their cookies from the next request.
 
 ``ensure_demo_users`` makes the local demo file of ``make run``: one user per role (the
 police officer of the Hampshire force), with random passwords kept beside it
@@ -31,6 +37,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from store.engine import make_engine
+from store.migrate import SchemaOutOfDateError, require_current
+from store.sign_in import RedisSessionStore, SessionStore
 from web.auth import (
     MIN_PASSWORD_LENGTH,
     ROLES,
@@ -130,7 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     purpose = sub.add_parser("purpose", help="set a role's default purpose ('' to remove)")
     purpose.add_argument("role", choices=ROLES)
     purpose.add_argument("text")
+    sign_out = sub.add_parser("sign-out", help="end every web session of a user now")
+    sign_out.add_argument("username")
     args = parser.parse_args(argv)
+    if args.command == "sign-out":
+        return _sign_out(args.username.lower())
 
     path = args.file or (
         Path(os.environ["FNO_WEB_USERS_FILE"]) if os.environ.get("FNO_WEB_USERS_FILE") else None
@@ -191,6 +204,26 @@ def main(argv: list[str] | None = None) -> int:
         write_users_file(path, users)
         return 0
     return 2
+
+
+def _sign_out(username: str) -> int:
+    # The store's database as runtime.config.Settings names it (this needs no secret).
+    home = Path(os.environ.get("FNO_HOME", ".fno")).resolve()
+    engine = make_engine(os.environ.get("FNO_DATABASE_URL") or f"sqlite:///{home / 'casework.db'}")
+    redis = os.environ.get("FNO_SIGN_IN_REDIS_URL", "").strip()
+    try:
+        if redis:  # sessions kept in Redis (web.config.redis_from_env)
+            ended = RedisSessionStore(redis).end_all(username)
+        else:
+            require_current(engine)
+            ended = SessionStore(engine).end_all(username)
+    except SchemaOutOfDateError as err:
+        print(err, file=sys.stderr)
+        return 2
+    finally:
+        engine.dispose()
+    print(f"{ended} web session(s) of {username} ended")
+    return 0
 
 
 if __name__ == "__main__":
