@@ -405,7 +405,7 @@ def test_the_cookie_is_secure_with_the_host_prefix_outside_local_mode(tmp_path: 
 
 
 async def test_a_secure_cookie_signs_in_over_https(store: CaseStore, tmp_path: Path) -> None:
-    env = {"FNO_LOCAL_MODE": "", "FNO_WEB_SECURE_COOKIE": "1"}
+    env = {"FNO_WEB_SECURE_COOKIE": "1"}  # as behind HTTPS, whatever the mode
     app = replica(store, tmp_path, **env)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="https://testserver"
