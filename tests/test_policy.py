@@ -166,6 +166,7 @@ def test_capabilities_and_payloads_of_no_case():
         Capability.FIGURES: {"supervisor", "director"},
         Capability.NOTIFICATIONS: {"caseworker", "senior_caseworker", "supervisor"},
         Capability.ACCEPT_ALERTS: {"senior_caseworker"},
+        Capability.ENCODE: {"supervisor"},
     }
     for capability, roles in expected.items():
         assert {r for r in ROLES if may(person(r), capability)} == roles
