@@ -104,18 +104,34 @@ def parse_json(
 
 MAX_ERRORS = 20
 MAX_MSG_CHARS = 300
-MAX_LOC_CHARS = 64
+MAX_LOC_CHARS = 40
 
 
 def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _scrubbed(e: Mapping[str, Any]) -> str:
+    """The error's message without what was sent: some of pydantic's messages quote the
+    input (``Input tag 'X' found using 'kind'…``), so the input and the context's
+    quoted values (``tag``) are replaced by ``…``."""
+    msg = str(e.get("msg", ""))
+    ctx = e.get("ctx")
+    quoted = [e.get("input")] + ([ctx.get("tag")] if isinstance(ctx, Mapping) else [])
+    for value in quoted:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            text = str(value)
+            if len(text) >= 2 and text in msg:
+                msg = msg.replace(text, "…")
+    return msg
+
+
 def bounded_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Validation errors (pydantic's or FastAPI's) as answered to the caller: ``loc``,
     ``msg`` and ``type`` only — never ``input`` or ``ctx`` (which repeat what was sent),
-    each part cut short (a ``loc`` may be a key the caller chose), at most
-    ``MAX_ERRORS`` of them and a last one counting the rest."""
+    messages without the input they quote, each part cut short (a ``loc`` may be a key
+    the caller chose), at most ``MAX_ERRORS`` of them and a last one counting the
+    rest."""
     out: list[dict[str, Any]] = []
     total = 0
     for e in errors:
@@ -126,7 +142,7 @@ def bounded_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
         out.append(
             {
                 "loc": loc,
-                "msg": _short(str(e.get("msg", "")), MAX_MSG_CHARS),
+                "msg": _short(_scrubbed(e), MAX_MSG_CHARS),
                 "type": _short(str(e.get("type", "")), MAX_LOC_CHARS),
             }
         )

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -21,10 +22,28 @@ from typing import Any
 import httpx
 import psutil
 import pytest
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
+from access.intake import EventInvalid, Intake, parse_events, read_event
+from api.codec_server import create_codec_app
+from models.daily_file import DailyFileError, parse_daily_file
+from models.json_input import JsonInputError, parse_json
+from models.policy import Policy
+from runtime.codec import EncryptionCodec
+from runtime.embedded import test_server_path
+from server.app import create_app, docs_on
 from store.cases import CaseStore
-from tests.support import process_identity
-from tests.support_web import free_port
+from tests.support import (
+    CODEC_KEYS,
+    CONVERTER,
+    api_identity,
+    bearer,
+    process_identity,
+    system_key,
+)
+from tests.support_web import free_port, sign_in, web_config
+from web.app import create_web_app
 
 ROOT = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
@@ -144,7 +163,7 @@ async def test_a_50mb_body_is_refused_early_and_the_api_stays_under_150mb(ts_env
     )
     log = tmp_path / "api.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen(
+        proc = subprocess.Popen(  # noqa: ASYNC220 (started once, then polled)
             [sys.executable, "-m", "server.app"], cwd=ROOT, env=env, stdout=out, stderr=out
         )
     try:
@@ -193,3 +212,243 @@ async def test_a_50mb_body_is_refused_early_and_the_api_stays_under_150mb(ts_env
     peak = sampler.peak_mb
     assert peak < 150, f"peak RSS {peak:.0f} MB (before: {before:.0f} MB)"
     assert peak - before < 20, f"peak RSS {peak:.0f} MB (before: {before:.0f} MB)"
+
+
+# --- the whole HTTP process in-process: API, /web, /codec -----------------------------
+
+
+@contextlib.asynccontextmanager
+async def whole_app(client: Any, tmp_path: Path, **kw: Any) -> Any:
+    """``server.app.create_app`` as the HTTP process builds it (API with intake, the web
+    app, the codec server) on ``client``, its lifespan run, behind an httpx client."""
+    store = CaseStore.migrated(f"sqlite:///{tmp_path / f'{uuid.uuid4().hex}.db'}")
+
+    async def connect() -> Any:
+        if client is None:
+            raise ConnectionError("no Temporal here")
+        return client
+
+    identity = api_identity()
+    codec = create_codec_app(
+        EncryptionCodec(CODEC_KEYS), store, namespace="default", verifier=identity.people
+    )
+    app = create_app(
+        connect,
+        store,
+        identity=identity,
+        intake=Intake(task_queue="tq-hardening", policy=Policy(), subject_key_secret="s" * 40),
+        codec_server=codec,
+        web=create_web_app(connect, store, web_config()),
+        **kw,
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        if client is not None:
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://fno")
+        )
+        yield http
+
+
+DEEP_ARRAY = "[" * 20_000 + "]" * 20_000
+DEEP_OBJECT = '{"a":' * 9_000 + "1" + "}" * 9_000  # under the 64 KiB event limit
+HOSTILE = {
+    "deep array": DEEP_ARRAY,
+    "deep object": DEEP_OBJECT,
+    "deep in a field": '{"reason": "abc", "decision": ' + DEEP_ARRAY + "}",
+    "huge integer": '{"reason": "abc", "n": ' + "7" * 5_000 + "}",
+    "huge float": '{"reason": "abc", "n": 1e999}',
+    "long float": '{"reason": "abc", "n": 0.' + "3" * 5_000 + "}",
+    "NaN": '{"reason": "abc", "n": NaN}',
+    "Infinity": "[-Infinity]",
+}
+
+
+def test_parse_json_refuses_depth_and_numbers_without_quoting_them():
+    for what, text in HOSTILE.items():
+        with pytest.raises(JsonInputError) as refused:
+            parse_json(text)
+        assert refused.value.code in ("too_deep", "number"), what
+        assert "777" not in str(refused.value) and "[[" not in str(refused.value)
+    assert parse_json('{"a": [1, 2.5, "[[[[", {"b": null}]}') == {
+        "a": [1, 2.5, "[[[[", {"b": None}]
+    }
+    assert parse_json("[" * 64 + "]" * 64) is not None  # 64 levels: taken
+    with pytest.raises(JsonInputError) as syntax:
+        parse_json(b'{"name": "Jan Kowalski", oops}')
+    assert syntax.value.code == "syntax" and "Kowalski" not in str(syntax.value)
+    with pytest.raises(JsonInputError) as not_utf8:
+        parse_json(b'{"a": "\xff"}')
+    assert not_utf8.value.code == "not_utf8"
+
+
+def test_intake_files_and_daily_files_refuse_deep_json_and_huge_numbers():
+    # starter.py / fno intake: every line rejected with why, nothing raised.
+    lines = "\n".join([DEEP_ARRAY, HOSTILE["huge integer"], HOSTILE["NaN"]])
+    parsed = parse_events(lines)
+    assert [n for n, _ in parsed] == [1, 2, 3]
+    assert all(isinstance(item, JsonInputError) for _, item in parsed)
+    with pytest.raises(EventInvalid):
+        read_event(DEEP_OBJECT.encode())
+    # A daily file: a hostile header refuses the file, hostile records are rejected.
+    with pytest.raises(DailyFileError, match="nested deeper"):
+        parse_daily_file(DEEP_ARRAY.encode())
+
+
+async def test_nested_json_and_huge_numbers_are_4xx_at_every_door(ts_env, tmp_path):
+    person = bearer("caseworker", X_Reason="a test of hostile input")
+    custody = system_key(scopes=("custody-events",))
+    feed = system_key(scopes=("daily-files",))
+    json_type = {"Content-Type": "application/json"}
+    doors = [
+        ("/custody-events", custody | json_type),
+        ("/custody-events", custody | {"Content-Type": "text/plain"}),  # parsed by hand
+        ("/cases/casework-x/decisions", person | json_type),
+        ("/codec/decode", person | json_type | {"X-Namespace": "default"}),
+        ("/codec/decode", person | {"X-Namespace": "default", "Content-Type": "text/plain"}),
+        ("/daily-files", feed | {"Content-Type": "application/x-ndjson"}),  # lines parsed
+        ("/notification-alerts/1/accept", person | json_type),
+        ("/auth/token", json_type),
+    ]
+    seen: list[tuple[str, str, int]] = []
+    async with whole_app(ts_env.client, tmp_path) as http:
+        for path, headers in doors:
+            for what, text in HOSTILE.items():
+                answer = await http.post(path, content=text.encode(), headers=headers)
+                seen.append((path, what, answer.status_code))
+                assert 400 <= answer.status_code < 500, (path, what, answer.text[:300])
+                assert len(answer.content) < 4000, (path, what)
+                assert b"[[[[" not in answer.content and b"7777" not in answer.content
+    assert len(seen) == len(doors) * len(HOSTILE)
+    # The edge's own answer for JSON: a 422 naming the fault, for every route alike.
+    edge = [s for p, w, s in seen if p == "/cases/casework-x/decisions"]
+    assert set(edge) == {422}
+
+
+async def test_validation_errors_never_echo_the_input(ts_env, tmp_path):
+    marker = "MARKER-Kowalski-"
+    async with whole_app(ts_env.client, tmp_path) as http:
+        big = {"reason": marker * 3000, "decision": {"kind": marker * 500, marker * 50: 1}}
+        decision = await http.post(
+            "/cases/casework-x/decisions", json=big, headers=bearer("caseworker")
+        )
+        many = await http.post(
+            "/cases/casework-x/decisions",
+            json=[{marker: i} for i in range(2000)],
+            headers=bearer("caseworker"),
+        )
+        query = await http.get(
+            "/cases", params={"page": marker, "page_size": marker}, headers=bearer("caseworker")
+        )
+        event = {"force": marker * 100, "subject": {marker * 10: marker}}
+        intake = await http.post("/custody-events", json=event, headers=system_key())
+        codec = await http.post(
+            "/codec/decode",
+            json={"payloads": [{marker * 20: marker * 1000}]},
+            headers=bearer("caseworker", X_Reason="test") | {"X-Namespace": "default"},
+        )
+    for answer in (decision, many, query, intake):
+        assert answer.status_code == 422, answer.text[:300]
+        assert len(answer.content) < 6000, len(answer.content)
+        errors = answer.json()["detail"]
+        assert errors and all(set(e) == {"loc", "msg", "type"} for e in errors)
+        # Nothing sent comes back, but a field name cut short.
+        assert answer.text.count(marker) <= 3 * len(errors), answer.text[:500]
+        assert all("input" not in e and "ctx" not in e for e in errors)
+    assert 400 <= codec.status_code < 500 and len(codec.content) < 6000
+
+
+NEEDED = {
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+}
+
+
+async def test_security_headers_and_no_store_on_every_answer(tmp_path):
+    async with whole_app(None, tmp_path, docs=True, hsts=False) as http:
+        answers = {
+            "health": await http.get("/health"),
+            "ready": await http.get("/ready"),
+            "api 401": await http.get("/cases"),
+            "api 200": await http.get("/me", headers=bearer("caseworker")),
+            "api 404": await http.get("/no-such-route"),
+            "api 413": await http.post("/custody-events", content=b"x" * 70_000),
+            "api 422": await http.get("/cases", params={"page": "x"}, headers=bearer("director")),
+            "api 503": await http.get(
+                "/cases/casework-x", headers=bearer("caseworker", X_Reason="t")
+            ),
+            "web page": await http.get("/web/login"),
+            "web asset": await http.get("/web/static/app.css"),
+            "codec": await http.post("/codec/decode", json={"payloads": []}),
+            "docs": await http.get("/docs"),
+            "docs asset": await http.get("/docs/assets/swagger-ui-bundle.js"),
+            "openapi": await http.get("/openapi.json"),
+        }
+    assert answers["api 413"].status_code == 413 and answers["api 503"].status_code == 503
+    for what, answer in answers.items():
+        for name, value in NEEDED.items():
+            assert answer.headers.get(name) == value, (what, name, dict(answer.headers))
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"], what
+        assert "strict-transport-security" not in answer.headers, what  # local mode
+        cached = what in ("health", "ready", "web asset", "docs asset")
+        assert (answer.headers.get("cache-control") == "no-store") is not cached, what
+    # The web app keeps its own policy (stricter for pages); the API allows nothing.
+    assert "script-src 'none'" in answers["web page"].headers["content-security-policy"]
+    assert answers["api 200"].headers["content-security-policy"].startswith("default-src 'none'")
+    async with whole_app(None, tmp_path, hsts=True) as http:
+        hsts = await http.get("/health")
+    assert hsts.headers["strict-transport-security"].startswith("max-age=31536000")
+
+
+async def test_the_api_docs_come_from_bundled_assets_or_are_off(tmp_path):
+    async with whole_app(None, tmp_path, docs=True) as http:
+        docs = await http.get("/docs")
+        redoc = await http.get("/redoc")
+        refs = re.findall(r'(?:src|href|spec-url|data-spec)="([^"]+)"', docs.text + redoc.text)
+        assets = {r: (await http.get(r)).status_code for r in refs}
+    assert docs.status_code == redoc.status_code == 200
+    assert refs and all(r.startswith("/") and not r.startswith("//") for r in refs), refs
+    assert all(status == 200 for status in assets.values()), assets
+    assert "<script>" not in docs.text and "<script>" not in redoc.text  # no inline script
+    csp = docs.headers["content-security-policy"]
+    assert (
+        "script-src 'self'" in csp
+        and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    )
+    assert "cdn" not in (docs.text + redoc.text).lower()
+    async with whole_app(None, tmp_path, docs=False) as http:
+        off = [(await http.get(p)).status_code for p in ("/docs", "/redoc", "/openapi.json")]
+    assert off == [404, 404, 404]
+    assert docs_on({"FNO_LOCAL_MODE": "1"}) and not docs_on({})
+    assert docs_on({"FNO_API_DOCS": "1"}) and not docs_on(
+        {"FNO_LOCAL_MODE": "1", "FNO_API_DOCS": "0"}
+    )
+
+
+async def test_503_answers_say_what_to_do_not_what_failed(tmp_path):
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=CONVERTER, test_server_existing_path=str(test_server_path())
+    )
+    client = env.client
+    await env.shutdown()  # Temporal goes away under a running service
+    try:
+        await client.get_workflow_handle("casework-x").describe()
+    except RPCError as err:
+        internal = err.message
+    assert internal
+    async with whole_app(client, tmp_path) as http:
+        read = await http.get("/cases/casework-x", headers=bearer("caseworker", X_Reason="t"))
+        listing = await http.get("/cases", headers=bearer("caseworker"))
+        ready = await http.get("/ready")
+        await sign_in(http, "sam")
+        page = await http.get("/web/cases")
+    for answer in (read, listing, ready):
+        assert answer.status_code == 503
+        assert internal not in answer.text and "Error" not in answer.text, answer.text
+        assert "try again" in answer.json()["detail"].lower()
+    assert read.json()["why"] == "no_answer" and len(read.json()["reference"]) == 12
+    assert page.status_code == 503
+    assert internal not in page.text and "Temporal did not answer:" not in page.text
+    assert "Service unavailable" in page.text and "unavailable" in page.text
+    assert page.headers["cache-control"] == "no-store"
