@@ -60,7 +60,7 @@ async def get_cases(
     opened_after: date | None = None,
     opened_before: date | None = None,
     sort: Literal["opened", "deadline"] = "opened",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> Any:
     """Cases matching the filter (search attributes only: no personal data), sorted
