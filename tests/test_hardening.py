@@ -42,7 +42,7 @@ from tests.support import (
     process_identity,
     system_key,
 )
-from tests.support_web import free_port, sign_in, web_config
+from tests.support_web import free_port, live_server, sign_in, web_config
 from web.app import create_web_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -452,3 +452,34 @@ async def test_503_answers_say_what_to_do_not_what_failed(tmp_path):
     assert internal not in page.text and "Temporal did not answer:" not in page.text
     assert "Service unavailable" in page.text and "unavailable" in page.text
     assert page.headers["cache-control"] == "no-store"
+
+
+async def test_the_api_docs_render_in_a_browser_with_nothing_from_elsewhere(tmp_path):
+    from playwright.async_api import async_playwright
+
+    from tests.test_web_browser import chromium
+
+    async with contextlib.AsyncExitStack() as stack:
+        store = CaseStore.migrated(f"sqlite:///{tmp_path / 'c.db'}")
+
+        async def connect() -> Any:
+            return object()  # the docs need no Temporal
+
+        app = create_app(connect, store, identity=api_identity(), docs=True)
+        url = await stack.enter_async_context(live_server(app))
+        pw = await stack.enter_async_context(async_playwright())
+        browser = await pw.chromium.launch(executable_path=chromium(), headless=True)
+        stack.push_async_callback(browser.close)
+        page = await browser.new_page()
+        loaded: list[str] = []
+        page.on("response", lambda r: loaded.append(r.url))
+        await page.goto(f"{url}/docs")
+        await page.wait_for_selector(".opblock", timeout=30_000)
+        operations = await page.locator(".opblock").count()
+        await page.goto(f"{url}/redoc")
+        await page.wait_for_selector("[data-section-id]", timeout=30_000)
+        sections = await page.locator("[data-section-id]").count()
+    assert operations >= 15 and sections >= 15
+    # Everything came from the service itself (ReDoc's "powered by" logo, from its CDN,
+    # is blocked by the page's policy: it never loads).
+    assert loaded and all(u.startswith((url, "data:", "blob:")) for u in loaded), loaded
