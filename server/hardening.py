@@ -7,10 +7,12 @@
     never read), a chunked body is counted as it arrives and answered 413 the moment it
     passes the limit. The limits are per route (``body_limit_for``): a daily file may be
     64 MiB, a decoded page of history 8 MiB, everything else 64 KiB. The same
-    middleware guards JSON bodies (``models.json_input.parse_json``): nested deeper
-    than 64 levels, a number of more than 100 characters or one that is not finite is
-    a 422 before any app parses it (FastAPI's own body parsing and every route reading
-    ``request.json()`` included). Both answers are small JSON bodies that quote nothing
+    middleware guards JSON bodies (``models.json_input.parse_json``), whatever their
+    declared type (a route parsing by hand reads JSON whatever the type says; a form's
+    body only when it is JSON; JSON Lines are left to their line-by-line parser):
+    nested deeper than 64 levels, a number of more than 100 characters or one that is
+    not finite is a 422 before any app parses it (FastAPI's own body parsing and every
+    route reading ``request.json()`` included). Both answers are small JSON bodies that quote nothing
     of what was sent. The connection is not closed after a 413: uvicorn reads and drops
     what the client still sends (without holding it), so the client reads the 413
     instead of a connection reset (closing with unread data resets it, and the
@@ -55,8 +57,7 @@ ROUTE_BODY_LIMITS: tuple[tuple[str, int], ...] = (
     ("/custody-events", MAX_EVENT_BYTES),
 )
 
-# JSON bodies the guard reads before the app does (others, e.g. forms, it leaves alone:
-# their parsers have their own limits; a daily file's lines are each parsed safely).
+# Bodies the guard does not read before the app: JSON Lines (each line parsed safely).
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _LINE_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-seq")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -99,10 +100,27 @@ def bad_json(err: JsonInputError) -> tuple[Message, Message]:
 
 
 def _guards_json(scope: Scope, headers: Headers) -> bool:
+    # Every body but JSON Lines (a daily file, up to 64 MiB: its parser checks each line):
+    # a route that parses by hand (``request.json()``, intake) reads JSON whatever the
+    # type says, so a form type does not exempt a body that is JSON (see ``_is_json``).
     if scope.get("method", "GET") not in _BODY_METHODS:
         return False
-    kind = headers.get("content-type", "").split(";")[0].strip().lower()
-    return not kind.startswith(_FORM_TYPES) and kind not in _LINE_TYPES
+    return _media_type(headers) not in _LINE_TYPES
+
+
+def _media_type(headers: Headers) -> str:
+    return headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _checked(headers: Headers, body: bytes) -> bool:
+    """Whether the JSON guard checks ``body``: a form's is checked only when it is JSON
+    (``{`` or ``[`` first: a form body starts with a field name or its boundary, and a
+    multipart field's free text may hold brackets that are not JSON)."""
+    if not body.strip():
+        return False
+    if _media_type(headers).startswith(_FORM_TYPES):
+        return body.lstrip()[:1] in (b"{", b"[")
+    return True
 
 
 class BodyLimit:
@@ -133,11 +151,13 @@ class BodyLimit:
                 await _send_all(send, too_large(limit))
                 return
         if _guards_json(scope, headers):
-            await self._guarded(scope, receive, send, limit)
+            await self._guarded(scope, receive, send, limit, headers)
         else:
             await self._counted(scope, receive, send, limit)
 
-    async def _guarded(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _guarded(
+        self, scope: Scope, receive: Receive, send: Send, limit: int, headers: Headers
+    ) -> None:
         # Read the whole (bounded) body first, check it, then hand it to the app.
         chunks: list[bytes] = []
         size = 0
@@ -156,7 +176,7 @@ class BodyLimit:
                 break
         body = b"".join(chunks)
         del chunks
-        if body.strip():
+        if _checked(headers, body):
             try:
                 parse_json(body)
             except JsonInputError as err:
