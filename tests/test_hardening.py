@@ -505,3 +505,25 @@ async def test_the_api_docs_render_in_a_browser_with_nothing_from_elsewhere(tmp_
     # Everything came from the service itself (ReDoc's "powered by" logo, from its CDN,
     # is blocked by the page's policy: it never loads).
     assert loaded and all(u.startswith((url, "data:", "blob:")) for u in loaded), loaded
+
+
+async def test_an_unhandled_fault_is_a_500_without_its_text(tmp_path):
+    store = CaseStore.migrated(f"sqlite:///{tmp_path / 'c.db'}")
+
+    async def connect() -> Any:
+        return object()
+
+    app = create_app(connect, store, identity=api_identity())
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise ValueError("Jan Kowalski, born 1980-01-01, PNC 2001/0123456X")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://fno") as http:
+        answer = await http.get("/boom")
+    assert answer.status_code == 500
+    assert answer.json()["why"] == "internal_error" and len(answer.json()["reference"]) == 12
+    assert "Kowalski" not in answer.text and "ValueError" not in answer.text
+    assert answer.headers["x-content-type-options"] == "nosniff"  # outside the error middleware
+    assert answer.headers["cache-control"] == "no-store"
