@@ -12,11 +12,12 @@
     body only when it is JSON; JSON Lines are left to their line-by-line parser):
     nested deeper than 64 levels, a number of more than 100 characters or one that is
     not finite is a 422 before any app parses it (FastAPI's own body parsing and every
-    route reading ``request.json()`` included). Both answers are small JSON bodies that quote nothing
-    of what was sent. The connection is not closed after a 413: uvicorn reads and drops
-    what the client still sends (without holding it), so the client reads the 413
-    instead of a connection reset (closing with unread data resets it, and the
-    client's system then drops the answer unread).
+    route reading ``request.json()`` included). Both answers are small JSON bodies that
+    quote nothing of what was sent. The connection is not closed after a 413: uvicorn
+    reads and drops what the client still sends (without holding it), so the client
+    reads the 413 instead of a connection reset (closing with unread data resets it,
+    and the client's system then drops the answer unread). Log lines name the path,
+    with nothing after ``/codec/`` (``loggable``).
 
 ``SecurityHeaders``
     Every answer: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy: no-referrer``,
@@ -61,6 +62,12 @@ ROUTE_BODY_LIMITS: tuple[tuple[str, int], ...] = (
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _LINE_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-seq")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def loggable(path: str) -> str:
+    """``path`` as a log line may show it: nothing after ``/codec/`` (a token may ride
+    there, on any path a client makes up)."""
+    return "/codec/<redacted>" if path.startswith("/codec/") else path
 
 
 def body_limit_for(path: str, limits: Sequence[tuple[str, int]] = ROUTE_BODY_LIMITS) -> int:
@@ -147,7 +154,9 @@ class BodyLimit:
                 await _send_all(send, _json_answer(400, b'{"detail": "bad Content-Length"}'))
                 return
             if int(declared) > limit:
-                log.info("request body refused", why="too_large", path=scope.get("path"))
+                log.info(
+                    "request body refused", why="too_large", path=loggable(scope.get("path", ""))
+                )
                 await _send_all(send, too_large(limit))
                 return
         if _guards_json(scope, headers):
@@ -168,7 +177,9 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                log.info("request body refused", why="too_large", path=scope.get("path"))
+                log.info(
+                    "request body refused", why="too_large", path=loggable(scope.get("path", ""))
+                )
                 await _send_all(send, too_large(limit))
                 return
             chunks.append(chunk)
@@ -181,7 +192,11 @@ class BodyLimit:
                 parse_json(body)
             except JsonInputError as err:
                 if err.code in ("too_deep", "number"):
-                    log.info("request body refused", why=f"json_{err.code}", path=scope.get("path"))
+                    log.info(
+                        "request body refused",
+                        why=f"json_{err.code}",
+                        path=loggable(scope.get("path", "")),
+                    )
                     await _send_all(send, bad_json(err))
                     return
                 # Other faults (not JSON at all, not UTF-8): each route says what it
@@ -208,7 +223,11 @@ class BodyLimit:
                 state.size += len(message.get("body", b""))
                 if state.size > limit:
                     state.exceeded = True
-                    log.info("request body refused", why="too_large", path=scope.get("path"))
+                    log.info(
+                        "request body refused",
+                        why="too_large",
+                        path=loggable(scope.get("path", "")),
+                    )
                     await state.answer(send)
                     return {"type": "http.disconnect"}
             return message

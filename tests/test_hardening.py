@@ -33,6 +33,7 @@ from models.policy import Policy
 from runtime.codec import EncryptionCodec
 from runtime.embedded import test_server_path
 from server.app import create_app, docs_on
+from server.hardening import loggable
 from store.cases import CaseStore
 from tests.support import (
     CODEC_KEYS,
@@ -527,3 +528,9 @@ async def test_an_unhandled_fault_is_a_500_without_its_text(tmp_path):
     assert "Kowalski" not in answer.text and "ValueError" not in answer.text
     assert answer.headers["x-content-type-options"] == "nosniff"  # outside the error middleware
     assert answer.headers["cache-control"] == "no-store"
+
+
+def test_log_lines_of_refused_bodies_show_no_codec_token():
+    assert loggable("/codec/eyJhbGciOi.secret.token/decode") == "/codec/<redacted>"
+    assert loggable("/codec//decode") == "/codec/<redacted>"
+    assert loggable("/cases/casework-1/decisions") == "/cases/casework-1/decisions"
