@@ -25,6 +25,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from identity.principal import Principal
 from models.case import EncounterInput
 from models.event import INTAKE, MAX_EVENT_BYTES, CustodyEvent
+from models.json_input import JsonInputError, parse_json
 from models.policy import Policy
 from models.search import opening_search_attributes
 from runtime.config import local_subject_key_secret
@@ -100,9 +101,11 @@ def read_event(raw: bytes) -> CustodyEvent:
     if len(raw) > MAX_EVENT_BYTES:
         raise EventTooLarge(len(raw))
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise EventInvalid([{"loc": [], "msg": f"not JSON: {exc}", "type": "json"}]) from None
+        body = parse_json(raw)
+    except JsonInputError as exc:
+        # Nested too deep, a number too long or not finite, not UTF-8, not JSON: said
+        # without quoting the event.
+        raise EventInvalid([{"loc": [], "msg": str(exc), "type": "json"}]) from None
     try:
         return validate_event(body)
     except ValidationError as exc:
@@ -126,10 +129,10 @@ def parse_events(text: str) -> list[tuple[int, Any]]:
     if not stripped:
         return []
     try:
-        whole = json.loads(stripped)
+        whole = parse_json(stripped)
         items = whole if isinstance(whole, list) else [whole]
         return [(i + 1, item) for i, item in enumerate(items)]
-    except json.JSONDecodeError:
+    except JsonInputError:
         pass
     out: list[tuple[int, Any]] = []
     for n, raw in enumerate(text.splitlines(), start=1):
@@ -139,8 +142,8 @@ def parse_events(text: str) -> list[tuple[int, Any]]:
             out.append((n, ValueError(f"larger than the limit of {MAX_EVENT_BYTES} bytes")))
             continue
         try:
-            out.append((n, json.loads(raw)))
-        except json.JSONDecodeError as err:
+            out.append((n, parse_json(raw)))
+        except JsonInputError as err:
             out.append((n, err))
     return out
 
@@ -223,7 +226,7 @@ async def start_all(
     results: list[StartResult] = []
     for n, item in parse_events(text):
         if isinstance(item, Exception):
-            why = "not JSON: " if isinstance(item, json.JSONDecodeError) else ""
+            why = ""
             results.append(StartResult("rejected", None, f"line {n}: {why}{item}"))
             continue
         try:

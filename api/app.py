@@ -32,11 +32,13 @@ this (``server.app``).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -44,9 +46,13 @@ from temporalio.service import RPCError
 from access.errors import AccessRefused, CaseNotFound, CaseUnreadable
 from access.intake import Intake
 from api import audit, auth, cases, custody_events, decisions, health, me, notifications, stuck
-from api.openapi import install_openapi
+from api.openapi import install_docs, install_openapi
 from identity.config import Identity
+from models.json_input import bounded_errors
+from runtime.logs import get_logger
 from store.cases import CaseStore
+
+log = get_logger("fno.api")
 
 
 async def _refused(_: Any, exc: AccessRefused) -> JSONResponse:
@@ -64,13 +70,61 @@ async def _unreadable(_: Any, exc: CaseUnreadable) -> JSONResponse:
     return JSONResponse(exc.as_dict(), status_code=409)
 
 
-async def _no_answer(_: Any, exc: RPCError) -> JSONResponse:
-    # Temporal did not answer in time (a case whose workflow task keeps failing, the
-    # cluster unreachable): said so, as the reads do, never an unhandled 500.
+def temporal_unavailable(request: Request, exc: RPCError, what: str) -> JSONResponse:
+    """503 when Temporal did not answer (a case whose workflow task keeps failing, the
+    cluster unreachable): a code and what to do, never the error's own text (it goes to
+    the log, with a reference the answer gives too)."""
+    reference = uuid.uuid4().hex[:12]
+    log.warning(
+        "temporal did not answer",
+        path=request.url.path,
+        rpc_status=exc.status.name if exc.status is not None else None,
+        reference=reference,
+    )
     return JSONResponse(
-        {"detail": f"Temporal did not answer ({exc.message}); try again.", "why": "no_answer"},
+        {
+            "detail": f"{what}: Temporal did not answer. Try again in a minute; if it goes "
+            f"on, tell your administrator (reference {reference}).",
+            "why": "no_answer",
+            "reference": reference,
+        },
         status_code=503,
     )
+
+
+async def _no_answer(request: Request, exc: RPCError) -> JSONResponse:
+    return temporal_unavailable(request, exc, "Not done")
+
+
+async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with each field error's place, message and type, bounded, and never the
+    input (FastAPI's own answer repeats it: a 50 MB body came back four times)."""
+    return JSONResponse({"detail": bounded_errors(exc.errors())}, status_code=422)
+
+
+async def server_error(request: Request, exc: Exception) -> JSONResponse:
+    """An unhandled fault: 500 with a reference, the exception's type in the log (never
+    its text: it may quote a case)."""
+    reference = uuid.uuid4().hex[:12]
+    log.error(
+        "unhandled error", path=request.url.path, error=type(exc).__name__, reference=reference
+    )
+    return JSONResponse(
+        {
+            "detail": "Something went wrong on our side. Try again; if it goes on, tell your "
+            f"administrator (reference {reference}).",
+            "why": "internal_error",
+            "reference": reference,
+        },
+        status_code=500,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Validation errors without the input, and unhandled faults without their text:
+    the JSON API's and the codec server's (``server.app`` installs them there)."""
+    app.exception_handler(RequestValidationError)(invalid_request)
+    app.exception_handler(Exception)(server_error)
 
 
 def create_app(
@@ -79,18 +133,27 @@ def create_app(
     *,
     identity: Identity | None = None,
     intake: Intake | None = None,
+    docs: bool = True,
 ) -> FastAPI:
     """The JSON API. ``identity`` proves callers (``identity.config``): None, nobody is
     verified and every route that needs a caller answers 401. ``intake``
     (``access.intake.Intake``): None, this service takes no custody events or daily
-    files (503)."""
+    files (503). ``docs``: serve ``/docs``, ``/redoc`` (from bundled assets, no CDN) and
+    ``/openapi.json``; off, none of them."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.temporal = await connect()
         yield
 
-    app = FastAPI(title="FNO casework", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="FNO casework",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
     app.state.store = store
     app.state.identity = identity
     app.state.intake = intake
@@ -98,9 +161,12 @@ def create_app(
     app.exception_handler(CaseNotFound)(_missing)
     app.exception_handler(CaseUnreadable)(_unreadable)
     app.exception_handler(RPCError)(_no_answer)
+    install_error_handlers(app)
     for resource in (health, me, custody_events, stuck, cases, decisions, audit, notifications):
         app.include_router(resource.router)
     if identity is not None and identity.issuer is not None:
         app.include_router(auth.router)
     install_openapi(app)
+    if docs:
+        install_docs(app)
     return app

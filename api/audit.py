@@ -19,8 +19,8 @@ router = APIRouter()
 async def get_audit(
     who: PersonD,
     store: StoreD,
-    case_id: Annotated[str | None, Query()] = None,
-    of_actor: Annotated[str | None, Query(alias="actor")] = None,
+    case_id: Annotated[str | None, Query(max_length=300)] = None,
+    of_actor: Annotated[str | None, Query(alias="actor", max_length=300)] = None,
     since: Annotated[date | None, Query()] = None,
 ) -> list[dict[str, Any]]:
     since_at = start_of_day(since) if since else None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
@@ -13,19 +14,31 @@ from temporalio.service import RPCError
 from access.listing import CaseFilter, list_cases, start_of_day
 from access.reading import read_case
 from api.deps import PersonD, PurposeD, StoreD, TemporalD
+from runtime.logs import get_logger
 
+log = get_logger("fno.api")
 router = APIRouter()
 # Filter values become quoted search-attribute values: no quotes or backslashes (422).
 Value = Annotated[str | None, Query(pattern=r"^[^'\\]*$", max_length=120)]
 
 
 def _no_answer(case_id: str | None, err: RPCError) -> JSONResponse:
+    # A code and what to do; the error's own text goes to the log only.
+    reference = uuid.uuid4().hex[:12]
+    log.warning(
+        "temporal did not answer",
+        case_id=case_id,
+        rpc_status=err.status.name if err.status is not None else None,
+        reference=reference,
+    )
     what = f"Case {case_id} cannot be read" if case_id else "Cases cannot be listed"
     return JSONResponse(
         {
-            "detail": f"{what} right now: Temporal did not answer ({err.message}).",
+            "detail": f"{what} right now: Temporal did not answer. Try again in a minute; "
+            f"if it goes on, tell your administrator (reference {reference}).",
             "case_id": case_id,
             "why": "no_answer",
+            "reference": reference,
         },
         status_code=503,
     )
@@ -47,7 +60,7 @@ async def get_cases(
     opened_after: date | None = None,
     opened_before: date | None = None,
     sort: Literal["opened", "deadline"] = "opened",
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> Any:
     """Cases matching the filter (search attributes only: no personal data), sorted

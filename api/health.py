@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request
 
 from api.deps import temporal
+from runtime.logs import get_logger
 
+log = get_logger("fno.api")
 router = APIRouter()
 
 
@@ -19,5 +21,9 @@ async def ready(request: Request) -> dict[str, str]:
     try:  # the client too: before start-up has connected, not ready either
         await temporal(request).service_client.check_health()
     except Exception as exc:
-        raise HTTPException(503, f"Temporal not reachable: {exc}") from None
+        # The fault's type to the log; the answer says only what is not ready.
+        log.warning("not ready", why="temporal_unreachable", error=type(exc).__name__)
+        raise HTTPException(
+            503, "not ready: Temporal is not reachable from this service yet; try again"
+        ) from None
     return {"status": "ready"}

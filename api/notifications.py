@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from access.notifications import (
@@ -156,7 +156,7 @@ async def get_alerts(
 @router.post("/notification-alerts/{alert_id}/accept")
 async def accept_alert(
     who: Acceptor,
-    alert_id: int,
+    alert_id: Annotated[int, Path(ge=1, le=2**63 - 1)],  # the database's integer range
     reason: Annotated[str, Header(alias="X-Reason", min_length=3, max_length=2000)],
     notes: NotificationsD,
 ) -> dict[str, str]:

@@ -25,13 +25,13 @@ another file is the same notification.
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from models.event import _Text, subject_key_for
+from models.json_input import JsonInputError, parse_json
 
 FILE_FORMAT = "pnc-daily-activity"
 # A file's lines: a header and at most this many records (a busy day is tens of thousands).
@@ -149,9 +149,9 @@ def parse_daily_file(raw: bytes) -> ParsedDailyFile:
         raise DailyFileError("empty file: the first line must be the header")
     n0, first = lines[0]
     try:
-        header = DailyFileHeader.model_validate(json.loads(first))
-    except (json.JSONDecodeError, ValidationError) as err:
-        why = _why(err) if isinstance(err, ValidationError) else f"not JSON: {err}"
+        header = DailyFileHeader.model_validate(parse_json(first))
+    except (JsonInputError, ValidationError) as err:
+        why = _why(err) if isinstance(err, ValidationError) else str(err)
         raise DailyFileError(f"line {n0}: not a valid header ({why})") from None
     if len(lines) - 1 > MAX_RECORDS:
         raise DailyFileError(f"more than {MAX_RECORDS} records")
@@ -162,9 +162,9 @@ def parse_daily_file(raw: bytes) -> ParsedDailyFile:
             parsed.rejected.append(RejectedLine(line=n, reason="longer than 64 KiB"))
             continue
         try:
-            item: Any = json.loads(line)
-        except json.JSONDecodeError as err:
-            parsed.rejected.append(RejectedLine(line=n, reason=f"not JSON: {err.msg}"))
+            item: Any = parse_json(line)
+        except JsonInputError as err:
+            parsed.rejected.append(RejectedLine(line=n, reason=str(err)))
             continue
         if not isinstance(item, dict):
             parsed.rejected.append(RejectedLine(line=n, reason="not a JSON object"))

@@ -29,11 +29,13 @@ from temporalio.client import Client
 
 from access.intake import Intake
 from api.app import create_app as create_api_app
+from api.app import install_error_handlers
 from api.codec_server import create_codec_app, install_log_redaction
 from identity.config import Identity, IdentityConfigError, identity_from_env
 from runtime.codec import CodecConfigError, CodecKeys, EncryptionCodec
-from runtime.config import Settings, connect, temporal_connect_config
+from runtime.config import Settings, connect, local_mode, temporal_connect_config
 from runtime.logs import configure_logging
+from server.hardening import harden
 from store.cases import CaseStore
 from web.app import (
     ProviderConfigError,
@@ -59,17 +61,44 @@ def create_app(
     intake: Intake | None = None,
     codec_server: FastAPI | None = None,
     web: FastAPI | None = None,
+    docs: bool | None = None,
+    hsts: bool | None = None,
 ) -> FastAPI:
     """The JSON API (``api.app.create_app`` with ``identity`` and ``intake``), with
     ``codec_server`` (``api.codec_server.create_codec_app``) served at ``/codec`` and
-    ``web`` (``web.app.create_web_app``) at ``/web``."""
-    app = create_api_app(connect, store, identity=identity, intake=intake)
+    ``web`` (``web.app.create_web_app``) at ``/web``, all behind ``server.hardening``
+    (bodies bounded while streaming, JSON guarded, security headers).
+
+    ``docs``: the API's ``/docs``, ``/redoc`` and ``/openapi.json`` (``docs_on``; by
+    default on in local mode only). ``hsts``: ``Strict-Transport-Security`` (by default
+    outside local mode)."""
+    if docs is None:
+        docs = docs_on(os.environ)
+    if hsts is None:
+        hsts = not local_mode()
+    app = create_api_app(connect, store, identity=identity, intake=intake, docs=docs)
     if codec_server is not None:
+        install_error_handlers(codec_server)
         app.mount("/codec", codec_server)
     if web is not None:
         app.mount("/web", web)
         app.get("/", include_in_schema=False)(to_web)
-    return app
+    return harden(app, hsts=hsts)
+
+
+DOCS_ENV = "FNO_API_DOCS"
+
+
+def docs_on(env: Mapping[str, str]) -> bool:
+    """Serve the API's documentation? ``FNO_API_DOCS=1`` on, ``0`` off; unset: on in
+    local mode only (the docs are served from bundled assets either way, but a
+    production service need not describe itself to whoever asks)."""
+    value = env.get(DOCS_ENV, "").strip().lower()
+    if value in ("1", "true", "on", "yes"):
+        return True
+    if value in ("0", "false", "off", "no"):
+        return False
+    return local_mode(env)
 
 
 class RefusedToStart(Exception):
@@ -131,7 +160,14 @@ def app_from_env(
     shared = once(connect_to or connect)  # one Temporal client for the API and the web app
     web = create_web_app(shared, store, web_config) if web_config is not None else None
     return create_app(
-        shared, store, identity=identity, intake=intake, codec_server=codec_app, web=web
+        shared,
+        store,
+        identity=identity,
+        intake=intake,
+        codec_server=codec_app,
+        web=web,
+        docs=docs_on(env),
+        hsts=not local_mode(env),
     )
 
 

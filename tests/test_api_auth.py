@@ -62,6 +62,7 @@ EXEMPT = {
     ("GET", "/openapi.json"): "the API's published schema (no data)",
     ("GET", "/docs"): "the API's documentation page",
     ("GET", "/docs/oauth2-redirect"): "the documentation page's sign-in helper",
+    ("GET", "/docs/init.js"): "the documentation page's start-up script (no data)",
     ("GET", "/redoc"): "the API's documentation page",
 }
 REASON = {"X-Reason": "auth matrix test"}

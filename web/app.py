@@ -45,13 +45,22 @@ strings of ``/web`` paths are removed from the HTTP access log (``RedactWebQueri
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import tzinfo
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
 
+from models.json_input import bounded_errors
+from runtime.logs import get_logger
 from store.cases import CaseStore
 from web import (
     routes_account,
@@ -86,6 +95,136 @@ __all__ = [
 ]
 
 HERE = Path(__file__).resolve().parent
+log = get_logger("fno.web")
+
+# What a page the app could not make says instead: a code, what to do, a reference to
+# the log line (the fault's own text, which may be Temporal's or a provider's, is not
+# shown: it helps nobody at the desk and tells an outsider about the inside).
+_SERVER_ERRORS = {
+    500: (
+        "Something went wrong",
+        "server_error",
+        "This page could not be made: something went wrong on our side.",
+    ),
+    503: (
+        "Service unavailable",
+        "unavailable",
+        "This page cannot be shown right now: a service it needs did not answer.",
+    ),
+}
+_TODO = (
+    "Try again in a minute. If you were sending a decision, open the case first to see "
+    "whether it was recorded before you send it again. If this goes on, tell your "
+    "administrator and quote the reference below."
+)
+
+
+def error_page(templates: Environment, tz: tzinfo, base: str, status: int, reference: str) -> bytes:
+    title, code, what = _SERVER_ERRORS.get(status, _SERVER_ERRORS[503])
+    return (
+        templates.get_template("unavailable.html")
+        .render(
+            base=base,
+            user=None,
+            username=None,
+            csrf="",
+            principal=None,
+            can_dashboard=False,
+            flash=None,
+            active="error",
+            tz_name=str(tz),
+            title=title,
+            what=what,
+            todo=_TODO,
+            code=code,
+            reference=reference,
+        )
+        .encode()
+    )
+
+
+class PlainServerErrors:
+    """Every 5xx page of the web app (a route's own 503, an unhandled fault's 500)
+    replaced by ``unavailable.html``: the status, a code, what to do and a reference;
+    the log line says which path and status, with the same reference. The session
+    cookie the route wrote is kept."""
+
+    def __init__(self, app: ASGIApp, templates: Environment, tz: tzinfo) -> None:
+        self.app = app
+        self.templates, self.tz = templates, tz
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        held: dict[str, Any] = {}
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] >= 500:
+                held["start"] = message
+                return
+            if "start" not in held:
+                await send(message)
+                return
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                await self._replace(scope, held["start"], send)
+
+        await self.app(scope, receive, sending)
+
+    async def _replace(self, scope: Scope, start: Message, send: Send) -> None:
+        status = int(start["status"])
+        reference = uuid.uuid4().hex[:12]
+        log.warning(
+            "web error page", status=status, path=scope.get("path", ""), reference=reference
+        )
+        base = str(scope.get("root_path", "")).rstrip("/")
+        body = error_page(self.templates, self.tz, base, status, reference)
+        cookies = [(k, v) for k, v in start.get("headers", []) if k.lower() == b"set-cookie"]
+        headers = [
+            (b"content-type", b"text/html; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            *cookies,
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def server_error(request: Request, exc: Exception) -> HTMLResponse:
+    """An unhandled fault: the 500 page (``unavailable.html``), its type in the log."""
+    state = request.app.state.web
+    reference = uuid.uuid4().hex[:12]
+    log.error(
+        "web error page",
+        status=500,
+        path=request.url.path,
+        error=type(exc).__name__,
+        reference=reference,
+    )
+    base = str(request.scope.get("root_path", "")).rstrip("/")
+    body = error_page(state.templates, state.config.tz, base, 500, reference)
+    return HTMLResponse(body, status_code=500)
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> HTMLResponse:
+    """A request the app's routes cannot take (a malformed query or form field): 422,
+    the fields at fault and why, never what was sent."""
+    state = request.app.state.web
+    errors = bounded_errors(exc.errors())
+    fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors) or "the request"
+    html = state.templates.get_template("error.html").render(
+        base=str(request.scope.get("root_path", "")).rstrip("/"),
+        user=None,
+        username=None,
+        csrf="",
+        principal=None,
+        can_dashboard=False,
+        flash=None,
+        active="error",
+        tz_name=str(state.config.tz),
+        title="Not understood",
+        detail=f"This request could not be read ({fields}). Go back and try again.",
+    )
+    return HTMLResponse(html, status_code=422)
 
 
 def once(connect: Callable[[], Awaitable[Client]]) -> Callable[[], Awaitable[Client]]:
@@ -115,7 +254,10 @@ def create_web_app(
         config=config, store=store, connect=once(connect), templates=environment(config.tz)
     )
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(PlainServerErrors, templates=app.state.web.templates, tz=config.tz)
     app.add_exception_handler(SignInFirst, answer_sign_in_first)
+    app.add_exception_handler(RequestValidationError, invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, server_error)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for routes in (
         routes_account,
