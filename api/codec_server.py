@@ -61,7 +61,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
-import json
 import logging
 import math
 import os
@@ -83,6 +82,7 @@ from temporalio.api.common.v1 import Payload, Payloads
 from access.policy import CAPABILITIES, Capability, may, may_decode
 from access.viewers import Authenticator
 from identity.principal import Principal
+from models.json_input import JsonInputError, parse_json
 from runtime.codec import (
     CodecConfigError,
     EncryptionCodec,
@@ -142,37 +142,17 @@ async def _verified(verify: Any, token: str) -> Principal:
 
 # --- the body: protobuf JSON, parsed with bounds ---------------------------------------
 
-MAX_NUMBER_CHARS = 100
 _BAD_BODY = 'expected {"payloads": [...]} as protobuf JSON'
-
-
-def _number(text: str) -> float | int:
-    if len(text) > MAX_NUMBER_CHARS:
-        raise ValueError("a number too long")
-    value = float(text) if any(c in text for c in ".eE") else int(text)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError("a number out of range")
-    return value
-
-
-def _no_constant(_: str) -> Any:
-    raise ValueError("NaN or Infinity")
 
 
 def parse_payloads(data: bytes) -> Payloads:
     """``{"payloads": [...]}`` as protobuf JSON, or ``_Refused(400)`` saying what is
-    wrong without echoing the body: not JSON, nested beyond the interpreter's recursion
-    limit, a number longer than ``MAX_NUMBER_CHARS`` or out of range, not Payloads."""
+    wrong without echoing the body (``models.json_input.parse_json``: not JSON, nested
+    too deeply, a number too long or out of range, not UTF-8), or not Payloads."""
     try:
-        document = json.loads(
-            data, parse_int=_number, parse_float=_number, parse_constant=_no_constant
-        )
-    except RecursionError:
-        raise _Refused(400, f"{_BAD_BODY}: nested too deeply") from None
-    except UnicodeDecodeError:
-        raise _Refused(400, f"{_BAD_BODY}: not UTF-8") from None
-    except ValueError as err:  # JSONDecodeError names a position; ours, the number
-        raise _Refused(400, f"{_BAD_BODY}: {err}") from None
+        document = parse_json(data)
+    except JsonInputError as err:  # its code and text never quote the body
+        raise _Refused(400, f"{_BAD_BODY}: {err.code}") from None
     if not isinstance(document, dict):
         raise _Refused(400, f"{_BAD_BODY}: not a JSON object")
     try:

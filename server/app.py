@@ -27,10 +27,18 @@ from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from temporalio.client import Client
 
+from access import rate_limit
 from access.intake import Intake
+from access.rate_limit import RateLimitConfigError
 from api.app import create_app as create_api_app
 from api.app import install_error_handlers
-from api.codec_server import create_codec_app, install_log_redaction
+from api.codec_server import (
+    ALLOW_ENCODE_ENV,
+    Consultations,
+    consultation_window,
+    create_codec_app,
+    install_log_redaction,
+)
 from identity.config import Identity, IdentityConfigError, identity_from_env
 from runtime.codec import CodecConfigError, CodecKeys, EncryptionCodec
 from runtime.config import Settings, connect, local_mode, temporal_connect_config
@@ -136,7 +144,17 @@ def app_from_env(
             # With an identity provider, the web app signs people in there; their access
             # tokens are checked by the API's own verifier.
             web_config.provider = provider_from_env(env, identity.people)
-    except (CodecConfigError, WebConfigError, IdentityConfigError, ProviderConfigError) as err:
+        # Per-caller limits (access.rate_limit): a bad setting stops start-up, not the
+        # first request.
+        rate_limit.shared(env)
+        window = consultation_window(env)
+    except (
+        CodecConfigError,
+        WebConfigError,
+        IdentityConfigError,
+        ProviderConfigError,
+        RateLimitConfigError,
+    ) as err:
         raise RefusedToStart(str(err)) from None
     intake = Intake(
         task_queue=settings.task_queue,
@@ -156,6 +174,8 @@ def app_from_env(
         ],
         default_reason=env.get("FNO_CODEC_DEFAULT_REASON") or None,
         namespace=namespace,
+        allow_encode=env.get(ALLOW_ENCODE_ENV, "").strip().lower() in ("1", "true", "yes"),
+        consultations=Consultations(store, window),
     )
     shared = once(connect_to or connect)  # one Temporal client for the API and the web app
     web = create_web_app(shared, store, web_config) if web_config is not None else None

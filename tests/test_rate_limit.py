@@ -9,6 +9,7 @@ import os
 import socket
 import uuid
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -190,3 +191,46 @@ async def test_the_web_app_holds_decisions_to_the_same_limit(dev_env, tmp_path, 
     assert [a.status_code for a in answers] == [404, 429]
     assert 1 <= int(answers[1].headers["Retry-After"]) <= 60
     assert "Too many decisions" in answers[1].text
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"FNO_RATE_LIMIT_READS": "lots"},
+        {"FNO_RATE_LIMIT_STORAGE": "carrier-pigeon://loft"},
+        {"FNO_CODEC_CONSULTATION_WINDOW": "1e999"},
+    ],
+)
+def test_a_bad_limit_or_window_stops_the_http_process_at_start(
+    setting: dict[str, str], tmp_path: Path
+) -> None:
+    """A malformed per-caller limit or codec consultation window is a refusal to start
+    (``server.app.RefusedToStart``, exit status 2), not a 503 on the first request."""
+    from runtime.config import Settings
+    from server.app import RefusedToStart, app_from_env
+    from store.cases import CaseStore
+    from tests.support_web import SECRET, users_file
+    from web.auth import write_users_file
+
+    users = tmp_path / "users.json"
+    write_users_file(users, users_file())
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("FNO_OIDC", "FNO_WEB_", "FNO_API_", "FNO_RATE_LIMIT_"))
+    }
+    env |= {
+        "FNO_HOME": str(tmp_path / "home"),
+        "FNO_LOCAL_ISSUER": "1",
+        "FNO_WEB_USERS_FILE": str(users),
+        "FNO_WEB_SECRET": SECRET,
+    }
+    store = CaseStore.migrated(f"sqlite:///{tmp_path / 'casework.db'}")
+
+    async def never() -> None:
+        raise AssertionError("start-up never reaches Temporal")
+
+    app_from_env(env, Settings.from_env(env), connect_to=never, store=store)  # type: ignore[arg-type]
+    with pytest.raises(RefusedToStart) as refused:
+        app_from_env(env | setting, Settings.from_env(env), connect_to=never, store=store)  # type: ignore[arg-type]
+    assert next(iter(setting)) in str(refused.value)
