@@ -97,6 +97,10 @@ def parse_limits(text: str, variable: str) -> list[RateLimitItem]:
         ) from None
 
 
+def _scheme(uri: str) -> str:
+    return uri.split("://", 1)[0][:20] if "://" in uri else "none"
+
+
 @dataclass
 class RateLimits:
     """The limits of each scope over one storage (see the module's docstring)."""
@@ -116,14 +120,16 @@ class RateLimits:
         )
         try:
             storage = storage_from_string(self.storage_uri, **options)
-        except (ConfigurationError, ValueError) as err:
+        except (ConfigurationError, ValueError):
+            # Only the scheme is repeated: the URL may carry a password.
             raise RateLimitConfigError(
-                f"{STORAGE_VAR}={self.storage_uri!r} cannot be used ({err}): write "
+                f"{STORAGE_VAR} (scheme {_scheme(self.storage_uri)!r}) cannot be used: write "
                 "memory:// or redis://HOST:PORT"
             ) from None
         if not isinstance(storage, Storage):  # an async storage (async+redis://)
             raise RateLimitConfigError(
-                f"{STORAGE_VAR}={self.storage_uri!r}: write memory:// or redis://HOST:PORT"
+                f"{STORAGE_VAR} (scheme {_scheme(self.storage_uri)!r}): write memory:// or "
+                "redis://HOST:PORT"
             )
         self._storage = storage
         self._limiter = MovingWindowRateLimiter(self._storage)

@@ -39,6 +39,7 @@ import typer
 from cli import account, notifications, render
 from cli.client import body, call, detail, field_errors, person, system
 from cli.render import AUTH_EXIT, NO_ANSWER_EXIT, fail, print_json
+from models.json_input import JsonInputError, parse_json
 
 app = typer.Typer(
     add_completion=False,
@@ -296,17 +297,17 @@ def parse_events(text: str) -> list[tuple[int, Any]]:
     if not stripped:
         return []
     try:
-        whole = json.loads(stripped)
+        whole = parse_json(stripped)  # bounded: a hostile file is an error, not a crash
         items = whole if isinstance(whole, list) else [whole]
         return [(i + 1, item) for i, item in enumerate(items)]
-    except json.JSONDecodeError:
+    except JsonInputError:
         pass
     found: list[tuple[int, Any]] = []
     for n, raw in enumerate(text.splitlines(), start=1):
         if raw.strip():
             try:
-                found.append((n, json.loads(raw)))
-            except json.JSONDecodeError as e:
+                found.append((n, parse_json(raw)))
+            except JsonInputError as e:
                 found.append((n, e))
     return found
 

@@ -62,6 +62,10 @@ ROUTE_BODY_LIMITS: tuple[tuple[str, int], ...] = (
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _LINE_TYPES = ("application/x-ndjson", "application/jsonl", "application/json-seq")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Routes with large limits that parse their own bodies with ``parse_json`` *after*
+# proving the caller: the guard would otherwise hold and parse up to 64 MiB (a daily
+# file) or 8 MiB (a codec page) for anyone, unauthenticated.
+_PARSE_AFTER_AUTH = ("/daily-files", "/codec/")
 
 
 def loggable(path: str) -> str:
@@ -112,6 +116,8 @@ def _guards_json(scope: Scope, headers: Headers) -> bool:
     # type says, so a form type does not exempt a body that is JSON (see ``_is_json``).
     if scope.get("method", "GET") not in _BODY_METHODS:
         return False
+    if scope.get("path", "").startswith(_PARSE_AFTER_AUTH):
+        return False  # counted as it streams; parsed (parse_json) once the caller is proven
     return _media_type(headers) not in _LINE_TYPES
 
 

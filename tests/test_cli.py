@@ -30,6 +30,7 @@ from cli import session
 from cli.fno import app as fno_app
 from cli.fno import declared_identity, parse_events
 from cli.render import AUTH_EXIT, NO_ANSWER_EXIT
+from models.json_input import JsonInputError
 from tests.support import custody_event, harness
 from tests.support_cli import fno  # noqa: F401  (tests.test_unreadable_cases takes it here)
 
@@ -232,8 +233,11 @@ def test_events_are_read_as_json_or_json_lines():
     assert parse_events('[{"a": 1}, {"a": 2}]') == [(1, {"a": 1}), (2, {"a": 2})]
     lines = parse_events('{"a": 1}\n\nnot json\n{"a": 3}\n')
     assert [n for n, _ in lines] == [1, 3, 4]
-    assert isinstance(lines[1][1], json.JSONDecodeError) and lines[2][1] == {"a": 3}
+    assert isinstance(lines[1][1], JsonInputError) and lines[2][1] == {"a": 3}
     assert parse_events("  \n") == []
+    # A hostile file is an error per line, never a RecursionError out of fno.
+    deep = parse_events("[" * 30_000 + "\n" + '{"n": ' + "9" * 5000 + "}\n")
+    assert [(n, getattr(e, "code", None)) for n, e in deep] == [(1, "too_deep"), (2, "number")]
 
 
 # --- the listing's query (no fno) -----------------------------------------------------

@@ -534,3 +534,30 @@ def test_log_lines_of_refused_bodies_show_no_codec_token():
     assert loggable("/codec/eyJhbGciOi.secret.token/decode") == "/codec/<redacted>"
     assert loggable("/codec//decode") == "/codec/<redacted>"
     assert loggable("/cases/casework-1/decisions") == "/cases/casework-1/decisions"
+
+
+async def test_large_bodies_are_parsed_only_after_the_caller_is_proven(tmp_path, monkeypatch):
+    """The daily-file and codec routes (limits of 64 and 8 MiB) parse their bodies
+    themselves once the caller is proven: the edge guard holds and parses none of them
+    for an unauthenticated caller, while a small route's JSON is still guarded."""
+    import server.hardening
+
+    parsed: list[int] = []
+    real = server.hardening.parse_json
+
+    def spy(data: Any, **kw: Any) -> Any:
+        parsed.append(len(data))
+        return real(data, **kw)
+
+    monkeypatch.setattr(server.hardening, "parse_json", spy)
+    big = json.dumps({"rows": ["x" * 1000] * 4000}).encode()  # ~4 MB of JSON
+    json_type = {"Content-Type": "application/json"}
+    async with whole_app(None, tmp_path) as http:
+        daily = await http.post("/daily-files", content=big, headers=json_type)
+        codec = await http.post(
+            "/codec/decode", content=big, headers=json_type | {"X-Namespace": "default"}
+        )
+        assert (daily.status_code, codec.status_code) == (401, 401)
+        assert parsed == []
+        small = await http.post("/cases/casework-x/decisions", content=b"[1]", headers=json_type)
+    assert small.status_code in (401, 422) and parsed == [3]
