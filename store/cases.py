@@ -14,137 +14,51 @@ log entry saying when, by which step and why (Data Protection Act 2018 s.62 asks
 for a log of collection, consultation, alteration, disclosure and erasure).
 
 SQLite by default, PostgreSQL by setting ``FNO_DATABASE_URL``.
+
+Here: ``CaseStore`` — encounters, subject cases and documents. Its tables are in
+``store.case_tables``, its access log in ``store.access_log`` and its refusal log in
+``store.refusal_log``; their names can be imported from here too.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine, delete, or_, update
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, col, select
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 
+from store.access_log import AccessAction, AccessLogStore, commit_once
+from store.case_tables import (
+    AccessLogEntry,
+    Document,
+    EncounterRecord,
+    RefusalEntry,
+    RefusalTally,
+    SubjectCase,
+    utc_now,
+)
 from store.engine import make_engine
 from store.migrate import require_current, upgrade
+from store.refusal_log import REFUSALS_KEPT, RefusalLog, RefusalLogStore
 
-AccessAction = Literal[
-    "collection", "consultation", "alteration", "disclosure", "combination", "erasure", "decision"
+__all__ = [
+    "REFUSALS_KEPT",
+    "AccessAction",
+    "AccessLogEntry",
+    "CaseStore",
+    "Document",
+    "EncounterRecord",
+    "RefusalEntry",
+    "RefusalLog",
+    "RefusalTally",
+    "SubjectCase",
+    "make_engine",
 ]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-class Document(SQLModel, table=True):
-    __tablename__ = "document"
-    id: str = Field(primary_key=True, max_length=200)
-    case_id: str = Field(index=True, max_length=200)
-    kind: str = Field(max_length=40)
-    country: str | None = Field(default=None, max_length=2)
-    purpose: str | None = Field(default=None, max_length=40)
-    content: str | None = Field(default=None, description="JSON; NULL once destroyed.")
-    received_at: datetime = Field(default_factory=_now)
-    destroyed_at: datetime | None = None
-    destroyed_by_step: str | None = Field(default=None, max_length=200)
-    destruction_reason: str | None = None
-
-
-class EncounterRecord(SQLModel, table=True):
-    """One row per custody event (no names here: the subject is in the documents)."""
-
-    __tablename__ = "encounter_record"
-    case_id: str = Field(primary_key=True, max_length=200)
-    force: str = Field(max_length=40, index=True)
-    custody_reference: str = Field(max_length=40)
-    reason: str = Field(max_length=20)
-    nationality: str = Field(max_length=2, index=True)
-    subject_key: str = Field(max_length=40, index=True)
-    opened_at: datetime
-    outcome: str | None = Field(default=None, max_length=200)
-    closed_at: datetime | None = None
-
-
-class SubjectCase(SQLModel, table=True):
-    """The case record per subject (CID): details, convictions, calendar, outcome."""
-
-    __tablename__ = "subject_case"
-    subject_key: str = Field(primary_key=True, max_length=40)
-    casework_id: str = Field(max_length=200, index=True)
-    cid_ref: str | None = Field(default=None, max_length=40)
-    nationality: str = Field(max_length=2)
-    encounter_ids: str = Field(default="[]", description="JSON list")
-    overseas_convictions: str = Field(default="[]", description="JSON list of offence codes")
-    calendar_events: str = Field(default="[]", description="JSON list of {event, status, at}")
-    outcome: str | None = Field(default=None, max_length=200)
-    updated_at: datetime = Field(default_factory=_now)
-
-
-class AccessLogEntry(SQLModel, table=True):
-    __tablename__ = "access_log"
-    id: int | None = Field(default=None, primary_key=True)
-    # One entry per act: a retried step that stands for the same act has the same key.
-    act_key: str | None = Field(default=None, unique=True, max_length=300)
-    at: datetime = Field(default_factory=_now, index=True)
-    actor: str = Field(max_length=120, index=True)
-    role: str = Field(max_length=40)
-    # The proven person's stable identity (``Principal.subject``): None before issue 18.
-    subject: str | None = Field(default=None, max_length=300, index=True)
-    action: str = Field(max_length=20)
-    case_id: str = Field(index=True, max_length=200)
-    document_id: str | None = Field(default=None, max_length=200)
-    justification: str
-
-
-class RefusalEntry(SQLModel, table=True):
-    """A decision a case refused: who tried (name, role, stable subject), which kind,
-    the case's reason (a code and the case's words) and when. Not the person's own
-    stated reason: a refusal records that the case said no, and why."""
-
-    __tablename__ = "decision_refusal"
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: str = Field(index=True, max_length=200)
-    at: datetime = Field(default_factory=_now)
-    kind: str = Field(max_length=60)
-    actor: str = Field(max_length=120)
-    role: str = Field(max_length=40)
-    subject: str | None = Field(default=None, max_length=300)
-    code: str = Field(max_length=60)
-    reason: str = Field(max_length=2000)
-
-
-class RefusalTally(SQLModel, table=True):
-    """How many refusals a case has had in all, and since when: the log keeps only the
-    newest of them (``CaseStore.record_refusal``)."""
-
-    __tablename__ = "refusal_tally"
-    case_id: str = Field(primary_key=True, max_length=200)
-    total: int = 0
-    first_at: datetime = Field(default_factory=_now)
-    last_at: datetime = Field(default_factory=_now)
-
-
-# The refusals kept per case, newest first; older ones are counted, not kept.
-REFUSALS_KEPT = 100
-
-
-class RefusalLog(SQLModel):
-    """A case's refusals as kept: ``entries`` oldest first (at most the number kept),
-    ``total`` ever recorded, ``dropped`` of them no longer kept individually (the oldest),
-    ``first_at`` the time of the first of all."""
-
-    entries: list[RefusalEntry]
-    total: int = 0
-    first_at: datetime | None = None
-
-    @property
-    def dropped(self) -> int:
-        return max(self.total - len(self.entries), 0)
-
-
-class CaseStore:
+class CaseStore(AccessLogStore, RefusalLogStore):
     """The store over an engine whose schema is current (see ``store.migrate``)."""
 
     def __init__(self, engine: Engine) -> None:
@@ -181,7 +95,7 @@ class CaseStore:
                     justification=f"custody event ({record.reason}) from {record.force}",
                 )
             )
-            return self._commit_once(session)
+            return commit_once(session)
 
     def close_encounter(self, case_id: str, outcome: str, at: datetime) -> None:
         with Session(self.engine) as session:
@@ -233,7 +147,7 @@ class CaseStore:
                 row.calendar_events = json.dumps(events)
             if outcome:
                 row.outcome = outcome
-            row.updated_at = _now()
+            row.updated_at = utc_now()
             session.add(row)
             session.add(
                 AccessLogEntry(
@@ -245,20 +159,11 @@ class CaseStore:
                     justification=justification,
                 )
             )
-            return self._commit_once(session)
+            return commit_once(session)
 
     def subject_case(self, subject_key: str) -> SubjectCase | None:
         with Session(self.engine) as session:
             return session.get(SubjectCase, subject_key)
-
-    @staticmethod
-    def _commit_once(session: Session) -> bool:
-        try:
-            session.commit()
-        except IntegrityError:  # a concurrent attempt did it first
-            session.rollback()
-            return False
-        return True
 
     # Documents -------------------------------------------------------------
     def put_document(
@@ -299,7 +204,7 @@ class CaseStore:
                     justification=justification,
                 )
             )
-            return self._commit_once(session)
+            return commit_once(session)
 
     def read_document(
         self, document_id: str, *, actor: str, role: str, justification: str
@@ -333,7 +238,7 @@ class CaseStore:
             if doc.destroyed_at is not None:
                 return False
             doc.content = None
-            doc.destroyed_at = _now()
+            doc.destroyed_at = utc_now()
             doc.destroyed_by_step = step
             doc.destruction_reason = reason
             session.add(doc)
@@ -355,134 +260,6 @@ class CaseStore:
         """The row as stored, for tests and audits (not logged: no content is disclosed)."""
         with Session(self.engine) as session:
             return session.get(Document, document_id)
-
-    # Access log ------------------------------------------------------------
-    def log(
-        self,
-        *,
-        actor: str,
-        role: str,
-        action: AccessAction,
-        case_id: str,
-        justification: str,
-        act_key: str | None = None,
-        document_id: str | None = None,
-        subject: str | None = None,
-    ) -> bool:
-        """Append one entry; with an ``act_key``, a repeat of the same act adds nothing
-        (the key is unique: the repeat's insert is refused and rolled back). ``subject``:
-        the proven person's stable identity, beside the ``actor``'s name."""
-        with Session(self.engine) as session:
-            session.add(
-                AccessLogEntry(
-                    act_key=act_key,
-                    actor=actor,
-                    role=role,
-                    subject=subject,
-                    action=action,
-                    case_id=case_id,
-                    document_id=document_id,
-                    justification=justification,
-                )
-            )
-            return self._commit_once(session)
-
-    def access_log(
-        self,
-        case_id: str | None = None,
-        *,
-        actor: str | None = None,
-        since: datetime | None = None,
-        limit: int = 1000,
-    ) -> list[AccessLogEntry]:
-        """Entries for a case, or by an actor (their name or subject) since a time,
-        oldest first."""
-        query = select(AccessLogEntry)
-        if case_id is not None:
-            query = query.where(AccessLogEntry.case_id == case_id)
-        if actor is not None:
-            query = query.where(
-                or_(AccessLogEntry.actor == actor, AccessLogEntry.subject == actor)  # type: ignore[arg-type]
-            )
-        if since is not None:
-            query = query.where(AccessLogEntry.at >= since)
-        query = query.order_by(AccessLogEntry.id).limit(limit)  # type: ignore[arg-type]
-        with Session(self.engine) as session:
-            return list(session.exec(query))
-
-    # Refusal log -------------------------------------------------------------
-    def record_refusal(
-        self,
-        case_id: str,
-        *,
-        kind: str,
-        actor: str,
-        role: str,
-        subject: str | None,
-        code: str,
-        reason: str,
-        at: datetime | None = None,
-        keep: int = REFUSALS_KEPT,
-    ) -> None:
-        """Log one refused decision on ``case_id``, count it, and forget the case's
-        oldest beyond the newest ``keep`` (one transaction: a flood of refusals keeps
-        the log's size per case bounded, and the tally says how many there were)."""
-        when = at or _now()
-        entry = RefusalEntry(
-            case_id=case_id,
-            at=when,
-            kind=kind[:60],
-            actor=actor[:120],
-            role=role[:40],
-            subject=subject[:300] if subject else None,
-            code=code[:60],
-            reason=reason[:2000],
-        )
-        self._ensure_tally(case_id, when)
-        with Session(self.engine) as session:
-            # The counter is raised in the database (concurrent refusals all count).
-            session.exec(  # type: ignore[call-overload]
-                update(RefusalTally)
-                .where(col(RefusalTally.case_id) == case_id)
-                .values(total=RefusalTally.total + 1, last_at=when)
-            )
-            session.add(entry)
-            session.flush()
-            newest = (
-                select(RefusalEntry.id)
-                .where(RefusalEntry.case_id == case_id)
-                .order_by(col(RefusalEntry.id).desc())
-                .limit(max(keep, 0))
-            )
-            kept = list(session.exec(newest))
-            if kept:
-                session.exec(  # type: ignore[call-overload]
-                    delete(RefusalEntry).where(
-                        col(RefusalEntry.case_id) == case_id,
-                        col(RefusalEntry.id) < min(k for k in kept if k is not None),
-                    )
-                )
-            session.commit()
-
-    def _ensure_tally(self, case_id: str, at: datetime) -> None:
-        with Session(self.engine) as session:
-            if session.get(RefusalTally, case_id) is not None:
-                return
-            session.add(RefusalTally(case_id=case_id, total=0, first_at=at, last_at=at))
-            self._commit_once(session)  # a concurrent first refusal made it: the same
-
-    def refusals(self, case_id: str) -> RefusalLog:
-        """The case's refusal log: the kept entries, oldest first, and the tally."""
-        with Session(self.engine) as session:
-            tally = session.get(RefusalTally, case_id)
-            if tally is None:
-                return RefusalLog(entries=[])
-            rows = session.exec(
-                select(RefusalEntry)
-                .where(RefusalEntry.case_id == case_id)
-                .order_by(col(RefusalEntry.id))
-            )
-            return RefusalLog(entries=list(rows), total=tally.total, first_at=tally.first_at)
 
 
 def _merged(current_json: str, more: list[str]) -> str:
