@@ -42,6 +42,7 @@ from api.codec_server import (
 from identity.config import Identity, IdentityConfigError, identity_from_env
 from runtime.codec import CodecConfigError, CodecKeys, EncryptionCodec
 from runtime.config import Settings, connect, local_mode, temporal_connect_config
+from runtime.front_door import require_front_door_keys
 from runtime.logs import configure_logging
 from server.hardening import harden
 from store.cases import CaseStore
@@ -144,6 +145,9 @@ def app_from_env(
             # With an identity provider, the web app signs people in there; their access
             # tokens are checked by the API's own verifier.
             web_config.provider = provider_from_env(env, identity.people)
+        # The key the worker checks every start and decision against: without it the
+        # API would start, and every case would refuse what it sends.
+        require_front_door_keys(env)
         # Per-caller limits (access.rate_limit): a bad setting stops start-up, not the
         # first request.
         rate_limit.shared(env)

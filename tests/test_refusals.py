@@ -263,6 +263,7 @@ async def test_the_web_app_shows_a_refusal_on_the_case_page_from_the_log(dev_env
         async with browserless(h.client, h.store) as http:
             await sign_in(http, "sam")
             page = await http.get(f"/web/cases/{casework.id}", params={"purpose": "decide"})
+            assert page.status_code == 200, (page.status_code, page.text[:600])
             refused = await http.post(
                 f"/web/cases/{casework.id}/decisions",
                 data={

@@ -178,6 +178,12 @@ REFUSALS: dict[str, tuple[list[str], bool, Any, tuple[str, ...]]] = {
         lambda env: without_issuer_key(env),
         ("FNO_LOCAL_ISSUER", "python -m identity.issuer rotate"),
     ),
+    "server-no-front-door-key": (
+        SERVER,
+        True,
+        lambda env: without(env, "FNO_FRONT_DOOR_KEY"),
+        ("FNO_FRONT_DOOR_KEY", "python -m runtime.front_door new-key"),
+    ),
     "starter-no-subject-key": (
         STARTER,
         False,
