@@ -14,9 +14,13 @@ the one of their ``acting_as``."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
+import pytest
 import pytest_asyncio
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -80,3 +84,40 @@ async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     )
     async with env:
         yield env
+
+
+# --- figures in CI's log -----------------------------------------------------------------
+# The chaos tests and the notifications year print figures for CI's log, passed or
+# failed. Under pytest-xdist (``make test``) a worker's own output is not shown, so what
+# they print inside ``with ci_figures():`` rides on the test's report to the controller and
+# is written in the run's summary ("figures"), as it is when run in one process.
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def ci_figures(
+    request: pytest.FixtureRequest,
+) -> Callable[[], contextlib.AbstractContextManager[None]]:
+    @contextlib.contextmanager
+    def shown() -> Iterator[None]:
+        printed = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(printed):
+                yield
+        finally:
+            request.node.user_properties.append(("figures", printed.getvalue().strip("\n")))
+
+    return shown
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        _FIGURES.extend(str(v) for k, v in report.user_properties if k == "figures")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _FIGURES:
+        terminalreporter.section("figures")
+        for text in _FIGURES:
+            terminalreporter.write_line(text)

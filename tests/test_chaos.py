@@ -101,7 +101,7 @@ async def executions(client: Client, workflow_type: str) -> int:
     return (await client.count_workflows(f"WorkflowType = '{workflow_type}'")).count
 
 
-async def test_cases_survive_kills_restarts_and_faults(tmp_path, capsys):
+async def test_cases_survive_kills_restarts_and_faults(tmp_path, ci_figures):
     n, n_http = 200, 40
     plan = Plan.make(n)
     batch, over_http = plan.events[: n - n_http], plan.events[n - n_http :]
@@ -179,7 +179,7 @@ async def test_cases_survive_kills_restarts_and_faults(tmp_path, capsys):
     records = store_records(store.engine, plan)
     # One failed attempt, one line (the error by its type: runtime.logs logs no values).
     faults = log_lines(workers.logs, "TransientGatewayError")
-    with capsys.disabled():  # the figures go to CI's log, passed or failed
+    with ci_figures():  # the figures go to CI's log, passed or failed
         print(
             f"\nchaos: cases={n} closed={len(done)} kills={workers.kills} "
             f"server_restarts={server.graceful_restarts} server_sigkills={server.sigkills} "
@@ -223,7 +223,7 @@ async def test_cases_survive_kills_restarts_and_faults(tmp_path, capsys):
     assert server_runs == n
 
 
-async def test_cases_survive_the_case_store_going_away_and_read_only(tmp_path, capsys):
+async def test_cases_survive_the_case_store_going_away_and_read_only(tmp_path, ci_figures):
     bin_dir = postgres_bin()
     if bin_dir is None:
         pytest.skip(
@@ -340,7 +340,7 @@ async def test_cases_survive_the_case_store_going_away_and_read_only(tmp_path, c
     attempts = max((int(c.why.rsplit("attempt ", 1)[-1].rstrip(")")) for c in stuck_seen.values()),
                    default=0)  # fmt: skip
     summary = {k: v for k, v in records.items() if k != "decisions"}
-    with capsys.disabled():
+    with ci_figures():
         print(
             f"\nchaos store: cases={n} closed={len(done)} outcomes={plan.by_outcome(done)} "
             f"side_effects={effects} records={summary} "

@@ -101,7 +101,7 @@ async def stage1_windows_ending(driver: Driver, within: float = 3.0) -> list[tup
         await asyncio.sleep(0.1)
 
 
-async def test_decisions_survive_worker_kills_as_timers_fire(tmp_path, capsys):
+async def test_decisions_survive_worker_kills_as_timers_fire(tmp_path, ci_figures):
     began = time.monotonic()
     seed = int(os.environ.get("FNO_CHAOS_SEED") or random.randrange(1_000_000))
     rng = random.Random(seed)
@@ -267,7 +267,7 @@ async def test_decisions_survive_worker_kills_as_timers_fire(tmp_path, capsys):
     }
     expected_logged = {p.casework_id: p.decision_kinds for p in cases}
     nondeterminism = workers.log_count("Nondeterminism")
-    with capsys.disabled():  # the figures go to CI's log, passed or failed
+    with ci_figures():  # the figures go to CI's log, passed or failed
         print(
             f"\nchaos-decisions: seed={seed} cases={N} kills={workers.kills} {dict(modes)} "
             f"cold_start={startup:.1f}s "

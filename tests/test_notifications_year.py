@@ -9,9 +9,11 @@ from __future__ import annotations
 from bench.notifications_year import simulate
 
 
-async def test_a_year_with_one_file_in_three_lost_loses_no_notification(ts_env, tmp_path, capsys):
+async def test_a_year_with_one_file_in_three_lost_loses_no_notification(
+    ts_env, tmp_path, ci_figures
+):
     figures = await simulate(ts_env, tmp_path, days=365, drop_rate=1 / 3)
-    with capsys.disabled():  # the figures go to CI's log, passed or failed
+    with ci_figures():  # the figures go to CI's log, passed or failed
         print("\n" + figures.lines())
     assert figures.problems() == []
     assert figures.dropped_in_transit > 100  # the seed's failure did happen
