@@ -29,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 from models.search import SEARCH_ATTRIBUTES
 from runtime.embedded import temporal_cli_path, test_server_path
 from tests.support import CONVERTER, codec_env
+from tests.support_databases import postgres_database
 from tests.support_front_door import front_door_env, signing
 
 # Every client and process of the tests encrypts with the tests' own key and signs with
@@ -48,6 +49,13 @@ for _scope in ("READS", "DECISIONS", "SYSTEMS"):
     os.environ[f"FNO_RATE_LIMIT_{_scope}"] = "none"
 os.environ.pop("FNO_RATE_LIMIT_STORAGE", None)
 os.environ.update(front_door_env())
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of the module's own (``tests.support_databases``)."""
+    with postgres_database() as url:
+        yield url
 
 
 @pytest_asyncio.fixture

@@ -44,6 +44,7 @@ from models.case import Role
 from runtime.codec import CodecConfigError, EncryptionCodec
 from store.cases import CaseStore
 from tests.support import CODEC_KEYS, process_identity
+from tests.support_databases import DATABASES
 
 ROOT = Path(__file__).resolve().parent.parent
 NS = "default"
@@ -77,29 +78,7 @@ def store(tmp_path: Path) -> Any:
     store.engine.dispose()
 
 
-def _databases() -> list[str]:
-    return ["sqlite", "postgresql"] if os.environ.get("FNO_TEST_DATABASE_URL") else ["sqlite"]
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Any:
-    """A database of its own on the PostgreSQL ``FNO_TEST_DATABASE_URL`` names, dropped
-    afterwards (as ``tests/test_simulator_and_store.py`` does)."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    base = make_url(os.environ["FNO_TEST_DATABASE_URL"])
-    name = f"fno_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
-@pytest.fixture(params=_databases())
+@pytest.fixture(params=DATABASES)
 def any_store(request: Any, tmp_path: Path) -> Any:
     """The case store on SQLite, and on PostgreSQL when ``FNO_TEST_DATABASE_URL`` is set
     (where replicas share it)."""

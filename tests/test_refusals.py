@@ -10,8 +10,6 @@ drops those speculative tasks), so it cannot show what a refusal costs a case.""
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
@@ -33,6 +31,7 @@ from tests.support import (
     state_of,
     until,
 )
+from tests.support_databases import DATABASES, postgres_database
 
 SAM = principal("caseworker", "Sam Jones")
 DETAIN = {"kind": "detention", "detain": True}  # not expected while the subject is sought
@@ -116,31 +115,17 @@ def _store(tmp_path) -> CaseStore:
     return CaseStore.migrated(f"sqlite:///{tmp_path / 'casework.db'}")
 
 
-def _databases() -> list[str]:
-    return ["sqlite"] + (["postgresql"] if os.environ.get("FNO_TEST_DATABASE_URL") else [])
-
-
-@pytest.fixture(params=_databases())
+@pytest.fixture(params=DATABASES)
 def store(request, tmp_path):
     """A migrated case store on SQLite, and on a database of its own on the PostgreSQL
     ``FNO_TEST_DATABASE_URL`` names (dropped afterwards)."""
     if request.param == "sqlite":
         yield _store(tmp_path)
         return
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    base = make_url(os.environ["FNO_TEST_DATABASE_URL"])
-    name = f"fno_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    made = CaseStore.migrated(base.set(database=name).render_as_string(hide_password=False))
-    yield made
-    made.engine.dispose()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with postgres_database() as url:
+        made = CaseStore.migrated(url)
+        yield made
+        made.engine.dispose()
 
 
 def test_concurrent_refusals_are_all_counted_and_the_log_stays_bounded(store):

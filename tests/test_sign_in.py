@@ -32,6 +32,7 @@ from runtime.config import Settings
 from server.app import app_from_env
 from store.cases import CaseStore
 from store.sign_in import RedisSessionStore, RedisSignInCounters, SessionStore, SignInCounters
+from tests.support_databases import DATABASES
 from tests.support_web import PASSWORDS, SECRET, csrf_of, users_file
 from web.auth import write_users_file
 from web.config import WebConfigError, session_authenticator, web_config_from_env
@@ -39,27 +40,6 @@ from web.sessions import COOKIE, SECURE_COOKIE, Sessions
 from web.users import main as users_main
 
 VERIFY_SECONDS = 0.05  # each password check made slower: parallel guesses overlap
-
-
-def _databases() -> list[str]:
-    return ["sqlite"] + (["postgresql"] if os.environ.get("FNO_TEST_DATABASE_URL") else [])
-
-
-@pytest.fixture(scope="module")
-def postgres_url() -> Iterator[str]:
-    """A database of its own on the PostgreSQL the tests point at, dropped afterwards."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    base = make_url(os.environ["FNO_TEST_DATABASE_URL"])
-    name = f"fno_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
 
 
 def _store(kind: str, request: Any, tmp_path: Path) -> CaseStore:
@@ -74,7 +54,7 @@ def _store(kind: str, request: Any, tmp_path: Path) -> CaseStore:
     return store
 
 
-@pytest.fixture(params=_databases())
+@pytest.fixture(params=DATABASES)
 def store(request: Any, tmp_path: Path) -> Iterator[CaseStore]:
     store = _store(request.param, request, tmp_path)
     yield store
@@ -94,7 +74,7 @@ class Shared:
     sessions: Any  # the registry, to look inside
 
 
-@pytest.fixture(params=[*_databases(), "redis"])
+@pytest.fixture(params=[*DATABASES, "redis"])
 def shared(request: Any, tmp_path: Path) -> Iterator[Shared]:
     if request.param != "redis":
         store = _store(request.param, request, tmp_path)

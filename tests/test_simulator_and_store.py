@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -14,36 +13,12 @@ from sim.world import Simulator
 from sim.world_file import FaultSpec, ReplySpec, SubjectSpec, WorldFile
 from store.cases import CaseStore, make_engine
 from store.migrate import upgrade
+from tests.support_databases import DATABASES
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
-def _databases() -> list[str]:
-    urls = ["sqlite"]
-    if os.environ.get("FNO_TEST_DATABASE_URL"):
-        urls.append("postgresql")
-    return urls
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    """A database of its own on the PostgreSQL CI points at, dropped afterwards: the
-    server outlives test runs, and each run starts from an empty schema."""
-    from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-
-    base = make_url(os.environ["FNO_TEST_DATABASE_URL"])
-    name = f"fno_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
-@pytest.fixture(params=_databases())
+@pytest.fixture(params=DATABASES)
 def engine(request, tmp_path):
     url = (
         f"sqlite:///{tmp_path / 'store.db'}"
