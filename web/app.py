@@ -112,35 +112,43 @@ _SERVER_ERRORS = {
         "This page cannot be shown right now: a service it needs did not answer.",
     ),
 }
-_TODO = (
+_WHAT_TO_DO = (  # the error page's advice
     "Try again in a minute. If you were sending a decision, open the case first to see "
     "whether it was recorded before you send it again. If this goes on, tell your "
     "administrator and quote the reference below."
 )
 
 
+def anonymous_page(templates: Environment, tz: tzinfo, base: str, template: str, **ctx: Any) -> str:
+    """``template`` rendered for nobody signed in (no session, no CSRF token, no
+    menu): the pages made outside a visit (``web.visits.render`` makes the others)."""
+    return templates.get_template(template).render(
+        base=base,
+        user=None,
+        username=None,
+        csrf="",
+        principal=None,
+        can_dashboard=False,
+        flash=None,
+        active="error",
+        tz_name=str(tz),
+        **ctx,
+    )
+
+
 def error_page(templates: Environment, tz: tzinfo, base: str, status: int, reference: str) -> bytes:
     title, code, what = _SERVER_ERRORS.get(status, _SERVER_ERRORS[503])
-    return (
-        templates.get_template("unavailable.html")
-        .render(
-            base=base,
-            user=None,
-            username=None,
-            csrf="",
-            principal=None,
-            can_dashboard=False,
-            flash=None,
-            active="error",
-            tz_name=str(tz),
-            title=title,
-            what=what,
-            todo=_TODO,
-            code=code,
-            reference=reference,
-        )
-        .encode()
-    )
+    return anonymous_page(
+        templates,
+        tz,
+        base,
+        "unavailable.html",
+        title=title,
+        what=what,
+        todo=_WHAT_TO_DO,
+        code=code,
+        reference=reference,
+    ).encode()
 
 
 class PlainServerErrors:
@@ -211,16 +219,11 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> HTML
     state = request.app.state.web
     errors = bounded_errors(exc.errors())
     fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in errors) or "the request"
-    html = state.templates.get_template("error.html").render(
-        base=str(request.scope.get("root_path", "")).rstrip("/"),
-        user=None,
-        username=None,
-        csrf="",
-        principal=None,
-        can_dashboard=False,
-        flash=None,
-        active="error",
-        tz_name=str(state.config.tz),
+    html = anonymous_page(
+        state.templates,
+        state.config.tz,
+        str(request.scope.get("root_path", "")).rstrip("/"),
+        "error.html",
         title="Not understood",
         detail=f"This request could not be read ({fields}). Go back and try again.",
     )
