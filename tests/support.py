@@ -529,12 +529,16 @@ def worker_env(
     }
 
 
-async def casework_awaiting(h: Any, kind: str) -> WorkflowHandle[Any, Any]:
-    """Start a Polish GBH case (through the harness's signed client) and move on
-    until its casework case awaits ``kind``."""
+async def casework_awaiting(
+    h: Any, kind: str, *, reply: ReplySpec | None = None, located_after_days: int | None = 1
+) -> WorkflowHandle[Any, Any]:
+    """Start a Polish case (through the harness's signed client) and move on until its
+    casework case awaits ``kind``: by default a GBH conviction and a subject located
+    after a day; ``reply`` for another answer from Poland, ``located_after_days=None``
+    for a subject never found."""
     event = custody_event(nationality="PL")
-    reply = ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="GBH")])
-    h.world(event, SubjectSpec(replies={"PL": reply}, located_after_days=1))
+    reply = reply or ReplySpec(after_days=1, convictions=[ConvictionSpec(offence="GBH")])
+    h.world(event, SubjectSpec(replies={"PL": reply}, located_after_days=located_after_days))
     encounter = await h.start(event)
     state = await until(encounter, lambda s: s.casework_id is not None, what="referral", skip=h.env)
     casework = h.client.get_workflow_handle(state.casework_id)

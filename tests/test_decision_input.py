@@ -14,9 +14,9 @@ from access.errors import CaseNotFound, DecisionRefused, NotPermitted
 from access.policy import case_ref, may_decide
 from identity.principal import Principal
 from models.decisions import DecisionRequest
-from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
+from sim.world_file import ConvictionSpec, ReplySpec
 from store.cases import REFUSALS_KEPT
-from tests.support import custody_event, harness, state_of, until
+from tests.support import casework_awaiting, harness, state_of
 
 HOSTILE = st.one_of(
     st.text(max_size=30),
@@ -78,17 +78,14 @@ async def test_malformed_and_hostile_decisions_are_refused_and_change_nothing(ts
     _DRAWN.clear()
     _draw()
     async with harness(ts_env, tmp_path) as h:
-        event = custody_event(nationality="PL")
         reply = ReplySpec(
             after_days=1,
             convictions=[ConvictionSpec(offence="ROBBERY")],
             certificate_purpose="immigration_deportation",
         )
-        h.world(event, SubjectSpec(replies={"PL": reply}, located_after_days=None))
-        encounter = await h.start(event)
-        state = await until(encounter, lambda s: s.casework_id is not None, skip=h.env)
-        casework = h.client.get_workflow_handle(state.casework_id)
-        await until(casework, lambda s: "subject_located" in s.awaiting, skip=h.env)
+        casework = await casework_awaiting(
+            h, "subject_located", reply=reply, located_after_days=None
+        )
         before = (await state_of(casework)).model_dump()
         timeline = len(before["timeline"])
         refusals = 0

@@ -19,17 +19,16 @@ from access.decisions import CASE_CLOSED, REFUSED_BY_CASE, request_for, send_dec
 from access.errors import DecisionRefused
 from access.reading import read_case, with_refusals
 from models.case import TimelineEntry
-from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
+from sim.world_file import ConvictionSpec, ReplySpec
 from store.cases import REFUSALS_KEPT, CaseStore
 from tests.support import (
     api_client,
     bearer,
-    custody_event,
+    casework_awaiting,
     harness,
     patient_policy,
     principal,
     state_of,
-    until,
 )
 from tests.support_databases import DATABASES, postgres_database
 
@@ -38,20 +37,18 @@ DETAIN = {"kind": "detention", "detain": True}  # not expected while the subject
 FLOOD = 1_000
 
 
+# A casework case awaiting ``subject_located``, the subject never found.
+ROBBERY_CERTIFIED = ReplySpec(
+    after_days=1,
+    convictions=[ConvictionSpec(offence="ROBBERY")],
+    certificate_purpose="immigration_deportation",
+)
+
+
 async def _awaiting_located(h):
-    """A casework case awaiting ``subject_located`` (the subject is never found)."""
-    event = custody_event(nationality="PL")
-    reply = ReplySpec(
-        after_days=1,
-        convictions=[ConvictionSpec(offence="ROBBERY")],
-        certificate_purpose="immigration_deportation",
+    return await casework_awaiting(
+        h, "subject_located", reply=ROBBERY_CERTIFIED, located_after_days=None
     )
-    h.world(event, SubjectSpec(replies={"PL": reply}, located_after_days=None))
-    encounter = await h.start(event)
-    state = await until(encounter, lambda s: s.casework_id is not None, skip=h.env)
-    casework = h.client.get_workflow_handle(state.casework_id)
-    await until(casework, lambda s: "subject_located" in s.awaiting, skip=h.env)
-    return casework
 
 
 async def _history_length(handle) -> int:
