@@ -5,6 +5,7 @@ credentials)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import tempfile
@@ -544,3 +545,17 @@ async def casework_awaiting(
     casework = h.client.get_workflow_handle(state.casework_id)
     await until(casework, lambda s: kind in s.awaiting, what=kind, skip=h.env)
     return casework
+
+
+def json_log_lines(text: str) -> list[dict[str, Any]]:
+    """The JSON lines of a process's log output (``FNO_LOG_FORMAT=json``), in order;
+    anything else (a banner, a traceback, a cut-off line) is skipped."""
+    lines = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                lines.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return lines

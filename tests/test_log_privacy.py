@@ -37,7 +37,7 @@ from temporalio.worker import Worker
 from models.case import Outcome
 from runtime.logs import REDACTED, PrivacyFilter, Vetted, configure_logging, get_logger
 from store.cases import CaseStore
-from tests.support import process_identity, worker_env
+from tests.support import json_log_lines, process_identity, worker_env
 from tests.support_chaos import ApiProcess, DevServer, Workers, free_port
 from tests.support_log_privacy import (
     PERSONAL,
@@ -61,17 +61,6 @@ DECISIONS: dict[str, dict[str, Any]] = {
     "deportation": {"decision": "deport"},
     "deportation_enforced": {"removed_on": "2026-01-05"},
 }
-
-
-def _json_lines(text: str) -> list[dict[str, Any]]:
-    lines = []
-    for line in text.splitlines():
-        if line.startswith("{"):
-            try:
-                lines.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return lines
 
 
 # --- what is searched for ------------------------------------------------------------
@@ -282,7 +271,7 @@ async def test_the_seed_cases_leave_no_personal_data_in_any_log(tmp_path: Path) 
     needles = personal_data(SEEDS, world)
     found = {name: occurrences(needles, lines) for name, lines in logs.items()}
     assert found == {"worker": [], "api": [], "server": [], "starter": []}
-    worker = _json_lines("\n".join(logs["worker"]))
+    worker = json_log_lines("\n".join(logs["worker"]))
     for case_id in outcomes:
         assert any(line.get("workflow_id") == case_id for line in worker), case_id
     timeline = [line for line in worker if line.get("event") == "case timeline entry"]
@@ -319,7 +308,7 @@ def test_free_text_fields_are_redacted_codes_and_ids_kept(json_logs, capsys) -> 
     get_logger("tests.privacy").error(
         "bad settings", error=Vetted("FNO_POLICY 'x' is not a policy"), other="Nowak"
     )
-    line, vetted = _json_lines(capsys.readouterr().err)[-2:]
+    line, vetted = json_log_lines(capsys.readouterr().err)[-2:]
     # Text a start-up call site vouches for passes; nothing else beside it does.
     assert vetted["error"] == "FNO_POLICY 'x' is not a policy" and vetted["other"] == REDACTED
     assert line["case_id"] == "casework-4b0131" and line["kind"] == "step"
@@ -339,7 +328,7 @@ def test_exceptions_are_logged_by_type_without_their_value(json_logs, capsys) ->
         logging.getLogger("tests.privacy.stdlib").exception("stdlib failure %s", "c-2")
     err = capsys.readouterr().err
     assert "Nowak" not in err and "120401" not in err
-    by_event = {line["event"]: line for line in _json_lines(err)}
+    by_event = {line["event"]: line for line in json_log_lines(err)}
     for event in ("structlog failure", "stdlib failure c-2"):
         line = by_event[event]
         assert line["error_type"] == "ValueError", line
@@ -407,7 +396,7 @@ async def test_a_workers_failure_lines_keep_ids_and_types_only(ts_env, json_logs
         await handle.terminate("test over")
     seen += capsys.readouterr().err
     assert "Nowak" not in seen and "120401" not in seen and "MURDER" not in seen
-    lines = _json_lines(seen)
+    lines = json_log_lines(seen)
     activity_failed = [
         x
         for x in lines
@@ -483,6 +472,6 @@ async def test_the_worker_logs_a_stuck_case_without_its_last_error(json_logs, ca
     finally:
         watch.cancel()
     err = capsys.readouterr().err
-    line = next(x for x in _json_lines(err) if x["event"] == "stuck case")
+    line = next(x for x in json_log_lines(err) if x["event"] == "stuck case")
     assert line["case_id"] == "casework-4b0131" and line["has_last_error"] is True
     assert "Nowak" not in err and "MURDER" not in err

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
 import uuid
@@ -33,6 +32,7 @@ from runtime.embedded import (
     test_server_path,
 )
 from runtime.logs import configure_logging, resolve_format
+from tests.support import json_log_lines
 from tests.support_logging_workflow import (
     LoggingWorkflow,
     log_in_activity,
@@ -162,18 +162,6 @@ def test_log_format_resolution() -> None:
         resolve_format("xml")
 
 
-def _json_lines(text: str) -> list[dict[str, object]]:
-    lines = []
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                lines.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return lines
-
-
 def test_stdlib_and_structlog_lines_share_the_json_format(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -182,7 +170,7 @@ def test_stdlib_and_structlog_lines_share_the_json_format(
     configure_logging("json", force=True)
     get_logger("tests.runtime").info("structlog line", case="C-1")
     logging.getLogger("tests.stdlib").warning("stdlib line %s", "formatted")
-    lines = _json_lines(capsys.readouterr().err)
+    lines = json_log_lines(capsys.readouterr().err)
     by_event = {line["event"]: line for line in lines}
     assert by_event["structlog line"]["case"] == "C-1"
     assert by_event["structlog line"]["level"] == "info"
@@ -215,7 +203,7 @@ async def test_lines_inside_activities_and_workflows_carry_their_identity(
             LoggingWorkflow.run, "m-1", id=workflow_id, task_queue=task_queue
         )
     assert result == "m-1"
-    lines = _json_lines(capsys.readouterr().err)
+    lines = json_log_lines(capsys.readouterr().err)
     by_event = {line["event"]: line for line in lines}
 
     for event, activity_name in [
