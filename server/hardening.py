@@ -40,6 +40,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from access.notifications import MAX_FILE_BYTES
+from api.codec_log_redaction import redact_codec_paths
 from models.event import MAX_EVENT_BYTES
 from models.json_input import JsonInputError, parse_json
 from runtime.logs import get_logger
@@ -69,9 +70,10 @@ _PARSE_AFTER_AUTH = ("/daily-files", "/codec/")
 
 
 def loggable(path: str) -> str:
-    """``path`` as a log line may show it: nothing after ``/codec/`` (a token may ride
-    there, on any path a client makes up)."""
-    return "/codec/<redacted>" if path.startswith("/codec/") else path
+    """``path`` as a log line may show it: nothing after ``/codec/`` but a bare
+    ``decode``/``encode`` (a token may ride there, on any path a client makes up, in
+    any case or percent-encoding) — the codec server's own rule."""
+    return redact_codec_paths(path)
 
 
 def body_limit_for(path: str, limits: Sequence[tuple[str, int]] = ROUTE_BODY_LIMITS) -> int:

@@ -543,6 +543,8 @@ async def test_an_unhandled_fault_is_a_500_without_its_text(tmp_path):
 def test_log_lines_of_refused_bodies_show_no_codec_token():
     assert loggable("/codec/eyJhbGciOi.secret.token/decode") == "/codec/<redacted>"
     assert loggable("/codec//decode") == "/codec/<redacted>"
+    assert loggable("/CODEC/eyJhbGciOi.secret/decode") == "/codec/<redacted>"
+    assert loggable("/codec%2Feyj.secret") == "/codec/<redacted>"
     assert loggable("/cases/casework-1/decisions") == "/cases/casework-1/decisions"
 
 
