@@ -616,7 +616,9 @@ async def test_a_start_copied_from_a_closed_cases_history_is_refused(ts_env, tmp
     async with harness(ts_env, tmp_path, run_worker=False) as h:
         event = custody_event(nationality="DE")
         h.world(event, SubjectSpec(replies={"DE": ReplySpec(after_days=0.001)}))
-        window = timedelta(seconds=1)
+        # JWT's iat is whole seconds and a busy machine delays the start: a window of
+        # a few seconds, still far shorter than the copy's wait below.
+        window = timedelta(seconds=4)
         async with h.running(interceptors=[checking(start_window=window)]):
             handle = await h.start(event, via_intake=True)
             await until(handle, lambda s: s.stage.name == "CLOSED", skip=ts_env)
