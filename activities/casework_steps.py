@@ -9,8 +9,10 @@ from __future__ import annotations
 import structlog
 from temporalio import activity
 
+from activities.certificates import convictions_in
 from activities.core import CoreActivities, as_of, refusals_surface
 from activities.gateways import Gateways
+from models.reference import offences as offence_table
 from models.steps import (
     CaseNote,
     CertificateDestruction,
@@ -39,9 +41,22 @@ class CaseworkActivities(CoreActivities):
     @activity.defn(name="check_offences_on_pnc")
     @refusals_surface
     def check_offences_on_pnc(self, q: PncOffencesQuery) -> PncOffencesAnswer:
-        return PncOffencesAnswer(
-            all_on_pnc=self.g.pnc.offences_on_record(q.subject_key, q.offences)
+        """Whether the serious offences (and any the table does not know) of the
+        certificates are on the PNC; cases recorded before the claim check name them."""
+        offences = q.offences or sorted(
+            {
+                c.offence
+                for document_id in q.document_ids
+                for c in convictions_in(
+                    self.store,
+                    document_id,
+                    case_id=q.case_id,
+                    why="disclosability check: are the overseas offences on the PNC",
+                )
+                if c.offence not in offence_table() or offence_table()[c.offence].serious
+            }
         )
+        return PncOffencesAnswer(all_on_pnc=self.g.pnc.offences_on_record(q.subject_key, offences))
 
     @activity.defn(name="note_on_cid")
     @refusals_surface
@@ -61,8 +76,20 @@ class CaseworkActivities(CoreActivities):
     @activity.defn(name="create_cid_case")
     @refusals_surface
     def create_cid_case(self, req: CidCaseCreation) -> CidCaseRef:
+        offences = req.offences or sorted(
+            {
+                c.offence
+                for document_id in req.certificate_ids
+                for c in convictions_in(
+                    self.store,
+                    document_id,
+                    case_id=req.case_id,
+                    why="CID case creation: overseas convictions information",
+                )
+            }
+        )
         ref, created = self.g.cid.create_case(
-            req.idempotency_key, req.subject_key, req.nationality, req.offences
+            req.idempotency_key, req.subject_key, req.nationality, offences
         )
         self.store.update_subject_case(
             req.subject_key,
@@ -71,7 +98,7 @@ class CaseworkActivities(CoreActivities):
             nationality=req.nationality,
             cid_ref=ref,
             encounter_ids=req.encounter_ids,
-            convictions=req.offences,
+            convictions=offences,
             justification="CID case created: case details and overseas convictions",
         )
         return CidCaseRef(cid_ref=ref, created=created)

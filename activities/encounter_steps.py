@@ -17,10 +17,10 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.certificates import claim_check, convictions_in
 from activities.core import CoreActivities, as_of, refusals_surface
-from activities.gateways import Gateways
-from models.case import ADD_REFERRAL_SIGNAL, CASEWORK_WORKFLOW, CertificateRef, ConvictionSummary
-from models.reference import offence
+from activities.gateways import ConvictionRecord, Gateways
+from models.case import ADD_REFERRAL_SIGNAL, CASEWORK_WORKFLOW, ConvictionSummary
 from models.steps import (
     AcroCheckRequest,
     AcroRequestRef,
@@ -125,26 +125,13 @@ class EncounterActivities(CoreActivities):
             role="system",
             justification=f"country reply to ACRO request {poll.request_ref}",
         )
-        summary = [
-            ConvictionSummary(
-                offence=c.offence,
-                serious=offence(c.offence).serious,
-                most_serious=offence(c.offence).most_serious,
-                recordable_on_pnc=c.recordable_on_pnc,
-                convicted_on=c.convicted_on,
-            )
-            for c in reply.convictions
-        ]
-        log.info("country reply received", country=reply.country, convictions=len(summary))
-        return ReplyPollResult(
-            certificate=CertificateRef(
-                document_id=document_id,
-                country=reply.country,
-                purpose=reply.purpose,
-                convictions=summary,
-                received_at=reply.replied_at,
-            )
+        certificate = claim_check(document_id, reply)
+        log.info(
+            "country reply received",
+            country=reply.country,
+            convictions=certificate.conviction_count,
         )
+        return ReplyPollResult(certificate=certificate)
 
     @activity.defn(name="send_chaser")
     @refusals_surface
@@ -155,10 +142,20 @@ class EncounterActivities(CoreActivities):
     @activity.defn(name="record_convictions_on_pnc")
     @refusals_surface
     def record_convictions_on_pnc(self, req: PncConvictions) -> PncConvictionsResult:
-        recordable = [c.offence for c in req.convictions if c.recordable_on_pnc]
+        # Cases recorded before the claim check sent the convictions; now they are read
+        # from the certificate in the case store.
+        convictions: list[ConvictionSummary] | list[ConvictionRecord] = req.convictions or (
+            convictions_in(
+                self.store,
+                req.document_id,
+                case_id=req.case_id,
+                why="overseas convictions to be recorded on the PNC",
+            )
+        )
+        recordable = [c.offence for c in convictions if c.recordable_on_pnc]
         self.g.pnc.record_convictions(req.idempotency_key, req.subject_key, req.pnc_id, recordable)
         return PncConvictionsResult(
-            recorded=len(recordable), not_recordable=len(req.convictions) - len(recordable)
+            recorded=len(recordable), not_recordable=len(convictions) - len(recordable)
         )
 
     @activity.defn(name="refer_to_criminal_casework")

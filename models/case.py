@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from models.event import CustodyEvent
 from models.policy import Policy
@@ -31,6 +31,7 @@ ENCOUNTER_WORKFLOW = "EncounterWorkflow"
 CASEWORK_WORKFLOW = "CriminalCaseworkWorkflow"
 ADD_REFERRAL_SIGNAL = "add_referral"
 CASEWORK_CONCLUDED_SIGNAL = "casework_concluded"
+SUBJECT_IN_CUSTODY_SIGNAL = "subject_in_custody"
 
 
 def casework_id_for(subject_key: str) -> str:
@@ -111,7 +112,8 @@ class Deadline(BaseModel):
 
 
 class ConvictionSummary(BaseModel):
-    """What triage needs of a conviction; the certificate itself stays in the case store."""
+    """A conviction as cases recorded before the claim check carried it (old histories
+    only: no workflow carries conviction detail any more, see ``CertificateRef``)."""
 
     offence: str
     serious: bool
@@ -121,18 +123,51 @@ class ConvictionSummary(BaseModel):
 
 
 class CertificateRef(BaseModel):
-    """Claim check for a country's reply held in the case store."""
+    """Claim check for a country's reply held in the case store.
+
+    It carries no conviction detail — no offence code, no date: the certificate's
+    content lives only in the case store (``store.cases.CaseStore``), read by the
+    activities that need it. Destroying the document (DOMAIN.md step 5) then leaves
+    nothing of it in any workflow's state or history. What a case decides on is here:
+    how many convictions, whether serious (by the offence table or an ACRO officer's
+    triage), and whether the certificate may be used (``disclosable``)."""
 
     document_id: str
     country: str
     purpose: Literal["criminal_proceedings", "immigration_deportation"]
-    convictions: list[ConvictionSummary] = Field(default_factory=list)
     received_at: datetime
+    conviction_count: int = 0
+    serious: bool = Field(default=False, description="Serious offending: refer to CC.")
+    most_serious: bool = Field(default=False, description="Offences of the most serious nature.")
+    needs_triage: bool = Field(
+        default=False,
+        description="An offence the table does not know, or marks borderline: an ACRO "
+        "officer decides whether it is serious.",
+    )
+    details_missing: bool = Field(
+        default=False,
+        description="The reply lacks the nature of a serious offence (its sentence): "
+        "further details are asked of the country.",
+    )
+    disclosable: bool | None = Field(
+        default=None,
+        description="May be used for deportation (immigration purpose, or offences on the "
+        "PNC); None until checked by CC Workflow.",
+    )
     destroyed: bool = False
+    convictions: list[ConvictionSummary] = Field(
+        default_factory=list,
+        description="Filled only in histories recorded before the claim check; never now.",
+    )
 
-    @property
-    def serious(self) -> bool:
-        return any(c.serious for c in self.convictions)
+    @model_validator(mode="after")
+    def _flags_of_an_old_payload(self) -> CertificateRef:
+        # A reply recorded before the claim check listed its convictions and had no flags.
+        if self.convictions and "conviction_count" not in self.model_fields_set:
+            self.conviction_count = len(self.convictions)
+            self.serious = any(c.serious for c in self.convictions)
+            self.most_serious = any(c.most_serious for c in self.convictions)
+        return self
 
 
 class CountryCheck(BaseModel):
@@ -193,6 +228,15 @@ class EncounterState(CaseView):
     referred_countries: list[str] = Field(default_factory=list)
 
 
+class InCustody(BaseModel):
+    """A new custody event for a subject with an open Criminal Casework case: the
+    subject is located, in custody at ``force`` since ``since`` (DOMAIN.md step 7)."""
+
+    encounter_id: str
+    force: str
+    since: datetime
+
+
 class CaseResult(BaseModel):
     case_id: str
     outcome: Outcome | None
@@ -234,6 +278,12 @@ class CaseworkState(CaseView):
         default=None, description="Their stable identity, when the front door gave one."
     )
     director_approved: bool | None = None
+    in_custody: InCustody | None = Field(
+        default=None, description="The latest custody event that located the subject."
+    )
+    custody_events_seen: list[str] = Field(
+        default_factory=list, description="Encounters that told this case of a custody."
+    )
 
 
 class EncounterInput(BaseModel):

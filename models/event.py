@@ -130,6 +130,17 @@ class Subject(_Text):
         return subject_key_for(basis, secret)
 
 
+Whereabouts = Literal[
+    "in_police_custody", "remanded", "serving_sentence", "address_known", "unknown"
+]
+KNOWN_WHEREABOUTS: tuple[Whereabouts, ...] = (
+    "in_police_custody",
+    "remanded",
+    "serving_sentence",
+    "address_known",
+)
+
+
 class CustodyEvent(_Text):
     """A foreign national in police custody, or a victim or witness."""
 
@@ -152,6 +163,13 @@ class CustodyEvent(_Text):
     )
     subject: Subject
     requesting_officer: Officer
+    whereabouts: Whereabouts | None = Field(
+        default=None,
+        description="Where the subject is now, when known: in police custody, remanded, "
+        "serving a sentence, or at a known address. 'unknown' or left out: not known "
+        "(Criminal Casework then asks NBTC whether they left the UK, and if not adds a "
+        "wanted/missing marker and tasks ICE).",
+    )
 
     @field_validator("encountered_at")
     @classmethod
@@ -176,6 +194,9 @@ class CustodyEvent(_Text):
         The custody reference is kept as sent (upper-cased: custody systems do not
         distinguish case), so "CU/1" and "CU-1" stay two cases."""
         return f"{ENCOUNTER_PREFIX}{self.force}-{self.custody_reference.upper()}"
+
+    def whereabouts_known(self) -> bool:
+        return self.whereabouts in KNOWN_WHEREABOUTS
 
     def target_countries(self) -> list[str]:
         return [self.subject.nationality, *dict.fromkeys(self.subject.other_countries)]

@@ -68,7 +68,11 @@ class PncConvictions(Step):
     subject_key: str
     pnc_id: str | None
     document_id: str
-    convictions: list[ConvictionSummary]
+    convictions: list[ConvictionSummary] = Field(
+        default_factory=list,
+        description="Sent only by cases recorded before the claim check; the activity now "
+        "reads the certificate (``document_id``) from the case store.",
+    )
 
 
 class PncConvictionsResult(BaseModel):
@@ -79,7 +83,12 @@ class PncConvictionsResult(BaseModel):
 class PncOffencesQuery(BaseModel):
     case_id: str
     subject_key: str
-    offences: list[str]
+    offences: list[str] = Field(
+        default_factory=list, description="Sent only by cases recorded before the claim check."
+    )
+    document_ids: list[str] = Field(
+        default_factory=list, description="The certificates whose offences are looked for."
+    )
 
 
 class PncOffencesAnswer(BaseModel):
@@ -102,7 +111,11 @@ class CidCaseCreation(Step):
     nationality: str
     encounter_ids: list[str]
     certificate_ids: list[str]
-    offences: list[str]
+    offences: list[str] = Field(
+        default_factory=list,
+        description="Sent only by cases recorded before the claim check; the activity now "
+        "reads the disclosable certificates (``certificate_ids``) from the case store.",
+    )
 
 
 class CidCaseRef(BaseModel):

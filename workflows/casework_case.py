@@ -20,9 +20,12 @@ with workflow.unsafe.imports_passed_through():
     from models import search
     from models.case import (
         ADD_REFERRAL_SIGNAL,
+        SUBJECT_IN_CUSTODY_SIGNAL,
         CaseworkState,
         CertificateRef,
+        InCustody,
         Referral,
+        Stage,
     )
     from models.decisions import (
         DecisionRequest,
@@ -46,6 +49,21 @@ class CaseworkCase(AcroCase):
 
     kind = "casework"
     s: CaseworkState
+
+    @workflow.signal(name=SUBJECT_IN_CUSTODY_SIGNAL)
+    def subject_in_custody(self, seen: InCustody) -> None:
+        """A custody event for this subject: located, in custody at a force since a time
+        (DOMAIN.md step 7). Told once per encounter; a closed case takes nothing."""
+        if self.s.stage is Stage.CLOSED or seen.encounter_id in self.s.custody_events_seen:
+            return
+        self.s.custody_events_seen.append(seen.encounter_id)
+        self.s.in_custody = seen
+        self.record(
+            "step",
+            f"Located: in custody at {seen.force} since {seen.since:%Y-%m-%d %H:%M %Z}",
+            encounter_id=seen.encounter_id,
+            located_by="custody_event",
+        )
 
     @workflow.signal(name=ADD_REFERRAL_SIGNAL)
     def add_referral(self, referral: Referral) -> None:
@@ -115,6 +133,8 @@ class CaseworkCase(AcroCase):
 
     @property
     def serious_offences(self) -> list[str]:
+        """Offence codes of certificates recorded before the claim check (old histories
+        replay with them); empty for every certificate since."""
         return sorted({v.offence for c in self.certificates for v in c.convictions if v.serious})
 
     # --- what a decision must meet --------------------------------------------------------

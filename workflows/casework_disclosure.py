@@ -100,7 +100,8 @@ class Disclosability(CaseworkCase):
                 what="Destroying the non-disclosable certificate",
             )
             cert.destroyed = True
-            cert.convictions = []  # nothing of it is used for a decision
+            cert.disclosable = False
+            cert.convictions = []  # (old histories) nothing of it is used for a decision
             self.record("step", "Non-disclosable certificate destroyed", document=cert.document_id)
 
     async def is_disclosable(self) -> bool:
@@ -114,6 +115,7 @@ class Disclosability(CaseworkCase):
                 case_id=self.s.case_id,
                 subject_key=self.s.subject_key,
                 offences=self.serious_offences,
+                document_ids=[c.document_id for c in self.certificates],
             ),
             what="PNC check of the overseas offences",
         )

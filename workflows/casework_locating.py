@@ -90,16 +90,13 @@ class Locating(CaseworkCase):
         return answer.left_uk
 
     async def left_uk(self) -> None:
-        most_serious = sorted(
-            {v.offence for c in self.certificates for v in c.convictions if v.most_serious}
-        )
-        if not most_serious:
+        if not any(c.most_serious for c in self.certificates):
             return
         self.set_stage(Stage.EXCLUSION_CONSULTATION)
         self.record(
             "step",
-            f"Offences of the most serious nature ({', '.join(most_serious)}): exclusion to be "
-            "considered with a senior caseworker",
+            "Offences of the most serious nature: exclusion to be considered with a senior "
+            "caseworker",
         )
         req = await self.next_decision("exclusion_consultation")
         assert isinstance(req.decision, ExclusionConsultation)

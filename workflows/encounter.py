@@ -255,7 +255,7 @@ class EncounterWorkflow(CountryChecks):
 
     # --- step 4: triage ------------------------------------------------------------------
     async def triage(self, cert: CertificateRef) -> None:
-        if not cert.convictions:
+        if not cert.conviction_count:
             return
         self.s.convictions_found = True
         subject = self.s.event.subject
@@ -268,7 +268,6 @@ class EncounterWorkflow(CountryChecks):
                 subject_key=self.s.subject_key,
                 pnc_id=subject.pnc_id,
                 document_id=cert.document_id,
-                convictions=cert.convictions,
             ),
             what="Recording overseas convictions on the PNC",
         )
@@ -298,10 +297,12 @@ class EncounterWorkflow(CountryChecks):
         )
         self.s.casework_id = casework_id
         self.s.referred_countries.append(cert.country)
-        offences = ", ".join(sorted({c.offence for c in cert.convictions if c.serious}))
+        # No offence named: the certificate may yet be found non-disclosable and
+        # destroyed, and nothing of it may linger in the case.
         self.record(
             "step",
-            f"Serious offending ({offences}): referred to Criminal Casework",
+            f"Serious offending on the certificate from {cert.country}: "
+            "referred to Criminal Casework",
             casework_id=casework_id,
         )
 

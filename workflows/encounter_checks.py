@@ -185,7 +185,7 @@ class CountryChecks(AcroCase):
         self.record(
             "reply",
             f"{'Late reply' if late else 'Reply'} from {country(c.country).name}: "
-            + (f"{len(cert.convictions)} conviction(s)" if cert.convictions else "no trace"),
+            + (f"{cert.conviction_count} conviction(s)" if cert.conviction_count else "no trace"),
             country=c.country,
             document_id=cert.document_id,
         )

@@ -1,0 +1,43 @@
+"""A country's certificate, read from the case store by the activities that need its
+convictions: workflows carry only its claim check (``models.case.CertificateRef``),
+never an offence code or a date, so destroying the document leaves nothing behind.
+
+Each read is a consultation in the access log, under the case, with its purpose.
+"""
+
+from __future__ import annotations
+
+from activities.gateways import ConvictionRecord, CountryReply
+from models.case import CertificateRef
+from models.reference import offences
+from store.cases import CaseStore
+
+
+def convictions_in(
+    store: CaseStore, document_id: str, *, case_id: str, why: str
+) -> list[ConvictionRecord]:
+    """The certificate's convictions; none once it has been destroyed."""
+    content = store.read_document(document_id, actor=case_id, role="system", justification=why)
+    if content is None:
+        return []
+    return CountryReply.model_validate(content).convictions
+
+
+def claim_check(document_id: str, reply: CountryReply) -> CertificateRef:
+    """What a case may know of a stored reply: counts and flags, no conviction detail.
+
+    Triage by the offence table (``models.reference``): serious when any offence is
+    serious; an offence the table does not know is left to an ACRO officer
+    (``needs_triage``), never a fault."""
+    table = offences()
+    known = [table[c.offence] for c in reply.convictions if c.offence in table]
+    return CertificateRef(
+        document_id=document_id,
+        country=reply.country,
+        purpose=reply.purpose,
+        received_at=reply.replied_at,
+        conviction_count=len(reply.convictions),
+        serious=any(o.serious for o in known),
+        most_serious=any(o.most_serious for o in known),
+        needs_triage=len(known) < len(reply.convictions),
+    )
