@@ -4,7 +4,6 @@ statutory policy: real deadlines in working days, skipped, never slept through."
 from __future__ import annotations
 
 import json
-
 from datetime import timedelta
 
 from models.case import Outcome, Stage
