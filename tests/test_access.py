@@ -60,11 +60,17 @@ async def test_each_kind_of_access_is_logged_once_with_actor_and_justification(t
         "collection": 3,  # the custody event, the certificate, the immigration certificate
         "disclosure": 2,  # identity data to Romania, twice (criminal, then immigration)
         "alteration": 2,  # CID case record, calendar event
-        "consultation": 1,
+        # Sam's read, and the case process's reads of the certificates (to record them on
+        # the PNC, to check them there, to create the CID case).
+        "consultation": 4,
         "decision": 1,
         "erasure": 1,  # the non-disclosable certificate
     }
-    by_action = {e.action: e for e in entries}
+    by_action = {
+        e.action: e for e in entries if not (e.action == "consultation" and e.role == "system")
+    }
+    process_reads = [e for e in entries if e.action == "consultation" and e.role == "system"]
+    assert len(process_reads) == 3 and all(e.document_id for e in process_reads)
     assert (by_action["consultation"].actor, by_action["consultation"].justification) == (
         "Sam Jones",
         "prepare detention review",
