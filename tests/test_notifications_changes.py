@@ -271,3 +271,34 @@ def test_the_simulator_changes_only_what_it_is_asked_to():
         }
         for c in parsed.changes:
             assert earlier[c.amends_record_id]["pnc_id"] == c.pnc_id
+
+
+async def test_a_change_left_without_a_workflow_is_started_by_the_reconciliation(ts_env, tmp_path):
+    """The intake recorded a file with an amendment, then died before starting its
+    notifications: the reconciliation starts it with its kind, link and deadline."""
+    async with harness(ts_env, tmp_path) as h:
+        now = await h.now()
+        recorded = now - timedelta(hours=5)
+        original = {**conviction(["HU"], recorded), "record_id": "50-000001"}
+        change = amendment(original, now - timedelta(hours=4), change="deleted")
+        h.store.ingest(
+            parse_daily_file(daily_file(50, recorded.date(), [original, change])),
+            secret=LOCAL_SUBJECT_KEY_SECRET,
+            due_days=28,
+            day_seconds=86_400,
+            source="test",
+            now=now - timedelta(hours=2),
+        )
+        first_id = notification_id_for(original_key(original), "HU")
+        report = await h.reconcile()
+        await all_closed(h, skip=h.env)
+        [follow_up] = [r for r in h.store.notifications(now=now) if r.notification_id != first_id]
+        state = await h.state(follow_up.notification_id)
+    assert report.started.started == 2
+    assert (state.kind, state.amends_notification_id) == ("deletion", first_id)
+    assert state.due_at == follow_up.due_at == notification_due(change_at(change), 28, 86_400)
+    assert follow_up.outcome == Outcome.NOTIFICATION_ACKNOWLEDGED.value
+
+
+def change_at(record: dict) -> datetime:
+    return datetime.fromisoformat(record["recorded_at"])
