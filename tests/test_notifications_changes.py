@@ -145,6 +145,7 @@ async def test_an_amended_conviction_is_notified_again_once_to_each_state(ts_env
         follow_ups = {r.country: r for r in rows if r.notification_id not in firsts.values()}
         states = {c: await h.state(r.notification_id) for c, r in follow_ups.items()}
         sent = h.sim.per_subject("notification_sent")
+        listed = listed_notifications(h.store, SUPERVISOR, now=await h.now(), country="PL")
         message = json.loads(
             h.case_store.document(
                 f"notification-message-{follow_ups['PL'].notification_id}"
@@ -165,6 +166,11 @@ async def test_an_amended_conviction_is_notified_again_once_to_each_state(ts_env
         assert row.outcome == Outcome.NOTIFICATION_ACKNOWLEDGED.value
     # Every notification, first and follow-up, sent exactly once.
     assert sorted(sent.values()) == [1] * 4 and set(sent) == {r.notification_id for r in rows}
+    # The listing (GET /notifications) shows the kind and the link.
+    assert sorted((r.kind, r.amends_notification_id or "") for r in listed) == [
+        ("amendment", firsts["PL"]),
+        ("conviction", ""),
+    ]
     assert message["amends_uk_reference"] == firsts["PL"]
     assert message["change"]["kind"] == "amendment"
     assert message["conviction"]["offences"][0]["sentence"] == "Conditional discharge"
