@@ -14,13 +14,26 @@ from store.cases import CaseStore
 
 
 def convictions_in(
-    store: CaseStore, document_id: str, *, case_id: str, why: str
+    store: CaseStore, document_id: str, *, case_id: str, why: str, step: str
 ) -> list[ConvictionRecord]:
-    """The certificate's convictions; none once it has been destroyed."""
-    content = store.read_document(document_id, actor=case_id, role="system", justification=why)
-    if content is None:
+    """The certificate's convictions; none once it has been destroyed. The read is
+    logged once per ``step`` (the step's idempotency key): a retried activity reads
+    again, and that is the same consultation."""
+    doc = store.document(document_id)
+    if doc is None:
+        raise KeyError(f"no document {document_id!r}")
+    store.log(
+        actor=case_id,
+        role="system",
+        action="consultation",
+        case_id=doc.case_id,
+        document_id=document_id,
+        justification=why,
+        act_key=f"consultation:{step}:{document_id}",
+    )
+    if doc.content is None:
         return []
-    return CountryReply.model_validate(content).convictions
+    return CountryReply.model_validate_json(doc.content).convictions
 
 
 def claim_check(document_id: str, reply: CountryReply) -> CertificateRef:

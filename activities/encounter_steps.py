@@ -150,6 +150,7 @@ class EncounterActivities(CoreActivities):
                 req.document_id,
                 case_id=req.case_id,
                 why="overseas convictions to be recorded on the PNC",
+                step=req.idempotency_key,
             )
         )
         recordable = [c.offence for c in convictions if c.recordable_on_pnc]
