@@ -28,6 +28,8 @@ from models.reference import (
 )
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
+    api_client,
+    bearer,
     custody_event,
     decide,
     decision,
@@ -64,8 +66,29 @@ async def test_an_unknown_offence_reaches_an_acro_officer_then_is_referred(ts_en
         assert check.triage == "awaiting" and check.certificate.needs_triage
         # The case holds no conviction detail: the officer reads the stored certificate.
         assert "HOOLIGANISM" not in state.model_dump_json()
-        stored = json.loads(h.store.document(check.certificate.document_id).content)
-        assert [c["offence"] for c in stored["convictions"]] == ["HOOLIGANISM_AGGRAVATED"]
+        # The officer reads it through the API (a logged consultation); a police
+        # officer, who reads the encounter redacted, may not.
+        document_id = check.certificate.document_id
+        async with api_client(h.client, h.store) as http:
+            read = await http.get(
+                f"/certificates/{document_id}",
+                headers=bearer("acro_officer", "Ash Patel", X_Reason="triage of the reply"),
+            )
+            police = await http.get(
+                f"/certificates/{document_id}",
+                headers=bearer("police_officer", force="hampshire", X_Reason="curious"),
+            )
+        assert read.status_code == 200, read.text
+        body = read.json()
+        assert body["case_id"] == state.case_id and not body["destroyed"]
+        assert [c["offence"] for c in body["content"]["convictions"]] == ["HOOLIGANISM_AGGRAVATED"]
+        assert police.status_code == 403
+        reads = [
+            (e.subject, e.document_id)
+            for e in h.store.access_log(state.case_id)
+            if e.action == "consultation" and e.role == "acro_officer"
+        ]
+        assert reads == [("local:ash-patel", document_id)]
 
         # A caseworker may not triage: refused by role, nothing changes.
         with pytest.raises(WorkflowUpdateFailedError):
