@@ -6,7 +6,9 @@ requesting officer (10 working days, else closed as insufficient data); the
 country's reply is awaited with deadlines and chasers, then closed as no response
 (a late reply is still acted on); each reply is triaged — no trace, convictions
 recorded on the PNC, or serious offending referred to Criminal Casework, whose
-outcome this case then takes.
+outcome this case then takes. A reply the offence table cannot classify is triaged by
+an ACRO officer, and a serious one lacking the nature of its offences waits for
+further details from the country (``workflows.encounter_triage``).
 """
 
 from __future__ import annotations
