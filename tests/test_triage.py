@@ -226,6 +226,17 @@ async def test_further_details_that_never_come_are_chased_then_the_referral_goes
         )
         h.world(event, SubjectSpec(replies={"PL": reply}))
         handle = await h.start(event)
+        waiting = await until(
+            handle,
+            lambda s: s.stage is Stage.AWAITING_FURTHER_DETAILS,
+            what="further details wait",
+            skip=h.env,
+        )
+        # A wait on the country: a deadline, nobody's decision.
+        assert [d.due_at for d in waiting.deadlines] == [
+            waiting.checks["PL"].further_details_due_at
+        ]
+        assert waiting.awaiting == [] and waiting.awaiting_role == []
         state = await until(
             handle, lambda s: s.casework_id is not None, what="referral", skip=h.env
         )
