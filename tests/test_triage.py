@@ -5,6 +5,7 @@ country (the Romanian seed case, seed 001). Real worker, time-skipping server.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -39,8 +40,11 @@ from tests.support import (
     state_of,
     until,
 )
+from tests.support_web import browserless, csrf_of, sign_in, web_config
+from web.auth import Directory, User, UsersFile, hash_password
 
 ACRO = ("Ash Patel", "acro_officer")
+ASH_PASSWORD = "ash-password-12"
 ROOT = Path(__file__).parent.parent
 
 
@@ -358,3 +362,42 @@ def test_the_worker_refuses_to_start_with_a_bad_table(tmp_path):
     )
     assert done.returncode == 2, done.stderr[-2000:]
     assert str(path) in done.stdout + done.stderr
+
+
+async def test_an_acro_officer_triages_in_the_web_app(ts_env, tmp_path):
+    users = UsersFile(
+        purposes={"acro_officer": "ACRO triage of a country's reply"},
+        users={
+            "ash": User(
+                name="Ash Patel", role="acro_officer", password_hash=hash_password(ASH_PASSWORD)
+            )
+        },
+    )
+    config = dataclasses.replace(web_config(), directory=Directory.of(users))
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="PL")
+        unknown = ConvictionSpec(offence="NOT_IN_THE_TABLE", sentence="fine")
+        h.world(event, SubjectSpec(replies={"PL": ReplySpec(after_days=1, convictions=[unknown])}))
+        handle = await h.start(event)
+        await awaiting_triage(h, handle)
+        async with browserless(h.client, h.store, config=config) as http:
+            await sign_in(http, "ash", ASH_PASSWORD)
+            page = await http.get(
+                f"/web/cases/{event.case_id()}", params={"purpose": "ACRO triage"}
+            )
+            answer = await http.post(
+                f"/web/cases/{event.case_id()}/decisions",
+                data={
+                    "kind": "triage",
+                    "f.serious": "false",
+                    "reason": "a fine for a minor matter",
+                    "csrf_token": csrf_of(page.text),
+                },
+            )
+        result = await handle.result()
+        state = await state_of(handle)
+    assert page.status_code == 200 and 'value="triage"' in page.text
+    assert answer.status_code < 400, answer.text
+    assert result.outcome is Outcome.NOT_SERIOUS
+    [made] = decisions_of(state, "triage")
+    assert (made.actor, made.role) == ACRO
