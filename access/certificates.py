@@ -6,13 +6,24 @@ the content is in the case store. Shown to a person who may read the case in ful
 certificate), each certificate read is a consultation of that document in the access
 log, under the proven person, with the case read's purpose. A destroyed certificate
 has nothing left to show.
+
+``read_certificate`` (``GET /certificates/{document_id}``) serves one certificate to a
+person who may read its case in full: an ACRO officer triaging a reply, a caseworker;
+a police officer (redacted encounters) is refused before anything is looked up.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+import asyncio
+import json
+from typing import Any
 
+from pydantic import BaseModel
+from temporalio.client import Client
+
+from access.errors import AccessRefused, CaseNotFound, NotPermitted
 from access.kinds import CaseState
+from access.policy import READ, Access, require_read, resolve_case
 from activities.gateways import CountryReply
 from identity.principal import Principal
 from models.case import CaseworkState, CertificateRef, EncounterState
@@ -66,3 +77,42 @@ def convictions_shown(
             for c in reply.convictions
         ]
     return shown
+
+
+async def read_certificate(
+    client: Client, store: CaseStore, document_id: str, principal: Principal, reason: str | None
+) -> dict[str, Any]:
+    if Access.FULL not in READ.get(principal.role, {}).values():
+        # Before anything is looked up: no answer says whether the document exists.
+        raise NotPermitted("your role reads no certificate", "not_permitted")
+    purpose = (reason or "").strip() or (principal.reason or "").strip()
+    if not purpose:
+        raise AccessRefused(
+            "State the purpose of this read: reading a certificate is logged with its "
+            "justification (the X-Reason header)."
+        )
+    row = await asyncio.to_thread(store.document, document_id)
+    if row is None or not row.kind.startswith("acro_"):
+        raise CaseNotFound(f"no certificate {document_id!r}")
+    ref = await resolve_case(client, row.case_id, principal)
+    if require_read(principal, ref) is not Access.FULL:
+        raise NotPermitted("your role reads this case without its certificates", "redacted")
+    await asyncio.to_thread(
+        store.log,
+        actor=principal.name,
+        role=principal.role,
+        action="consultation",
+        case_id=row.case_id,
+        justification=purpose,
+        document_id=document_id,
+        subject=principal.subject,
+    )
+    return {
+        "document_id": row.id,
+        "case_id": row.case_id,
+        "kind": row.kind,
+        "country": row.country,
+        "purpose": row.purpose,
+        "destroyed": row.content is None,
+        "content": None if row.content is None else json.loads(row.content),
+    }

@@ -69,6 +69,9 @@ class Stage(StrEnum):
     NOTIFICATION_AWAITING_ACK = "Conviction notification sent – awaiting acknowledgement"
     NOTIFICATION_ESCALATED = "Conviction notification – escalated to a senior caseworker"
     CLOSED = "Closed"
+    # issue 20 (h2): triage of a reply by an ACRO officer, further details from a country
+    AWAITING_ACRO_TRIAGE = "Reply to be triaged by an ACRO officer – serious or not"
+    AWAITING_FURTHER_DETAILS = "Further details about the offences requested from the country"
 
 
 class Outcome(StrEnum):
@@ -192,6 +195,14 @@ class CountryCheck(BaseModel):
     required_fields: list[str] = Field(default_factory=list)
     missing_fields: list[str] = Field(default_factory=list)
     certificate: CertificateRef | None = None
+    # issue 20 (h2): an ACRO officer's triage of the reply, further details asked of
+    # the country (workflows.encounter_triage); None: not needed.
+    triage: Literal["awaiting", "serious", "not_serious"] | None = None
+    triage_due_at: datetime | None = None
+    further_details: Literal["requested", "received", "not_received"] | None = None
+    further_details_ref: str | None = None
+    further_details_due_at: datetime | None = None
+    further_details_chasers: int = 0
 
 
 class CaseView(BaseModel):

@@ -100,6 +100,22 @@ class NotificationEscalation(_Kind):
     )
 
 
+# issue 20 (h2) ---------------------------------------------------------------------
+class TriageDecision(_Kind):
+    """An ACRO officer triages a country's reply the offence table cannot classify (an
+    offence it does not know, or marks borderline), having read the certificate:
+    serious offending is referred to Criminal Casework; otherwise the convictions are
+    recorded on the PNC and the check closes as not serious. The reason is recorded."""
+
+    kind: Literal["triage"] = "triage"
+    serious: bool = Field(description="Serious offending: refer to Criminal Casework.")
+    most_serious: bool = Field(
+        default=False,
+        description="Of the most serious nature (exclusion considered if the subject has "
+        "left the UK); only with serious.",
+    )
+
+
 Decision = Annotated[
     IdentityDataSupplied
     | ExclusionConsultation
@@ -110,7 +126,8 @@ Decision = Annotated[
     | AdministrativeRemovalReferral
     | DeportationEnforced
     | ResumeAfterFault
-    | NotificationEscalation,
+    | NotificationEscalation
+    | TriageDecision,
     Field(discriminator="kind"),
 ]
 
@@ -126,6 +143,7 @@ ROLES_FOR: dict[str, tuple[Role, ...]] = {
     "deportation_enforced": ("ice_officer", "caseworker", "senior_caseworker"),
     "resume_after_fault": ("caseworker", "senior_caseworker"),
     "notification_escalation": ("senior_caseworker",),
+    "triage": ("acro_officer",),  # issue 20 (h2)
 }
 
 

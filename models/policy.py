@@ -52,6 +52,15 @@ class Policy(BaseModel):
     stage1_days_other: int = Field(default=10, ge=1)
     # Long life: continue-as-new when the server suggests it or at this length.
     continue_as_new_after_events: int = Field(default=2_000, ge=50)
+    # issue 20 (h2): step 4, an ACRO officer triages a reply the offence table cannot
+    # classify within this many working days (then the case is listed as overdue); a
+    # serious reply lacking the nature of an offence: further details asked of the
+    # country, polled this often, chased once the working days pass, then the referral
+    # goes on with what is known.
+    acro_triage_working_days: int = Field(default=2, ge=1)
+    further_details_working_days: int = Field(default=10, ge=1)
+    further_details_poll_days: float = Field(default=1, gt=0)
+    further_details_max_chasers: int = Field(default=1, ge=0)
 
     def days(self, n: float) -> timedelta:
         return timedelta(seconds=n * self.day_seconds)

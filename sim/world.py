@@ -34,8 +34,9 @@ from activities.gateways import (
     PermanentGatewayError,
     TransientGatewayError,
 )
-from models.reference import countries, offences
+from models.reference import countries
 from runtime.config import local_subject_key_secret
+from sim.further_details import FurtherDetailsSimulator, described
 from sim.tables import SimCertificate, SimEffect, record_effect_once
 from sim.world_file import (
     ReplySpec,
@@ -47,7 +48,7 @@ from sim.world_file import (
 )
 
 
-class Simulator:
+class Simulator(FurtherDetailsSimulator):
     """Implements every gateway of ``activities.gateways`` against a simulated world."""
 
     def __init__(
@@ -199,7 +200,7 @@ class Simulator:
                     convictions=[
                         ConvictionRecord(
                             offence=c.offence,
-                            description=offences()[c.offence].description,
+                            description=described(c.offence, c.description),
                             convicted_on=c.convicted_on,
                             sentence=c.sentence,
                             recordable_on_pnc=c.recordable_on_pnc,

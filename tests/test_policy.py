@@ -96,6 +96,7 @@ EXPECTED_DECIDE: dict[tuple[str, str], set[str]] = {
     ("senior_caseworker", "notification"): {"notification_escalation", "resume_after_fault"},
     ("ice_officer", "casework"): {"subject_located", "deportation_enforced"},
     ("director", "casework"): {"director_approval"},
+    ("acro_officer", "encounter"): {"triage"},
 }
 CASE_IDS = {
     "encounter": {FORCE: f"encounter-{FORCE}-CU-7", OTHER: f"encounter-{OTHER}-CU-7"},

@@ -9,3 +9,7 @@ An ID, once released, is never renamed or reused.
 from __future__ import annotations
 
 # issue 20 (casework as it really starts) --------------------------------------------
+# h2: a reply with an offence the table does not know (or marks borderline) waits for an
+# ACRO officer's triage. Cases started on the claim-check code closed such a reply as
+# not serious at once; their histories replay on that path.
+ACRO_TRIAGE = "issue-20-acro-triage"
