@@ -59,7 +59,9 @@ async def test_each_kind_of_access_is_logged_once_with_actor_and_justification(t
     assert kinds == {
         "collection": 3,  # the custody event, the certificate, the immigration certificate
         "disclosure": 2,  # identity data to Romania, twice (criminal, then immigration)
-        "alteration": 2,  # CID case record, calendar event
+        # CID case record, calendar event, the country's further details (no sentence was
+        # given) merged into the certificate
+        "alteration": 3,
         # Sam's read, and the case process's reads of the certificates (to record them on
         # the PNC, to check them there, to create the CID case).
         "consultation": 4,
