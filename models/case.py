@@ -69,6 +69,8 @@ class Stage(StrEnum):
     NOTIFICATION_AWAITING_ACK = "Conviction notification sent – awaiting acknowledgement"
     NOTIFICATION_ESCALATED = "Conviction notification – escalated to a senior caseworker"
     CLOSED = "Closed"
+    # issue 20 (h4)
+    ICE_TASKING_REVIEW = "ICE tasking ended – caseworker to decide: liable to deport or extend"
 
 
 class Outcome(StrEnum):
@@ -283,6 +285,17 @@ class CaseworkState(CaseView):
     )
     custody_events_seen: list[str] = Field(
         default_factory=list, description="Encounters that told this case of a custody."
+    )
+    # issue 20 (h4)
+    whereabouts: str | None = Field(
+        default=None,
+        description="Where the subject was at step 7 when known (the latest referral's, "
+        "or 'in_police_custody' from a custody event); None: not known (NBTC, marker, ICE).",
+    )
+    overdue: list[str] = Field(
+        default_factory=list,
+        description="Deadlines passed with nothing done: each told on the timeline, left "
+        "standing (the overdue listing shows it) and open to senior caseworkers.",
     )
 
 
