@@ -259,3 +259,59 @@ async def test_a_subject_serving_a_sentence_gets_the_longer_stage1_window(ts_env
     [window] = case.deadlines
     served = [e for e in case.timeline if e.kind == "step"][-1].at
     assert round((window.due_at - served) / timedelta(days=1)) == 20
+
+
+async def test_a_custody_event_before_step_7_makes_the_whereabouts_known(ts_env, tmp_path):
+    """Located while the case waits for a disclosable certificate: the case keeps the
+    location, and at step 7 asks no NBTC, adds no marker and tasks no ICE."""
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="RO", family_name="Popescu", given_names="Ion")
+        reply = ReplySpec(
+            after_days=1,
+            convictions=[ConvictionSpec(offence="MURDER", recordable_on_pnc=False)],
+            immigration_certificate_after_days=6,
+        )
+        h.world(event, SubjectSpec(replies={"RO": reply}))
+        casework = await referred(h, await h.start(event))
+        await until_stage(casework, Stage.AWAITING_DISCLOSABLE_CERTIFICATE, skip=h.env)
+        since = await ts_env.get_current_time()
+        await casework.signal(
+            "subject_in_custody",
+            InCustody(encounter_id="encounter-derbyshire-CU-2", force="derbyshire", since=since),
+        )
+        case = await until_stage(casework, Stage.LOCATED_AWAITING_OWNER, skip=h.env)
+    key = key_of(event)
+    assert case.whereabouts == "in_police_custody" and case.in_custody is not None
+    assert h.sim.count("nbtc_checked", key) == 0
+    assert h.sim.count("wanted_marker_added", key) == 0
+    assert h.sim.count("tasked_to_locate", key) == 0
+
+
+async def test_the_overdue_listing_shows_an_allocation_past_its_deadline(dev_env, tmp_path):
+    """On the dev server (its visibility answers the listing's query), compressed days:
+    a located subject nobody allocates is listed as past its deadline."""
+    from datetime import UTC, datetime
+
+    from access.stuck import stuck_cases
+    from models.policy import compressed_policy
+    from tests.support import eventually
+
+    policy = compressed_policy(0.3)
+    async with harness(dev_env, tmp_path, policy=policy) as h:
+        event = custody_event(nationality="PL").model_copy(update={"whereabouts": "remanded"})
+        h.world(event, SubjectSpec(replies={"PL": ARMED_ROBBERY}))
+        encounter = await h.start(event)
+        state = await until(encounter, lambda s: s.casework_id is not None, what="referral")
+        casework = h.client.get_workflow_handle(state.casework_id)
+        case = await until(casework, lambda s: s.overdue, what="overdue", within=60)
+        assert case.stage is Stage.LOCATED_AWAITING_OWNER
+
+        async def listed():
+            rows = await stuck_cases(
+                h.client, now=datetime.now(UTC), overdue_by=timedelta(0), ended=None
+            )
+            return [r for r in rows if r.case_id == casework.id]
+
+        [row] = await eventually(listed, what="listed as overdue")
+    assert row.stage == Stage.LOCATED_AWAITING_OWNER.name
+    assert row.since == case.deadlines[0].due_at
