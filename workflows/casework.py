@@ -3,10 +3,13 @@
 Reads as the Home Office guidance "Processing ACRO Referrals in Criminal Casework"
 (DOMAIN.md steps 5-10): CC Workflow checks the certificate is disclosable (else
 notes CID, asks for a certificate for immigration purposes and destroys the
-non-disclosable one); creates the case; the NBTC check tells whether the subject
-left the UK; if not, a wanted/missing marker (ICD.5079) and ICE tasking, and the
-case sleeps as "liable to deport" until the subject is located — possibly for
-years; once located, a case owner considers detention (only on disclosable
+non-disclosable one); creates the case; where the subject is known to be (the
+referral, or a custody event, says so) the case goes straight to a case owner;
+otherwise the NBTC check tells whether the subject left the UK; if not, a
+wanted/missing marker (ICD.5079) and ICE tasking, and — on ICE's answer or a
+caseworker's decision — the case sleeps as "liable to deport" until the subject is
+located (a custody event wakes it) — possibly for years; once located, a case owner
+considers detention (only on disclosable
 information), serves the Stage 1 notice, and decides on deportation; not pursuing
 it needs the CC Director's approval, never from the person who submitted it.
 

@@ -1,7 +1,10 @@
 """Criminal Casework, steps 6-7: the case is created (CID, calendar event, PNC
-check, paper file); NBTC tells whether the subject left the UK; if not, a
-wanted/missing marker (ICD.5079) and ICE tasking, and the case sleeps as "liable to
-deport" until the subject is located — possibly for years.
+check, paper file); where the subject's whereabouts are not known, NBTC tells
+whether the subject left the UK; if not, a wanted/missing marker (ICD.5079) and ICE
+tasking; on ICE's "unable to locate", or a caseworker's review when the tasking ends
+without an answer, the case sleeps as "liable to deport" until the subject is
+located — possibly for years (``workflows.casework_located``: known whereabouts, the
+custody wake, allocation, detention).
 
 No I/O here: models and activities come in through passed-through imports.
 """
