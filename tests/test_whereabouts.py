@@ -315,3 +315,24 @@ async def test_the_overdue_listing_shows_an_allocation_past_its_deadline(dev_env
         [row] = await eventually(listed, what="listed as overdue")
     assert row.stage == Stage.LOCATED_AWAITING_OWNER.name
     assert row.since == case.deadlines[0].due_at
+
+
+async def test_a_custody_event_past_located_is_recorded_only(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="PL").model_copy(update={"whereabouts": "address_known"})
+        h.world(event, SubjectSpec(replies={"PL": ARMED_ROBBERY}))
+        casework = await referred(h, await h.start(event))
+        await ready_for(h, casework, "subject_located")
+        await decide(casework, cw("known address", kind="subject_located", case_owner="Sam"))
+        await ready_for(h, casework, "detention")
+        await decide(casework, cw("low risk", kind="detention", detain=False))
+        before = await until_stage(casework, Stage.STAGE1_RESPONSE_WINDOW)
+        since = await ts_env.get_current_time()
+        await casework.signal(
+            "subject_in_custody",
+            InCustody(encounter_id="encounter-kent-CU-3", force="kent", since=since),
+        )
+        after = await until(casework, lambda s: s.in_custody is not None, what="recorded")
+    assert after.stage is Stage.STAGE1_RESPONSE_WINDOW and after.awaiting == []
+    assert after.deadlines == before.deadlines and after.detained is False
+    assert [e.data.get("located_by") for e in after.timeline][-1] == "custody_event"
