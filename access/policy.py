@@ -91,6 +91,7 @@ _CASEWORK_DECISIONS = frozenset(
         "admin_removal_referral",
         "deportation_enforced",
         "resume_after_fault",
+        "ice_tasking_review",
     }
 )
 DECIDE: dict[str, dict[str, frozenset[str]]] = {

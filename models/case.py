@@ -72,6 +72,8 @@ class Stage(StrEnum):
     # issue 20 (h2): triage of a reply by an ACRO officer, further details from a country
     AWAITING_ACRO_TRIAGE = "Reply to be triaged by an ACRO officer – serious or not"
     AWAITING_FURTHER_DETAILS = "Further details about the offences requested from the country"
+    # issue 20 (h4)
+    ICE_TASKING_REVIEW = "ICE tasking ended – caseworker to decide: liable to deport or extend"
 
 
 class Outcome(StrEnum):
@@ -294,6 +296,17 @@ class CaseworkState(CaseView):
     )
     custody_events_seen: list[str] = Field(
         default_factory=list, description="Encounters that told this case of a custody."
+    )
+    # issue 20 (h4)
+    whereabouts: str | None = Field(
+        default=None,
+        description="Where the subject was at step 7 when known (the latest referral's, "
+        "or 'in_police_custody' from a custody event); None: not known (NBTC, marker, ICE).",
+    )
+    overdue: list[str] = Field(
+        default_factory=list,
+        description="Deadlines passed with nothing done: each told on the timeline, left "
+        "standing (the overdue listing shows it) and open to senior caseworkers.",
     )
 
 

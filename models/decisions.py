@@ -48,7 +48,10 @@ class DetentionDecision(_Kind):
 
     kind: Literal["detention"] = "detention"
     detain: bool
-    serving_prison_sentence: bool = False
+    serving_prison_sentence: bool | None = Field(
+        default=None,
+        description="Left out: as the referral says (serving a sentence or not).",
+    )  # issue 20 (h4): was ``bool = False``; recorded decisions all carry a value
 
 
 class DeportationDecision(_Kind):
@@ -116,6 +119,22 @@ class TriageDecision(_Kind):
     )
 
 
+# issue 20 (h4)
+class IceTaskingReview(_Kind):
+    """ICE tasking ended without ICE's answer: the subject is liable to deport (unable to
+    be located, all avenues to detain exhausted: the case sleeps until located), or the
+    tasking is extended (step 7)."""
+
+    kind: Literal["ice_tasking_review"] = "ice_tasking_review"
+    action: Literal["liable_to_deport", "extend_tasking"]
+    extend_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=365,
+        description="Extend the tasking by this many days (default: the policy's tasking).",
+    )
+
+
 Decision = Annotated[
     IdentityDataSupplied
     | ExclusionConsultation
@@ -127,7 +146,8 @@ Decision = Annotated[
     | DeportationEnforced
     | ResumeAfterFault
     | NotificationEscalation
-    | TriageDecision,
+    | TriageDecision
+    | IceTaskingReview,
     Field(discriminator="kind"),
 ]
 
@@ -144,6 +164,7 @@ ROLES_FOR: dict[str, tuple[Role, ...]] = {
     "resume_after_fault": ("caseworker", "senior_caseworker"),
     "notification_escalation": ("senior_caseworker",),
     "triage": ("acro_officer",),  # issue 20 (h2)
+    "ice_tasking_review": ("caseworker", "senior_caseworker"),  # issue 20 (h4)
 }
 
 

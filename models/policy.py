@@ -61,6 +61,18 @@ class Policy(BaseModel):
     further_details_working_days: int = Field(default=10, ge=1)
     further_details_poll_days: float = Field(default=1, gt=0)
     further_details_max_chasers: int = Field(default=1, ge=0)
+    # issue 20 (h4): every wait of the located subject has a deadline and someone told.
+    # Located (whereabouts known, ICE found them, a custody event): a CC manager
+    # allocates a case owner within this many working days.
+    allocation_working_days: int = Field(default=2, ge=1)
+    # ICE tasking ended without ICE's answer: a caseworker decides (liable to deport,
+    # or extend the tasking) within this many working days.
+    ice_review_working_days: int = Field(default=5, ge=1)
+    # Decision to deport: enforcement is reviewed when it has not happened in this time.
+    enforcement_review_days: float = Field(default=28, gt=0)
+    # Located by a custody event: detention is considered before the police release
+    # the subject (PACE: 24 hours of detention without charge, from ``since``).
+    custody_detention_hours: float = Field(default=24, gt=0)
 
     def days(self, n: float) -> timedelta:
         return timedelta(seconds=n * self.day_seconds)

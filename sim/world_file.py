@@ -69,6 +69,13 @@ class SubjectSpec(BaseModel):
         default_factory=dict,
         description="Permanent refusals: system -> list of actions it refuses for this subject.",
     )
+    # issue 20 (h4)
+    unable_to_locate_after_days: float | None = Field(
+        default=28,
+        description="Days after ICE tasking when ICE reports the subject unable to be "
+        "located (unless located by then); null: ICE never answers so (the tasking period "
+        "ends without ICE's answer and a caseworker decides).",
+    )
 
 
 _DEFAULT_FAULTY: tuple[System, ...] = ("acro", "nbtc", "pnc")
