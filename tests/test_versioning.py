@@ -35,6 +35,8 @@ from store.cases import CaseStore
 from tests.support import CODEC_KEYS, CONVERTER, worker_env
 from tests.support_chaos import Workers, free_port
 from tests.support_front_door import replayer, signing
+from tests.test_front_door import markers
+from workflows.changes import ENFORCEMENT_DEADLINE, LOCATED_OWNER_DEADLINE
 
 ROOT = Path(__file__).resolve().parent.parent
 # main before issue 20: the last commit whose workflows ran cases without its changes.
@@ -190,10 +192,15 @@ async def test_a_case_started_on_the_release_before_finishes_on_this_one(tmp_pat
         described = await casework.describe()
         assert described.status == WorkflowExecutionStatus.COMPLETED
         histories = [await encounter.fetch_history(), await casework.fetch_history()]
+        taken = await markers(casework)
     finally:
         old_workers.stop()
         new_workers.stop()
         stop_process(server, "dev server")
+    # The new code took its new paths from where the old code had left the case: once
+    # ICE found the subject the allocation had a deadline, and so had the enforcement
+    # (their patch markers).
+    assert LOCATED_OWNER_DEADLINE in taken and ENFORCEMENT_DEADLINE in taken, taken
     for history in histories:
         result = await replayer(CODEC_KEYS).replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None, result.replay_failure
@@ -208,8 +215,8 @@ async def finish_on_new_code(client: Client, casework: WorkflowHandle[Any, Any])
             assert state.outcome.name == "DEPORTED", state.outcome
             return
         for kind in state.awaiting:
-            if kind not in ANSWERS:
-                continue
+            if kind not in ANSWERS or state.stage is Stage.ICE_TASKING:
+                continue  # ICE is to find the subject: its answer goes on the new path
             person, decision = ANSWERS[kind]
             reason = "as the case file shows"
             try:
