@@ -9,3 +9,6 @@ An ID, once released, is never renamed or reused.
 from __future__ import annotations
 
 # issue 20 (casework as it really starts) --------------------------------------------
+# h5: a new encounter, once registered, asks for an open Criminal Casework case of the
+# same person (the person index) and tells it the subject is located (one activity).
+ENCOUNTER_TELLS_OPEN_CASEWORK = "encounter-tells-open-casework"

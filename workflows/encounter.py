@@ -19,6 +19,7 @@ from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 from workflows.encounter_checks import CountryChecks
+from workflows.encounter_located import LocatedEncounter
 
 with workflow.unsafe.imports_passed_through():
     from activities.steps import CaseActivities
@@ -53,7 +54,7 @@ A = CaseActivities
 
 
 @workflow.defn(name=ENCOUNTER_WORKFLOW)
-class EncounterWorkflow(CountryChecks):
+class EncounterWorkflow(CountryChecks, LocatedEncounter):
     kind = "encounter"
     s: EncounterState
 
@@ -93,6 +94,7 @@ class EncounterWorkflow(CountryChecks):
         if inp.state is None:
             self.open()
             await self.register()
+            await self.tell_open_casework()
         else:
             self.record("note", "Case continued with a fresh history; state carried over")
             self.refresh_stage()
