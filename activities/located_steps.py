@@ -20,7 +20,9 @@ import asyncio
 
 import structlog
 from temporalio import activity
-from temporalio.client import WorkflowExecutionStatus
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.core import CoreActivities
@@ -32,6 +34,7 @@ from runtime.config import subject_key_secret
 from store.person_index import PersonIndex
 
 log = structlog.get_logger("fno.activities")
+RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
 
 
 class LocatedActivities(CoreActivities):
@@ -73,10 +76,16 @@ class LocatedActivities(CoreActivities):
         return LocatedResult(told=told)
 
     async def _running(self, casework_id: str) -> bool:
+        # The raw answer: its search attributes are not decoded (nothing here needs
+        # them, and a closed case's may not decode on every server).
+        client = activity.client()
+        request = DescribeWorkflowExecutionRequest(
+            namespace=client.namespace, execution=WorkflowExecution(workflow_id=casework_id)
+        )
         try:
-            described = await activity.client().get_workflow_handle(casework_id).describe()
+            described = await client.workflow_service.describe_workflow_execution(request)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 return False
             raise
-        return described.status == WorkflowExecutionStatus.RUNNING
+        return bool(described.workflow_execution_info.status == RUNNING)
