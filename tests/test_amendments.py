@@ -42,6 +42,7 @@ def amendments_of(case_id: str) -> str:
     return f"/custody-events/{case_id}/amendments"
 
 
+@pytest.mark.devserver
 async def test_an_amendment_changes_the_event_once_and_is_logged_as_an_alteration(
     dev_env, tmp_path
 ):
@@ -129,10 +130,8 @@ async def test_an_amendment_changes_the_event_once_and_is_logged_as_an_alteratio
     assert "1983" not in alterations[0].justification
 
 
-@pytest.mark.parametrize("nationality", ["PT"])
-async def test_an_amendment_of_a_referred_case_indexes_the_corrected_name(
-    ts_env, tmp_path, nationality
-):
+async def test_an_amendment_of_a_referred_case_indexes_the_corrected_name(ts_env, tmp_path):
+    nationality = "PT"
     async with harness(ts_env, tmp_path) as h, web(h) as http:
         event = custody_event(nationality=nationality, custody_reference="AM-1")
         reply = ReplySpec(

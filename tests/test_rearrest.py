@@ -6,8 +6,6 @@ nothing. Real worker, time-skipping server."""
 
 from __future__ import annotations
 
-import pytest
-
 from models.case import Stage
 from models.event import CustodyEvent
 from models.person_match import normalised_name, person_keys
@@ -98,8 +96,8 @@ async def test_rearrest_under_an_alias_without_pnc_tells_the_open_case(ts_env, t
     assert [(e.kind, e.data["casework_id"]) for e in told] == [("step", casework.id)]
 
 
-@pytest.mark.parametrize("reason", ["witness"])
-async def test_a_witness_is_located_too(ts_env, tmp_path, reason):
+async def test_a_witness_is_located_too(ts_env, tmp_path):
+    reason = "witness"
     async with harness(ts_env, tmp_path) as h:
         first = custody_event(nationality="PT", custody_reference="W-1")
         reply = ReplySpec(
