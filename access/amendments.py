@@ -61,7 +61,13 @@ DEFER_ATTEMPTS = 8
 
 
 class AmendmentRefused(Exception):
-    """The case takes no correction now (closed): the message says why."""
+    """The case takes no correction now: the message says why, ``why`` in a word
+    (``case_closed``; ``refused``: renewing its history, send it again, or refused by
+    the case's own checks)."""
+
+    def __init__(self, message: str, why: str = "case_closed") -> None:
+        super().__init__(message)
+        self.why = why
 
 
 class AmendmentInvalid(Exception):
@@ -175,10 +181,11 @@ async def _send(client: Client, case_id: str, amendment: EventAmendment) -> Amen
             if kind == DEFERRED and attempt < DEFER_ATTEMPTS - 1:
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
                 continue
+            # Closed meanwhile, renewing, or refused by the case's own checks: its
+            # words are the answer.
             message = cause.message if isinstance(cause, ApplicationError) else str(err)
-            if kind == AMENDMENT_CASE_CLOSED:
-                raise AmendmentRefused(message) from None
-            raise AmendmentRefused(message) from None
+            closed = kind == AMENDMENT_CASE_CLOSED
+            raise AmendmentRefused(message, "case_closed" if closed else "refused") from None
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:  # it closed meanwhile
                 raise AmendmentRefused(

@@ -86,7 +86,7 @@ async def post_amendment(
     except SenderRefused as exc:
         return JSONResponse({"detail": str(exc)}, status_code=403)
     except AmendmentRefused as exc:
-        return JSONResponse({"detail": str(exc), "why": "case_closed"}, status_code=409)
+        return JSONResponse({"detail": str(exc), "why": exc.why}, status_code=409)
     except AmendmentInvalid as exc:
         return _invalid(exc.errors)
     return JSONResponse(outcome.as_dict(), status_code=200)

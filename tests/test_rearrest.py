@@ -115,3 +115,18 @@ async def test_a_witness_is_located_too(ts_env, tmp_path):
         enc2 = await h.start(witness)
         case = await until(casework, lambda s: s.in_custody is not None, what="located", skip=h.env)
     assert case.in_custody.encounter_id == enc2.id
+
+
+def test_indexing_is_idempotent_and_keys_point_at_each_case(tmp_path):
+    from store.cases import CaseStore
+
+    store = CaseStore.migrated(f"sqlite:///{tmp_path / 'casework.db'}")
+    CaseStore.current(f"sqlite:///{tmp_path / 'casework.db'}")  # 0006 is the head
+    index = PersonIndex(store.engine)
+    keys = person_keys(custody_event(aliases=["Jan Nowak"]).subject, LOCAL_SUBJECT_KEY_SECRET)
+    assert index.add(keys, "casework-a") == 3
+    assert index.add(keys, "casework-a") == 0
+    assert index.add(keys[1:2], "casework-b") == 1
+    assert index.cases_of(keys[2:]) == ["casework-a"]
+    assert index.cases_of(keys[1:2]) == ["casework-a", "casework-b"]
+    assert index.cases_of([]) == []
