@@ -226,11 +226,7 @@ class EncounterState(CaseView):
     casework_id: str | None = None
     casework_outcome: Outcome | None = None
     referred_countries: list[str] = Field(default_factory=list)
-    # issue 20 (h5): the re-arrest lookup and corrections of the event
-    told_casework_ids: list[str] = Field(
-        default_factory=list,
-        description="Open Criminal Casework cases of the same person told of this encounter.",
-    )
+    # issue 20 (h5): corrections of the event
     amendments_applied: list[str] = Field(
         default_factory=list, description="The integrator's amendment IDs applied, in order."
     )

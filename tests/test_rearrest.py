@@ -6,6 +6,7 @@ nothing. Real worker, time-skipping server."""
 
 from __future__ import annotations
 
+from access.policy import redact
 from models.case import Stage
 from models.event import CustodyEvent
 from models.person_match import normalised_name, person_keys
@@ -13,6 +14,7 @@ from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from store.person_index import PersonIndex
 from tests.support import custody_event, harness, state_of, until, until_stage
+from workflows.encounter_located import told_by
 
 
 def as_other(event: CustodyEvent, ref: str, **subject: object) -> CustodyEvent:
@@ -76,7 +78,7 @@ async def test_rearrest_under_an_alias_without_pnc_tells_the_open_case(ts_env, t
         )
         enc_other = await h.start(other)
         other_state = await past_lookup(h, enc_other)
-        assert other_state.told_casework_ids == []
+        assert told_by(other_state) == []
 
         # The same person, re-arrested in Kent under the alias, no PNC ID given.
         again = as_other(
@@ -91,9 +93,12 @@ async def test_rearrest_under_an_alias_without_pnc_tells_the_open_case(ts_env, t
     assert case.custody_events_seen == [enc2.id]
     located = [e for e in case.timeline if e.data.get("located_by") == "custody_event"]
     assert [e.data["encounter_id"] for e in located] == [enc2.id]
-    assert enc2_state.told_casework_ids == [casework.id]
+    assert told_by(enc2_state) == [casework.id]
     told = [e for e in enc2_state.timeline if e.data.get("located_by") == "custody_event"]
     assert [(e.kind, e.data["casework_id"]) for e in told] == [("step", casework.id)]
+    # A police officer's view of the encounter shows nothing of the casework case.
+    assert told_by(redact(enc2_state)) == []
+    assert not any("casework_id" in e.data for e in redact(enc2_state).timeline)
 
 
 async def test_a_witness_is_located_too(ts_env, tmp_path):

@@ -5,8 +5,9 @@ custody event (step 1): a mixin of ``EncounterWorkflow``.
   Criminal Casework case of the same person (``activities.located_steps``: the person
   index, by PNC ID or by name or alias with date of birth and nationality) and, when
   there is one, that case is told the subject is located — at this force, since the
-  encounter (``InCustody``). Every reason counts: a victim or a witness is located as
-  much as an arrested person (the police met them, and know where). Behind
+  encounter (``InCustody``), and the encounter records that it did (``told_by``).
+  Every reason counts: a victim or a witness is located as much as an arrested
+  person (the police met them, and know where). Behind
   ``workflow.patched(ENCOUNTER_TELLS_OPEN_CASEWORK)``: a history recorded before it
   replays without the lookup.
 - ``amend_event`` (an update): the integrator's correction of the event
@@ -47,6 +48,17 @@ with workflow.unsafe.imports_passed_through():
 AMENDMENT_CASE_CLOSED = "case_closed"
 
 
+def told_by(state: EncounterState) -> list[str]:
+    """The casework cases this encounter told the subject is located. Kept on the
+    timeline only, in entries naming the ``casework_id``: a police officer's view of the
+    encounter withholds those (``access.policy.redact``), as all of Criminal Casework."""
+    return [
+        e.data["casework_id"]
+        for e in state.timeline
+        if e.data.get("located_by") == "custody_event" and "casework_id" in e.data
+    ]
+
+
 class LocatedEncounter(CaseWorkflow):
     s: EncounterState
 
@@ -69,9 +81,8 @@ class LocatedEncounter(CaseWorkflow):
             what="Looking for an open Criminal Casework case of the subject",
         )
         for casework_id in result.told:
-            if casework_id in self.s.told_casework_ids:
+            if casework_id in told_by(self.s):
                 continue
-            self.s.told_casework_ids.append(casework_id)
             self.record(
                 "step",
                 f"The subject has an open Criminal Casework case: told it the subject is "
