@@ -184,6 +184,7 @@ class EncounterActivities(FurtherDetailsActivities):
             static_summary=f"Criminal Casework ({req.start.nationality}) from ACRO referral",
             static_details="One case per subject: steps 5-10 of the ACRO referral guidance.",
         )
+        await asyncio.to_thread(self.index_person, req.referral.event.subject, req.casework_id)  # type: ignore[attr-defined]
         log.info("referred to criminal casework", casework_id=req.casework_id)
 
     async def _referral_concluded(self, req: CaseworkReferral) -> bool:

@@ -16,10 +16,11 @@ from __future__ import annotations
 from activities.casework_steps import CaseworkActivities
 from activities.encounter_steps import EncounterActivities
 from activities.gateways import Gateways
+from activities.located_steps import LocatedActivities
 from store.cases import CaseStore
 
 
-class CaseActivities(EncounterActivities, CaseworkActivities):
+class CaseActivities(EncounterActivities, CaseworkActivities, LocatedActivities):
     """The activities of both workflows, over one set of gateways and the case store,
     with the core's (``activities.core.CoreActivities``: recording a decision).
     ``all()`` lists every one of them for a worker of the case process."""

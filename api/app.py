@@ -8,6 +8,7 @@ of a read (logged).
 
     POST /custody-events              a custody event (a custody system): 201 new case, 200
                                       the same event again, 409 conflicting, 422 invalid
+    POST /custody-events/{case_id}/amendments   a correction of it (``api.custody_amendments``)
     GET  /cases?stage=…&force=…       cases by search attributes (``fno cases``' filter)
     GET  /cases/{case_id}             the case's state and timeline (needs X-Reason, or a
                                       credential with a default purpose); 409 when it
@@ -45,7 +46,18 @@ from temporalio.service import RPCError
 
 from access.errors import AccessRefused, CaseNotFound, CaseUnreadable
 from access.intake import Intake
-from api import audit, auth, cases, custody_events, decisions, health, me, notifications, stuck
+from api import (
+    audit,
+    auth,
+    cases,
+    custody_amendments,
+    custody_events,
+    decisions,
+    health,
+    me,
+    notifications,
+    stuck,
+)
 from api.certificates import router as certificate_routes
 from api.openapi import install_docs, install_openapi
 from identity.config import Identity
@@ -163,7 +175,17 @@ def create_app(
     app.exception_handler(CaseUnreadable)(_unreadable)
     app.exception_handler(RPCError)(_no_answer)
     install_error_handlers(app)
-    for resource in (health, me, custody_events, stuck, cases, decisions, audit, notifications):
+    for resource in (
+        health,
+        me,
+        custody_events,
+        custody_amendments,
+        stuck,
+        cases,
+        decisions,
+        audit,
+        notifications,
+    ):
         app.include_router(resource.router)
     app.include_router(certificate_routes)  # issue 20 (h2): GET /certificates/{id}
     if identity is not None and identity.issuer is not None:

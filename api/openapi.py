@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from models.event import CustodyEvent
+from models.located import EventCorrection
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -28,6 +29,10 @@ def install_openapi(app: FastAPI) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         components.update(event.pop("$defs", {}))
         components["CustodyEvent"] = event
+        # The body of an amendment (``api.custody_amendments``), read by hand too.
+        correction = EventCorrection.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(correction.pop("$defs", {}))
+        components["EventCorrection"] = correction
         app.openapi_schema = schema
         return schema
 

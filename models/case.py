@@ -239,6 +239,10 @@ class EncounterState(CaseView):
     casework_id: str | None = None
     casework_outcome: Outcome | None = None
     referred_countries: list[str] = Field(default_factory=list)
+    # issue 20 (h5): corrections of the event
+    amendments_applied: list[str] = Field(
+        default_factory=list, description="The integrator's amendment IDs applied, in order."
+    )
 
 
 class InCustody(BaseModel):

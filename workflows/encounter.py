@@ -20,6 +20,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
+from workflows.encounter_located import LocatedEncounter
 from workflows.encounter_triage import ReplyTriage
 
 with workflow.unsafe.imports_passed_through():
@@ -55,7 +56,7 @@ A = CaseActivities
 
 
 @workflow.defn(name=ENCOUNTER_WORKFLOW)
-class EncounterWorkflow(ReplyTriage):
+class EncounterWorkflow(ReplyTriage, LocatedEncounter):
     kind = "encounter"
     s: EncounterState
 
@@ -95,6 +96,7 @@ class EncounterWorkflow(ReplyTriage):
         if inp.state is None:
             self.open()
             await self.register()
+            await self.tell_open_casework()
         else:
             self.record("note", "Case continued with a fresh history; state carried over")
             self.refresh_stage()

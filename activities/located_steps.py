@@ -1,0 +1,91 @@
+"""Located later (DOMAIN.md step 7): the person index, and telling an open Criminal
+Casework case that a new custody event has located its subject.
+
+- ``index_person``: the referral (``refer_to_criminal_casework``) indexes the subject
+  under their keys (``models.person_match``: HMACs of the PNC ID and of each name
+  variant × date of birth × nationality), pointing at the casework workflow ID.
+- ``tell_open_casework`` (an activity): a new encounter looks its subject's keys up, and
+  also its own subject key's casework ID (a case referred before the index existed);
+  each candidate whose workflow is RUNNING is signalled ``subject_in_custody`` with
+  ``InCustody(encounter_id, force, since)``. The case takes one signal per encounter,
+  so a retried activity is harmless.
+
+The keys are made under ``FNO_SUBJECT_KEY_SECRET`` (``runtime.config``), read here,
+never passed through a workflow. Part of ``CaseActivities`` (``activities.steps``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from temporalio import activity
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.core import CoreActivities
+from models.case import SUBJECT_IN_CUSTODY_SIGNAL, InCustody, casework_id_for
+from models.event import Subject
+from models.located import LocatedLookup, LocatedResult
+from models.person_match import person_keys
+from runtime.config import subject_key_secret
+from store.person_index import PersonIndex
+
+log = structlog.get_logger("fno.activities")
+RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+
+
+class LocatedActivities(CoreActivities):
+    """The person index and the re-arrest lookup, over the case store's engine."""
+
+    # The HMAC's secret; None: ``FNO_SUBJECT_KEY_SECRET`` (the worker checked it at start).
+    person_key_secret: str | None = None
+
+    def _secret(self) -> str:
+        return self.person_key_secret or subject_key_secret()
+
+    def index_person(self, subject: Subject, casework_id: str) -> int:
+        """Index ``subject`` as the person of ``casework_id`` (idempotent)."""
+        added = PersonIndex(self.store.engine).add(
+            person_keys(subject, self._secret()), casework_id
+        )
+        log.info("person indexed", casework_id=casework_id, keys=added)
+        return added
+
+    @activity.defn(name="tell_open_casework")
+    async def tell_open_casework(self, req: LocatedLookup) -> LocatedResult:
+        keys = person_keys(req.subject, self._secret())
+        found = await asyncio.to_thread(PersonIndex(self.store.engine).cases_of, keys)
+        candidates = list(dict.fromkeys([*found, casework_id_for(req.subject_key)]))
+        told: list[str] = []
+        for casework_id in candidates:
+            if not await self._running(casework_id):
+                continue
+            await (
+                activity.client()
+                .get_workflow_handle(casework_id)
+                .signal(
+                    SUBJECT_IN_CUSTODY_SIGNAL,
+                    InCustody(encounter_id=req.case_id, force=req.force, since=req.encountered_at),
+                )
+            )
+            told.append(casework_id)
+        log.info("open casework looked up", candidates=len(candidates), told=len(told))
+        return LocatedResult(told=told)
+
+    async def _running(self, casework_id: str) -> bool:
+        # The raw answer: its search attributes are not decoded (nothing here needs
+        # them, and a closed case's may not decode on every server).
+        client = activity.client()
+        request = DescribeWorkflowExecutionRequest(
+            namespace=client.namespace, execution=WorkflowExecution(workflow_id=casework_id)
+        )
+        try:
+            described = await client.workflow_service.describe_workflow_execution(request)
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return bool(described.workflow_execution_info.status == RUNNING)
