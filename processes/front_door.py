@@ -49,12 +49,13 @@ from temporalio.worker import (
 
 from models.case import CASEWORK_WORKFLOW, ENCOUNTER_WORKFLOW
 from models.decisions import DecisionRequest
+from models.located import AMEND_EVENT_UPDATE, EventAmendment
 from models.notification import NOTIFICATION_WORKFLOW
 from runtime.codec_keys import CodecKeys
 from runtime.front_door import HEADER, AssertionRefused, check_binding, read
 
 GUARDED_STARTS = frozenset({ENCOUNTER_WORKFLOW, CASEWORK_WORKFLOW, NOTIFICATION_WORKFLOW})
-GUARDED_UPDATES = frozenset({"decide"})
+GUARDED_UPDATES = frozenset({"decide", AMEND_EVENT_UPDATE})
 START_TRUSTED = "fno-front-door-start"
 START_REFUSED = "fno-front-door-start-refused"
 REFUSED = "FrontDoorRefused"  # the ApplicationError type of a refusal
@@ -170,6 +171,9 @@ class _Checking(WorkflowInboundInterceptor):
 
     # --- decisions -------------------------------------------------------------------
     def _check_decision(self, input: HandleUpdateInput) -> None:
+        if input.update == AMEND_EVENT_UPDATE:
+            self._check_amendment(input)
+            return
         try:
             claims = _claims(self.keys, input.headers)
             check_binding(
@@ -192,6 +196,39 @@ class _Checking(WorkflowInboundInterceptor):
             )
         if req.actor_id is not None and req.actor_id != claims["sub"]:
             raise _decision_refused("its actor_id is not the identity the front door proved")
+
+    def _check_amendment(self, input: HandleUpdateInput) -> None:
+        """A custody event's correction: the front door's assertion for it, vouching for
+        the system it names (a system, never a person)."""
+        try:
+            claims = _claims(self.keys, input.headers)
+            check_binding(
+                claims,
+                workflow_id=workflow.info().workflow_id,
+                op="update",
+                target=input.update,
+                args=input.args,
+                update_id=input.id,
+            )
+        except AssertionRefused as err:
+            raise _amendment_refused(str(err)) from None
+        amendment = input.args[0] if len(input.args) == 1 else None
+        if not isinstance(amendment, EventAmendment):
+            raise _amendment_refused("it is not a custody event correction")
+        if claims["role"] != "system":
+            raise _amendment_refused(f"it comes from a {claims['role']}, not a custody system")
+        if amendment.by != claims["name"] or amendment.by_id != claims["sub"]:
+            raise _amendment_refused(
+                f"it names {amendment.by!r}, but the front door vouches for {claims['name']!r}"
+            )
+
+
+def _amendment_refused(why: str) -> ApplicationError:
+    return ApplicationError(
+        f"Refused: this correction did not come through the front door: {why}. "
+        "Custody events are corrected through the HTTP API by the force's custody system.",
+        type=REFUSED,
+    )
 
 
 def _decision_refused(why: str) -> ApplicationError:

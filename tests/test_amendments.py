@@ -9,15 +9,21 @@ import json
 import uuid
 
 import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from access.intake import Intake
 from models.case import Stage
+from models.located import AMEND_EVENT_UPDATE, AmendmentResult, EventAmendment, EventCorrection
 from models.person_match import person_keys
 from models.policy import Policy
+from processes.front_door import REFUSED
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
+from runtime.front_door import acting_as
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from store.person_index import PersonIndex
 from tests.support import api_client, custody_event, harness, state_of, system_key, until
+from tests.test_front_door import client_like
 
 KEY = system_key(name="Kent custody system", scopes=["custody-events"], forces=["*"])
 CORRECTION = {
@@ -156,3 +162,36 @@ async def test_an_amendment_of_a_referred_case_indexes_the_corrected_name(ts_env
     index = PersonIndex(h.store.engine)
     new_keys = [k for k in person_keys(corrected, LOCAL_SUBJECT_KEY_SECRET) if k[0] == "name"]
     assert all(index.cases_of([k]) == [state.casework_id] for k in new_keys)
+
+
+async def test_a_correction_sent_round_the_front_door_is_refused(ts_env, tmp_path):
+    """The worker checks a correction as it checks a decision: a raw ``amend_event``
+    update (no assertion) and one signed for a person are refused; nothing changes."""
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="DE")
+        h.world(event, SubjectSpec(replies={"DE": ReplySpec(after_days=400)}))
+        handle = await h.start(event)
+        await until(handle, lambda s: s.stage is Stage.AWAITING_COUNTRY_REPLY, skip=ts_env)
+        amendment = EventAmendment(
+            correction=EventCorrection.model_validate(CORRECTION),
+            by="Kent custody system",
+            by_id="client:kent",
+        )
+        raw = client_like(h, interceptors=[])
+        with pytest.raises(WorkflowUpdateFailedError) as unsigned:
+            await raw.get_workflow_handle(handle.id).execute_update(
+                AMEND_EVENT_UPDATE, amendment, result_type=AmendmentResult
+            )
+        with acting_as("local:sam", "Sam Jones", "caseworker"):
+            with pytest.raises(WorkflowUpdateFailedError) as personal:
+                await handle.execute_update(
+                    AMEND_EVENT_UPDATE,
+                    amendment.model_copy(update={"by": "Sam Jones", "by_id": "local:sam"}),
+                    result_type=AmendmentResult,
+                )
+        state = await state_of(handle)
+    for raised in (unsigned, personal):
+        assert isinstance(raised.value.cause, ApplicationError)
+        assert raised.value.cause.type == REFUSED
+    assert state.event.subject.family_name == event.subject.family_name
+    assert state.amendments_applied == []

@@ -137,6 +137,14 @@ ROUTES: dict[tuple[str, str], Callable[[World], tuple[Request, dict[str, str]]]]
         ("GET", "/certificates/certificate-ACRO-NONE", {"headers": REASON}),
         bearer("acro_officer"),
     ),
+    ("POST", "/custody-events/{case_id}/amendments"): lambda w: (
+        (
+            "POST",
+            f"/custody-events/{w.case_id}/amendments",
+            {"json": {"amendment_id": "auth-matrix-1", "whereabouts": "remanded"}},
+        ),
+        w.keys["kent"],
+    ),
 }
 
 # (method, path) -> proven callers who may not, each (label, headers, request changes).
@@ -193,6 +201,10 @@ FORBIDDEN: dict[tuple[str, str], Forbidden] = {
     ("GET", "/certificates/{document_id}"): [
         *PEOPLE_ONLY,
         ("a police officer", lambda w: bearer("police_officer", force=w.kent, **REASON), {}),
+    ],
+    ("POST", "/custody-events/{case_id}/amendments"): [
+        ("a person", lambda w: bearer("caseworker"), {}),
+        ("the PNC feed's key", lambda w: w.keys["pnc"], {}),
     ],
 }
 

@@ -310,12 +310,14 @@ async def test_a_forged_start_fails_before_any_step(ts_env, tmp_path, kind):
         types = await event_types(handle)
         assert EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED not in types
         assert EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED not in types
-        assert await markers(handle) == [START_REFUSED]
+        assert await front_door_markers(handle) == [START_REFUSED]
         # The same start through the front door (signed by the harness) is trusted.
         trusted = await h.client.start_workflow(
             kind, inp, id=f"{case_id}-2", task_queue=h.task_queue
         )
-        assert await eventually(lambda: markers(trusted), what="first task") == [START_TRUSTED]
+        assert await eventually(lambda: front_door_markers(trusted), what="first task") == [
+            START_TRUSTED
+        ]
         await trusted.terminate(reason="test over")
 
 
@@ -335,7 +337,7 @@ async def test_a_forged_start_does_not_block_the_real_custody_event(ts_env, tmp_
         real = await h.start(event, via_intake=True)  # the custody system's event
         state = await until(real, lambda s: s.stage.name == "CLOSED", skip=ts_env)
         assert state.outcome is not None and state.outcome.name == "NO_TRACE"
-        assert await markers(real) == [START_TRUSTED]
+        assert await front_door_markers(real) == [START_TRUSTED]
 
 
 # --- unencrypted payloads ------------------------------------------------------------------
@@ -479,8 +481,10 @@ async def test_an_old_case_started_without_the_front_door_finishes_on_it(dev_env
     assert result.outcome is Outcome.DEPORTED
     # Versioning: the old cases recorded no front-door marker and were trusted on replay;
     # the new ones record the live verdict. (Other changes' patch markers aside.)
-    assert await markers(encounter) == [] and await front_door_markers(casework) == []
-    assert await markers(new) == [START_TRUSTED] == await markers(new_casework)
+    assert await front_door_markers(encounter) == [] == await front_door_markers(casework)
+    assert (
+        await front_door_markers(new) == [START_TRUSTED] == await front_door_markers(new_casework)
+    )
     started = (await new_casework.fetch_history()).events[0]
     header = started.workflow_execution_started_event_attributes.header.fields
     assert read(FRONT_DOOR_KEYS, header)["sub"] == CASE_PROCESS.actor_id
@@ -607,7 +611,7 @@ async def test_an_unsigned_start_from_before_the_upgrade_is_trusted(ts_env, tmp_
         )
         upgraded = FrontDoorWorker(FRONT_DOOR_KEYS, trust_unsigned_before=since)
         async with h.running(interceptors=[upgraded]):
-            found = await eventually(lambda: markers(handle), what="first task")
+            found = await eventually(lambda: front_door_markers(handle), what="first task")
     assert found == ([START_TRUSTED] if recorded == "before the upgrade" else [START_REFUSED])
 
 
@@ -627,7 +631,7 @@ async def test_a_start_copied_from_a_closed_cases_history_is_refused(ts_env, tmp
         async with h.running(interceptors=[checking(start_window=window)]):
             handle = await h.start(event, via_intake=True)
             await until(handle, lambda s: s.stage.name == "CLOSED", skip=ts_env)
-            assert await markers(handle) == [START_TRUSTED]
+            assert await front_door_markers(handle) == [START_TRUSTED]
             first = (await handle.fetch_history()).events[0]
             started = first.workflow_execution_started_event_attributes
             await asyncio.sleep(window.total_seconds() + 1)  # the wall clock signs

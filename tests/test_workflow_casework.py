@@ -471,13 +471,21 @@ async def test_second_referral_for_the_same_subject_joins_the_open_case(ts_env, 
             casework, lambda s: len(s.referrals) == 2, what="second referral", skip=h.env
         )
         # The first referral opened the case, the second joined it (no second case).
-        referred = [e for e in case.timeline if e.kind == "step" and "encounter_id" in e.data]
+        # (A custody event of the second encounter also told the case it is located.)
+        referred = [
+            e
+            for e in case.timeline
+            if e.kind == "step" and "encounter_id" in e.data and "located_by" not in e.data
+        ]
         assert [e.data["encounter_id"] for e in referred] == [enc1.id, enc2.id]
-        await decide(casework, cw("arrested in Kent", kind="subject_located", case_owner="Sam"))
+        # Arrested in Kent: the custody event woke the case, detention first, then a
+        # case owner.
         await ready_for(h, casework, "detention")
         await decide(
             casework, cw("risk", kind="detention", detain=True, serving_prison_sentence=True)
         )
+        await ready_for(h, casework, "subject_located")
+        await decide(casework, cw("arrested in Kent", kind="subject_located", case_owner="Sam"))
         await ready_for(h, casework, "deportation")
         await decide(casework, cw("deport", kind="deportation", decision="deport"))
         await ready_for(h, casework, "deportation_enforced")
