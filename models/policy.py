@@ -73,6 +73,14 @@ class Policy(BaseModel):
     # Located by a custody event: detention is considered before the police release
     # the subject (PACE: 24 hours of detention without charge, from ``since``).
     custody_detention_hours: float = Field(default=24, gt=0)
+    # The other decisions of steps 7-10 (our own operational rule: the guidance sets no
+    # period): working days from when the case offers them; then the case is listed
+    # overdue and a senior caseworker is told (``Located.decide_by``).
+    exclusion_consultation_working_days: int = Field(default=10, ge=1)
+    detention_decision_working_days: int = Field(default=5, ge=1)
+    deportation_decision_working_days: int = Field(default=10, ge=1)
+    director_decision_working_days: int = Field(default=10, ge=1)
+    admin_removal_working_days: int = Field(default=10, ge=1)
 
     def days(self, n: float) -> timedelta:
         return timedelta(seconds=n * self.day_seconds)

@@ -170,8 +170,12 @@ class CriminalCaseworkWorkflow(Disclosability, Locating):
 
     async def deportation(self) -> CaseResult:
         while True:
-            self.set_stage(Stage.DEPORTATION_DECISION)
-            req = await self.next_decision("deportation")
+            req = await self.decide_in_time(
+                Stage.DEPORTATION_DECISION,
+                "deportation",
+                name="deportation decision",
+                working_days=self.s.policy.deportation_decision_working_days,
+            )
             d = req.decision
             assert isinstance(d, DeportationDecision)
             self.s.deportation_decision = d.decision
@@ -185,8 +189,12 @@ class CriminalCaseworkWorkflow(Disclosability, Locating):
                 A.submit_to_director, self.subject_step("director-submission"), what="Submission"
             )
             self.record("step", "Submission sent to the CC Director: deportation not appropriate")
-            self.set_stage(Stage.AWAITING_DIRECTOR)
-            req = await self.next_decision("director_approval")
+            req = await self.decide_in_time(
+                Stage.AWAITING_DIRECTOR,
+                "director_approval",
+                name="the CC Director's decision",
+                working_days=self.s.policy.director_decision_working_days,
+            )
             approval = req.decision
             assert isinstance(approval, DirectorApproval)
             self.s.director_approved = approval.approve
@@ -237,8 +245,12 @@ class CriminalCaseworkWorkflow(Disclosability, Locating):
 
     async def not_pursued(self) -> CaseResult:
         self.record("step", "The CC Director approved that deportation is not pursued")
-        self.set_stage(Stage.ADMIN_REMOVAL_CONSIDERATION)
-        req = await self.next_decision("admin_removal_referral")
+        req = await self.decide_in_time(
+            Stage.ADMIN_REMOVAL_CONSIDERATION,
+            "admin_removal_referral",
+            name="referral for administrative removal",
+            working_days=self.s.policy.admin_removal_working_days,
+        )
         referral = req.decision
         assert isinstance(referral, AdministrativeRemovalReferral)
         if referral.refer:

@@ -15,7 +15,7 @@ from datetime import datetime
 from temporalio import workflow
 
 from workflows.casework_case import CaseworkCase
-from workflows.changes import LOCATED_OWNER_DEADLINE
+from workflows.changes import DECISION_DEADLINES, LOCATED_OWNER_DEADLINE
 
 with workflow.unsafe.imports_passed_through():
     from models.case import Deadline, Stage
@@ -27,6 +27,7 @@ DETENTION_POWER_NON_EEA = "Immigration Act 1971, Schedule 3, paragraph 2"
 # The names of the deadlines this module sets (state.deadlines, state.overdue).
 ALLOCATION = "case owner allocation"
 CUSTODY_DETENTION = "detention before release from police custody"
+DETENTION = "detention decision"
 # Who an overdue wait is escalated to (already among the roles of these decisions).
 ESCALATED_TO = "senior_caseworker"
 
@@ -51,6 +52,21 @@ class Located(CaseworkCase):
         if req is None and not (wake is not None and wake()):
             self.overdue_told(name, due)
             req = await self.next_decision(*kinds, wake=wake)
+        return req
+
+    async def decide_in_time(
+        self, stage: Stage, kind: str, *, name: str, working_days: int
+    ) -> DecisionRequest:
+        """Offer ``kind`` at ``stage`` for ``working_days`` (its deadline ``name``), then
+        tell (``decide_by``). A case recorded before these deadlines: none."""
+        if not workflow.patched(DECISION_DEADLINES):
+            self.set_stage(stage)
+            return await self.next_decision(kind)  # type: ignore[no-any-return]
+        p = self.s.policy
+        due = p.working_days_after(workflow.now(), working_days)
+        self.set_stage(stage, deadlines=[Deadline(name=name, due_at=due)])
+        req = await self.decide_by(kind, name=name, due=due)
+        assert req is not None
         return req
 
     def overdue_told(self, name: str, due: datetime) -> None:
@@ -154,15 +170,21 @@ class Located(CaseworkCase):
     # --- step 9: detention ---------------------------------------------------------
     async def detention(self, *, urgent: bool = False) -> None:
         due = self.custody_detention_due(urgent=urgent)
+        req: DecisionRequest | None
         if due is None:
-            self.set_stage(Stage.DETENTION_DECISION)
-            req = await self.next_decision("detention")
+            req = await self.decide_in_time(
+                Stage.DETENTION_DECISION,
+                "detention",
+                name=DETENTION,
+                working_days=self.s.policy.detention_decision_working_days,
+            )
         else:
             self.set_stage(
                 Stage.DETENTION_DECISION,
                 deadlines=[Deadline(name=CUSTODY_DETENTION, due_at=due)],
             )
             req = await self.decide_by("detention", name=CUSTODY_DETENTION, due=due)
+        assert req is not None
         d = req.decision
         assert isinstance(d, DetentionDecision)
         # A subject known to be serving a sentence is, unless the decision says otherwise.

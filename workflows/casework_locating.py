@@ -99,13 +99,17 @@ class Locating(Located):
     async def left_uk(self) -> None:
         if not any(c.most_serious for c in self.certificates):
             return
-        self.set_stage(Stage.EXCLUSION_CONSULTATION)
         self.record(
             "step",
             "Offences of the most serious nature: exclusion to be considered with a senior "
             "caseworker",
         )
-        req = await self.next_decision("exclusion_consultation")
+        req = await self.decide_in_time(
+            Stage.EXCLUSION_CONSULTATION,
+            "exclusion_consultation",
+            name="exclusion consultation",
+            working_days=self.s.policy.exclusion_consultation_working_days,
+        )
         assert isinstance(req.decision, ExclusionConsultation)
         self.record(
             "step",
