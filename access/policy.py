@@ -90,6 +90,7 @@ _CASEWORK_DECISIONS = frozenset(
         "admin_removal_referral",
         "deportation_enforced",
         "resume_after_fault",
+        "immigration_certificate_outcome",  # issue 20 (h3)
     }
 )
 DECIDE: dict[str, dict[str, frozenset[str]]] = {

@@ -69,6 +69,11 @@ class Stage(StrEnum):
     NOTIFICATION_AWAITING_ACK = "Conviction notification sent – awaiting acknowledgement"
     NOTIFICATION_ESCALATED = "Conviction notification – escalated to a senior caseworker"
     CLOSED = "Closed"
+    # issue 20 (h3): the immigration re-request failed; no disclosable certificate at all
+    IMMIGRATION_CERTIFICATE_DECISION = "Immigration certificate not obtained – caseworker to decide"
+    NO_DISCLOSABLE_CERTIFICATE = (
+        "No disclosable certificate – ACRO referral closed, awaiting a further referral"
+    )
 
 
 class Outcome(StrEnum):
@@ -192,6 +197,20 @@ class CountryCheck(BaseModel):
     required_fields: list[str] = Field(default_factory=list)
     missing_fields: list[str] = Field(default_factory=list)
     certificate: CertificateRef | None = None
+    # issue 20 (h3): a request for immigration purposes (``CaseworkState.immigration_requests``)
+    replaces: str | None = Field(
+        default=None, description="The destroyed certificate this request replaces."
+    )
+    decision_due_at: datetime | None = Field(
+        default=None,
+        description="The request failed (no answer after the chasers, or the answer is not "
+        "disclosable either): a caseworker decides by then.",
+    )
+    settled: Literal["disclosable", "request_again", "close_not_disclosable"] | None = Field(
+        default=None,
+        description="How the request ended: a disclosable certificate, or the caseworker's "
+        "decision once it failed. None while it is the case's to wait on.",
+    )
 
 
 class CaseView(BaseModel):
@@ -283,6 +302,11 @@ class CaseworkState(CaseView):
     )
     custody_events_seen: list[str] = Field(
         default_factory=list, description="Encounters that told this case of a custody."
+    )
+    # issue 20 (h3)
+    cid_certificates: list[str] = Field(
+        default_factory=list,
+        description="The disclosable certificates whose convictions are on the CID record.",
     )
 
 

@@ -100,6 +100,23 @@ class NotificationEscalation(_Kind):
     )
 
 
+# issue 20 (h3)
+class ImmigrationCertificateOutcome(_Kind):
+    """The certificate asked of ACRO for immigration purposes was not obtained (no
+    answer after the chasers, or the answer is not disclosable either): ask again, or
+    close the referral as not disclosable (CID is noted; only a further referral can
+    bring a disclosable certificate)."""
+
+    kind: Literal["immigration_certificate_outcome"] = "immigration_certificate_outcome"
+    action: Literal["request_again", "close_not_disclosable"]
+    country: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="The country of the failed request (needed only when several failed).",
+    )
+
+
 Decision = Annotated[
     IdentityDataSupplied
     | ExclusionConsultation
@@ -110,7 +127,8 @@ Decision = Annotated[
     | AdministrativeRemovalReferral
     | DeportationEnforced
     | ResumeAfterFault
-    | NotificationEscalation,
+    | NotificationEscalation
+    | ImmigrationCertificateOutcome,
     Field(discriminator="kind"),
 ]
 
@@ -126,6 +144,7 @@ ROLES_FOR: dict[str, tuple[Role, ...]] = {
     "deportation_enforced": ("ice_officer", "caseworker", "senior_caseworker"),
     "resume_after_fault": ("caseworker", "senior_caseworker"),
     "notification_escalation": ("senior_caseworker",),
+    "immigration_certificate_outcome": ("caseworker", "senior_caseworker"),  # issue 20 (h3)
 }
 
 

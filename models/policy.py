@@ -52,6 +52,9 @@ class Policy(BaseModel):
     stage1_days_other: int = Field(default=10, ge=1)
     # Long life: continue-as-new when the server suggests it or at this length.
     continue_as_new_after_events: int = Field(default=2_000, ge=50)
+    # issue 20 (h3): the immigration re-request that failed (no answer after the
+    # chasers, or still not disclosable) is decided by a caseworker within this.
+    immigration_decision_working_days: int = Field(default=5, ge=1)
 
     def days(self, n: float) -> timedelta:
         return timedelta(seconds=n * self.day_seconds)

@@ -85,6 +85,7 @@ CASEWORK = {
     "admin_removal_referral",
     "deportation_enforced",
     "resume_after_fault",
+    "immigration_certificate_outcome",
 }
 EXPECTED_DECIDE: dict[tuple[str, str], set[str]] = {
     ("police_officer", "encounter"): {"identity_data_supplied"},

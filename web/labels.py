@@ -25,6 +25,7 @@ DECISIONS = {
     "deportation_enforced": "Deportation enforced",
     "resume_after_fault": "Resume after a refusal by another system was put right",
     "notification_escalation": "Conviction notification not acknowledged: what next",
+    "immigration_certificate_outcome": "Immigration certificate not obtained: what next",
 }
 
 FIELDS = {
@@ -44,6 +45,7 @@ FIELDS = {
     "removed_on": "Removed from the UK on",
     "action": "Action",
     "channel": "Other channel used",
+    "country": "Country",
 }
 
 # (field, value) -> words; booleans by (field, "true"/"false").
@@ -65,6 +67,8 @@ CHOICES = {
     ("action", "confirmed_by_other_means"): "Receipt confirmed by other means",
     ("action", "sent_by_other_channel"): "Sent through another channel",
     ("action", "not_required"): "Notification not required",
+    ("action", "request_again"): "Ask ACRO again for a certificate for immigration purposes",
+    ("action", "close_not_disclosable"): "Close the referral as not disclosable",
 }
 
 ACCESS_ACTIONS = {

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         SUBJECT_IN_CUSTODY_SIGNAL,
         CaseworkState,
         CertificateRef,
+        Deadline,
         InCustody,
         Referral,
         Stage,
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         DeportationEnforced,
         DetentionDecision,
         DirectorApproval,
+        ImmigrationCertificateOutcome,
     )
     from models.steps import (
         SubjectStep,
@@ -49,6 +51,10 @@ class CaseworkCase(AcroCase):
 
     kind = "casework"
     s: CaseworkState
+    # Set at the start of the run (``CertificateDesk.start_certificate_desk``): each
+    # certificate is checked on its own (``workflows.changes.PER_CERTIFICATE_DISCLOSABILITY``).
+    _per_certificate = False
+    _stage_deadlines: list[Deadline] = []  # noqa: RUF012 (replaced per instance)
 
     @workflow.signal(name=SUBJECT_IN_CUSTODY_SIGNAL)
     def subject_in_custody(self, seen: InCustody) -> None:
@@ -124,8 +130,25 @@ class CaseworkCase(AcroCase):
 
     @property
     def certificates(self) -> list[CertificateRef]:
-        """The certificates that may be used: a destroyed one is never used again."""
+        """The certificates that may be used: a destroyed one is never used again; checked
+        per certificate, only those found disclosable (one not yet checked is not used)."""
+        if self._per_certificate:
+            return [c for c in self.all_certificates if c.disclosable and not c.destroyed]
         return [c for c in self.all_certificates if not c.destroyed]
+
+    def set_stage(self, stage: Stage, *, deadlines: list[Deadline] | None = None) -> None:
+        """The stage's own deadlines, and those of the waits running beside it (a
+        request for an immigration certificate once the case has moved on)."""
+        self._stage_deadlines = list(deadlines or [])
+        super().set_stage(stage, deadlines=[*self._stage_deadlines, *self.side_deadlines()])
+
+    def side_deadlines(self) -> list[Deadline]:
+        """Deadlines of waits beside the case's stage (``CertificateDesk``)."""
+        return []
+
+    async def create_case(self) -> None:
+        """Step 6 (``Locating.create_case``)."""
+        raise NotImplementedError
 
     @property
     def has_immigration_certificate(self) -> bool:
@@ -140,6 +163,8 @@ class CaseworkCase(AcroCase):
     # --- what a decision must meet --------------------------------------------------------
     def check_decision(self, req: DecisionRequest) -> None:
         d = req.decision
+        if isinstance(d, ImmigrationCertificateOutcome):
+            self.check_immigration_outcome(d)
         if isinstance(d, DeportationEnforced) and d.removed_on > workflow.now().date():
             raise ApplicationError(
                 f"Refused: the removal date {d.removed_on.isoformat()} is in the future; "
@@ -151,6 +176,9 @@ class CaseworkCase(AcroCase):
                 "person who submitted 'deportation not pursued'; a senior decision is never "
                 "approved by its own author."
             )
+
+    def check_immigration_outcome(self, d: ImmigrationCertificateOutcome) -> None:
+        """Which failed request the decision is about (``CertificateDesk``)."""
 
     def submitted_by(self, req: DecisionRequest) -> bool:
         """Whether ``req`` comes from whoever submitted 'deportation not pursued': the
@@ -186,5 +214,11 @@ class CaseworkCase(AcroCase):
                 )
             case DirectorApproval():
                 return "CC Director: " + ("approved" if d.approve else "not approved")
+            case ImmigrationCertificateOutcome():
+                return "Immigration certificate not obtained: " + (
+                    "ask ACRO again"
+                    if d.action == "request_again"
+                    else "referral closed as not disclosable"
+                )
             case _:
                 return f"Decision: {d.kind.replace('_', ' ')}"
