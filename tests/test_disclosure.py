@@ -1,0 +1,274 @@
+"""Criminal Casework's disclosability check per certificate (DOMAIN.md step 5, issue 20),
+through a real worker on the time-skipping server with the statutory policy: only the
+non-disclosable certificate is destroyed, and nothing of it remains in any workflow's
+history or state; the request for immigration purposes is a wait with a due date,
+chasers and a caseworker's decision; the CID record takes every disclosable
+certificate and every encounter that joins."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+
+from models.case import Stage
+from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
+from tests.support import (
+    api_client,
+    bearer,
+    custody_event,
+    decide,
+    decision,
+    decrypted_history,
+    effect_results,
+    harness,
+    key_of,
+    payloads_in,
+    until,
+)
+
+CW = ("Sam Jones", "caseworker")
+KIND = "immigration_certificate_outcome"
+DISCLOSURE_STAGES = {
+    Stage.DISCLOSABILITY_CHECK,
+    Stage.AWAITING_DISCLOSABLE_CERTIFICATE,
+    Stage.IMMIGRATION_CERTIFICATE_DECISION,
+    Stage.NO_DISCLOSABLE_CERTIFICATE,
+}
+
+
+async def casework_of(h, encounter):
+    state = await until(encounter, lambda s: s.casework_id is not None, what="referral", skip=h.env)
+    return h.client.get_workflow_handle(state.casework_id)
+
+
+def history_text(history) -> str:
+    """Every payload of the history, decrypted and decoded (its JSON as text)."""
+    decoded = decrypted_history(history)
+    return "\n".join(
+        p.data.decode("utf-8", "replace") for e in decoded.events for p in payloads_in(e)
+    )
+
+
+def certificate_of(case, country: str):
+    [cert] = [c for r in case.referrals for c in r.certificates if c.country == country]
+    return cert
+
+
+async def test_only_the_non_disclosable_certificate_is_destroyed_and_nothing_of_it_remains(
+    ts_env, tmp_path
+):
+    """Poland answers for immigration purposes; Lithuania, later, for criminal
+    proceedings with an offence not on the PNC: the Lithuanian certificate joins a case
+    that has moved on, is checked then, and only it is destroyed."""
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="PL", other_countries=["LT"])
+        poland = ReplySpec(
+            after_days=1,
+            convictions=[ConvictionSpec(offence="ARMED_ROBBERY", sentence="5 years")],
+            certificate_purpose="immigration_deportation",
+        )
+        lithuania = ReplySpec(
+            after_days=6,
+            convictions=[
+                ConvictionSpec(offence="KIDNAP", convicted_on="2011-09-30", recordable_on_pnc=False)
+            ],
+            certificate_purpose="criminal_proceedings",
+            immigration_certificate_after_days=None,  # ACRO never answers the re-request
+        )
+        replies = {"PL": poland, "LT": lithuania}
+        h.world(event, SubjectSpec(replies=replies, located_after_days=None))
+        encounter = await h.start(event)
+        casework = await casework_of(h, encounter)
+        case = await until(
+            casework,
+            lambda s: (
+                s.cid_case_ref is not None
+                and any(
+                    c.country == "LT" and c.destroyed for r in s.referrals for c in r.certificates
+                )
+            ),
+            what="the late certificate destroyed",
+            skip=h.env,
+        )
+        async with api_client(h.client, h.store) as web:
+            sue = bearer("supervisor", "Sue Park", X_Reason="audit of a destruction")
+            served = [
+                await web.get(f"/cases/{wid}", headers=sue) for wid in (encounter.id, casework.id)
+            ]
+        histories = [
+            history_text(await h.client.get_workflow_handle(wid).fetch_history())
+            for wid in (encounter.id, casework.id)
+        ]
+        access_log = [e for wid in (encounter.id, casework.id) for e in h.store.access_log(wid)]
+    key = key_of(event)
+    kept, destroyed = certificate_of(case, "PL"), certificate_of(case, "LT")
+    # The late certificate was checked when it joined, whatever stage the case was at.
+    assert case.stage not in DISCLOSURE_STAGES
+    assert kept.disclosable is True and not kept.destroyed
+    assert destroyed.disclosable is False and destroyed.destroyed
+    assert case.disclosable
+    # Only the second is destroyed, for real: in the store and ACRO's copy.
+    assert h.store.document(kept.document_id).content is not None
+    row = h.store.document(destroyed.document_id)
+    assert row.content is None and row.destroyed_at is not None
+    assert h.sim.certificate_content(destroyed.document_id.removeprefix("certificate-")) is None
+    assert h.sim.certificate_content(kept.document_id.removeprefix("certificate-")) is not None
+    erasures = [e for e in access_log if e.action == "erasure"]
+    assert [e.document_id for e in erasures] == [destroyed.document_id]
+    # CID noted, a certificate for immigration purposes asked of Lithuania only.
+    assert h.sim.count("cid_note", key) == 1
+    assert h.sim.count("check_requested:immigration_deportation", key) == 1
+    [asked] = case.immigration_requests
+    assert asked.country == "LT" and asked.replaces == destroyed.document_id
+    # Its wait has a due date, shown beside the stage's own deadlines.
+    assert asked.reply_due_at is not None
+    assert any(d.due_at == asked.reply_due_at for d in case.deadlines)
+    # The first is used: the CID record holds its offences only.
+    record = h.store.subject_case(key)
+    assert json.loads(record.overseas_convictions) == ["ARMED_ROBBERY"]
+    assert case.cid_certificates == [kept.document_id]
+    assert all("KIDNAP" not in r for r in effect_results(h.sim, "case_details_recorded", key))
+    # Nothing of the destroyed certificate anywhere: neither the histories (decoded), nor
+    # what the API serves, nor the access log's justifications.
+    assert all(r.status_code == 200 for r in served)
+    assert destroyed.document_id in histories[1]  # the histories were decoded
+    for text in [*histories, *(r.text for r in served), *(e.justification for e in access_log)]:
+        assert "kidnap" not in text.lower()
+        assert "2011-09-30" not in text
+
+
+async def test_a_failed_immigration_request_reaches_a_caseworker_by_its_deadline(ts_env, tmp_path):
+    """Romania answers for criminal proceedings only, and never answers the request for
+    immigration purposes: after the due date and two chasers, a caseworker decides."""
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="RO", force="derbyshire")
+        reply = ReplySpec(
+            after_days=1,
+            convictions=[ConvictionSpec(offence="MURDER", recordable_on_pnc=False)],
+            immigration_certificate_after_days=None,
+        )
+        h.world(event, SubjectSpec(replies={"RO": reply}, located_after_days=2))
+        encounter = await h.start(event)
+        casework = await casework_of(h, encounter)
+        waiting = await until(
+            casework,
+            lambda s: s.stage is Stage.AWAITING_DISCLOSABLE_CERTIFICATE and bool(s.deadlines),
+            what="the request's wait",
+            skip=h.env,
+        )
+        [first_due] = waiting.deadlines
+        case = await until(
+            casework,
+            lambda s: KIND in s.awaiting,
+            what="the caseworker's decision",
+            skip=h.env,
+            within=120,
+        )
+        # Refused: a request that did not fail, and a role that may not decide it.
+        for req in (
+            decision(*CW, "wrong country", kind=KIND, action="request_again", country="PL"),
+            decision("PC Lane", "police_officer", "my case", kind=KIND, action="request_again"),
+        ):
+            with pytest.raises(WorkflowUpdateFailedError):
+                await decide(casework, req)
+        await decide(casework, decision(*CW, "ask once more", kind=KIND, action="request_again"))
+        again = await until(
+            casework,
+            lambda s: (
+                len(s.immigration_requests) == 2
+                and s.immigration_requests[1].request_ref is not None
+            ),
+            what="the second request",
+            skip=h.env,
+        )
+        second = await until(
+            casework, lambda s: KIND in s.awaiting, what="second failure", skip=h.env, within=120
+        )
+        await decide(
+            casework, decision(*CW, "no answer", kind=KIND, action="close_not_disclosable")
+        )
+        closed = await until(
+            casework,
+            lambda s: s.stage is Stage.NO_DISCLOSABLE_CERTIFICATE,
+            what="the referral closed",
+            skip=h.env,
+        )
+    key = key_of(event)
+    first = case.immigration_requests[0]
+    # The wait had its due date, then two chasers, then the caseworker was told.
+    policy = case.policy  # statutory: 20 working days for an EU country
+    assert first_due.due_at == policy.working_days_after(first.requested_at, 20)
+    assert first.chasers_sent == 2 and first.status == "no_response"
+    assert h.sim.count("chaser_sent", key) == 4
+    [failed] = [e for e in case.timeline if e.data.get("failed")]
+    assert first.reply_due_at <= failed.at <= first.reply_due_at + timedelta(days=1)
+    assert case.stage is Stage.IMMIGRATION_CERTIFICATE_DECISION
+    assert case.awaiting == [KIND] and "caseworker" in case.awaiting_role
+    assert [d.due_at for d in case.deadlines] == [first.decision_due_at]
+    assert failed.at < first.decision_due_at
+    # Asked again: a second request (its own key), its own wait; then closed.
+    assert again.immigration_requests[0].settled == "request_again"
+    assert h.sim.count("check_requested:immigration_deportation", key) == 2
+    assert second.stage is Stage.IMMIGRATION_CERTIFICATE_DECISION
+    assert [r.settled for r in closed.immigration_requests] == [
+        "request_again",
+        "close_not_disclosable",
+    ]
+    assert closed.awaiting == [] and not closed.disclosable and closed.cid_case_ref is None
+    assert h.sim.count("cid_note", key) == 2  # non-disclosable received; referral closed
+    assert h.sim.count("cid_record_created", key) == 0
+
+
+async def test_a_second_encounters_conviction_is_on_the_cid_record(ts_env, tmp_path):
+    async with harness(ts_env, tmp_path) as h:
+        first = custody_event(nationality="PT", pnc_id="18/515151K", custody_reference="B-1")
+        second = custody_event(
+            nationality="PT",
+            pnc_id="18/515151K",
+            custody_reference="B-2",
+            force="kent",
+            other_countries=["DE"],
+        )
+        portugal = ReplySpec(
+            after_days=1,
+            convictions=[ConvictionSpec(offence="SEXUAL_ASSAULT")],
+            certificate_purpose="immigration_deportation",
+        )
+        germany = ReplySpec(
+            after_days=2,
+            convictions=[ConvictionSpec(offence="GBH")],
+            certificate_purpose="immigration_deportation",
+        )
+        h.world(
+            first, SubjectSpec(replies={"PT": portugal, "DE": germany}, located_after_days=None)
+        )
+        enc1 = await h.start(first)
+        casework = await casework_of(h, enc1)
+        await until(casework, lambda s: s.cid_case_ref is not None, what="CID", skip=h.env)
+        enc2 = await h.start(second)
+        case = await until(
+            casework,
+            lambda s: any(
+                c.country == "DE" and c.document_id in s.cid_certificates
+                for r in s.referrals
+                for c in r.certificates
+            ),
+            what="the further certificate on CID",
+            skip=h.env,
+        )
+    key = key_of(first)
+    record = h.store.subject_case(key)
+    assert sorted(json.loads(record.overseas_convictions)) == ["GBH", "SEXUAL_ASSAULT"]
+    assert json.loads(record.encounter_ids) == [enc1.id, enc2.id]
+    assert h.sim.count("cid_record_created", key) == 1
+    recorded = effect_results(h.sim, "case_details_recorded", key)
+    assert recorded[0] == "SEXUAL_ASSAULT" and "GBH" in recorded
+    # Once per certificate: every disclosable certificate once on the record.
+    certificates = [c.document_id for r in case.referrals for c in r.certificates]
+    assert sorted(case.cid_certificates) == sorted(certificates)
+    assert len(recorded) == len(certificates)
+    updated = [e for e in case.timeline if "on_cid_encounter" in e.data]
+    assert {e.data["on_cid_encounter"] for e in updated} == {enc2.id}
