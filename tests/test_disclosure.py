@@ -272,3 +272,33 @@ async def test_a_second_encounters_conviction_is_on_the_cid_record(ts_env, tmp_p
     assert len(recorded) == len(certificates)
     updated = [e for e in case.timeline if "on_cid_encounter" in e.data]
     assert {e.data["on_cid_encounter"] for e in updated} == {enc2.id}
+
+
+async def test_the_immigration_request_keeps_its_place_across_continue_as_new(ts_env, tmp_path):
+    """A long wait for the certificate renews its history; the request's due date and
+    chasers carry over, and the caseworker is still told when it fails."""
+    from models.policy import Policy
+
+    async with harness(ts_env, tmp_path, policy=Policy(continue_as_new_after_events=60)) as h:
+        event = custody_event(nationality="RO", force="derbyshire")
+        reply = ReplySpec(
+            after_days=1,
+            convictions=[ConvictionSpec(offence="MURDER", recordable_on_pnc=False)],
+            immigration_certificate_after_days=None,
+        )
+        h.world(event, SubjectSpec(replies={"RO": reply}, located_after_days=2))
+        encounter = await h.start(event)
+        casework = await casework_of(h, encounter)
+        case = await until(
+            casework, lambda s: KIND in s.awaiting, what="decision", skip=h.env, within=120
+        )
+    key = key_of(event)
+    assert case.continued_as_new >= 2
+    assert case.stage is Stage.IMMIGRATION_CERTIFICATE_DECISION
+    [asked] = case.immigration_requests
+    assert asked.chasers_sent == 2 and asked.decision_due_at is not None
+    # Each step once, whatever the renewals.
+    assert h.sim.count("check_requested:immigration_deportation", key) == 1
+    assert h.sim.count("chaser_sent", key) == 2
+    assert h.sim.count("cid_note", key) == 1
+    assert len([e for e in case.timeline if e.data.get("failed")]) == 1

@@ -7,7 +7,8 @@ No I/O here: models and activities come in through passed-through imports.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
@@ -55,6 +56,10 @@ class CaseworkCase(AcroCase):
     # certificate is checked on its own (``workflows.changes.PER_CERTIFICATE_DISCLOSABILITY``).
     _per_certificate = False
     _stage_deadlines: list[Deadline] = []  # noqa: RUF012 (replaced per instance)
+    # Steps of the waits beside the case's own (``step``): how many are under way, and
+    # whether the case is renewing its history (none may start then).
+    _busy = 0
+    _suspended = False
 
     @workflow.signal(name=SUBJECT_IN_CUSTODY_SIGNAL)
     def subject_in_custody(self, seen: InCustody) -> None:
@@ -141,6 +146,27 @@ class CaseworkCase(AcroCase):
         request for an immigration certificate once the case has moved on)."""
         self._stage_deadlines = list(deadlines or [])
         super().set_stage(stage, deadlines=[*self._stage_deadlines, *self.side_deadlines()])
+
+    async def step(self, activity: Callable[..., Any], arg: Any, *, what: str) -> Any:
+        """A step of a wait beside the case's own (``CertificateDesk``): none starts
+        while the case renews its history, which waits for those under way."""
+        if self._suspended:
+            await workflow.wait_condition(lambda: False)  # the run ends with renew
+        self._busy += 1
+        try:
+            if activity == self.collect_reply:
+                return await self.collect_reply(arg, what)
+            return await self.call(activity, arg, what=what)
+        finally:
+            self._busy -= 1
+
+    async def renew(self, inp: Any) -> NoReturn:
+        if self._per_certificate:
+            # No decision taken from now on; the steps under way beside finish first.
+            self._renewing = True
+            self._suspended = True
+            await workflow.wait_condition(lambda: self._busy == 0)
+        await super().renew(inp)
 
     def side_deadlines(self) -> list[Deadline]:
         """Deadlines of waits beside the case's stage (``CertificateDesk``)."""

@@ -127,7 +127,7 @@ class CertificateDesk(ImmigrationRequests):
                 document_id=cert.document_id,
             )
             return True
-        answer = await self.call(
+        answer = await self.step(
             A.check_offences_on_pnc,
             PncOffencesQuery(
                 case_id=self.s.case_id,
@@ -154,7 +154,7 @@ class CertificateDesk(ImmigrationRequests):
         return False
 
     async def note_non_disclosable(self, cert: CertificateRef) -> None:
-        await self.call(
+        await self.step(
             A.note_on_cid,
             CaseNote(
                 case_id=self.s.case_id,
@@ -189,7 +189,7 @@ class CertificateDesk(ImmigrationRequests):
 
     async def destroy(self, cert: CertificateRef) -> None:
         asked_again = self.answers_request(cert) is not None
-        await self.call(
+        await self.step(
             A.destroy_certificate,
             CertificateDestruction(
                 case_id=self.s.case_id,
@@ -228,7 +228,7 @@ class CertificateDesk(ImmigrationRequests):
         """A disclosable certificate that joined after the CID record was created: its
         overseas convictions and its encounter go on the record, once per certificate."""
         referral = self.referral_of(cert.document_id)
-        cid = await self.call(
+        cid = await self.step(
             A.create_cid_case,
             CidCaseCreation(
                 case_id=self.s.case_id,

@@ -162,7 +162,7 @@ class ImmigrationRequests(CaseworkCase):
         same = [r for r in self.s.immigration_requests if r.country == req.country]
         n = next(i for i, r in enumerate(same) if r is req) + 1
         subject = self.referral_of(req.replaces).event.subject
-        ref = await self.call(
+        ref = await self.step(
             A.request_acro_check,
             AcroCheckRequest(
                 case_id=self.s.case_id,
@@ -215,8 +215,10 @@ class ImmigrationRequests(CaseworkCase):
             if self.s.stage is Stage.CLOSED:
                 return False
             if workflow.now() >= wake:
-                cert = await self.collect_reply(
-                    req, f"Collecting the immigration certificate from {req.country}"
+                cert = await self.step(
+                    self.collect_reply,
+                    req,
+                    what=f"Collecting the immigration certificate from {req.country}",
                 )
                 if cert is not None:
                     self.take_reply(req, cert)
@@ -244,7 +246,7 @@ class ImmigrationRequests(CaseworkCase):
         p = self.s.policy
         assert req.request_ref is not None
         req.chasers_sent += 1
-        await self.call(
+        await self.step(
             A.send_chaser,
             Chaser(
                 case_id=self.s.case_id,
@@ -318,7 +320,7 @@ class ImmigrationRequests(CaseworkCase):
                 continue
             self.refresh_disclosure_stage()
             index = next(i for i, r in enumerate(self.s.immigration_requests) if r is failed)
-            await self.call(
+            await self.step(
                 A.note_on_cid,
                 CaseNote(
                     case_id=self.s.case_id,
