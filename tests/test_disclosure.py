@@ -28,6 +28,7 @@ from tests.support import (
     payloads_in,
     until,
 )
+from workflows.changes import PER_CERTIFICATE_DISCLOSABILITY
 
 CW = ("Sam Jones", "caseworker")
 KIND = "immigration_certificate_outcome"
@@ -135,6 +136,7 @@ async def test_only_the_non_disclosable_certificate_is_destroyed_and_nothing_of_
     # what the API serves, nor the access log's justifications.
     assert all(r.status_code == 200 for r in served)
     assert destroyed.document_id in histories[1]  # the histories were decoded
+    assert PER_CERTIFICATE_DISCLOSABILITY in histories[1]  # the new path's marker
     for text in [*histories, *(r.text for r in served), *(e.justification for e in access_log)]:
         assert "kidnap" not in text.lower()
         assert "2011-09-30" not in text
@@ -302,3 +304,70 @@ async def test_the_immigration_request_keeps_its_place_across_continue_as_new(ts
     assert h.sim.count("chaser_sent", key) == 2
     assert h.sim.count("cid_note", key) == 1
     assert len([e for e in case.timeline if e.data.get("failed")]) == 1
+
+
+async def test_a_case_started_on_the_old_code_finishes_on_the_new_on_its_old_path(ts_env, tmp_path):
+    """Waiting for the certificate for immigration purposes under the old code, then
+    picked up by today's worker: it replays, keeps the whole-case check, and ends."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from temporalio.worker import Worker
+
+    from activities.gateways import Gateways
+    from activities.steps import CaseActivities
+    from tests.support_front_door import checking
+    from tests.support_old_casework import CaseworkBeforePerCertificate
+    from workflows.encounter import EncounterWorkflow
+
+    async with harness(ts_env, tmp_path, run_worker=False) as h:
+        event = custody_event(nationality="RO", force="derbyshire")
+        reply = ReplySpec(
+            after_days=1,
+            convictions=[ConvictionSpec(offence="MURDER", recordable_on_pnc=False)],
+            immigration_certificate_after_days=4,
+        )
+        h.world(event, SubjectSpec(replies={"RO": reply}, located_after_days=1))
+        with ThreadPoolExecutor(8) as pool:
+            async with Worker(
+                h.client,
+                task_queue=h.task_queue,
+                workflows=[EncounterWorkflow, CaseworkBeforePerCertificate],
+                activities=CaseActivities(Gateways.all_from(h.sim), h.store).all(),
+                activity_executor=pool,
+                interceptors=[checking()],
+                max_cached_workflows=0,  # no sticky queue left behind for the next worker
+            ):
+                encounter = await h.start(event)
+                casework = await casework_of(h, encounter)
+                old = await until(
+                    casework,
+                    lambda s: s.stage is Stage.AWAITING_DISCLOSABLE_CERTIFICATE,
+                    what="the old wait",
+                    skip=h.env,
+                )
+        async with h.running():
+            await until(casework, lambda s: "subject_located" in s.awaiting, skip=h.env)
+            await decide(casework, decision(*CW, "found", kind="subject_located", case_owner="Sam"))
+            await until(casework, lambda s: "detention" in s.awaiting, skip=h.env)
+            await decide(casework, decision(*CW, "risk", kind="detention", detain=True))
+            await until(casework, lambda s: "deportation" in s.awaiting, skip=h.env)
+            await decide(casework, decision(*CW, "deport", kind="deportation", decision="deport"))
+            await until(casework, lambda s: "deportation_enforced" in s.awaiting, skip=h.env)
+            await decide(
+                casework,
+                decision(*CW, "gone", kind="deportation_enforced", removed_on="2017-01-20"),
+            )
+            result = await encounter.result()
+            case = await until(casework, lambda s: s.stage is Stage.CLOSED, skip=h.env)
+            history = await casework.fetch_history()
+    assert result.outcome is not None and result.outcome.name == "DEPORTED"
+    # The old path throughout: no marker, no per-certificate records, the old wait.
+    markers = [
+        e.SerializeToString()
+        for e in decrypted_history(history).events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    assert markers and not [m for m in markers if PER_CERTIFICATE_DISCLOSABILITY.encode() in m]
+    assert old.immigration_requests[0].reply_due_at is None
+    assert case.cid_certificates == [] and case.disclosable
+    assert not any("document_id" in e.data and e.kind == "step" for e in case.timeline)
