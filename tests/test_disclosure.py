@@ -371,3 +371,39 @@ async def test_a_case_started_on_the_old_code_finishes_on_the_new_on_its_old_pat
     assert old.immigration_requests[0].reply_due_at is None
     assert case.cid_certificates == [] and case.disclosable
     assert not any("document_id" in e.data and e.kind == "step" for e in case.timeline)
+
+
+async def test_an_answer_still_not_disclosable_is_destroyed_too(ts_env, tmp_path):
+    """ACRO's answer to the request for immigration purposes comes back marked for
+    criminal proceedings (the simulator is made to answer so): it is destroyed like the
+    first, and a caseworker decides."""
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="RO", force="derbyshire")
+        reply = ReplySpec(
+            after_days=1,
+            convictions=[ConvictionSpec(offence="MURDER", recordable_on_pnc=False)],
+            immigration_certificate_after_days=3,
+        )
+        h.world(event, SubjectSpec(replies={"RO": reply}, located_after_days=2))
+        answer = h.sim.fetch_reply
+
+        def criminal_proceedings_only(request_ref, as_of):
+            got = answer(request_ref, as_of)
+            return got and got.model_copy(update={"purpose": "criminal_proceedings"})
+
+        h.sim.fetch_reply = criminal_proceedings_only  # type: ignore[method-assign]
+        encounter = await h.start(event)
+        casework = await casework_of(h, encounter)
+        case = await until(casework, lambda s: KIND in s.awaiting, what="decision", skip=h.env)
+    key = key_of(event)
+    certificates = [c for r in case.referrals for c in r.certificates]
+    assert len(certificates) == 2 and all(c.destroyed for c in certificates)
+    for cert in certificates:
+        assert h.store.document(cert.document_id).content is None
+    [asked] = case.immigration_requests
+    assert asked.status == "replied" and asked.decision_due_at is not None
+    assert asked.certificate.destroyed and asked.chasers_sent == 0
+    # Noted once (for the first certificate); no new request asked on its own.
+    assert h.sim.count("cid_note", key) == 1
+    assert h.sim.count("check_requested:immigration_deportation", key) == 1
+    assert case.stage is Stage.IMMIGRATION_CERTIFICATE_DECISION and not case.disclosable
