@@ -165,7 +165,11 @@ class CaseworkCase(AcroCase):
             # No decision taken from now on; the steps under way beside finish first.
             self._renewing = True
             self._suspended = True
-            await workflow.wait_condition(lambda: self._busy == 0)
+            # (A step refused for good waits for a caseworker: it is taken up again,
+            # with the same key, after the renewal.)
+            await workflow.wait_condition(
+                lambda: self._busy <= self._waiting.get("resume_after_fault", 0)
+            )
         await super().renew(inp)
 
     def side_deadlines(self) -> list[Deadline]:
