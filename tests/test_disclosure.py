@@ -407,3 +407,27 @@ async def test_an_answer_still_not_disclosable_is_destroyed_too(ts_env, tmp_path
     assert h.sim.count("cid_note", key) == 1
     assert h.sim.count("check_requested:immigration_deportation", key) == 1
     assert case.stage is Stage.IMMIGRATION_CERTIFICATE_DECISION and not case.disclosable
+
+
+async def test_a_late_answer_to_a_failed_request_is_still_taken(ts_env, tmp_path):
+    """No answer after the chasers: the caseworker is asked; ACRO answers before they
+    decide, and the case goes on with the certificate, the decision no longer asked."""
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="RO", force="derbyshire")
+        reply = ReplySpec(
+            after_days=1,
+            convictions=[ConvictionSpec(offence="MURDER", recordable_on_pnc=False)],
+            immigration_certificate_after_days=75,
+        )
+        h.world(event, SubjectSpec(replies={"RO": reply}, located_after_days=None))
+        encounter = await h.start(event)
+        casework = await casework_of(h, encounter)
+        await until(casework, lambda s: KIND in s.awaiting, what="decision", skip=h.env, within=120)
+        case = await until(
+            casework, lambda s: s.cid_case_ref is not None, what="case creation", skip=h.env
+        )
+    [asked] = case.immigration_requests
+    assert asked.settled == "disclosable" and asked.status == "replied"
+    assert asked.decision_due_at is None and KIND not in case.awaiting
+    assert case.disclosable and case.cid_certificates == [asked.certificate.document_id]
+    assert h.sim.count("chaser_sent", key_of(event)) == 2

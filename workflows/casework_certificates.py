@@ -76,7 +76,9 @@ class CertificateDesk(ImmigrationRequests):
         return [
             i
             for i, r in enumerate(self.s.immigration_requests)
-            if r.settled is None and r.decision_due_at is None and i not in self._request_tasks
+            if r.settled is None
+            and (r.decision_due_at is None or r.status == "no_response")  # (late answers)
+            and i not in self._request_tasks
         ]
 
     def answers_request(self, cert: CertificateRef) -> CountryCheck | None:

@@ -75,7 +75,7 @@ class ImmigrationRequests(CaseworkCase):
         due = [
             Deadline(name=f"{REPLY_DUE}{r.country}", due_at=r.reply_due_at)
             for r in self.open_requests()
-            if r.reply_due_at is not None
+            if r.reply_due_at is not None and r.status == "requested"
         ]
         decide = [
             Deadline(name=f"{DECISION_DUE}{r.country}", due_at=r.decision_due_at)
@@ -118,8 +118,10 @@ class ImmigrationRequests(CaseworkCase):
         if req.request_ref is None:
             await self.send_immigration_request(req)
         if req.status == "requested" and not await self.await_immigration_reply(req):
-            if self.s.stage is not Stage.CLOSED:
-                self.request_failed(req, "no answer after the chasers")
+            if self.s.stage is Stage.CLOSED:
+                return
+            self.request_failed(req, "no answer after the chasers")
+        if req.status == "no_response" and not await self.await_late_reply(req):
             return
         assert req.certificate is not None
         document_id = req.certificate.document_id
@@ -137,6 +139,29 @@ class ImmigrationRequests(CaseworkCase):
             self.refresh_disclosure_stage()
             return
         self.request_failed(req, "the certificate is not disclosable either, and was destroyed")
+
+    async def await_late_reply(self, req: CountryCheck) -> bool:
+        """Until the caseworker decides, a late answer is still taken (and checked)."""
+        p = self.s.policy
+        while req.settled is None:
+            since = req.last_polled_at or workflow.now()
+            await self.wait_until(
+                lambda: req.settled is not None or self.s.stage is Stage.CLOSED,
+                since + p.days(p.late_reply_poll_days),
+            )
+            if req.settled is not None or self.s.stage is Stage.CLOSED:
+                return False
+            cert = await self.step(
+                self.collect_reply,
+                req,
+                what=f"Collecting a late immigration certificate from {req.country}",
+            )
+            if cert is not None and req.settled is None:
+                req.decision_due_at = None  # answered after all: no decision is needed
+                self.take_reply(req, cert)
+                self.refresh_disclosure_stage()
+                return True
+        return False
 
     def request_failed(self, req: CountryCheck, why: str) -> None:
         p = self.s.policy
@@ -299,13 +324,17 @@ class ImmigrationRequests(CaseworkCase):
             await workflow.wait_condition(
                 lambda: self.s.stage is not Stage.CLOSED and bool(self.failed_requests())
             )
-            req = await self.next_decision(KIND, wake=lambda: self.s.stage is Stage.CLOSED)
+            req = await self.next_decision(
+                KIND, wake=lambda: self.s.stage is Stage.CLOSED or not self.failed_requests()
+            )
             if req is None:
                 continue
             d = req.decision
             assert isinstance(d, ImmigrationCertificateOutcome)
             failed = self.failed_request_for(d.country)
-            assert failed is not None  # the validator made sure
+            if failed is None:  # answered late while the decision was on its way
+                self.record("note", "Decision not needed: the country has answered meanwhile")
+                continue
             failed.settled = d.action
             if d.action == "request_again":
                 self.s.immigration_requests.append(
