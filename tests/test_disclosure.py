@@ -431,3 +431,82 @@ async def test_a_late_answer_to_a_failed_request_is_still_taken(ts_env, tmp_path
     assert asked.decision_due_at is None and KIND not in case.awaiting
     assert case.disclosable and case.cid_certificates == [asked.certificate.document_id]
     assert h.sim.count("chaser_sent", key_of(event)) == 2
+
+
+async def test_an_old_case_renewed_on_the_new_code_checks_what_joins_later(ts_env, tmp_path):
+    """Started on the old code, wanted/missing; its history renewed on the new code: the
+    certificate it used stays used, and a further referral's certificate is checked and
+    put on the CID record."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from temporalio.worker import Worker
+
+    from activities.gateways import Gateways
+    from activities.steps import CaseActivities
+    from models.policy import Policy
+    from tests.support_front_door import checking
+    from tests.support_old_casework import CaseworkBeforePerCertificate
+    from workflows.encounter import EncounterWorkflow
+
+    policy = Policy(continue_as_new_after_events=60)
+    async with harness(ts_env, tmp_path, policy=policy, run_worker=False) as h:
+        first = custody_event(nationality="PT", pnc_id="18/616161K", custody_reference="C-1")
+        second = custody_event(
+            nationality="PT", pnc_id="18/616161K", custody_reference="C-2", other_countries=["DE"]
+        )
+        portugal = ReplySpec(
+            after_days=1,
+            convictions=[ConvictionSpec(offence="SEXUAL_ASSAULT")],
+            certificate_purpose="immigration_deportation",
+        )
+        germany = ReplySpec(
+            after_days=1,
+            convictions=[ConvictionSpec(offence="GBH", recordable_on_pnc=False)],
+        )
+        h.world(
+            first, SubjectSpec(replies={"PT": portugal, "DE": germany}, located_after_days=None)
+        )
+        with ThreadPoolExecutor(8) as pool:
+            async with Worker(
+                h.client,
+                task_queue=h.task_queue,
+                workflows=[EncounterWorkflow, CaseworkBeforePerCertificate],
+                activities=CaseActivities(Gateways.all_from(h.sim), h.store).all(),
+                activity_executor=pool,
+                interceptors=[checking()],
+                max_cached_workflows=0,
+            ):
+                enc1 = await h.start(first)
+                casework = await casework_of(h, enc1)
+                await until(casework, lambda s: s.cid_case_ref is not None, skip=h.env)
+        async with h.running():
+            renewed = await until(
+                casework,
+                lambda s: s.continued_as_new >= 1,
+                what="renewal",
+                skip=h.env,
+                step=timedelta(days=10),
+                within=120,
+            )
+            await h.start(second)
+            case = await until(
+                casework,
+                lambda s: (
+                    any(c.country == "DE" and c.destroyed for c in s.referrals[-1].certificates)
+                    and len(s.cid_certificates) == 2
+                ),
+                what="the further referral checked",
+                skip=h.env,
+            )
+    key = key_of(first)
+    [used] = renewed.referrals[0].certificates
+    assert used.disclosable is True and renewed.cid_certificates == [used.document_id]
+    # The further referral: its Portuguese certificate on the record, the German one
+    # (criminal proceedings, not on the PNC) destroyed and asked again for immigration.
+    germany_cert = certificate_of(case, "DE")
+    assert h.store.document(germany_cert.document_id).content is None
+    assert [r.country for r in case.immigration_requests] == ["DE"]
+    record = h.store.subject_case(key)
+    assert json.loads(record.overseas_convictions) == ["SEXUAL_ASSAULT"]
+    assert len(json.loads(record.encounter_ids)) == 2
+    assert h.sim.count("cid_record_created", key) == 1
