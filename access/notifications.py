@@ -34,6 +34,7 @@ from access.policy import Capability, may, require
 from activities.notification_starts import input_for, start_notification
 from identity.principal import Principal
 from models.daily_file import DailyFileError, RejectedLine, parse_daily_file
+from models.notification import NotificationKind, first_notification_id, notification_kind
 from models.notification_policy import NotificationPolicy
 from models.reconciliation import RECONCILIATION_SCHEDULE_ID
 from store.notification_reports import CountryCounts, NotificationStatus
@@ -221,6 +222,42 @@ def daily_files(
     return store.files(limit)
 
 
+class NotificationRow(BaseModel):
+    """One notification as listed: the store's record, with its kind (a conviction, or
+    an amendment or deletion of one) and the first notification a change follows."""
+
+    notification_id: str
+    kind: NotificationKind
+    amends_notification_id: str | None
+    conviction_key: str
+    country: str
+    force: str | None
+    file_sequence: int
+    conviction_document_id: str
+    recorded_at: datetime
+    due_at: datetime = Field(description="The statutory deadline (UK calendar).")
+    registered_at: datetime
+    started_at: datetime | None
+    sent_at: datetime | None
+    sent_late: bool
+    channel_ref: str | None
+    acknowledged_at: datetime | None
+    chasers: int
+    escalations: int
+    escalated_at: datetime | None
+    closed_at: datetime | None
+    outcome: str | None
+
+    @classmethod
+    def of(cls, r: NotificationRecord) -> NotificationRow:
+        kind = notification_kind(r.conviction_document_id)
+        return cls(
+            **r.model_dump(),
+            kind=kind,
+            amends_notification_id=first_notification_id(r.conviction_key, r.country, kind),
+        )
+
+
 def notifications(
     store: NotificationStore,
     principal: Principal,
@@ -229,10 +266,11 @@ def notifications(
     country: str | None = None,
     status: NotificationStatus | None = None,
     limit: int = 100,
-) -> list[NotificationRecord]:
-    """Notifications, newest first: IDs, states and dates (no personal data)."""
+) -> list[NotificationRow]:
+    """Notifications, newest first: IDs, kinds, states and dates (no personal data)."""
     require(principal, Capability.NOTIFICATIONS)
-    return store.notifications(now=now, country=country, status=status, limit=limit)
+    rows = store.notifications(now=now, country=country, status=status, limit=limit)
+    return [NotificationRow.of(r) for r in rows]
 
 
 def alerts(

@@ -18,8 +18,9 @@ may read, and within ``models.decisions.ROLES_FOR``): a police officer the ident
 data of their own force's encounter; caseworkers casework, the identity data and
 "resume after a fault"; senior caseworkers also the exclusion consultation and the
 escalation of a notification; ICE officers located and enforced; the Director the
-approval; supervisors and ACRO officers nothing. This is a pre-check: the case's own
-validator stays the authority (stage, role, separation of duties).
+approval; ACRO officers the triage of an encounter's reply; supervisors nothing. This
+is a pre-check: the case's own validator stays the authority (stage, role, separation
+of duties).
 
 A case's kind comes from its ID (``access.kinds``). An encounter's force comes from its
 ID, ``encounter-<force>-<REF>`` (the force lower case, the reference upper case), when
@@ -90,6 +91,7 @@ _CASEWORK_DECISIONS = frozenset(
         "admin_removal_referral",
         "deportation_enforced",
         "resume_after_fault",
+        "ice_tasking_review",
         "immigration_certificate_outcome",  # issue 20 (h3)
     }
 )
@@ -107,6 +109,7 @@ DECIDE: dict[str, dict[str, frozenset[str]]] = {
     },
     "ice_officer": {C: frozenset({"subject_located", "deportation_enforced"})},
     "director": {C: frozenset({"director_approval"})},
+    "acro_officer": {E: frozenset({"triage"})},  # issue 20 (h2): triage of a reply
 }
 
 

@@ -52,6 +52,7 @@ class CaseworkActivities(CoreActivities):
                     document_id,
                     case_id=q.case_id,
                     why="disclosability check: are the overseas offences on the PNC",
+                    step=f"{q.case_id}/disclosability",
                 )
                 if c.offence not in offence_table() or offence_table()[c.offence].serious
             }
@@ -85,6 +86,7 @@ class CaseworkActivities(CoreActivities):
                     document_id,
                     case_id=req.case_id,
                     why="CID case creation: overseas convictions information",
+                    step=req.idempotency_key,
                 )
             }
         )

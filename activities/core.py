@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -28,6 +29,23 @@ from store.cases import CaseStore
 F = TypeVar("F", bound=Callable[..., Any])
 
 PERMANENT = "PermanentGatewayError"
+CASE_STORE_ERROR = "CaseStoreError"  # retried: the case store failed, not the step
+
+
+def store_error(err: SQLAlchemyError) -> str:
+    """The failure's kinds, no statement and no values: ``OperationalError
+    (psycopg.errors.ReadOnlySqlTransaction)``."""
+    driver = getattr(err, "orig", None)
+    if driver is None:
+        return type(err).__name__
+    return f"{type(err).__name__} ({type(driver).__module__}.{type(driver).__name__})"
+
+
+def store_error_type(err: SQLAlchemyError) -> str:
+    """``CaseStoreError:<driver error class>``: the failure's type, in the logs too."""
+    driver = getattr(err, "orig", None)
+    kind = type(driver if driver is not None else err)
+    return f"{CASE_STORE_ERROR}:{kind.__module__}.{kind.__name__}"
 
 
 def refusals_surface(fn: F) -> F:
@@ -41,6 +59,14 @@ def refusals_surface(fn: F) -> F:
             # A refusal, or data no retry will mend (an offence code not in the table,
             # a record that is not there): the case shows it and waits for a person.
             raise ApplicationError(str(err), type=PERMANENT, non_retryable=True) from err
+        except SQLAlchemyError as err:
+            # The case store failed (down, read-only, …): retried. Said by the error's
+            # types only: SQLAlchemy's message holds the statement and its parameters
+            # (personal data), and with both tracebacks it outgrew what Temporal keeps
+            # as an activity's last failure, so the stuck listing showed nothing useful.
+            raise ApplicationError(
+                f"case store unavailable: {store_error(err)}", type=store_error_type(err)
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -18,7 +18,8 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.certificates import claim_check, convictions_in
-from activities.core import CoreActivities, as_of, refusals_surface
+from activities.core import as_of, refusals_surface
+from activities.further_details import FurtherDetailsActivities
 from activities.gateways import ConvictionRecord, Gateways
 from models.case import ADD_REFERRAL_SIGNAL, CASEWORK_WORKFLOW, ConvictionSummary
 from models.steps import (
@@ -39,8 +40,9 @@ from store.cases import EncounterRecord
 log = structlog.get_logger("fno.activities")
 
 
-class EncounterActivities(CoreActivities):
-    """The encounter's steps over the gateways (``g``, set by ``CaseActivities``)."""
+class EncounterActivities(FurtherDetailsActivities):
+    """The encounter's steps over the gateways (``g``, set by ``CaseActivities``), with
+    further details of a reply (``activities.further_details``)."""
 
     g: Gateways
 
@@ -150,6 +152,7 @@ class EncounterActivities(CoreActivities):
                 req.document_id,
                 case_id=req.case_id,
                 why="overseas convictions to be recorded on the PNC",
+                step=req.idempotency_key,
             )
         )
         recordable = [c.offence for c in convictions if c.recordable_on_pnc]

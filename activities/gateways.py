@@ -47,6 +47,27 @@ class CountryReply(BaseModel):
     text: str = ""
 
 
+# issue 20 (h2): further details of a reply, asked of the country -------------------
+class ConvictionDetail(BaseModel):
+    """The nature of one conviction, as the country states it when asked further."""
+
+    offence: str
+    convicted_on: str | None = None
+    sentence: str | None = None
+    nature: str = ""
+
+
+class FurtherDetails(BaseModel):
+    """The country's supplement to a reply: the nature of the offences."""
+
+    details_ref: str
+    request_ref: str
+    country: str
+    replied_at: datetime
+    convictions: list[ConvictionDetail] = Field(default_factory=list)
+    text: str = ""
+
+
 class AcroGateway(Protocol):
     def request_check(
         self,
@@ -66,6 +87,15 @@ class AcroGateway(Protocol):
     def destroy_certificate(self, request_ref: str) -> None: ...
 
     def advise_deportation_not_pursued(self, key: str, subject_key: str) -> None: ...
+
+    # issue 20 (h2): further details (once per key; the same reference to a repeat)
+    def request_further_details(self, key: str, request_ref: str, as_of: datetime) -> str: ...
+
+    def fetch_further_details(self, details_ref: str, as_of: datetime) -> FurtherDetails | None: ...
+
+    def send_further_details_chaser(
+        self, key: str, details_ref: str, chaser_number: int
+    ) -> None: ...
 
 
 class PoliceGateway(Protocol):

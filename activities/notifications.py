@@ -45,6 +45,13 @@ from store.notifications import NotificationStore
 
 log = structlog.get_logger("fno.notifications")
 
+# The ECRIS message of each kind of notification (EU(FR) Act 2020 s.1(5), s.1(7)).
+MESSAGE_TYPES = {
+    "conviction": "Notification of conviction (ECRIS NOT)",
+    "amendment": "Notification of amended conviction (ECRIS NOT, amendment)",
+    "deletion": "Notification of deleted conviction (ECRIS NOT, deletion)",
+}
+
 
 class NotificationActivities:
     """The activities of notifications out, over a channel, the PNC feed and the store."""
@@ -68,18 +75,28 @@ class NotificationActivities:
     @activity.defn(name="build_notification")
     @_refusals_surface
     def build_notification(self, req: NotificationBuild) -> NotificationMessageRef:
-        """The notification message from the conviction record, kept in the case store;
-        the notification's record says its workflow has started."""
+        """The notification message from the conviction record (or the amended or
+        deleted record), kept in the case store; the notification's record says its
+        workflow has started. An amendment or deletion follows the conviction's first
+        notification to the state: it waits (retried) until that one is sent or closed."""
         assert req.as_of is not None
         self.store.mark_started([req.case_id], req.as_of)
+        amends = req.amends_notification_id
+        first = self.store.record(amends) if amends else None
+        if first is not None and first.sent_at is None and first.closed_at is None:
+            raise ApplicationError(
+                f"the first notification {first.notification_id} is not sent yet: the "
+                f"{req.kind} follows it",
+                type="FirstNotificationPending",
+            )
         # The system composing the message, not a person's consultation: not logged here;
         # the disclosure is, when it is sent.
         doc = self.case_store.document(req.conviction_document_id)
         if doc is None or doc.content is None:
             raise KeyError(f"conviction record {req.conviction_document_id} is not in the store")
         record = json.loads(doc.content)
-        message = {
-            "message_type": "Notification of conviction (ECRIS NOT)",
+        message: dict[str, Any] = {
+            "message_type": MESSAGE_TYPES[req.kind],
             "from": "UK Central Authority (ACRO)",
             "to": req.country,
             "channel": req.channel,
@@ -101,6 +118,12 @@ class NotificationActivities:
                 "offences": record.get("offences", []),
             },
         }
+        if req.kind != "conviction":
+            # The state's record of the first notification is what changes.
+            message["amends_uk_reference"] = first.notification_id if first else None
+            message["change"] = {"kind": req.kind, "reason": record.get("reason")}
+            if req.kind == "deletion":
+                message["conviction"] = {"recorded_on_pnc": req.recorded_at.isoformat()}
         document_id = f"notification-message-{req.case_id}"
         self.case_store.put_document(
             document_id,
@@ -110,7 +133,7 @@ class NotificationActivities:
             country=req.country,
             actor=req.case_id,
             role="system",
-            justification=f"notification of conviction to {req.country} built from the PNC record",
+            justification=f"notification ({req.kind}) to {req.country} built from the PNC record",
         )
         digest = hashlib.sha256(json.dumps(message, sort_keys=True).encode()).hexdigest()
         return NotificationMessageRef(document_id=document_id, digest=digest)

@@ -145,7 +145,8 @@ def find_gaps(store: NotificationStore, feed: PncFeed, req: ReconcileRequest) ->
             f"overdue:{row.notification_id}",
             "overdue",
             f"notification to {row.country} not sent by its deadline "
-            f"{row.due_at:%Y-%m-%d %H:%M} UTC (28 days from the conviction being recorded)",
+            f"{row.due_at:%Y-%m-%d %H:%M} UTC (the end of the 28 days beginning with the UK "
+            "day it was recorded)",
             file_sequence=row.file_sequence,
             notification_id=row.notification_id,
         )

@@ -46,6 +46,7 @@ from temporalio.service import RPCError
 from access.errors import AccessRefused, CaseNotFound, CaseUnreadable
 from access.intake import Intake
 from api import audit, auth, cases, custody_events, decisions, health, me, notifications, stuck
+from api.certificates import router as certificate_routes
 from api.openapi import install_docs, install_openapi
 from identity.config import Identity
 from models.json_input import bounded_errors
@@ -164,6 +165,7 @@ def create_app(
     install_error_handlers(app)
     for resource in (health, me, custody_events, stuck, cases, decisions, audit, notifications):
         app.include_router(resource.router)
+    app.include_router(certificate_routes)  # issue 20 (h2): GET /certificates/{id}
     if identity is not None and identity.issuer is not None:
         app.include_router(auth.router)
     install_openapi(app)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -11,6 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError
 
+from access.certificates import convictions_shown
 from access.listing import CaseFilter, list_cases, start_of_day
 from access.reading import read_case
 from api.deps import PersonD, PurposeD, StoreD, TemporalD
@@ -96,10 +98,26 @@ async def get_cases(
 # ":path": a custody reference is kept as sent and may hold "/" ("CU/7/2026").
 @router.get("/cases/{case_id:path}")
 async def get_case(
-    case_id: str, who: PersonD, reason: PurposeD, client: TemporalD, store: StoreD
+    case_id: str,
+    who: PersonD,
+    reason: PurposeD,
+    client: TemporalD,
+    store: StoreD,
+    convictions: Annotated[
+        bool,
+        Query(
+            description="Also the convictions on each kept certificate, read from the case "
+            "store (each read logged under you); a case holds only claim checks of them."
+        ),
+    ] = False,
 ) -> Any:
     try:
         state = await read_case(client, store, case_id, who, reason)
     except RPCError as err:  # Temporal did not answer (no worker polling, …)
         return _no_answer(case_id, err)
-    return JSONResponse(state.model_dump(mode="json"))
+    body = state.model_dump(mode="json")
+    if convictions:
+        purpose = (reason or "").strip() or (who.reason or "").strip()
+        shown = await asyncio.to_thread(convictions_shown, store, state, who, purpose)
+        body["convictions"] = {k: [c.model_dump() for c in v] for k, v in shown.items()}
+    return JSONResponse(body)

@@ -76,8 +76,8 @@ class YearFigures(BaseModel):
                 f"({self.notifications_sent_exactly_once} exactly once), "
                 f"{self.notifications_acknowledged} acknowledged, {self.notifications_open} open",
                 f"  deadline:       {self.sent_within_28_days}/{self.notifications_sent} sent "
-                f"within 28 days of the conviction being recorded (latest "
-                f"{self.max_days_recorded_to_sent:.1f} days)",
+                f"by the deadline (end of the 28 days beginning with the UK day of recording; "
+                f"latest {self.max_days_recorded_to_sent:.1f} days after recording)",
                 f"  wall time:      {self.wall_seconds:.1f} s",
             ]
         )

@@ -19,14 +19,26 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 from rich.table import Table
 
 from cli.client import body, call, detail, person, system
-from cli.render import AUTH_EXIT, NO_ANSWER_EXIT, REFUSED_EXIT, fail, out, print_json, row, when
+from cli.render import (
+    AUTH_EXIT,
+    NO_ANSWER_EXIT,
+    REFUSED_EXIT,
+    at,
+    fail,
+    out,
+    print_json,
+    row,
+    when,
+)
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -171,7 +183,14 @@ def list_cmd(
         print_json(rows)
         return
     table = Table(
-        "notification", "state", "file", "recorded", "due", "sent", "acknowledged", "outcome"
+        "notification",
+        "state",
+        "file",
+        "recorded",
+        "due by (UK)",
+        "sent",
+        "acknowledged",
+        "outcome",
     )
     for r in rows:
         row(
@@ -180,7 +199,7 @@ def list_cmd(
             r.get("country", ""),
             str(r.get("file_sequence", "")),
             when(r.get("recorded_at"), "%Y-%m-%d"),
-            when(r.get("due_at"), "%Y-%m-%d"),
+            last_uk_day(r.get("due_at")),
             when(r.get("sent_at")),
             when(r.get("acknowledged_at")),
             r.get("outcome") or "",
@@ -288,3 +307,11 @@ def reconcile() -> None:
     from cli.direct import trigger_reconciliation
 
     trigger_reconciliation()
+
+
+def last_uk_day(due_at: Any) -> str:
+    """The last UK day to notify: the deadline is the start of the next UK day."""
+    moment = at(due_at)
+    if moment is None:
+        return ""
+    return f"{(moment - timedelta(microseconds=1)).astimezone(ZoneInfo('Europe/London')):%Y-%m-%d}"

@@ -69,6 +69,11 @@ class Stage(StrEnum):
     NOTIFICATION_AWAITING_ACK = "Conviction notification sent – awaiting acknowledgement"
     NOTIFICATION_ESCALATED = "Conviction notification – escalated to a senior caseworker"
     CLOSED = "Closed"
+    # issue 20 (h2): triage of a reply by an ACRO officer, further details from a country
+    AWAITING_ACRO_TRIAGE = "Reply to be triaged by an ACRO officer – serious or not"
+    AWAITING_FURTHER_DETAILS = "Further details about the offences requested from the country"
+    # issue 20 (h4)
+    ICE_TASKING_REVIEW = "ICE tasking ended – caseworker to decide: liable to deport or extend"
     # issue 20 (h3): the immigration re-request failed; no disclosable certificate at all
     IMMIGRATION_CERTIFICATE_DECISION = "Immigration certificate not obtained – caseworker to decide"
     NO_DISCLOSABLE_CERTIFICATE = (
@@ -197,6 +202,14 @@ class CountryCheck(BaseModel):
     required_fields: list[str] = Field(default_factory=list)
     missing_fields: list[str] = Field(default_factory=list)
     certificate: CertificateRef | None = None
+    # issue 20 (h2): an ACRO officer's triage of the reply, further details asked of
+    # the country (workflows.encounter_triage); None: not needed.
+    triage: Literal["awaiting", "serious", "not_serious"] | None = None
+    triage_due_at: datetime | None = None
+    further_details: Literal["requested", "received", "not_received"] | None = None
+    further_details_ref: str | None = None
+    further_details_due_at: datetime | None = None
+    further_details_chasers: int = 0
     # issue 20 (h3): a request for immigration purposes (``CaseworkState.immigration_requests``)
     replaces: str | None = Field(
         default=None, description="The destroyed certificate this request replaces."
@@ -302,6 +315,17 @@ class CaseworkState(CaseView):
     )
     custody_events_seen: list[str] = Field(
         default_factory=list, description="Encounters that told this case of a custody."
+    )
+    # issue 20 (h4)
+    whereabouts: str | None = Field(
+        default=None,
+        description="Where the subject was at step 7 when known (the latest referral's, "
+        "or 'in_police_custody' from a custody event); None: not known (NBTC, marker, ICE).",
+    )
+    overdue: list[str] = Field(
+        default_factory=list,
+        description="Deadlines passed with nothing done: each told on the timeline, left "
+        "standing (the overdue listing shows it) and open to senior caseworkers.",
     )
     # issue 20 (h3)
     cid_certificates: list[str] = Field(

@@ -13,6 +13,11 @@ The file format (JSON Lines, UTF-8; version 1)::
      "offences": [{"description": "Theft from a shop", "code": "THEFT",
                    "offence_date": "2026-10-02", "sentence": "12 weeks' imprisonment"}]}
     {"record_type": "arrest", "record_id": "4711-000002"}
+    {"record_type": "conviction_amendment", "record_id": "4719-000004", "change": "amended",
+     "pnc_id": "17/120401P", "conviction_ref": "1701HC0100000012345K",
+     "amends_record_id": "4711-000001", "amends_file_sequence": 4711, "nationalities": ["PL"],
+     "recorded_at": "2026-11-29T10:05:00Z", "reason": "sentence varied on appeal",
+     "family_name": "Nowak", ... the conviction as it now stands, as in a conviction ...}
 
 The first line is the header; ``record_count`` counts the record lines after it
 (blank lines are not records). ``sequence`` goes up by one a day. Records of other
@@ -20,6 +25,15 @@ types (arrests, charges, disposals, …) need only ``record_type`` and ``record_
 they are counted, not kept. A conviction is identified by the PNC ID and the
 ``conviction_ref`` (the prosecution's Arrest/Summons Number): the same conviction in
 another file is the same notification.
+
+A ``conviction_amendment`` record (EU(FR) Act 2020 s.1(7)) says a conviction already
+recorded was ``amended`` or ``deleted``: the same ``pnc_id`` and ``conviction_ref``
+name the conviction, ``amends_record_id`` (and, where known, ``amends_file_sequence``)
+the record it changes, ``recorded_at`` when the change was recorded on the PNC. An
+amendment carries the conviction as it now stands (the fields of a conviction); a
+deletion needs only the identity, the nationalities and optionally a ``reason``. Its
+own ``record_id`` identifies the change across files (a change sent again is the
+same change). A parser from before these records counted them as other records.
 """
 
 from __future__ import annotations
@@ -28,7 +42,14 @@ import hashlib
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from models.event import _Text, subject_key_for
 from models.json_input import JsonInputError, parse_json
@@ -48,6 +69,19 @@ class DailyFileHeader(BaseModel):
     file_date: date = Field(description="The day whose activity the file holds.")
     record_count: int = Field(ge=0, le=MAX_RECORDS, description="Record lines after the header.")
     produced_at: datetime | None = None
+
+
+def _iso_codes(value: list[str]) -> list[str]:
+    for code in value:
+        if len(code) != 2 or not code.isascii() or not code.isupper():
+            raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 code")
+    return list(dict.fromkeys(value))
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("recorded_at needs a time zone, e.g. 2026-11-21T15:20:00Z")
+    return value
 
 
 class ConvictedOffence(_Text):
@@ -82,21 +116,73 @@ class ConvictionRecord(_Text):
     @field_validator("nationalities")
     @classmethod
     def _iso_codes(cls, value: list[str]) -> list[str]:
-        for code in value:
-            if len(code) != 2 or not code.isascii() or not code.isupper():
-                raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 code")
-        return list(dict.fromkeys(value))
+        return _iso_codes(value)
 
     @field_validator("recorded_at")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("recorded_at needs a time zone, e.g. 2026-11-21T15:20:00Z")
-        return value
+        return _aware(value)
 
     def conviction_key(self, secret: str) -> str:
         """The conviction's key: an HMAC, so no PNC ID or reference is in clear."""
         return conviction_key_for(self.pnc_id, self.conviction_ref, secret)
+
+
+ChangeKind = Literal["amended", "deleted"]
+
+
+class ConvictionAmendment(_Text):
+    """A conviction already recorded, amended or deleted on the PNC (s.1(7))."""
+
+    model_config = ConfigDict(extra="forbid")
+    record_type: Literal["conviction_amendment"]
+    record_id: str = Field(min_length=1, max_length=60, description="The change's own identity.")
+    change: ChangeKind
+    pnc_id: str = Field(pattern=r"^\d{2,4}/\d{1,7}[A-Z]$")
+    conviction_ref: str = Field(pattern=r"^[A-Za-z0-9/-]{6,40}$")
+    amends_record_id: str = Field(min_length=1, max_length=60)
+    amends_file_sequence: int | None = Field(default=None, ge=1)
+    force: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9-]{1,39}$")
+    nationalities: list[str] = Field(min_length=1, max_length=5)
+    recorded_at: datetime = Field(description="When the change was recorded on the PNC.")
+    reason: str | None = Field(default=None, max_length=300)
+    # The conviction as it now stands: required for an amendment, none for a deletion.
+    family_name: str | None = Field(default=None, min_length=1, max_length=120)
+    given_names: str | None = Field(default=None, min_length=1, max_length=200)
+    date_of_birth: date | None = None
+    place_of_birth: str | None = Field(default=None, max_length=120)
+    court: str | None = Field(default=None, min_length=1, max_length=200)
+    convicted_on: date | None = None
+    offences: list[ConvictedOffence] | None = Field(default=None, min_length=1, max_length=50)
+
+    @field_validator("nationalities")
+    @classmethod
+    def _iso_codes(cls, value: list[str]) -> list[str]:
+        return _iso_codes(value)
+
+    @field_validator("recorded_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return _aware(value)
+
+    @model_validator(mode="after")
+    def _amended_in_full(self) -> ConvictionAmendment:
+        if self.change == "amended":
+            needed = ("family_name", "given_names", "date_of_birth", "court", "convicted_on")
+            missing = [f for f in (*needed, "offences") if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"an amended conviction needs {', '.join(missing)}")
+        return self
+
+    def conviction_key(self, secret: str) -> str:
+        """The key of the conviction changed (the original's)."""
+        return conviction_key_for(self.pnc_id, self.conviction_ref, secret)
+
+    def change_key(self, secret: str) -> str:
+        """The change's own key, from its record identity: the same change twice (a
+        file sent again, or the change repeated in a later file) is one."""
+        basis = f"conviction-change:{self.pnc_id}|{self.conviction_ref.upper()}|{self.record_id}"
+        return subject_key_for(basis, secret)
 
 
 class OtherActivity(BaseModel):
@@ -116,13 +202,14 @@ class ParsedDailyFile(BaseModel):
     header: DailyFileHeader
     digest: str = Field(description="SHA-256 of the file's bytes.")
     convictions: list[ConvictionRecord] = Field(default_factory=list)
+    changes: list[ConvictionAmendment] = Field(default_factory=list)
     other_records: int = 0
     rejected: list[RejectedLine] = Field(default_factory=list)
 
     @property
     def records_read(self) -> int:
         """Records accepted (convictions and others): compared with the header's count."""
-        return len(self.convictions) + self.other_records
+        return len(self.convictions) + len(self.changes) + self.other_records
 
 
 class DailyFileError(ValueError):
@@ -170,9 +257,12 @@ def parse_daily_file(raw: bytes) -> ParsedDailyFile:
             parsed.rejected.append(RejectedLine(line=n, reason="not a JSON object"))
             continue
         try:
-            record: ConvictionRecord | OtherActivity = (
+            kind = item.get("record_type")
+            record: ConvictionRecord | ConvictionAmendment | OtherActivity = (
                 ConvictionRecord.model_validate(item)
-                if item.get("record_type") == "conviction"
+                if kind == "conviction"
+                else ConvictionAmendment.model_validate(item)
+                if kind == "conviction_amendment"
                 else OtherActivity.model_validate(item)
             )
         except ValidationError as err:
@@ -187,6 +277,8 @@ def parse_daily_file(raw: bytes) -> ParsedDailyFile:
         seen.add(record.record_id)
         if isinstance(record, ConvictionRecord):
             parsed.convictions.append(record)
+        elif isinstance(record, ConvictionAmendment):
+            parsed.changes.append(record)
         else:
             parsed.other_records += 1
     return parsed

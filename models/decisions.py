@@ -48,7 +48,10 @@ class DetentionDecision(_Kind):
 
     kind: Literal["detention"] = "detention"
     detain: bool
-    serving_prison_sentence: bool = False
+    serving_prison_sentence: bool | None = Field(
+        default=None,
+        description="Left out: as the referral says (serving a sentence or not).",
+    )  # issue 20 (h4): was ``bool = False``; recorded decisions all carry a value
 
 
 class DeportationDecision(_Kind):
@@ -100,6 +103,38 @@ class NotificationEscalation(_Kind):
     )
 
 
+# issue 20 (h2) ---------------------------------------------------------------------
+class TriageDecision(_Kind):
+    """An ACRO officer triages a country's reply the offence table cannot classify (an
+    offence it does not know, or marks borderline), having read the certificate:
+    serious offending is referred to Criminal Casework; otherwise the convictions are
+    recorded on the PNC and the check closes as not serious. The reason is recorded."""
+
+    kind: Literal["triage"] = "triage"
+    serious: bool = Field(description="Serious offending: refer to Criminal Casework.")
+    most_serious: bool = Field(
+        default=False,
+        description="Of the most serious nature (exclusion considered if the subject has "
+        "left the UK); only with serious.",
+    )
+
+
+# issue 20 (h4)
+class IceTaskingReview(_Kind):
+    """ICE tasking ended without ICE's answer: the subject is liable to deport (unable to
+    be located, all avenues to detain exhausted: the case sleeps until located), or the
+    tasking is extended (step 7)."""
+
+    kind: Literal["ice_tasking_review"] = "ice_tasking_review"
+    action: Literal["liable_to_deport", "extend_tasking"]
+    extend_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=365,
+        description="Extend the tasking by this many days (default: the policy's tasking).",
+    )
+
+
 # issue 20 (h3)
 class ImmigrationCertificateOutcome(_Kind):
     """The certificate asked of ACRO for immigration purposes was not obtained (no
@@ -128,6 +163,8 @@ Decision = Annotated[
     | DeportationEnforced
     | ResumeAfterFault
     | NotificationEscalation
+    | TriageDecision
+    | IceTaskingReview
     | ImmigrationCertificateOutcome,
     Field(discriminator="kind"),
 ]
@@ -144,6 +181,8 @@ ROLES_FOR: dict[str, tuple[Role, ...]] = {
     "deportation_enforced": ("ice_officer", "caseworker", "senior_caseworker"),
     "resume_after_fault": ("caseworker", "senior_caseworker"),
     "notification_escalation": ("senior_caseworker",),
+    "triage": ("acro_officer",),  # issue 20 (h2)
+    "ice_tasking_review": ("caseworker", "senior_caseworker"),  # issue 20 (h4)
     "immigration_certificate_outcome": ("caseworker", "senior_caseworker"),  # issue 20 (h3)
 }
 

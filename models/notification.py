@@ -4,8 +4,11 @@ The Police National Computer (PNC) sends ACRO a *daily activity file*: one file 
 day, numbered in sequence, saying how many records it holds. Every conviction in it
 of a national of a state with a notification duty (the EU member states, exchanged
 through ECRIS — ``models/reference_data/countries.json``) becomes one notification
-per state of nationality (a dual national is notified to each), sent within
-``notify_within_days`` (28) of the conviction being recorded (EU(FR) Act 2020 s.1).
+per state of nationality (a dual national is notified to each), sent before the end
+of the ``notify_within_days`` (28) days beginning with the UK date the conviction was
+recorded (EU(FR) Act 2020 s.1(5); ``models.notification_policy.notification_due``).
+An amendment or deletion of a conviction in a later file is notified again (s.1(7)):
+a notification of its own, kind ``amendment`` or ``deletion``, linked to the first.
 From 2012 to 2019 about 75,000 were never sent because files went missing and
 nobody noticed (seed 004); the reconciliation sees a missing file the day it is due.
 
@@ -21,6 +24,7 @@ The modules of notifications out:
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -62,6 +66,33 @@ def conviction_document_id(conviction_key: str) -> str:
     return f"conviction-{conviction_key}"
 
 
+# What a notification tells the state: a conviction, or (s.1(7)) that a conviction
+# already notified was amended or deleted on the PNC. A notification of an amendment
+# or deletion is its own case, with its own deadline, linked to the first one.
+NotificationKind = Literal["conviction", "amendment", "deletion"]
+CHANGE_KINDS: dict[str, NotificationKind] = {"amended": "amendment", "deleted": "deletion"}
+
+
+def change_document_id(change_key: str, kind: NotificationKind) -> str:
+    """The store document of an amended or deleted conviction record."""
+    return f"conviction-{kind}-{change_key}"
+
+
+def notification_kind(conviction_document_id: str) -> NotificationKind:
+    """The kind of a notification, from the document it is built from (the store's
+    notification record keeps no other column for it)."""
+    for kind in ("amendment", "deletion"):
+        if conviction_document_id.startswith(f"conviction-{kind}-"):
+            return kind  # type: ignore[return-value]
+    return "conviction"
+
+
+def first_notification_id(conviction_key: str, country: str, kind: NotificationKind) -> str | None:
+    """The notification an amendment or deletion follows: the conviction's first one
+    to the same state (same conviction key); None for a conviction's own."""
+    return None if kind == "conviction" else notification_id_for(conviction_key, country)
+
+
 # --- the notification case ---------------------------------------------------------------
 class NotificationInput(BaseModel):
     """Start of one notification; ``state`` is set only when continuing as new. Carries
@@ -76,6 +107,12 @@ class NotificationInput(BaseModel):
     conviction_document_id: str
     policy: NotificationPolicy = Field(default_factory=NotificationPolicy)
     state: NotificationState | None = None
+    # Issue 20 (h1); absent from inputs recorded before, whose cases keep the old rule.
+    due_at: datetime | None = Field(
+        default=None, description="The statutory deadline (``notification_due``)."
+    )
+    kind: NotificationKind = "conviction"
+    amends_notification_id: str | None = None
 
 
 class NotificationState(CaseView):
@@ -87,7 +124,11 @@ class NotificationState(CaseView):
     file_sequence: int
     conviction_document_id: str
     recorded_at: datetime
-    due_at: datetime = Field(description="Statutory deadline: recorded + notify_within_days.")
+    due_at: datetime = Field(description="Statutory deadline (``notification_due``).")
+    kind: NotificationKind = "conviction"
+    amends_notification_id: str | None = Field(
+        default=None, description="The first notification an amendment or deletion follows."
+    )
     message_document_id: str | None = None
     channel_ref: str | None = None
     sent_at: datetime | None = None
@@ -100,6 +141,19 @@ class NotificationState(CaseView):
     escalate_at: datetime | None = None
     escalations: int = 0
     escalation_open: bool = False
+
+    def first_escalation_at(self, opened_at: datetime, due_given: bool) -> datetime:
+        """A week before the deadline — but never before the state has had its usual
+        time to acknowledge (a conviction received late). A case started with its
+        deadline in the input counts back from it; one started before (no deadline in
+        its input) keeps ``recorded_at + escalate_after_days``, as it was recorded."""
+        p = self.policy
+        planned = (
+            self.due_at - p.days(p.notify_within_days - p.escalate_after_days)
+            if due_given
+            else self.recorded_at + p.days(p.escalate_after_days)
+        )
+        return max(planned, opened_at + p.days(p.ack_due_days))
 
     def next_poll_at(self) -> datetime:
         """When the acknowledgement is asked for next: soon after sending, then daily."""
@@ -124,6 +178,8 @@ class NotificationBuild(Step):
     country: str
     channel: str
     recorded_at: datetime
+    kind: NotificationKind = "conviction"
+    amends_notification_id: str | None = None
 
 
 class NotificationMessageRef(BaseModel):

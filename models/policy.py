@@ -52,6 +52,27 @@ class Policy(BaseModel):
     stage1_days_other: int = Field(default=10, ge=1)
     # Long life: continue-as-new when the server suggests it or at this length.
     continue_as_new_after_events: int = Field(default=2_000, ge=50)
+    # issue 20 (h2): step 4, an ACRO officer triages a reply the offence table cannot
+    # classify within this many working days (then the case is listed as overdue); a
+    # serious reply lacking the nature of an offence: further details asked of the
+    # country, polled this often, chased once the working days pass, then the referral
+    # goes on with what is known.
+    acro_triage_working_days: int = Field(default=2, ge=1)
+    further_details_working_days: int = Field(default=10, ge=1)
+    further_details_poll_days: float = Field(default=1, gt=0)
+    further_details_max_chasers: int = Field(default=1, ge=0)
+    # issue 20 (h4): every wait of the located subject has a deadline and someone told.
+    # Located (whereabouts known, ICE found them, a custody event): a CC manager
+    # allocates a case owner within this many working days.
+    allocation_working_days: int = Field(default=2, ge=1)
+    # ICE tasking ended without ICE's answer: a caseworker decides (liable to deport,
+    # or extend the tasking) within this many working days.
+    ice_review_working_days: int = Field(default=5, ge=1)
+    # Decision to deport: enforcement is reviewed when it has not happened in this time.
+    enforcement_review_days: float = Field(default=28, gt=0)
+    # Located by a custody event: detention is considered before the police release
+    # the subject (PACE: 24 hours of detention without charge, from ``since``).
+    custody_detention_hours: float = Field(default=24, gt=0)
     # issue 20 (h3): the immigration re-request that failed (no answer after the
     # chasers, or still not disclosable) is decided by a caseworker within this.
     immigration_decision_working_days: int = Field(default=5, ge=1)

@@ -199,3 +199,37 @@ class DecisionLogged(Step):
     reason: str
     # The proven person's stable identity (the front door's actor_id), when given.
     actor_id: str | None = None
+
+
+# issue 20 (h2): further details of a reply asked of the country (the Romanian case) ---
+class FurtherDetailsRequest(Step):
+    """Ask the country, through ACRO, for the nature of the offences of a reply."""
+
+    subject_key: str
+    request_ref: str = Field(description="The ACRO request the reply answered.")
+    country: str
+
+
+class FurtherDetailsRef(BaseModel):
+    details_ref: str
+
+
+class FurtherDetailsChaser(Step):
+    details_ref: str
+    country: str
+    chaser_number: int
+
+
+class FurtherDetailsPoll(BaseModel):
+    case_id: str
+    details_ref: str
+    document_id: str = Field(description="The certificate the details complete.")
+    country: str
+    as_of: datetime
+
+
+class FurtherDetailsResult(BaseModel):
+    received: bool = False
+    details_missing: bool = Field(
+        default=False, description="Still a serious conviction with no sentence stated."
+    )

@@ -28,6 +28,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from models.reference import OffenceTableError, use_offence_table_from_env
 from processes.activities import build_activities
 from processes.front_door import FrontDoorWorker, guards
 from processes.reconciliation_schedule import (
@@ -58,6 +59,11 @@ async def main(stuck_cases: StuckCaseScan) -> None:
     cases through ``stuck_cases`` (every ``FNO_STUCK_SCAN_MINUTES``, 0 for none)."""
     configure_logging(os.environ.get("FNO_LOG_FORMAT", "auto"))
     settings = Settings.from_env()
+    try:  # the triage table (FNO_OFFENCE_TABLE): a bad file refuses to start, saying why
+        use_offence_table_from_env()
+    except OffenceTableError as err:
+        get_logger("fno.worker").error("refused to start: bad offence table", why=str(err))
+        raise SystemExit(2) from None
     # Without either key, refuse to start (exit status 2) saying what to set.
     CodecKeys.from_env()
     front_door = require_front_door_keys()

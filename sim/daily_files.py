@@ -2,12 +2,14 @@
 
     python -m sim.daily_files --out DIR [--days 3] [--first-sequence 1] [--skip SEQ ...]
                               [--eu-per-day 3] [--seed 2019] [--recent]
+                              [--change-rate 0.05]
 
 Files ``pnc-daily-<sequence>.jsonl`` for the ``--days`` days up to yesterday (UTC),
 in the format of ``models/daily_file.py``, from ``DailyFileFactory``: convictions of
 UK, EU (some dual) and other nationals, arrests, charges, disposals. ``--skip`` leaves
 files out, as a lossy transfer would. ``--recent`` stamps the convictions as recorded
-a minute ago (for a compressed policy, where 28 "days" last minutes).
+a minute ago (for a compressed policy, where 28 "days" last minutes). ``--change-rate``
+has that share of convictions amended or deleted in a later file (notified again).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ def write_files(
     seed: int = 2019,
     recent: bool = False,
     today: datetime | None = None,
+    change_rate: float = 0.0,
 ) -> list[Path]:
     now = today or datetime.now(UTC)
     first_date = (now - timedelta(days=days)).date()
@@ -39,6 +42,7 @@ def write_files(
         first_sequence=first_sequence,
         first_date=first_date,
         eu_convictions_per_day=eu_per_day,
+        change_rate=change_rate,
     )
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -59,7 +63,7 @@ def _recorded_now(raw: bytes, moment: datetime) -> bytes:
     stamped = [lines[0]]
     for line in lines[1:]:
         record = json.loads(line)
-        if record.get("record_type") == "conviction":
+        if record.get("record_type") in ("conviction", "conviction_amendment"):
             record["recorded_at"] = moment.isoformat().replace("+00:00", "Z")
         stamped.append(json.dumps(record, ensure_ascii=False))
     return ("\n".join(stamped) + "\n").encode()
@@ -74,6 +78,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--eu-per-day", type=float, default=3.0)
     parser.add_argument("--seed", type=int, default=2019)
     parser.add_argument("--recent", action="store_true")
+    parser.add_argument("--change-rate", type=float, default=0.0)
     args = parser.parse_args(argv)
     for path in write_files(
         args.out,
@@ -83,6 +88,7 @@ def main(argv: list[str]) -> int:
         eu_per_day=args.eu_per_day,
         seed=args.seed,
         recent=args.recent,
+        change_rate=args.change_rate,
     ):
         print(path)
     return 0

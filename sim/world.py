@@ -34,8 +34,9 @@ from activities.gateways import (
     PermanentGatewayError,
     TransientGatewayError,
 )
-from models.reference import countries, offences
+from models.reference import countries
 from runtime.config import local_subject_key_secret
+from sim.further_details import FurtherDetailsSimulator, described
 from sim.tables import SimCertificate, SimEffect, record_effect_once
 from sim.world_file import (
     ReplySpec,
@@ -47,7 +48,7 @@ from sim.world_file import (
 )
 
 
-class Simulator:
+class Simulator(FurtherDetailsSimulator):
     """Implements every gateway of ``activities.gateways`` against a simulated world."""
 
     def __init__(
@@ -199,7 +200,7 @@ class Simulator:
                     convictions=[
                         ConvictionRecord(
                             offence=c.offence,
-                            description=offences()[c.offence].description,
+                            description=described(c.offence, c.description),
                             convicted_on=c.convicted_on,
                             sentence=c.sentence,
                             recordable_on_pnc=c.recordable_on_pnc,
@@ -326,6 +327,18 @@ class Simulator:
     def departure_check(self, subject_key: str, as_of: datetime) -> tuple[bool, str | None]:
         self._maybe_fail_before("nbtc")
         spec = self.subject(subject_key)
+        # issue 20 (h4): each check counted (``nbtc_checked``), once per case and moment.
+        record_effect_once(
+            self.engine,
+            SimEffect(
+                key=f"nbtc/{subject_key}/{as_of.isoformat()}",
+                system="nbtc",
+                action="nbtc_checked",
+                subject_key=subject_key,
+                result="left_uk" if spec.left_uk else "in_uk",
+                at=as_of,
+            ),
+        )
         return spec.left_uk, spec.departed_on
 
     # --- ICE ------------------------------------------------------------------------
@@ -343,9 +356,14 @@ class Simulator:
             ).first()
         if row is None or row.at is None:
             raise PermanentGatewayError(f"ICE knows no tasking {tasking_ref}")
-        after = self.subject(row.subject_key).located_after_days
-        if after is not None and as_of >= _aware(row.at, as_of) + self._days(after):
+        spec = self.subject(row.subject_key)
+        tasked = _aware(row.at, as_of)
+        after = spec.located_after_days
+        if after is not None and as_of >= tasked + self._days(after):
             return "located"
+        unable = spec.unable_to_locate_after_days  # issue 20 (h4)
+        if unable is not None and as_of >= tasked + self._days(unable):
+            return "unable_to_locate"
         return "pending"
 
     def request_detention(self, key: str, subject_key: str) -> str:

@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from models.event import subject_key_for
-from models.reference import countries, offences
+from models.reference import bundled_offences, countries
 
 System = Literal["acro", "pnc", "cid", "nbtc", "ice", "police", "correspondence"]
 
@@ -29,6 +29,15 @@ class ConvictionSpec(BaseModel):
     convicted_on: str | None = None
     sentence: str | None = None
     recordable_on_pnc: bool = True
+    # issue 20 (h2): a first reply may leave out the sentence (``sentence`` null); the
+    # country states it when ACRO asks for further details.
+    sentence_on_request: str | None = Field(
+        default=None, description="The sentence the further details state (sentence null)."
+    )
+    nature: str = Field(default="", description="The further details' account of the offence.")
+    description: str | None = Field(
+        default=None, description="The offence in words (default: the bundled table's)."
+    )
 
 
 class ReplySpec(BaseModel):
@@ -43,6 +52,10 @@ class ReplySpec(BaseModel):
     )
     # When ACRO asks again for immigration purposes, the disclosable certificate's delay.
     immigration_certificate_after_days: float | None = 5
+    # issue 20 (h2): when ACRO asks for further details of the reply, their delay.
+    further_details_after_days: float | None = Field(
+        default=1, description="Days after ACRO asks; null: the country never sends them."
+    )
 
 
 class SubjectSpec(BaseModel):
@@ -55,6 +68,13 @@ class SubjectSpec(BaseModel):
     refuse: dict[str, list[str]] = Field(
         default_factory=dict,
         description="Permanent refusals: system -> list of actions it refuses for this subject.",
+    )
+    # issue 20 (h4)
+    unable_to_locate_after_days: float | None = Field(
+        default=28,
+        description="Days after ICE tasking when ICE reports the subject unable to be "
+        "located (unless located by then); null: ICE never answers so (the tasking period "
+        "ends without ICE's answer and a caseworker decides).",
     )
 
 
@@ -92,8 +112,10 @@ def pnc_subject_key(pnc_id: str, secret: str) -> str:
 def generate_subject(seed: int, subject_key: str) -> SubjectSpec:
     """A subject not in the world file, drawn from the published figures with ``seed``."""
     rng = random.Random(f"{seed}:{subject_key}")
-    serious = [o.code for o in offences().values() if o.serious]
-    minor = [o.code for o in offences().values() if not o.serious]
+    # The world's offences are the bundled table's (a deployment's FNO_OFFENCE_TABLE
+    # changes the product's triage, not the world); none an ACRO officer must triage.
+    serious = [o.code for o in bundled_offences().values() if o.serious]
+    minor = [o.code for o in bundled_offences().values() if not o.serious and not o.borderline]
     replies: dict[str, ReplySpec] = {}
     for code, country in countries().items():
         r = random.Random(f"{seed}:{subject_key}:{code}")

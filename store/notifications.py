@@ -17,7 +17,7 @@ alerts in ``store.notification_alerts``.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -25,12 +25,15 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from models.daily_file import ParsedDailyFile
+from models.daily_file import ConvictionAmendment, ParsedDailyFile
 from models.notification import (
+    CHANGE_KINDS,
+    change_document_id,
     conviction_document_id,
     notification_countries,
     notification_id_for,
 )
+from models.notification_policy import notification_due
 from store.cases import AccessLogEntry, Document
 from store.notification_alerts import NotificationAlerts
 from store.notification_reports import NotificationReports
@@ -52,6 +55,7 @@ class IngestOutcome(BaseModel):
     rejected: int
     convictions: int
     notifications_new: int
+    changes: int = 0  # convictions amended or deleted (s.1(7))
     complete: bool
     missing_before: list[int] = Field(default_factory=list)
     detail: str = ""
@@ -107,6 +111,7 @@ class NotificationStore(NotificationReports, NotificationAlerts):
                 records_read=parsed.records_read,
                 rejected=len(parsed.rejected),
                 convictions=len(parsed.convictions),
+                changes=len(parsed.changes),
                 notifications_new=new,
                 complete=complete,
                 missing_before=self.missing_before(h.sequence),
@@ -161,7 +166,7 @@ class NotificationStore(NotificationReports, NotificationAlerts):
                             file_sequence=h.sequence,
                             conviction_document_id=doc_id,
                             recorded_at=record.recorded_at,
-                            due_at=record.recorded_at + timedelta(seconds=due_days * day_seconds),
+                            due_at=notification_due(record.recorded_at, due_days, day_seconds),
                             registered_at=now,
                         )
                     )
@@ -177,6 +182,12 @@ class NotificationStore(NotificationReports, NotificationAlerts):
                             f"the PNC (daily file {h.sequence}): to be notified to {country}",
                         )
                     )
+            for change in parsed.changes:
+                n_new, n_all = self._register_change(
+                    s, change, h.sequence, secret, due_days, day_seconds, now
+                )
+                new += n_new
+                notifications += n_all
             status: IngestStatus = "ingested"
             if row is None:
                 row = DailyFile(
@@ -204,6 +215,81 @@ class NotificationStore(NotificationReports, NotificationAlerts):
             s.add(row)
             s.commit()
         return outcome(status, new)
+
+    def _register_change(
+        self,
+        s: Session,
+        change: ConvictionAmendment,
+        sequence: int,
+        secret: str,
+        due_days: float,
+        day_seconds: float,
+        now: datetime,
+    ) -> tuple[int, int]:
+        """A conviction amended or deleted (s.1(7)): a notification of it to every state
+        the conviction was notified to, and to any state of nationality with a duty the
+        record now names; its own deadline from the day the change was recorded; its
+        identity the change's own record (the same change again registers nothing).
+        (new notifications, notifications the change calls for)."""
+        key = change.conviction_key(secret)
+        kind = CHANGE_KINDS[change.change]
+        firsts = s.exec(
+            select(NotificationRecord.country)
+            .where(
+                NotificationRecord.conviction_key == key,
+                NotificationRecord.conviction_document_id == conviction_document_id(key),
+            )
+            .order_by(col(NotificationRecord.registered_at), col(NotificationRecord.country))
+        )
+        countries = list(dict.fromkeys([*firsts, *notification_countries(change.nationalities)]))
+        if not countries:
+            return 0, 0  # never notified, no duty now: not kept
+        change_key = change.change_key(secret)
+        doc_id = change_document_id(change_key, kind)
+        ids = [notification_id_for(change_key, c) for c in countries]
+        if s.get(Document, doc_id) is None:
+            s.add(
+                Document(
+                    id=doc_id,
+                    case_id=ids[0],
+                    kind=f"pnc_conviction_{kind}",
+                    content=json.dumps(
+                        {"file_sequence": sequence, **change.model_dump(mode="json")}
+                    ),
+                )
+            )
+        new = 0
+        for nid, country in zip(ids, countries, strict=True):
+            if s.get(NotificationRecord, nid) is not None:
+                continue
+            new += 1
+            s.add(
+                NotificationRecord(
+                    notification_id=nid,
+                    # The conviction's key: what links the change to its first notification.
+                    conviction_key=key,
+                    country=country,
+                    force=change.force,
+                    file_sequence=sequence,
+                    conviction_document_id=doc_id,
+                    recorded_at=change.recorded_at,
+                    due_at=notification_due(change.recorded_at, due_days, day_seconds),
+                    registered_at=now,
+                )
+            )
+            s.add(
+                AccessLogEntry(
+                    act_key=f"collection:{nid}",
+                    actor=PNC_FEED,
+                    role="system",
+                    action="collection",
+                    case_id=nid,
+                    document_id=doc_id,
+                    justification=f"{kind} of a conviction of a national of {country} "
+                    f"recorded on the PNC (daily file {sequence}): to be notified to {country}",
+                )
+            )
+        return new, len(ids)
 
     def missing_before(self, sequence: int) -> list[int]:
         """Sequences between the first file received and ``sequence`` not received."""

@@ -222,13 +222,14 @@ class Workers:
         self.ready_at = 0.0
         self.up = False  # started and polling, not killed since
 
-    def start(self) -> None:
+    def start(self, tree: Path = ROOT) -> None:
+        """``worker.py`` of ``tree``: this checkout, or another release's code."""
         log = self.logs_dir / f"worker-{len(self.logs)}.log"
         self.logs.append(log)
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "worker.py"],
-                cwd=ROOT,
+                cwd=tree,
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,

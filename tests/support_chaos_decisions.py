@@ -165,6 +165,7 @@ class Plan:
             "calendar_event",
             "pnc_check_requested",
             "paper_file_created",
+            "nbtc_checked",
             "wanted_marker_added",
             "tasked_to_locate",
             "wanted_marker_removed",

@@ -254,3 +254,33 @@ def conviction(
         "recorded_at": recorded_at.isoformat(),
         "offences": [{"description": "Theft from a shop", "sentence": "Fine £400"}],
     }
+
+
+def amendment(
+    original: dict[str, Any],
+    recorded_at: datetime,
+    *,
+    change: str = "amended",
+    record_id: str | None = None,
+) -> dict[str, Any]:
+    """A ``conviction_amendment`` record of ``original`` (a ``conviction`` record as
+    written into a file, with its ``record_id``): amended (the sentence varied) or
+    deleted."""
+    rec: dict[str, Any] = {
+        "record_type": "conviction_amendment",
+        "change": change,
+        "pnc_id": original["pnc_id"],
+        "conviction_ref": original["conviction_ref"],
+        "amends_record_id": original.get("record_id", "unknown"),
+        "force": original["force"],
+        "nationalities": original["nationalities"],
+        "recorded_at": recorded_at.isoformat(),
+        "reason": "sentence varied on appeal" if change == "amended" else "quashed on appeal",
+    }
+    if record_id is not None:
+        rec["record_id"] = record_id
+    if change == "amended":
+        for k in ("family_name", "given_names", "date_of_birth", "court", "convicted_on"):
+            rec[k] = original[k]
+        rec["offences"] = [{**o, "sentence": "Conditional discharge"} for o in original["offences"]]
+    return rec

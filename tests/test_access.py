@@ -59,12 +59,20 @@ async def test_each_kind_of_access_is_logged_once_with_actor_and_justification(t
     assert kinds == {
         "collection": 3,  # the custody event, the certificate, the immigration certificate
         "disclosure": 2,  # identity data to Romania, twice (criminal, then immigration)
-        "alteration": 2,  # CID case record, calendar event
-        "consultation": 1,
+        # CID case record, calendar event, the country's further details (no sentence was
+        # given) merged into the certificate
+        "alteration": 3,
+        # Sam's read, and the case process's reads of the certificates (to record them on
+        # the PNC, to check them there, to create the CID case).
+        "consultation": 4,
         "decision": 1,
         "erasure": 1,  # the non-disclosable certificate
     }
-    by_action = {e.action: e for e in entries}
+    by_action = {
+        e.action: e for e in entries if not (e.action == "consultation" and e.role == "system")
+    }
+    process_reads = [e for e in entries if e.action == "consultation" and e.role == "system"]
+    assert len(process_reads) == 3 and all(e.document_id for e in process_reads)
     assert (by_action["consultation"].actor, by_action["consultation"].justification) == (
         "Sam Jones",
         "prepare detention review",
@@ -191,3 +199,31 @@ async def test_http_reads_need_a_reason_and_the_policy_and_audit_needs_a_supervi
     # Refused by the case, which is closed: 409 with its reason.
     assert decision_refused.status_code == 409, decision_refused.json()
     assert decision_refused.json()["detail"] and Stage(read.json()["stage"]) is Stage.CLOSED
+
+
+async def test_a_certificates_convictions_are_read_from_the_store_on_request(ts_env, tmp_path):
+    """The case holds a claim check of its certificate; ``?convictions=true`` reads the
+    convictions from the case store for a person who may see them, each read logged."""
+    async with harness(ts_env, tmp_path) as h:
+        event = custody_event(nationality="PL")
+        reply = ReplySpec(after_days=0.01, convictions=[ConvictionSpec(offence="THEFT")])
+        h.world(event, SubjectSpec(replies={"PL": reply}))
+        handle = await h.start(event)
+        await handle.result()
+        async with api_client(h.client, h.store) as web:
+            sam = bearer("caseworker", "Sam Jones", X_Reason="review")
+            plain = await web.get(f"/cases/{handle.id}", headers=sam)
+            full = await web.get(f"/cases/{handle.id}", params={"convictions": "true"}, headers=sam)
+            officer = bearer("police_officer", "PC Mizen", force="hampshire", X_Reason="custody")
+            redacted = await web.get(
+                f"/cases/{handle.id}", params={"convictions": "true"}, headers=officer
+            )
+        reads = [e for e in h.store.access_log(handle.id) if e.action == "consultation"]
+    document_id = plain.json()["checks"]["PL"]["certificate"]["document_id"]
+    assert plain.status_code == 200 and "THEFT" not in plain.text
+    assert "convictions" not in plain.json()
+    assert [c["offence"] for c in full.json()["convictions"][document_id]] == ["THEFT"]
+    assert redacted.status_code == 200 and redacted.json()["convictions"] == {}
+    people = [(e.actor, e.document_id) for e in reads if e.role != "system"]
+    assert people.count(("Sam Jones", document_id)) == 1
+    assert not [e for e in reads if e.actor == "PC Mizen" and e.document_id]

@@ -133,6 +133,10 @@ ROUTES: dict[tuple[str, str], Callable[[World], tuple[Request, dict[str, str]]]]
         ("GET", "/audit", {"params": {"case_id": w.case_id}}),
         bearer("supervisor"),
     ),
+    ("GET", "/certificates/{document_id}"): lambda w: (
+        ("GET", "/certificates/certificate-ACRO-NONE", {"headers": REASON}),
+        bearer("acro_officer"),
+    ),
 }
 
 # (method, path) -> proven callers who may not, each (label, headers, request changes).
@@ -186,6 +190,10 @@ FORBIDDEN: dict[tuple[str, str], Forbidden] = {
     ],
     ("GET", "/stuck-cases"): PEOPLE_ONLY,
     ("GET", "/audit"): [*PEOPLE_ONLY, ("a caseworker", lambda w: bearer("caseworker"), {})],
+    ("GET", "/certificates/{document_id}"): [
+        *PEOPLE_ONLY,
+        ("a police officer", lambda w: bearer("police_officer", force=w.kent, **REASON), {}),
+    ],
 }
 
 

@@ -85,6 +85,7 @@ CASEWORK = {
     "admin_removal_referral",
     "deportation_enforced",
     "resume_after_fault",
+    "ice_tasking_review",
     "immigration_certificate_outcome",
 }
 EXPECTED_DECIDE: dict[tuple[str, str], set[str]] = {
@@ -97,6 +98,7 @@ EXPECTED_DECIDE: dict[tuple[str, str], set[str]] = {
     ("senior_caseworker", "notification"): {"notification_escalation", "resume_after_fault"},
     ("ice_officer", "casework"): {"subject_located", "deportation_enforced"},
     ("director", "casework"): {"director_approval"},
+    ("acro_officer", "encounter"): {"triage"},
 }
 CASE_IDS = {
     "encounter": {FORCE: f"encounter-{FORCE}-CU-7", OTHER: f"encounter-{OTHER}-CU-7"},

@@ -61,7 +61,14 @@ async def test_a_police_officer_sees_only_their_forces_encounter_and_without_cer
             for e in h.store.access_log(event.case_id())
             + h.store.access_log(other.case_id())
             + h.store.access_log(casework_id)
-            if e.action == "consultation"
+            if e.action == "consultation" and e.document_id is None
+        ]
+        # The certificate shown to the caseworker is read from the case store, logged
+        # under them; the officer's redacted view reads none.
+        certificate_reads = [
+            (e.actor, e.case_id)
+            for e in h.store.access_log(event.case_id())
+            if e.action == "consultation" and e.document_id and e.role != "system"
         ]
 
     assert home.headers["location"] == "/web/inbox"
@@ -81,6 +88,7 @@ async def test_a_police_officer_sees_only_their_forces_encounter_and_without_cer
             ("Pat Quinn", "local:pat", event.case_id()),
         ]
     )
+    assert certificate_reads == [("Sam Jones", event.case_id())]
 
 
 async def test_an_ice_officer_decides_on_the_casework_case_and_sees_no_encounter(dev_env, tmp_path):

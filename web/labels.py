@@ -25,6 +25,7 @@ DECISIONS = {
     "deportation_enforced": "Deportation enforced",
     "resume_after_fault": "Resume after a refusal by another system was put right",
     "notification_escalation": "Conviction notification not acknowledged: what next",
+    "ice_tasking_review": "ICE tasking ended: liable to deport, or extend the tasking",
     "immigration_certificate_outcome": "Immigration certificate not obtained: what next",
 }
 
@@ -45,6 +46,7 @@ FIELDS = {
     "removed_on": "Removed from the UK on",
     "action": "Action",
     "channel": "Other channel used",
+    "extend_days": "Extend the tasking by (days)",
     "country": "Country",
 }
 
@@ -67,6 +69,8 @@ CHOICES = {
     ("action", "confirmed_by_other_means"): "Receipt confirmed by other means",
     ("action", "sent_by_other_channel"): "Sent through another channel",
     ("action", "not_required"): "Notification not required",
+    ("action", "liable_to_deport"): "Liable to deport – unable to locate, avenues exhausted",
+    ("action", "extend_tasking"): "Extend the ICE tasking",
     ("action", "request_again"): "Ask ACRO again for a certificate for immigration purposes",
     ("action", "close_not_disclosable"): "Close the referral as not disclosable",
 }

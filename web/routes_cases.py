@@ -20,6 +20,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
 from temporalio.service import RPCError
 
+from access.certificates import convictions_shown
 from access.errors import CANNOT_REPLAY, QUERY_FAILED, AccessRefused, CaseNotFound, CaseUnreadable
 from access.kinds import KIND_NAMES, kind_of_state
 from access.listing import CaseFilter, count_cases, list_cases
@@ -239,6 +240,7 @@ async def case_page(
         refusal=refusal,
         errors=errors or {},
         timeline=list(reversed(state.timeline)),
+        convictions=convictions_shown(store, state, who, purpose),
         now=datetime.now(UTC),
         prefill={"case_owner": v.user.name},
     )

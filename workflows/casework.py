@@ -3,10 +3,13 @@
 Reads as the Home Office guidance "Processing ACRO Referrals in Criminal Casework"
 (DOMAIN.md steps 5-10): CC Workflow checks the certificate is disclosable (else
 notes CID, asks for a certificate for immigration purposes and destroys the
-non-disclosable one); creates the case; the NBTC check tells whether the subject
-left the UK; if not, a wanted/missing marker (ICD.5079) and ICE tasking, and the
-case sleeps as "liable to deport" until the subject is located — possibly for
-years; once located, a case owner considers detention (only on disclosable
+non-disclosable one); creates the case; where the subject is known to be (the
+referral, or a custody event, says so) the case goes straight to a case owner;
+otherwise the NBTC check tells whether the subject left the UK; if not, a
+wanted/missing marker (ICD.5079) and ICE tasking, and — on ICE's answer or a
+caseworker's decision — the case sleeps as "liable to deport" until the subject is
+located (a custody event wakes it) — possibly for years; once located, a case owner
+considers detention (only on disclosable
 information), serves the Stage 1 notice, and decides on deportation; not pursuing
 it needs the CC Director's approval, never from the person who submitted it.
 
@@ -21,6 +24,7 @@ from temporalio import workflow
 
 from workflows.casework_disclosure import Disclosability
 from workflows.casework_locating import Locating
+from workflows.changes import ENFORCEMENT_DEADLINE
 
 with workflow.unsafe.imports_passed_through():
     from activities.steps import CaseActivities
@@ -37,9 +41,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from models.decisions import (
         AdministrativeRemovalReferral,
+        DecisionRequest,
         DeportationDecision,
         DeportationEnforced,
-        DetentionDecision,
         DirectorApproval,
     )
     from models.reference import country
@@ -51,8 +55,7 @@ with workflow.unsafe.imports_passed_through():
 
 A = CaseActivities
 
-DETENTION_POWER_EEA = "Immigration (European Economic Area) Regulations 2006, regulation 24(1)"
-DETENTION_POWER_NON_EEA = "Immigration Act 1971, Schedule 3, paragraph 2"
+ENFORCEMENT_REVIEW = "enforcement review"
 POST_DEPORTATION_RECIPIENTS = ["ACRO", "PNC Bureau", "referring police force", "HM Passport Office"]
 
 
@@ -95,15 +98,23 @@ class CriminalCaseworkWorkflow(Disclosability, Locating):
             await self.await_disclosable_certificate(inp)
         if self.s.cid_case_ref is None:
             await self.create_case()
-            left = await self.nbtc_check()
-            if left:
-                await self.left_uk()
-                return await self.conclude(Outcome.LEFT_UK)
-            await self.mark_wanted_and_task_ice()
+            if self.whereabouts_known():
+                # Step 7, whereabouts known: no NBTC, no marker, no ICE.
+                await self.whereabouts_known_to_owner()
+            else:
+                left = await self.nbtc_check()
+                if left:
+                    await self.left_uk()
+                    return await self.conclude(Outcome.LEFT_UK)
+                await self.mark_wanted_and_task_ice()
         if not self.s.located:
-            await self.until_located(inp)
+            if self.s.ice_tasking_ref is None:  # whereabouts known (continued as new)
+                await self.allocate_owner()
+            else:
+                await self.until_located(inp)
         await self.located_actions()
-        await self.detention()
+        if self.s.detained is None:  # not yet decided (urgently, on a custody event)
+            await self.detention()
         await self.stage1_notice()
         return await self.deportation()
 
@@ -124,23 +135,6 @@ class CriminalCaseworkWorkflow(Disclosability, Locating):
             what="Contacting the investigating officer",
         )
         self.record("step", "Police investigating officer informed of CC's interest")
-
-    # --- step 9: detention ---------------------------------------------------------
-    async def detention(self) -> None:
-        self.set_stage(Stage.DETENTION_DECISION)
-        req = await self.next_decision("detention")
-        d = req.decision
-        assert isinstance(d, DetentionDecision)
-        self.s.serving_prison_sentence = d.serving_prison_sentence
-        if d.detain:
-            self.s.detained = True
-            self.s.detention_power = (
-                DETENTION_POWER_EEA if self.s.eea_national else DETENTION_POWER_NON_EEA
-            )
-            self.record("step", f"Detention authorised under {self.s.detention_power}")
-        else:
-            self.s.detained = False
-            self.record("step", "Not suitable for detention: managed on a non-detained basis")
 
     # --- step 10: Stage 1 notice and the decision ----------------------------------
     async def stage1_notice(self) -> None:
@@ -206,8 +200,7 @@ class CriminalCaseworkWorkflow(Disclosability, Locating):
         if not self.s.detained and d.address_known and not d.in_country_right_of_appeal:
             await self.call(A.ask_ice_to_detain, self.subject_step("ice-detain"), what="ICE")
             self.record("step", "Local ICE team asked to detain the subject")
-        self.set_stage(Stage.AWAITING_ENFORCEMENT)
-        req = await self.next_decision("deportation_enforced")
+        req = await self.awaiting_enforcement()
         enforced = req.decision
         assert isinstance(enforced, DeportationEnforced)
         self.record("step", f"Deportation enforced on {enforced.removed_on.isoformat()}")
@@ -226,6 +219,22 @@ class CriminalCaseworkWorkflow(Disclosability, Locating):
             "step", f"Relevant departments informed: {', '.join(POST_DEPORTATION_RECIPIENTS)}"
         )
         return await self.conclude(Outcome.DEPORTED)
+
+    async def awaiting_enforcement(self) -> DecisionRequest:
+        """Awaiting enforcement, reviewed when it has not happened by the policy's days."""
+        if not workflow.patched(ENFORCEMENT_DEADLINE):
+            # Recorded before the deadline existed: no timer.
+            self.set_stage(Stage.AWAITING_ENFORCEMENT)
+            return await self.next_decision("deportation_enforced")
+        p = self.s.policy
+        due = workflow.now() + p.days(p.enforcement_review_days)
+        self.set_stage(
+            Stage.AWAITING_ENFORCEMENT,
+            deadlines=[Deadline(name=ENFORCEMENT_REVIEW, due_at=due)],
+        )
+        req = await self.decide_by("deportation_enforced", name=ENFORCEMENT_REVIEW, due=due)
+        assert req is not None
+        return req
 
     async def not_pursued(self) -> CaseResult:
         self.record("step", "The CC Director approved that deportation is not pursued")

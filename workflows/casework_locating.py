@@ -1,7 +1,10 @@
 """Criminal Casework, steps 6-7: the case is created (CID, calendar event, PNC
-check, paper file); NBTC tells whether the subject left the UK; if not, a
-wanted/missing marker (ICD.5079) and ICE tasking, and the case sleeps as "liable to
-deport" until the subject is located — possibly for years.
+check, paper file); where the subject's whereabouts are not known, NBTC tells
+whether the subject left the UK; if not, a wanted/missing marker (ICD.5079) and ICE
+tasking; on ICE's "unable to locate", or a caseworker's review when the tasking ends
+without an answer, the case sleeps as "liable to deport" until the subject is
+located — possibly for years (``workflows.casework_located``: known whereabouts, the
+custody wake, allocation, detention).
 
 No I/O here: models and activities come in through passed-through imports.
 """
@@ -10,7 +13,8 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workflows.casework_case import CaseworkCase
+from workflows.casework_located import Located
+from workflows.changes import ICE_TASKING_ANSWER
 
 with workflow.unsafe.imports_passed_through():
     from activities.steps import CaseActivities
@@ -21,8 +25,8 @@ with workflow.unsafe.imports_passed_through():
         Stage,
     )
     from models.decisions import (
-        DecisionRequest,
         ExclusionConsultation,
+        IceTaskingReview,
         SubjectLocated,
     )
     from models.steps import (
@@ -35,7 +39,10 @@ with workflow.unsafe.imports_passed_through():
 A = CaseActivities
 
 
-class Locating(CaseworkCase):
+ICE_REVIEW = "ICE tasking review"
+
+
+class Locating(Located):
     """Steps 6-7 of ``CriminalCaseworkWorkflow``."""
 
     # --- step 6: case creation ---------------------------------------------------------------
@@ -123,13 +130,21 @@ class Locating(CaseworkCase):
         )
 
     async def until_located(self, inp: CaseworkInput) -> None:
-        """ICE tasking, then — if not located — sleep as liable to deport until located."""
+        """ICE tasking, then — if not located — sleep as liable to deport until located.
+        ICE's answer ends the tasking ("unable_to_locate": liable to deport at once); a
+        tasking period over with no answer goes to a caseworker (``ice_tasking_review``).
+        A custody event wakes the case whenever it waits here."""
         p = self.s.policy
         while True:
             assert self.s.next_review_at is not None
-            req = await self.next_decision("subject_located", deadline=self.s.next_review_at)
+            req = await self.next_decision(
+                "subject_located", deadline=self.s.next_review_at, wake=self.custody_located
+            )
             if req is not None:
                 self.take_located(req)
+                return
+            if self.custody_located():
+                await self.located_by_custody()
                 return
             assert self.s.ice_tasking_ref is not None
             status = await self.call(
@@ -141,39 +156,34 @@ class Locating(CaseworkCase):
                 ),
                 what="ICE tasking status",
             )
+            if self.custody_located():
+                await self.located_by_custody()
+                return
             if status.status == "located":
                 self.record("step", "ICE report the subject located; allocate a case owner")
-                self.set_stage(Stage.LOCATED_AWAITING_OWNER)
-                req = await self.next_decision("subject_located")
-                self.take_located(req)
+                await self.allocate_owner()
                 return
+            tasking = self.s.stage is Stage.ICE_TASKING
             tasking_until = self.s.ice_tasking_until
             if (
-                self.s.stage is Stage.ICE_TASKING
-                and tasking_until
-                and workflow.now() < tasking_until
+                tasking
+                and status.status == "unable_to_locate"
+                and workflow.patched(ICE_TASKING_ANSWER)
             ):
+                await self.liable_to_deport("ICE: unable to locate")
+            elif tasking and tasking_until and workflow.now() < tasking_until:
                 self.s.next_review_at = min(
                     workflow.now() + p.days(p.ice_status_poll_days), tasking_until
                 )
                 continue
-            if self.s.stage is Stage.ICE_TASKING:
-                self.s.outcome = Outcome.LIABLE_TO_DEPORT_WANTED
-                await self.call(
-                    A.record_outcome_on_cid,
-                    CaseNote(
-                        case_id=self.s.case_id,
-                        idempotency_key=self.key("cid-outcome/liable-to-deport"),
-                        subject_key=self.s.subject_key,
-                        text=Outcome.LIABLE_TO_DEPORT_WANTED.value,
-                    ),
-                    what="Recording the outcome on CID",
-                )
-                self.record(
-                    "outcome",
-                    f"Unable to locate: CID updated '{Outcome.LIABLE_TO_DEPORT_WANTED.value}'; "
-                    "the case is closed until the subject is located",
-                )
+            elif tasking and workflow.patched(ICE_TASKING_ANSWER):
+                if await self.ice_tasking_review():
+                    if self.s.located:
+                        return
+                    continue  # tasking extended
+            elif tasking:
+                # Recorded before ICE's answer counted: liable on the tasking timer.
+                await self.liable_to_deport("Unable to locate")
             self.s.next_review_at = workflow.now() + p.days(p.dormant_review_days)
             self.set_stage(
                 Stage.LIABLE_TO_DEPORT_WANTED,
@@ -182,13 +192,59 @@ class Locating(CaseworkCase):
             if self.history_is_long():
                 await self.renew(inp)
 
-    def take_located(self, req: DecisionRequest) -> None:
-        assert isinstance(req.decision, SubjectLocated)
-        self.s.located = True
-        self.s.outcome = None
-        self.s.case_owner = req.decision.case_owner
-        self.record(
-            "step",
-            f"Subject located; case allocated to case owner {req.decision.case_owner}",
-            pending_prosecution=req.decision.pending_prosecution,
+    async def liable_to_deport(self, why: str) -> None:
+        self.s.outcome = Outcome.LIABLE_TO_DEPORT_WANTED
+        await self.call(
+            A.record_outcome_on_cid,
+            CaseNote(
+                case_id=self.s.case_id,
+                idempotency_key=self.key("cid-outcome/liable-to-deport"),
+                subject_key=self.s.subject_key,
+                text=Outcome.LIABLE_TO_DEPORT_WANTED.value,
+            ),
+            what="Recording the outcome on CID",
         )
+        self.record(
+            "outcome",
+            f"{why}: CID updated '{Outcome.LIABLE_TO_DEPORT_WANTED.value}'; "
+            "the case is closed until the subject is located",
+        )
+
+    async def ice_tasking_review(self) -> bool:
+        """The tasking period ended without ICE's answer: a caseworker decides, by a
+        deadline, whether the subject is liable to deport (all avenues to detain
+        exhausted) or the tasking goes on. True when the case is not to sleep (located,
+        or tasking extended); False once liable to deport."""
+        p = self.s.policy
+        due = p.working_days_after(workflow.now(), p.ice_review_working_days)
+        self.set_stage(Stage.ICE_TASKING_REVIEW, deadlines=[Deadline(name=ICE_REVIEW, due_at=due)])
+        self.record("step", "ICE tasking period ended without ICE's answer: caseworker to decide")
+        req = await self.decide_by(
+            "ice_tasking_review",
+            "subject_located",
+            name=ICE_REVIEW,
+            due=due,
+            wake=self.custody_located,
+        )
+        if req is None:
+            await self.located_by_custody()
+            return True
+        if isinstance(req.decision, SubjectLocated):
+            self.take_located(req)
+            return True
+        d = req.decision
+        assert isinstance(d, IceTaskingReview)
+        if d.action == "liable_to_deport":
+            await self.liable_to_deport("Avenues to detain exhausted")
+            return False
+        days = d.extend_days if d.extend_days is not None else p.ice_tasking_days
+        self.s.ice_tasking_until = workflow.now() + p.days(days)
+        self.s.next_review_at = min(
+            workflow.now() + p.days(p.ice_status_poll_days), self.s.ice_tasking_until
+        )
+        self.set_stage(
+            Stage.ICE_TASKING,
+            deadlines=[Deadline(name="ICE tasking ends", due_at=self.s.ice_tasking_until)],
+        )
+        self.record("step", f"ICE tasking extended by {days:g} days")
+        return True

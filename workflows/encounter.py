@@ -6,7 +6,9 @@ requesting officer (10 working days, else closed as insufficient data); the
 country's reply is awaited with deadlines and chasers, then closed as no response
 (a late reply is still acted on); each reply is triaged — no trace, convictions
 recorded on the PNC, or serious offending referred to Criminal Casework, whose
-outcome this case then takes.
+outcome this case then takes. A reply the offence table cannot classify is triaged by
+an ACRO officer, and a serious one lacking the nature of its offences waits for
+further details from the country (``workflows.encounter_triage``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
-from workflows.encounter_checks import CountryChecks
+from workflows.encounter_triage import ReplyTriage
 
 with workflow.unsafe.imports_passed_through():
     from activities.steps import CaseActivities
@@ -39,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
         Stage,
         casework_id_for,
     )
-    from models.decisions import DecisionRequest, IdentityDataSupplied
+    from models.decisions import DecisionRequest, IdentityDataSupplied, TriageDecision
     from models.reference import country
     from models.steps import (
         CaseworkReferral,
@@ -53,7 +55,7 @@ A = CaseActivities
 
 
 @workflow.defn(name=ENCOUNTER_WORKFLOW)
-class EncounterWorkflow(CountryChecks):
+class EncounterWorkflow(ReplyTriage):
     kind = "encounter"
     s: EncounterState
 
@@ -154,8 +156,11 @@ class EncounterWorkflow(CountryChecks):
         )
 
     def refresh_stage(self) -> None:
-        """The encounter's stage follows its country checks."""
+        """The encounter's stage follows its country checks (a reply in triage or
+        awaiting further details first: ``ReplyTriage.triage_stage``)."""
         checks = list(self.s.checks.values())
+        if self.triage_stage():
+            return
         if any(c.status == "awaiting_identity_data" for c in checks):
             due = self.s.identity_data_due_at
             self.set_stage(
@@ -238,7 +243,13 @@ class EncounterWorkflow(CountryChecks):
             if self._suspend:
                 return
 
+    def describe_decision(self, req: DecisionRequest) -> str:
+        if isinstance(req.decision, TriageDecision):
+            return self.describe_triage(req.decision)
+        return super().describe_decision(req)
+
     def check_decision(self, req: DecisionRequest) -> None:
+        self.check_triage(req)
         if isinstance(req.decision, IdentityDataSupplied):
             wanted = {
                 f
@@ -276,8 +287,13 @@ class EncounterWorkflow(CountryChecks):
             f"{recorded.recorded} overseas offence(s) added to the PNC"
             + (f"; {recorded.not_recordable} not recordable" if recorded.not_recordable else ""),
         )
+        # An offence the table cannot classify: an ACRO officer decides (issue 20).
+        if self.needs_acro_triage(cert) and not await self.acro_triage(cert):
+            return
         if not cert.serious:
             return
+        if cert.details_missing:  # the nature of an offence not stated: ask the country
+            await self.further_details(cert)
         casework_id = casework_id_for(self.s.subject_key)
         await self.call(
             A.refer_to_criminal_casework,

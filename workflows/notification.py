@@ -1,14 +1,14 @@
-"""A notification: one UK conviction to one EU state of nationality, to an outcome.
+"""A notification: one UK conviction (or its amendment or deletion, s.1(7)) to one EU
+state of nationality, to an outcome.
 
-Started by the daily-file intake (or the reconciliation) once per conviction × state;
-the workflow ID is an HMAC of the conviction, never a name or a PNC ID. Two branches:
+Started by the daily-file intake (or the reconciliation) once per conviction × state,
+or change × state; the workflow ID is an HMAC, never a name or a PNC ID. The deadline
+comes in the input (the UK-calendar rule, ``models.notification_policy``). Two branches:
 
-- the channel: build the notification from the conviction record (kept in the case
-  store), send it through the state's channel (ECRIS) with retries, ask for the
-  acknowledgement (soon, then daily) and chase when none comes, ``ack_max_chasers``
-  times;
-- the escalation desk: unacknowledged ``escalate_after_days`` (21) after the
-  conviction was recorded — a week before the 28-day deadline — a senior caseworker
+- the channel: build the notification from the record (kept in the case store), send
+  it through the state's channel (ECRIS) with retries, ask for the acknowledgement
+  (soon, then daily) and chase when none comes, ``ack_max_chasers`` times;
+- the escalation desk: unacknowledged a week before the deadline, a senior caseworker
   is asked (the ``decide`` update, kind ``notification_escalation``): keep trying
   (a chaser now, asked again a week later), receipt confirmed by other means, sent
   through another channel, or not required.
@@ -71,7 +71,11 @@ class NotificationWorkflow(CaseWorkflow):
             file_sequence=inp.file_sequence,
             conviction_document_id=inp.conviction_document_id,
             recorded_at=inp.recorded_at,
-            due_at=inp.recorded_at + p.days(p.notify_within_days),
+            # Computed by the starter (UK calendar: models.notification_policy); an
+            # input recorded before has none and keeps the old rule.
+            due_at=inp.due_at or inp.recorded_at + p.days(p.notify_within_days),
+            kind=inp.kind,
+            amends_notification_id=inp.amends_notification_id,
         )
         self._suspend = False
 
@@ -95,7 +99,7 @@ class NotificationWorkflow(CaseWorkflow):
     @workflow.run
     async def run(self, inp: NotificationInput) -> NotificationResult:
         if inp.state is None:
-            self.open()
+            self.open(inp.due_at is not None)
         else:
             self.record("note", "Case continued with a fresh history; state carried over")
             self.refresh_stage()
@@ -119,21 +123,19 @@ class NotificationWorkflow(CaseWorkflow):
         return await self.close()
 
     # --- opening -------------------------------------------------------------------------
-    def open(self) -> None:
-        s, p = self.s, self.s.policy
+    def open(self, due_given: bool) -> None:
+        s = self.s
         s.opened_at = workflow.now()
-        # Escalate a week before the deadline — but never before the state has had
-        # its usual time to acknowledge (a conviction received late).
-        s.escalate_at = max(
-            s.recorded_at + p.days(p.escalate_after_days), s.opened_at + p.days(p.ack_due_days)
-        )
+        s.escalate_at = s.first_escalation_at(s.opened_at, due_given)
         late = s.opened_at > s.due_at
+        what = "Conviction" if s.kind == "conviction" else f"{s.kind.title()} of a conviction"
         self.record(
             "step",
-            f"Conviction recorded on the PNC on {s.recorded_at:%Y-%m-%d} (daily file "
+            f"{what} recorded on the PNC on {s.recorded_at:%Y-%m-%d} (daily file "
             f"{s.file_sequence}): to be notified to {self.name} via {s.channel} by "
-            f"{s.due_at:%Y-%m-%d}" + (" — already past the deadline" if late else ""),
+            f"{s.due_at:%Y-%m-%d %H:%M} UTC" + (" — already past the deadline" if late else ""),
             country=s.country,
+            amends=s.amends_notification_id,
         )
         self.refresh_stage()
 
@@ -152,15 +154,14 @@ class NotificationWorkflow(CaseWorkflow):
                 deadlines=[Deadline(name=f"notification to {s.country}", due_at=s.due_at)],
             )
         else:
-            deadlines: list[Deadline] = []
-            if s.ack_due_at is not None:
-                deadlines.append(
-                    Deadline(name=f"acknowledgement from {s.country}", due_at=s.ack_due_at)
+            deadlines = [
+                Deadline(name=name, due_at=due)
+                for name, due in (
+                    (f"acknowledgement from {s.country}", s.ack_due_at),
+                    ("escalation if unacknowledged", s.escalate_at),
                 )
-            if s.escalate_at is not None:
-                deadlines.append(
-                    Deadline(name="escalation if unacknowledged", due_at=s.escalate_at)
-                )
+                if due is not None
+            ]
             self.set_stage(Stage.NOTIFICATION_AWAITING_ACK, deadlines=deadlines)
 
     # --- the channel ----------------------------------------------------------------------
@@ -177,6 +178,8 @@ class NotificationWorkflow(CaseWorkflow):
                     country=s.country,
                     channel=s.channel,
                     recorded_at=s.recorded_at,
+                    kind=s.kind,
+                    amends_notification_id=s.amends_notification_id,
                 ),
                 what="Building the notification",
             )
@@ -206,15 +209,11 @@ class NotificationWorkflow(CaseWorkflow):
                 else:
                     s.ack_due_at = None
                     assert s.escalate_at is not None
+                    then = "" if s.escalation_open else f", escalation on {s.escalate_at:%Y-%m-%d}"
                     self.record(
                         "note",
-                        f"No acknowledgement from {self.name} after {s.chasers_sent} chaser(s); "
-                        "still asked daily"
-                        + (
-                            f", escalation on {s.escalate_at:%Y-%m-%d}"
-                            if not s.escalation_open
-                            else ""
-                        ),
+                        f"No acknowledgement from {self.name} after {s.chasers_sent} "
+                        f"chaser(s); still asked daily{then}",
                     )
                 self.refresh_stage()
 

@@ -1,0 +1,181 @@
+"""Criminal Casework, steps 7-9 once the subject's whereabouts are known: straight to a
+CC case owner when the referral (or a custody event) says where the subject is; a
+dormant case woken by a custody event, with an urgent detention decision before the
+police release the subject; the detention decision itself. Every wait here has a
+deadline and someone who is told when it passes (``decide_by``).
+
+No I/O here: models and activities come in through passed-through imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from temporalio import workflow
+
+from workflows.casework_case import CaseworkCase
+from workflows.changes import LOCATED_OWNER_DEADLINE
+
+with workflow.unsafe.imports_passed_through():
+    from models.case import Deadline, Stage
+    from models.decisions import DecisionRequest, DetentionDecision, SubjectLocated
+
+DETENTION_POWER_EEA = "Immigration (European Economic Area) Regulations 2006, regulation 24(1)"
+DETENTION_POWER_NON_EEA = "Immigration Act 1971, Schedule 3, paragraph 2"
+
+# The names of the deadlines this module sets (state.deadlines, state.overdue).
+ALLOCATION = "case owner allocation"
+CUSTODY_DETENTION = "detention before release from police custody"
+# Who an overdue wait is escalated to (already among the roles of these decisions).
+ESCALATED_TO = "senior_caseworker"
+
+
+class Located(CaseworkCase):
+    """Whereabouts, allocation, the custody wake and detention of
+    ``CriminalCaseworkWorkflow``."""
+
+    # --- every wait has a deadline and someone told ---------------------------------------
+    async def decide_by(
+        self,
+        *kinds: str,
+        name: str,
+        due: datetime,
+        wake: Callable[[], bool] | None = None,
+    ) -> DecisionRequest | None:
+        """Offer ``kinds`` until ``due``; when it passes with nothing decided, tell
+        (``overdue_told``) and go on offering them. None only when ``wake`` became
+        true first. The stage's deadline is left standing once passed: the
+        overdue listing (``access.stuck``, NEXT_DEADLINE) shows the case until acted on."""
+        req = await self.next_decision(*kinds, deadline=due, wake=wake)
+        if req is None and not (wake is not None and wake()):
+            self.overdue_told(name, due)
+            req = await self.next_decision(*kinds, wake=wake)
+        return req
+
+    def overdue_told(self, name: str, due: datetime) -> None:
+        self.s.overdue.append(name)
+        self.record(
+            "fault",
+            f"Overdue: {name} was due {due:%Y-%m-%d %H:%M %Z}; escalated to senior caseworkers",
+            deadline=name,
+            overdue=True,
+            escalated_to=ESCALATED_TO,
+        )
+        self.publish()
+
+    # --- step 7: whereabouts -------------------------------------------------------------
+    def whereabouts_known(self) -> bool:
+        """Whether the case knows where the subject is: a custody event told it, or the
+        latest referral that says where the subject is says so (a later referral may
+        know more). Recorded in ``s.whereabouts``."""
+        if self.s.in_custody is not None:
+            self.s.whereabouts = "in_police_custody"
+            return True
+        stated = [r.event for r in self.s.referrals if r.event.whereabouts is not None]
+        if stated and stated[-1].whereabouts_known():
+            self.s.whereabouts = stated[-1].whereabouts
+            return True
+        return False
+
+    async def whereabouts_known_to_owner(self) -> None:
+        """Known whereabouts: no NBTC check, no marker, no ICE; straight to a case owner
+        (urgently, if a custody event has the subject in a cell now)."""
+        self.record(
+            "step",
+            "Whereabouts known: no NBTC check and no wanted/missing marker; the case goes "
+            "straight to a CC case owner",
+            whereabouts=self.s.whereabouts,
+        )
+        if self.custody_detention_due(urgent=False) is not None:
+            await self.located_by_custody()
+        else:
+            await self.allocate_owner()
+
+    # --- step 8: allocation ----------------------------------------------------------------
+    async def allocate_owner(self) -> None:
+        """Located, to be allocated to a CC case owner: by a deadline, else escalated."""
+        if not workflow.patched(LOCATED_OWNER_DEADLINE):
+            # Recorded before the deadline existed: no timer.
+            self.set_stage(Stage.LOCATED_AWAITING_OWNER)
+            self.take_located(await self.next_decision("subject_located"))
+            return
+        p = self.s.policy
+        due = p.working_days_after(workflow.now(), p.allocation_working_days)
+        self.set_stage(
+            Stage.LOCATED_AWAITING_OWNER, deadlines=[Deadline(name=ALLOCATION, due_at=due)]
+        )
+        self.take_located(await self.decide_by("subject_located", name=ALLOCATION, due=due))
+
+    def take_located(self, req: DecisionRequest | None) -> None:
+        assert req is not None and isinstance(req.decision, SubjectLocated)
+        self.s.located = True
+        self.s.outcome = None
+        self.s.case_owner = req.decision.case_owner
+        self.record(
+            "step",
+            f"Subject located; case allocated to case owner {req.decision.case_owner}",
+            pending_prosecution=req.decision.pending_prosecution,
+        )
+
+    # --- step 7 (located later): a custody event ------------------------------------------
+    def custody_located(self) -> bool:
+        """A custody event told this case the subject is located (it wakes a waiting case)."""
+        return self.s.in_custody is not None
+
+    async def located_by_custody(self) -> None:
+        """In custody at a force since a time: detention is considered at once, before the
+        police release the subject; then a case owner is allocated."""
+        seen = self.s.in_custody
+        assert seen is not None
+        self.s.outcome = None  # no longer wanted/missing: located
+        self.s.whereabouts = "in_police_custody"
+        self.record(
+            "step",
+            f"Located by a custody event: in custody at {seen.force}; detention to be "
+            "considered before the police release the subject",
+            encounter_id=seen.encounter_id,
+            located_by="custody_event",
+        )
+        await self.detention(urgent=True)
+        await self.allocate_owner()
+
+    def custody_detention_due(self, *, urgent: bool) -> datetime | None:
+        """When detention must be decided by, the subject being in police custody: from
+        ``since``, the policy's hours (PACE). Only while still ahead, unless ``urgent``
+        (the decision was raised by the custody event itself)."""
+        seen = self.s.in_custody
+        if seen is None or self.s.detained is not None:
+            return None
+        p = self.s.policy
+        due = seen.since + p.days(p.custody_detention_hours / 24)
+        return due if urgent or due > workflow.now() else None
+
+    # --- step 9: detention ---------------------------------------------------------
+    async def detention(self, *, urgent: bool = False) -> None:
+        due = self.custody_detention_due(urgent=urgent)
+        if due is None:
+            self.set_stage(Stage.DETENTION_DECISION)
+            req = await self.next_decision("detention")
+        else:
+            self.set_stage(
+                Stage.DETENTION_DECISION,
+                deadlines=[Deadline(name=CUSTODY_DETENTION, due_at=due)],
+            )
+            req = await self.decide_by("detention", name=CUSTODY_DETENTION, due=due)
+        d = req.decision
+        assert isinstance(d, DetentionDecision)
+        # A subject known to be serving a sentence is, unless the decision says otherwise.
+        if d.serving_prison_sentence is not None:
+            self.s.serving_prison_sentence = d.serving_prison_sentence
+        else:
+            self.s.serving_prison_sentence = self.s.whereabouts == "serving_sentence"
+        if d.detain:
+            self.s.detained = True
+            self.s.detention_power = (
+                DETENTION_POWER_EEA if self.s.eea_national else DETENTION_POWER_NON_EEA
+            )
+            self.record("step", f"Detention authorised under {self.s.detention_power}")
+        else:
+            self.s.detained = False
+            self.record("step", "Not suitable for detention: managed on a non-detained basis")
