@@ -97,7 +97,9 @@ async def test_only_the_non_disclosable_certificate_is_destroyed_and_nothing_of_
         async with api_client(h.client, h.store) as web:
             sue = bearer("supervisor", "Sue Park", X_Reason="audit of a destruction")
             served = [
-                await web.get(f"/cases/{wid}", headers=sue) for wid in (encounter.id, casework.id)
+                await web.get(f"/cases/{wid}", headers=sue, params=params)
+                for wid in (encounter.id, casework.id)
+                for params in ({}, {"convictions": "true"})
             ]
         histories = [
             history_text(await h.client.get_workflow_handle(wid).fetch_history())
@@ -135,6 +137,8 @@ async def test_only_the_non_disclosable_certificate_is_destroyed_and_nothing_of_
     # Nothing of the destroyed certificate anywhere: neither the histories (decoded), nor
     # what the API serves, nor the access log's justifications.
     assert all(r.status_code == 200 for r in served)
+    # The kept certificate's convictions are served to whoever reads the case in full.
+    assert "ARMED_ROBBERY" in served[3].text
     assert destroyed.document_id in histories[1]  # the histories were decoded
     assert PER_CERTIFICATE_DISCLOSABILITY in histories[1]  # the new path's marker
     for text in [*histories, *(r.text for r in served), *(e.justification for e in access_log)]:
