@@ -399,6 +399,12 @@ async def test_an_answer_still_not_disclosable_is_destroyed_too(ts_env, tmp_path
         encounter = await h.start(event)
         casework = await casework_of(h, encounter)
         case = await until(casework, lambda s: KIND in s.awaiting, what="decision", skip=h.env)
+        # Nobody decides: by its deadline the case says so, and still offers the decision.
+        late = await until(casework, lambda s: bool(s.overdue), what="overdue", skip=h.env)
+    [told] = [e for e in late.timeline if e.data.get("overdue")]
+    [asked] = late.immigration_requests
+    assert told.at >= asked.decision_due_at and late.awaiting == [KIND]
+    assert [d.due_at for d in late.deadlines] == [asked.decision_due_at]  # left standing
     key = key_of(event)
     certificates = [c for r in case.referrals for c in r.certificates]
     assert len(certificates) == 2 and all(c.destroyed for c in certificates)

@@ -21,7 +21,7 @@ import asyncio
 from temporalio import workflow
 
 from workflows.casework_case import IMMIGRATION_PURPOSE
-from workflows.casework_immigration import ImmigrationRequests
+from workflows.casework_immigration_decisions import ImmigrationDecisions
 from workflows.changes import PER_CERTIFICATE_DISCLOSABILITY
 
 with workflow.unsafe.imports_passed_through():
@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
 A = CaseActivities
 
 
-class CertificateDesk(ImmigrationRequests):
+class CertificateDesk(ImmigrationDecisions):
     """Each certificate's disclosability, whatever stage the case is at."""
 
     def start_certificate_desk(self) -> None:

@@ -3,7 +3,9 @@ is a wait like any other (issue 20). Each request has a due date (the EU reply
 deadline in working days for EU countries, the non-EU chaser period for others),
 chasers, and — when it fails, with no answer after the chasers or an answer that is
 not disclosable either (destroyed too) — a caseworker's decision with a deadline:
-ask again, or close the referral as not disclosable.
+ask again, or close the referral as not disclosable
+(``workflows.casework_immigration_decisions``). Until they decide, a late answer is
+still taken.
 
 Each request's wait runs beside the case's own steps (started by ``CertificateDesk``),
 so a certificate that joins late and is not disclosable gets its request whatever
@@ -19,15 +21,13 @@ import asyncio
 from datetime import datetime
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
 
 from workflows.casework_case import IMMIGRATION_PURPOSE, CaseworkCase
 
 with workflow.unsafe.imports_passed_through():
     from activities.steps import CaseActivities
     from models.case import CertificateRef, CountryCheck, Deadline, Referral, Stage
-    from models.decisions import ImmigrationCertificateOutcome
-    from models.steps import AcroCheckRequest, CaseNote, Chaser
+    from models.steps import AcroCheckRequest, Chaser
 
 A = CaseActivities
 
@@ -298,71 +298,3 @@ class ImmigrationRequests(CaseworkCase):
             country=req.country,
         )
         self.refresh_disclosure_stage()
-
-    # --- the caseworker's decision on a failed request -------------------------------------
-    def failed_request_for(self, code: str | None) -> CountryCheck | None:
-        failed = self.failed_requests()
-        if code is not None:
-            failed = [r for r in failed if r.country == code.upper()]
-        return failed[0] if failed else None
-
-    def check_immigration_outcome(self, d: ImmigrationCertificateOutcome) -> None:
-        failed = self.failed_requests()
-        if d.country is not None and self.failed_request_for(d.country) is None:
-            raise ApplicationError(
-                f"Refused: no failed request for immigration purposes to {d.country}; "
-                f"failed: {', '.join(r.country for r in failed) or 'none'}."
-            )
-        if d.country is None and len({r.country for r in failed}) > 1:
-            raise ApplicationError(
-                "Refused: requests to several countries failed "
-                f"({', '.join(r.country for r in failed)}); name the country."
-            )
-
-    async def immigration_decisions(self) -> None:
-        while True:
-            await workflow.wait_condition(
-                lambda: self.s.stage is not Stage.CLOSED and bool(self.failed_requests())
-            )
-            req = await self.next_decision(
-                KIND, wake=lambda: self.s.stage is Stage.CLOSED or not self.failed_requests()
-            )
-            if req is None:
-                continue
-            d = req.decision
-            assert isinstance(d, ImmigrationCertificateOutcome)
-            failed = self.failed_request_for(d.country)
-            if failed is None:  # answered late while the decision was on its way
-                self.record("note", "Decision not needed: the country has answered meanwhile")
-                continue
-            failed.settled = d.action
-            if d.action == "request_again":
-                self.s.immigration_requests.append(
-                    CountryCheck(
-                        country=failed.country,
-                        channel=failed.channel,
-                        eu=failed.eu,
-                        replaces=failed.replaces,
-                    )
-                )
-                self.refresh_disclosure_stage()
-                continue
-            self.refresh_disclosure_stage()
-            index = next(i for i, r in enumerate(self.s.immigration_requests) if r is failed)
-            await self.step(
-                A.note_on_cid,
-                CaseNote(
-                    case_id=self.s.case_id,
-                    idempotency_key=self.key(f"cid-note/immigration-closed/{index}"),
-                    subject_key=self.s.subject_key,
-                    text="No disclosable ACRO certificate obtained for immigration purposes; "
-                    "the referral is closed as not disclosable",
-                ),
-                what="Noting CID",
-            )
-            self.record(
-                "note",
-                f"CID noted: no disclosable certificate obtained from {failed.country}; "
-                "referral closed as not disclosable",
-                country=failed.country,
-            )
