@@ -92,6 +92,7 @@ _CASEWORK_DECISIONS = frozenset(
         "deportation_enforced",
         "resume_after_fault",
         "ice_tasking_review",
+        "immigration_certificate_outcome",  # issue 20 (h3)
     }
 )
 DECIDE: dict[str, dict[str, frozenset[str]]] = {

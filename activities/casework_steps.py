@@ -101,7 +101,11 @@ class CaseworkActivities(CoreActivities):
             cid_ref=ref,
             encounter_ids=req.encounter_ids,
             convictions=offences,
-            justification="CID case created: case details and overseas convictions",
+            justification=(
+                "CID case created: case details and overseas convictions"
+                if created
+                else "CID record updated: case details and overseas convictions"
+            ),
         )
         return CidCaseRef(cid_ref=ref, created=created)
 

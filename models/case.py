@@ -74,6 +74,11 @@ class Stage(StrEnum):
     AWAITING_FURTHER_DETAILS = "Further details about the offences requested from the country"
     # issue 20 (h4)
     ICE_TASKING_REVIEW = "ICE tasking ended – caseworker to decide: liable to deport or extend"
+    # issue 20 (h3): the immigration re-request failed; no disclosable certificate at all
+    IMMIGRATION_CERTIFICATE_DECISION = "Immigration certificate not obtained – caseworker to decide"
+    NO_DISCLOSABLE_CERTIFICATE = (
+        "No disclosable certificate – ACRO referral closed, awaiting a further referral"
+    )
 
 
 class Outcome(StrEnum):
@@ -205,6 +210,20 @@ class CountryCheck(BaseModel):
     further_details_ref: str | None = None
     further_details_due_at: datetime | None = None
     further_details_chasers: int = 0
+    # issue 20 (h3): a request for immigration purposes (``CaseworkState.immigration_requests``)
+    replaces: str | None = Field(
+        default=None, description="The destroyed certificate this request replaces."
+    )
+    decision_due_at: datetime | None = Field(
+        default=None,
+        description="The request failed (no answer after the chasers, or the answer is not "
+        "disclosable either): a caseworker decides by then.",
+    )
+    settled: Literal["disclosable", "request_again", "close_not_disclosable"] | None = Field(
+        default=None,
+        description="How the request ended: a disclosable certificate, or the caseworker's "
+        "decision once it failed. None while it is the case's to wait on.",
+    )
 
 
 class CaseView(BaseModel):
@@ -311,6 +330,11 @@ class CaseworkState(CaseView):
         default_factory=list,
         description="Deadlines passed with nothing done: each told on the timeline, left "
         "standing (the overdue listing shows it) and open to senior caseworkers.",
+    )
+    # issue 20 (h3)
+    cid_certificates: list[str] = Field(
+        default_factory=list,
+        description="The disclosable certificates whose convictions are on the CID record.",
     )
 
 

@@ -135,6 +135,23 @@ class IceTaskingReview(_Kind):
     )
 
 
+# issue 20 (h3)
+class ImmigrationCertificateOutcome(_Kind):
+    """The certificate asked of ACRO for immigration purposes was not obtained (no
+    answer after the chasers, or the answer is not disclosable either): ask again, or
+    close the referral as not disclosable (CID is noted; only a further referral can
+    bring a disclosable certificate)."""
+
+    kind: Literal["immigration_certificate_outcome"] = "immigration_certificate_outcome"
+    action: Literal["request_again", "close_not_disclosable"]
+    country: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="The country of the failed request (needed only when several failed).",
+    )
+
+
 Decision = Annotated[
     IdentityDataSupplied
     | ExclusionConsultation
@@ -147,7 +164,8 @@ Decision = Annotated[
     | ResumeAfterFault
     | NotificationEscalation
     | TriageDecision
-    | IceTaskingReview,
+    | IceTaskingReview
+    | ImmigrationCertificateOutcome,
     Field(discriminator="kind"),
 ]
 
@@ -165,6 +183,7 @@ ROLES_FOR: dict[str, tuple[Role, ...]] = {
     "notification_escalation": ("senior_caseworker",),
     "triage": ("acro_officer",),  # issue 20 (h2)
     "ice_tasking_review": ("caseworker", "senior_caseworker"),  # issue 20 (h4)
+    "immigration_certificate_outcome": ("caseworker", "senior_caseworker"),  # issue 20 (h3)
 }
 
 

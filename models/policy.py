@@ -81,6 +81,9 @@ class Policy(BaseModel):
     deportation_decision_working_days: int = Field(default=10, ge=1)
     director_decision_working_days: int = Field(default=10, ge=1)
     admin_removal_working_days: int = Field(default=10, ge=1)
+    # issue 20 (h3): the immigration re-request that failed (no answer after the
+    # chasers, or still not disclosable) is decided by a caseworker within this.
+    immigration_decision_working_days: int = Field(default=5, ge=1)
 
     def days(self, n: float) -> timedelta:
         return timedelta(seconds=n * self.day_seconds)

@@ -86,6 +86,7 @@ CASEWORK = {
     "deportation_enforced",
     "resume_after_fault",
     "ice_tasking_review",
+    "immigration_certificate_outcome",
 }
 EXPECTED_DECIDE: dict[tuple[str, str], set[str]] = {
     ("police_officer", "encounter"): {"identity_data_supplied"},

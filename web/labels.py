@@ -26,6 +26,7 @@ DECISIONS = {
     "resume_after_fault": "Resume after a refusal by another system was put right",
     "notification_escalation": "Conviction notification not acknowledged: what next",
     "ice_tasking_review": "ICE tasking ended: liable to deport, or extend the tasking",
+    "immigration_certificate_outcome": "Immigration certificate not obtained: what next",
 }
 
 FIELDS = {
@@ -46,6 +47,7 @@ FIELDS = {
     "action": "Action",
     "channel": "Other channel used",
     "extend_days": "Extend the tasking by (days)",
+    "country": "Country",
 }
 
 # (field, value) -> words; booleans by (field, "true"/"false").
@@ -69,6 +71,8 @@ CHOICES = {
     ("action", "not_required"): "Notification not required",
     ("action", "liable_to_deport"): "Liable to deport – unable to locate, avenues exhausted",
     ("action", "extend_tasking"): "Extend the ICE tasking",
+    ("action", "request_again"): "Ask ACRO again for a certificate for immigration purposes",
+    ("action", "close_not_disclosable"): "Close the referral as not disclosable",
 }
 
 ACCESS_ACTIONS = {

@@ -84,6 +84,7 @@ class CriminalCaseworkWorkflow(Disclosability, Locating):
     # --- the process -------------------------------------------------------------------
     @workflow.run
     async def run(self, inp: CaseworkInput) -> CaseResult:
+        self.start_certificate_desk()  # issue 20 (h3): each certificate checked, late ones too
         await workflow.wait_condition(lambda: bool(self.s.referrals))
         # The process resumes from its state: a case continued as new picks up where
         # it was (waiting for a disclosable certificate, or wanted/missing).

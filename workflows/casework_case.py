@@ -7,7 +7,8 @@ No I/O here: models and activities come in through passed-through imports.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import SearchAttributeUpdate
@@ -23,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         SUBJECT_IN_CUSTODY_SIGNAL,
         CaseworkState,
         CertificateRef,
+        Deadline,
         InCustody,
         Referral,
         Stage,
@@ -33,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         DeportationEnforced,
         DetentionDecision,
         DirectorApproval,
+        ImmigrationCertificateOutcome,
     )
     from models.steps import (
         SubjectStep,
@@ -49,6 +52,14 @@ class CaseworkCase(AcroCase):
 
     kind = "casework"
     s: CaseworkState
+    # Set at the start of the run (``CertificateDesk.start_certificate_desk``): each
+    # certificate is checked on its own (``workflows.changes.PER_CERTIFICATE_DISCLOSABILITY``).
+    _per_certificate = False
+    _stage_deadlines: list[Deadline] = []  # noqa: RUF012 (replaced per instance)
+    # Steps of the waits beside the case's own (``step``): how many are under way, and
+    # whether the case is renewing its history (none may start then).
+    _busy = 0
+    _suspended = False
 
     @workflow.signal(name=SUBJECT_IN_CUSTODY_SIGNAL)
     def subject_in_custody(self, seen: InCustody) -> None:
@@ -124,8 +135,50 @@ class CaseworkCase(AcroCase):
 
     @property
     def certificates(self) -> list[CertificateRef]:
-        """The certificates that may be used: a destroyed one is never used again."""
+        """The certificates that may be used: a destroyed one is never used again; checked
+        per certificate, only those found disclosable (one not yet checked is not used)."""
+        if self._per_certificate:
+            return [c for c in self.all_certificates if c.disclosable and not c.destroyed]
         return [c for c in self.all_certificates if not c.destroyed]
+
+    def set_stage(self, stage: Stage, *, deadlines: list[Deadline] | None = None) -> None:
+        """The stage's own deadlines, and those of the waits running beside it (a
+        request for an immigration certificate once the case has moved on)."""
+        self._stage_deadlines = list(deadlines or [])
+        super().set_stage(stage, deadlines=[*self._stage_deadlines, *self.side_deadlines()])
+
+    async def step(self, activity: Callable[..., Any], arg: Any, *, what: str) -> Any:
+        """A step of a wait beside the case's own (``CertificateDesk``): none starts
+        while the case renews its history, which waits for those under way."""
+        if self._suspended:
+            await workflow.wait_condition(lambda: False)  # the run ends with renew
+        self._busy += 1
+        try:
+            if activity == self.collect_reply:
+                return await self.collect_reply(arg, what)
+            return await self.call(activity, arg, what=what)
+        finally:
+            self._busy -= 1
+
+    async def renew(self, inp: Any) -> NoReturn:
+        if self._per_certificate:
+            # No decision taken from now on; the steps under way beside finish first.
+            self._renewing = True
+            self._suspended = True
+            # (A step refused for good waits for a caseworker: it is taken up again,
+            # with the same key, after the renewal.)
+            await workflow.wait_condition(
+                lambda: self._busy <= self._waiting.get("resume_after_fault", 0)
+            )
+        await super().renew(inp)
+
+    def side_deadlines(self) -> list[Deadline]:
+        """Deadlines of waits beside the case's stage (``CertificateDesk``)."""
+        return []
+
+    async def create_case(self) -> None:
+        """Step 6 (``Locating.create_case``)."""
+        raise NotImplementedError
 
     @property
     def has_immigration_certificate(self) -> bool:
@@ -140,6 +193,8 @@ class CaseworkCase(AcroCase):
     # --- what a decision must meet --------------------------------------------------------
     def check_decision(self, req: DecisionRequest) -> None:
         d = req.decision
+        if isinstance(d, ImmigrationCertificateOutcome):
+            self.check_immigration_outcome(d)
         if isinstance(d, DeportationEnforced) and d.removed_on > workflow.now().date():
             raise ApplicationError(
                 f"Refused: the removal date {d.removed_on.isoformat()} is in the future; "
@@ -151,6 +206,9 @@ class CaseworkCase(AcroCase):
                 "person who submitted 'deportation not pursued'; a senior decision is never "
                 "approved by its own author."
             )
+
+    def check_immigration_outcome(self, d: ImmigrationCertificateOutcome) -> None:
+        """Which failed request the decision is about (``CertificateDesk``)."""
 
     def submitted_by(self, req: DecisionRequest) -> bool:
         """Whether ``req`` comes from whoever submitted 'deportation not pursued': the
@@ -186,5 +244,11 @@ class CaseworkCase(AcroCase):
                 )
             case DirectorApproval():
                 return "CC Director: " + ("approved" if d.approve else "not approved")
+            case ImmigrationCertificateOutcome():
+                return "Immigration certificate not obtained: " + (
+                    "ask ACRO again"
+                    if d.action == "request_again"
+                    else "referral closed as not disclosable"
+                )
             case _:
                 return f"Decision: {d.kind.replace('_', ' ')}"

@@ -3,6 +3,12 @@ for immigration/deportation purposes or its offences are on the PNC; if not, CID
 noted, a certificate for immigration purposes is asked of ACRO, the non-disclosable
 one is destroyed, and the case waits for the new one.
 
+Since issue 20 (``workflows.changes.PER_CERTIFICATE_DISCLOSABILITY``) each certificate
+is checked on its own by the desk of ``workflows.casework_certificates``, and the case
+steps here only wait for it: checked, then (if none is disclosable) the requests for
+immigration purposes (``workflows.casework_immigration``). Cases recorded before keep
+the whole-case check below, which is the code they ran.
+
 No I/O here: models and activities come in through passed-through imports.
 """
 
@@ -10,7 +16,8 @@ from __future__ import annotations
 
 from temporalio import workflow
 
-from workflows.casework_case import IMMIGRATION_PURPOSE, CaseworkCase
+from workflows.casework_case import IMMIGRATION_PURPOSE
+from workflows.casework_certificates import CertificateDesk
 
 with workflow.unsafe.imports_passed_through():
     from activities.steps import CaseActivities
@@ -30,11 +37,14 @@ with workflow.unsafe.imports_passed_through():
 A = CaseActivities
 
 
-class Disclosability(CaseworkCase):
+class Disclosability(CertificateDesk):
     """Step 5 of ``CriminalCaseworkWorkflow``."""
 
     async def establish_disclosability(self) -> None:
         self.set_stage(Stage.DISCLOSABILITY_CHECK)
+        if self._per_certificate:
+            await workflow.wait_condition(lambda: not self.unchecked_certificates())
+            return
         if await self.is_disclosable():
             return
         for cert in self.certificates:
@@ -131,6 +141,9 @@ class Disclosability(CaseworkCase):
         return False
 
     async def await_disclosable_certificate(self, inp: CaseworkInput) -> None:
+        if self._per_certificate:
+            await self.await_a_disclosable_certificate(inp)
+            return
         p = self.s.policy
         self.set_stage(Stage.AWAITING_DISCLOSABLE_CERTIFICATE)
         while not self.s.disclosable:
@@ -169,3 +182,22 @@ class Disclosability(CaseworkCase):
                 )
                 self.s.disclosable = True
                 break
+
+    async def await_a_disclosable_certificate(self, inp: CaseworkInput) -> None:
+        """Until one certificate is found disclosable: the requests for immigration
+        purposes run beside (their stage: ``refresh_disclosure_stage``)."""
+        self._awaiting_disclosable = True
+        try:
+            while not self.s.disclosable:
+                self.refresh_disclosure_stage()
+                await workflow.wait_condition(
+                    lambda: self.s.disclosable or (self.history_is_long() and self.may_renew())
+                )
+                if not self.s.disclosable:
+                    await self.renew(inp)
+        finally:
+            self._awaiting_disclosable = False
+
+    def may_renew(self) -> bool:
+        """Nobody waits for a decision and none is being acted on."""
+        return self._pending is None and not any(n > 0 for n in self._waiting.values())

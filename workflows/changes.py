@@ -30,3 +30,7 @@ ENCOUNTER_TELLS_OPEN_CASEWORK = "encounter-tells-open-casework"
 # the Director's approval, the referral for administrative removal) get one, told when
 # it passes (``Located.decide_in_time``); recorded before: offered with none.
 DECISION_DEADLINES = "casework-decision-deadlines"
+# h3: each certificate's disclosability decided on its own, late ones too (a background
+# desk in the casework run); the immigration re-request a wait with a due date, chasers
+# and a caseworker decision; the CID record updated per further disclosable certificate.
+PER_CERTIFICATE_DISCLOSABILITY = "issue-20-per-certificate-disclosability"
