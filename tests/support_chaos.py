@@ -77,7 +77,7 @@ def plan(i: int) -> tuple[str, dict[str, Any], Outcome]:
         return "FR", {"replies": {"FR": reply}}, Outcome.NOT_SERIOUS
     reply = {
         "after_days": 1,
-        "convictions": [{"offence": "ROBBERY"}],
+        "convictions": [{"offence": "ROBBERY", "sentence": "3 years"}],
         "certificate_purpose": "immigration_deportation",
     }
     if kind == 8:

@@ -106,7 +106,7 @@ class Plan:
         (so ICE is polled, a timer, all the while the case awaits ``subject_located``)."""
         reply = {
             "after_days": 1,
-            "convictions": [{"offence": "ROBBERY"}],
+            "convictions": [{"offence": "ROBBERY", "sentence": "4 years"}],
             "certificate_purpose": "immigration_deportation",
         }
         return {"replies": {self.nationality: reply}, "located_after_days": None}

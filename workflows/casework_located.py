@@ -73,7 +73,7 @@ class Located(CaseworkCase):
         self.s.overdue.append(name)
         self.record(
             "fault",
-            f"Overdue: {name} was due {due:%Y-%m-%d %H:%M %Z}; escalated to senior caseworkers",
+            f"Overdue: {name} was due {due:%Y-%m-%d %H:%M %Z}; listed as overdue until decided",
             deadline=name,
             overdue=True,
             escalated_to=ESCALATED_TO,
