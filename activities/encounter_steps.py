@@ -28,14 +28,12 @@ from models.steps import (
     CaseworkReferral,
     Chaser,
     EncounterClosed,
-    EncounterOpened,
     IdentityDataRequest,
     PncConvictions,
     PncConvictionsResult,
     ReplyPoll,
     ReplyPollResult,
 )
-from store.cases import EncounterRecord
 
 log = structlog.get_logger("fno.activities")
 
@@ -47,23 +45,6 @@ class EncounterActivities(FurtherDetailsActivities):
     g: Gateways
 
     # The case store -----------------------------------------------------------------
-    @activity.defn(name="register_encounter")
-    @refusals_surface
-    def register_encounter(self, req: EncounterOpened) -> None:
-        """The custody event's record in the case store; the collection is logged."""
-        self.store.open_encounter(
-            EncounterRecord(
-                case_id=req.case_id,
-                force=req.force,
-                custody_reference=req.custody_reference,
-                reason=req.reason,
-                nationality=req.nationality,
-                subject_key=req.subject_key,
-                opened_at=req.opened_at,
-            ),
-            officer=req.officer,
-        )
-
     @activity.defn(name="close_encounter_record")
     @refusals_surface
     def close_encounter_record(self, req: EncounterClosed) -> None:

@@ -4,11 +4,14 @@ Casework case that a new custody event has located its subject.
 - ``index_person``: the referral (``refer_to_criminal_casework``) indexes the subject
   under their keys (``models.person_match``: HMACs of the PNC ID and of each name
   variant × date of birth × nationality), pointing at the casework workflow ID.
-- ``tell_open_casework`` (an activity): a new encounter looks its subject's keys up, and
-  also its own subject key's casework ID (a case referred before the index existed);
-  each candidate whose workflow is RUNNING is signalled ``subject_in_custody`` with
+- ``register_encounter`` (an activity): the custody event's record in the case store
+  (the collection logged); then its subject's keys are looked up, and also its own
+  subject key's casework ID (a case referred before the index existed); each candidate
+  whose workflow is RUNNING is signalled ``subject_in_custody`` with
   ``InCustody(encounter_id, force, since)``. The case takes one signal per encounter,
-  so a retried activity is harmless.
+  so a retried activity is harmless. One activity, not two: the lookup adds no event
+  to any encounter's history (an encounter recorded before it sends no subject, and
+  gets no lookup).
 
 The keys are made under ``FNO_SUBJECT_KEY_SECRET`` (``runtime.config``), read here,
 never passed through a workflow. Part of ``CaseActivities`` (``activities.steps``).
@@ -17,6 +20,7 @@ never passed through a workflow. Part of ``CaseActivities`` (``activities.steps`
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
 import structlog
 from temporalio import activity
@@ -25,12 +29,14 @@ from temporalio.api.enums.v1 import WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.core import CoreActivities
+from activities.core import CoreActivities, refusals_surface
 from models.case import SUBJECT_IN_CUSTODY_SIGNAL, InCustody, casework_id_for
 from models.event import Subject
-from models.located import LocatedLookup, LocatedResult
+from models.located import LocatedResult
 from models.person_match import person_keys
+from models.steps import EncounterOpened
 from runtime.config import subject_key_secret
+from store.cases import EncounterRecord
 from store.person_index import PersonIndex
 
 log = structlog.get_logger("fno.activities")
@@ -54,9 +60,33 @@ class LocatedActivities(CoreActivities):
         log.info("person indexed", casework_id=casework_id, keys=added)
         return added
 
-    @activity.defn(name="tell_open_casework")
-    async def tell_open_casework(self, req: LocatedLookup) -> LocatedResult:
-        keys = person_keys(req.subject, self._secret())
+    @activity.defn(name="register_encounter")
+    async def register_encounter(self, req: EncounterOpened) -> LocatedResult | None:
+        """The custody event's record; then an open casework case of the person is told."""
+        await asyncio.to_thread(self._record_encounter, req)
+        if req.subject is None or req.encountered_at is None:
+            return None  # an encounter recorded before the lookup
+        return await self._tell_open_casework(req, req.subject, req.encountered_at)
+
+    @refusals_surface
+    def _record_encounter(self, req: EncounterOpened) -> None:
+        self.store.open_encounter(
+            EncounterRecord(
+                case_id=req.case_id,
+                force=req.force,
+                custody_reference=req.custody_reference,
+                reason=req.reason,
+                nationality=req.nationality,
+                subject_key=req.subject_key,
+                opened_at=req.opened_at,
+            ),
+            officer=req.officer,
+        )
+
+    async def _tell_open_casework(
+        self, req: EncounterOpened, subject: Subject, encountered_at: datetime
+    ) -> LocatedResult:
+        keys = person_keys(subject, self._secret())
         found = await asyncio.to_thread(PersonIndex(self.store.engine).cases_of, keys)
         candidates = list(dict.fromkeys([*found, casework_id_for(req.subject_key)]))
         told: list[str] = []
@@ -68,7 +98,7 @@ class LocatedActivities(CoreActivities):
                 .get_workflow_handle(casework_id)
                 .signal(
                     SUBJECT_IN_CUSTODY_SIGNAL,
-                    InCustody(encounter_id=req.case_id, force=req.force, since=req.encountered_at),
+                    InCustody(encounter_id=req.case_id, force=req.force, since=encountered_at),
                 )
             )
             told.append(casework_id)

@@ -1,6 +1,6 @@
 """The shapes of a re-arrest lookup and of a custody event's correction.
 
-- ``LocatedLookup`` / ``LocatedResult``: a new custody event asks for an open Criminal
+- ``LocatedResult``: what the registration of a new custody event found: an open Criminal
   Casework case of the same person (``activities.located_steps``), which is told the
   subject is located (``models.case.InCustody``).
 - ``EventCorrection``: what an integrator may correct in a custody event it sent
@@ -12,24 +12,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from models.event import INTAKE, IdentityDocument, Subject, Whereabouts, _Text
-from models.steps import Step
 
 AMEND_EVENT_UPDATE = "amend_event"
-
-
-class LocatedLookup(Step):
-    """``case_id``: the new encounter; its subject (the keys are made in the activity,
-    under the deployment's secret) and where and when the police met them."""
-
-    subject_key: str
-    subject: Subject
-    force: str
-    encountered_at: datetime
 
 
 class LocatedResult(BaseModel):

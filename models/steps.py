@@ -183,6 +183,10 @@ class EncounterOpened(Step):
     subject_key: str
     officer: str
     opened_at: datetime
+    # Sent by encounters since the re-arrest lookup (issue 20): with them the activity also
+    # tells an open Criminal Casework case of the same person that they are located.
+    subject: Subject | None = None
+    encountered_at: datetime | None = None
 
 
 class EncounterClosed(Step):

@@ -23,9 +23,6 @@ LOCATED_OWNER_DEADLINE = "casework-located-owner-deadline"
 # h4: "Decision to deport – awaiting enforcement" has a deadline (enforcement review
 # after ``enforcement_review_days``); when it passes the case records it and escalates.
 ENFORCEMENT_DEADLINE = "casework-enforcement-deadline"
-# h5: a new encounter, once registered, asks for an open Criminal Casework case of the
-# same person (the person index) and tells it the subject is located (one activity).
-ENCOUNTER_TELLS_OPEN_CASEWORK = "encounter-tells-open-casework"
 # The decisions of steps 7-10 that had no deadline (exclusion, detention, deportation,
 # the Director's approval, the referral for administrative removal) get one, told when
 # it passes (``Located.decide_in_time``); recorded before: offered with none.

@@ -96,7 +96,6 @@ class EncounterWorkflow(ReplyTriage, LocatedEncounter):
         if inp.state is None:
             self.open()
             await self.register()
-            await self.tell_open_casework()
         else:
             self.record("note", "Case continued with a fresh history; state carried over")
             self.refresh_stage()
@@ -140,8 +139,10 @@ class EncounterWorkflow(ReplyTriage, LocatedEncounter):
         self.refresh_stage()
 
     async def register(self) -> None:
+        """The custody event in the case store; an open Criminal Casework case of the
+        same person is told they are located (``LocatedEncounter.told_open_casework``)."""
         event = self.s.event
-        await self.call(
+        found = await self.call(
             A.register_encounter,
             EncounterOpened(
                 case_id=self.s.case_id,
@@ -153,9 +154,12 @@ class EncounterWorkflow(ReplyTriage, LocatedEncounter):
                 subject_key=self.s.subject_key,
                 officer=event.requesting_officer.name,
                 opened_at=workflow.now(),
+                subject=event.subject,
+                encountered_at=event.encountered_at,
             ),
             what="Recording the custody event in the case store",
         )
+        self.told_open_casework(found)
 
     def refresh_stage(self) -> None:
         """The encounter's stage follows its country checks (a reply in triage or

@@ -1,15 +1,14 @@
 """The encounter's part in "located later" (DOMAIN.md step 7) and corrections of its
 custody event (step 1): a mixin of ``EncounterWorkflow``.
 
-- ``tell_open_casework``: once the event is registered, the encounter asks for an open
-  Criminal Casework case of the same person (``activities.located_steps``: the person
-  index, by PNC ID or by name or alias with date of birth and nationality) and, when
-  there is one, that case is told the subject is located — at this force, since the
-  encounter (``InCustody``), and the encounter records that it did (``told_by``).
-  Every reason counts: a victim or a witness is located as much as an arrested
-  person (the police met them, and know where). Behind
-  ``workflow.patched(ENCOUNTER_TELLS_OPEN_CASEWORK)``: a history recorded before it
-  replays without the lookup.
+- ``told_open_casework``: registering the event (``register_encounter``,
+  ``activities.located_steps``) also looks for an open Criminal Casework case of the
+  same person (the person index, by PNC ID or by name or alias with date of birth and
+  nationality) and tells it the subject is located — at this force, since the
+  encounter (``InCustody``); the encounter records that it did (``told_by``). Every
+  reason counts: a victim or a witness is located as much as an arrested person (the
+  police met them, and know where). No command of its own, so no patch: an encounter
+  registered before the lookup sent no subject and its recorded result is empty.
 - ``amend_event`` (an update): the integrator's correction of the event
   (``EventAmendment``; ``POST /custody-events/{case_id}/amendments``) replaces the
   corrected fields and records a timeline step naming the fields, never their values.
@@ -28,19 +27,16 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 from workflows.base import CaseWorkflow
-from workflows.changes import ENCOUNTER_TELLS_OPEN_CASEWORK
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from activities.located_steps import LocatedActivities
     from models.case import EncounterState, Stage
     from models.event import Subject
     from models.located import (
         AMEND_EVENT_UPDATE,
         AmendmentResult,
         EventAmendment,
-        LocatedLookup,
         LocatedResult,
     )
 
@@ -62,24 +58,12 @@ def told_by(state: EncounterState) -> list[str]:
 class LocatedEncounter(CaseWorkflow):
     s: EncounterState
 
-    async def tell_open_casework(self) -> None:
-        """Tell an open Criminal Casework case of the same person that they are located."""
-        if not workflow.patched(ENCOUNTER_TELLS_OPEN_CASEWORK):
+    def told_open_casework(self, result: LocatedResult | None) -> None:
+        """Record the open Criminal Casework cases the registration told (none for an
+        encounter registered before the lookup: its recorded result is empty)."""
+        if result is None:
             return
         event = self.s.event
-        result: LocatedResult = await self.call(
-            LocatedActivities.tell_open_casework,
-            LocatedLookup(
-                case_id=self.s.case_id,
-                idempotency_key=f"{self.s.case_id}/located",
-                as_of=workflow.now(),
-                subject_key=self.s.subject_key,
-                subject=event.subject,
-                force=event.force,
-                encountered_at=event.encountered_at,
-            ),
-            what="Looking for an open Criminal Casework case of the subject",
-        )
         for casework_id in result.told:
             if casework_id in told_by(self.s):
                 continue
