@@ -170,20 +170,25 @@ class _Checking(WorkflowInboundInterceptor):
             )
 
     # --- decisions -------------------------------------------------------------------
+    def _update_claims(self, input: HandleUpdateInput) -> dict[str, Any]:
+        """The assertion of an update, bound to this workflow, update ID and arguments."""
+        claims = _claims(self.keys, input.headers)
+        check_binding(
+            claims,
+            workflow_id=workflow.info().workflow_id,
+            op="update",
+            target=input.update,
+            args=input.args,
+            update_id=input.id,
+        )
+        return claims
+
     def _check_decision(self, input: HandleUpdateInput) -> None:
         if input.update == AMEND_EVENT_UPDATE:
             self._check_amendment(input)
             return
         try:
-            claims = _claims(self.keys, input.headers)
-            check_binding(
-                claims,
-                workflow_id=workflow.info().workflow_id,
-                op="update",
-                target=input.update,
-                args=input.args,
-                update_id=input.id,
-            )
+            claims = self._update_claims(input)
         except AssertionRefused as err:
             raise _decision_refused(f"{err}. {_HOW}") from None
         req = input.args[0] if len(input.args) == 1 else None
@@ -201,15 +206,7 @@ class _Checking(WorkflowInboundInterceptor):
         """A custody event's correction: the front door's assertion for it, vouching for
         the system it names (a system, never a person)."""
         try:
-            claims = _claims(self.keys, input.headers)
-            check_binding(
-                claims,
-                workflow_id=workflow.info().workflow_id,
-                op="update",
-                target=input.update,
-                args=input.args,
-                update_id=input.id,
-            )
+            claims = self._update_claims(input)
         except AssertionRefused as err:
             raise _amendment_refused(str(err)) from None
         amendment = input.args[0] if len(input.args) == 1 else None

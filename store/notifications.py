@@ -17,6 +17,7 @@ alerts in ``store.notification_alerts``.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -142,46 +143,23 @@ class NotificationStore(NotificationReports, NotificationAlerts):
                 doc_id = conviction_document_id(key)
                 ids = [notification_id_for(key, c) for c in countries]
                 notifications += len(ids)
-                if s.get(Document, doc_id) is None:
-                    s.add(
-                        Document(
-                            id=doc_id,
-                            case_id=ids[0],
-                            kind="pnc_conviction_record",
-                            content=json.dumps(
-                                {"file_sequence": h.sequence, **record.model_dump(mode="json")}
-                            ),
-                        )
-                    )
-                for nid, country in zip(ids, countries, strict=True):
-                    if s.get(NotificationRecord, nid) is not None:
-                        continue
-                    new += 1
-                    s.add(
-                        NotificationRecord(
-                            notification_id=nid,
-                            conviction_key=key,
-                            country=country,
-                            force=record.force,
-                            file_sequence=h.sequence,
-                            conviction_document_id=doc_id,
-                            recorded_at=record.recorded_at,
-                            due_at=notification_due(record.recorded_at, due_days, day_seconds),
-                            registered_at=now,
-                        )
-                    )
-                    s.add(
-                        AccessLogEntry(
-                            act_key=f"collection:{nid}",
-                            actor=PNC_FEED,
-                            role="system",
-                            action="collection",
-                            case_id=nid,
-                            document_id=doc_id,
-                            justification=f"conviction of a national of {country} recorded on "
-                            f"the PNC (daily file {h.sequence}): to be notified to {country}",
-                        )
-                    )
+                new += _register(
+                    s,
+                    Registration(
+                        ids=ids,
+                        countries=countries,
+                        conviction_key=key,
+                        force=record.force,
+                        sequence=h.sequence,
+                        document_id=doc_id,
+                        document_kind="pnc_conviction_record",
+                        content=record.model_dump(mode="json"),
+                        recorded_at=record.recorded_at,
+                        due_at=notification_due(record.recorded_at, due_days, day_seconds),
+                        what="conviction",
+                    ),
+                    now,
+                )
             for change in parsed.changes:
                 n_new, n_all = self._register_change(
                     s, change, h.sequence, secret, due_days, day_seconds, now
@@ -247,48 +225,24 @@ class NotificationStore(NotificationReports, NotificationAlerts):
         change_key = change.change_key(secret)
         doc_id = change_document_id(change_key, kind)
         ids = [notification_id_for(change_key, c) for c in countries]
-        if s.get(Document, doc_id) is None:
-            s.add(
-                Document(
-                    id=doc_id,
-                    case_id=ids[0],
-                    kind=f"pnc_conviction_{kind}",
-                    content=json.dumps(
-                        {"file_sequence": sequence, **change.model_dump(mode="json")}
-                    ),
-                )
-            )
-        new = 0
-        for nid, country in zip(ids, countries, strict=True):
-            if s.get(NotificationRecord, nid) is not None:
-                continue
-            new += 1
-            s.add(
-                NotificationRecord(
-                    notification_id=nid,
-                    # The conviction's key: what links the change to its first notification.
-                    conviction_key=key,
-                    country=country,
-                    force=change.force,
-                    file_sequence=sequence,
-                    conviction_document_id=doc_id,
-                    recorded_at=change.recorded_at,
-                    due_at=notification_due(change.recorded_at, due_days, day_seconds),
-                    registered_at=now,
-                )
-            )
-            s.add(
-                AccessLogEntry(
-                    act_key=f"collection:{nid}",
-                    actor=PNC_FEED,
-                    role="system",
-                    action="collection",
-                    case_id=nid,
-                    document_id=doc_id,
-                    justification=f"{kind} of a conviction of a national of {country} "
-                    f"recorded on the PNC (daily file {sequence}): to be notified to {country}",
-                )
-            )
+        new = _register(
+            s,
+            Registration(
+                ids=ids,
+                countries=countries,
+                # The conviction's key: what links the change to its first notification.
+                conviction_key=key,
+                force=change.force,
+                sequence=sequence,
+                document_id=doc_id,
+                document_kind=f"pnc_conviction_{kind}",
+                content=change.model_dump(mode="json"),
+                recorded_at=change.recorded_at,
+                due_at=notification_due(change.recorded_at, due_days, day_seconds),
+                what=f"{kind} of a conviction",
+            ),
+            now,
+        )
         return new, len(ids)
 
     def missing_before(self, sequence: int) -> list[int]:
@@ -374,3 +328,66 @@ class NotificationStore(NotificationReports, NotificationAlerts):
     def all_files(self) -> list[DailyFile]:
         with Session(self.engine) as s:
             return list(s.exec(select(DailyFile).order_by(col(DailyFile.sequence))))
+
+
+@dataclass
+class Registration:
+    """Notifications of one PNC record (a conviction, or its amendment or deletion) to
+    ``countries``, with ``ids``; the record kept once as ``document_id``."""
+
+    ids: list[str]
+    countries: list[str]
+    conviction_key: str
+    force: str | None
+    sequence: int
+    document_id: str
+    document_kind: str
+    content: dict[str, Any]
+    recorded_at: datetime
+    due_at: datetime
+    what: str  # "conviction", "amendment of a conviction", …
+
+
+def _register(s: Session, r: Registration, now: datetime) -> int:
+    """Keep the record and register each notification not yet registered, its
+    collection logged; how many are new."""
+    if s.get(Document, r.document_id) is None:
+        s.add(
+            Document(
+                id=r.document_id,
+                case_id=r.ids[0],
+                kind=r.document_kind,
+                content=json.dumps({"file_sequence": r.sequence, **r.content}),
+            )
+        )
+    new = 0
+    for nid, country in zip(r.ids, r.countries, strict=True):
+        if s.get(NotificationRecord, nid) is not None:
+            continue
+        new += 1
+        s.add(
+            NotificationRecord(
+                notification_id=nid,
+                conviction_key=r.conviction_key,
+                country=country,
+                force=r.force,
+                file_sequence=r.sequence,
+                conviction_document_id=r.document_id,
+                recorded_at=r.recorded_at,
+                due_at=r.due_at,
+                registered_at=now,
+            )
+        )
+        s.add(
+            AccessLogEntry(
+                act_key=f"collection:{nid}",
+                actor=PNC_FEED,
+                role="system",
+                action="collection",
+                case_id=nid,
+                document_id=r.document_id,
+                justification=f"{r.what} of a national of {country} recorded on the PNC "
+                f"(daily file {r.sequence}): to be notified to {country}",
+            )
+        )
+    return new

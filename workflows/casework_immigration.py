@@ -27,7 +27,7 @@ from workflows.casework_case import IMMIGRATION_PURPOSE, CaseworkCase
 with workflow.unsafe.imports_passed_through():
     from activities.steps import CaseActivities
     from models.case import CertificateRef, CountryCheck, Deadline, Referral, Stage
-    from models.steps import AcroCheckRequest, Chaser
+    from models.steps import AcroCheckRequest
 
 A = CaseActivities
 
@@ -268,29 +268,16 @@ class ImmigrationRequests(CaseworkCase):
         )
 
     async def chase(self, req: CountryCheck) -> None:
-        p = self.s.policy
         assert req.request_ref is not None
         req.chasers_sent += 1
         await self.step(
             A.send_chaser,
-            Chaser(
-                case_id=self.s.case_id,
-                idempotency_key=self.key(
-                    f"immigration-chaser/{req.request_ref}/{req.chasers_sent}"
-                ),
-                as_of=workflow.now(),
-                request_ref=req.request_ref,
-                country=req.country,
-                chaser_number=req.chasers_sent,
+            self.chaser_for(
+                req, self.key(f"immigration-chaser/{req.request_ref}/{req.chasers_sent}")
             ),
             what=f"Chaser to {req.country}",
         )
-        now = workflow.now()
-        req.reply_due_at = (
-            p.working_days_after(now, p.eu_chaser_working_days)
-            if req.eu
-            else now + p.days(p.non_eu_chaser_interval_days)
-        )
+        self.chased(req)
         self.record(
             "chaser",
             f"Certificate for immigration purposes from {req.country} overdue: "

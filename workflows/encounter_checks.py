@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.steps import CaseActivities
     from models.case import CertificateRef, CountryCheck, EncounterState
     from models.reference import country
-    from models.steps import AcroCheckRequest, Chaser
+    from models.steps import AcroCheckRequest
 
 A = CaseActivities
 
@@ -146,27 +146,13 @@ class CountryChecks(AcroCase):
         return
 
     async def chase(self, c: CountryCheck) -> None:
-        p = self.s.policy
-        assert c.request_ref is not None
         c.chasers_sent += 1
         await self.call(
             A.send_chaser,
-            Chaser(
-                case_id=self.s.case_id,
-                idempotency_key=f"{self.s.case_id}/chaser/{c.country}/{c.chasers_sent}",
-                as_of=workflow.now(),
-                request_ref=c.request_ref,
-                country=c.country,
-                chaser_number=c.chasers_sent,
-            ),
+            self.chaser_for(c, f"{self.s.case_id}/chaser/{c.country}/{c.chasers_sent}"),
             what=f"Chaser to {c.country}",
         )
-        now = workflow.now()
-        c.reply_due_at = (
-            p.working_days_after(now, p.eu_chaser_working_days)
-            if c.eu
-            else now + p.days(p.non_eu_chaser_interval_days)
-        )
+        self.chased(c)
         self.record(
             "chaser",
             f"Reply from {c.country} overdue: chaser {c.chasers_sent} sent",
