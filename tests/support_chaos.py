@@ -624,6 +624,25 @@ class Progress:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
 
+    async def still_open(self) -> list[str]:
+        """What each case not closed waits for: its stage, and its casework case's stage,
+        awaited kinds and last timeline entries (for the figures when a run fails)."""
+        lines = []
+        for case_id in sorted(set(self.plan.expected) - set(self.done)):
+            try:
+                s = await self.client.get_workflow_handle(case_id).query(EncounterWorkflow.state)
+                line = f"{case_id}: {s.stage.name}"
+                if s.casework_id:
+                    c = await self.client.get_workflow_handle(s.casework_id).query(
+                        CriminalCaseworkWorkflow.state
+                    )
+                    last = [(e.kind, e.text[:60]) for e in c.timeline[-3:]]
+                    line += f" casework {c.stage.name} awaiting={c.awaiting} last={last}"
+            except Exception as err:
+                line = f"{case_id}: unreadable ({type(err).__name__})"
+            lines.append(line)
+        return lines
+
     async def wait_all_closed(self, deadline: float) -> bool:
         """Until every encounter closed and no casework runs, or ``deadline`` passes."""
         running = "WorkflowType = 'CriminalCaseworkWorkflow' AND ExecutionStatus = 'Running'"

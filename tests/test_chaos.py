@@ -158,6 +158,7 @@ async def test_cases_survive_kills_restarts_and_faults(tmp_path, ci_figures):
         await intake
         progress.note(f"intake over: {integrator.kills}")
         finished = await progress.wait_all_closed(t0 + 300)
+        open_cases = [] if finished else await progress.still_open()
         worker_exits += not workers.alive()
         server_runs = await executions(client, "EncounterWorkflow")
         stop.set()
@@ -203,7 +204,7 @@ async def test_cases_survive_kills_restarts_and_faults(tmp_path, ci_figures):
             f"unexpected={integrator.unexpected}"
         )
 
-    assert finished, f"not all closed: {len(done)}/{n}"
+    assert finished, f"not all closed: {len(done)}/{n}: {open_cases[:10]}"
     assert workers.kills == 4 and server.graceful_restarts == 1 and server.sigkills == 1
     assert worker_exits == 0, "a worker exited on its own"
     assert done == plan.expected
@@ -311,6 +312,7 @@ async def test_cases_survive_the_case_store_going_away_and_read_only(tmp_path, c
         progress.note(f"case store writable again; {len(stuck_seen)} listed stuck")
 
         finished = await progress.wait_all_closed(time.monotonic() + 120)
+        open_cases = [] if finished else await progress.still_open()
         worker_alive = workers.alive()
         server_runs = await executions(client, "EncounterWorkflow")
         stop.set()
@@ -357,7 +359,7 @@ async def test_cases_survive_the_case_store_going_away_and_read_only(tmp_path, c
         )
 
     assert carried_on, "the cases did not carry on after the outage"
-    assert finished, f"not all closed: {len(done)}/{n}"
+    assert finished, f"not all closed: {len(done)}/{n}: {open_cases[:10]}"
     assert worker_alive, "the worker exited on its own"
     assert done == plan.expected
     assert effects == plan.expected_effects()

@@ -163,7 +163,7 @@ async def _send_huge(
     return status, body, sent
 
 
-async def test_a_50mb_body_is_refused_early_and_the_api_stays_under_150mb(ts_env, tmp_path):
+async def test_a_50mb_body_is_refused_early_and_the_api_memory_stays_flat(ts_env, tmp_path):
     port = free_port()
     identity, _ = process_identity(tmp_path)
     database = f"sqlite:///{tmp_path / 'casework.db'}"
@@ -229,8 +229,11 @@ async def test_a_50mb_body_is_refused_early_and_the_api_stays_under_150mb(ts_env
     assert took < 30, took
     assert sampler.reset or sys.platform != "linux"  # Linux: the kernel's own peak
     peak = sampler.peak_mb
-    assert peak < 150, f"peak RSS {peak:.0f} MB (before: {before:.0f} MB)"
+    # The body costs the process next to nothing (it was 825 MB when bodies were read
+    # whole); the idle process itself measured 135-149 MB in CI runs, hence a ceiling
+    # with room above that and the tight bound on the growth.
     assert peak - before < 20, f"peak RSS {peak:.0f} MB (before: {before:.0f} MB)"
+    assert peak < 200, f"peak RSS {peak:.0f} MB (before: {before:.0f} MB)"
 
 
 # --- the whole HTTP process in-process: API, /web, /codec -----------------------------
