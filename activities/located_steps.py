@@ -87,7 +87,7 @@ class LocatedActivities(CoreActivities):
         self, req: EncounterOpened, subject: Subject, encountered_at: datetime
     ) -> LocatedResult:
         keys = person_keys(subject, self._secret())
-        found = await asyncio.to_thread(PersonIndex(self.store.engine).cases_of, keys)
+        found = await asyncio.to_thread(PersonIndex(self.store.engine).same_person, keys)
         candidates = list(dict.fromkeys([*found, casework_id_for(req.subject_key)]))
         told: list[str] = []
         for casework_id in candidates:

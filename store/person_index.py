@@ -93,3 +93,35 @@ class PersonIndex:
                 .order_by(col(PersonIndexEntry.indexed_at))
             )
             return list(dict.fromkeys(r.casework_id for r in rows))
+
+    def same_person(self, keys: Iterable[tuple[KeyKind, str]]) -> list[str]:
+        """The casework IDs of the same person: by PNC ID, or by name (or alias), date
+        of birth and nationality — unless the event names a PNC ID and the case's person
+        has another (two PNC IDs: two people, however alike their names). Oldest first."""
+        keys = list(keys)
+        wanted = [key for _, key in keys]
+        if not wanted:
+            return []
+        has_pnc = any(kind == "pnc" for kind, _ in keys)
+        with Session(self.engine) as session:
+            rows = list(
+                session.exec(
+                    select(PersonIndexEntry)
+                    .where(col(PersonIndexEntry.key).in_(wanted))
+                    .order_by(col(PersonIndexEntry.indexed_at))
+                )
+            )
+            by_pnc = {r.casework_id for r in rows if r.kind == "pnc"}
+            by_name = {r.casework_id for r in rows if r.kind == "name"} - by_pnc
+            other_pnc: set[str] = set()
+            if has_pnc and by_name:
+                other_pnc = set(
+                    session.exec(
+                        select(PersonIndexEntry.casework_id).where(
+                            PersonIndexEntry.kind == "pnc",
+                            col(PersonIndexEntry.casework_id).in_(sorted(by_name)),
+                        )
+                    )
+                )
+        same = by_pnc | (by_name - other_pnc)
+        return list(dict.fromkeys(r.casework_id for r in rows if r.casework_id in same))

@@ -136,3 +136,25 @@ def test_indexing_is_idempotent_and_keys_point_at_each_case(tmp_path):
     assert index.cases_of(keys[2:]) == ["casework-a"]
     assert index.cases_of(keys[1:2]) == ["casework-a", "casework-b"]
     assert index.cases_of([]) == []
+
+
+def test_two_pnc_ids_are_two_people_however_alike_their_names(tmp_path):
+    """A name match is the same person only when the PNC IDs do not say otherwise: an
+    event with a PNC ID matches a case of a person with another PNC ID by neither."""
+    from store.cases import CaseStore
+
+    store = CaseStore.migrated(f"sqlite:///{tmp_path / 'casework.db'}")
+    index = PersonIndex(store.engine)
+    first = custody_event(pnc_id="20/0000001C").subject
+    index.add(person_keys(first, LOCAL_SUBJECT_KEY_SECRET), "casework-first")
+    namesake = custody_event(pnc_id="20/0000002C").subject  # same name, DOB, nationality
+    no_pnc = custody_event(pnc_id="20/0000003C").subject.model_copy(update={"pnc_id": None})
+    assert index.same_person(person_keys(namesake, LOCAL_SUBJECT_KEY_SECRET)) == []
+    assert index.same_person(person_keys(first, LOCAL_SUBJECT_KEY_SECRET)) == ["casework-first"]
+    # Without a PNC ID the name, date of birth and nationality decide.
+    assert index.same_person(person_keys(no_pnc, LOCAL_SUBJECT_KEY_SECRET)) == ["casework-first"]
+    # A case of a person indexed with no PNC ID is matched by name whatever the event's.
+    index.add(person_keys(no_pnc, LOCAL_SUBJECT_KEY_SECRET)[0:], "casework-nopnc")
+    assert index.same_person(person_keys(namesake, LOCAL_SUBJECT_KEY_SECRET)) == [
+        "casework-nopnc"
+    ]
