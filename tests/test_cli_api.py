@@ -49,7 +49,9 @@ async def listed(env, *filters: str, expect: int, within: float = 30.0) -> list[
 
 
 def consultations(h, case_id: str) -> int:
-    return sum(1 for e in h.store.access_log(case_id) if e.action == "consultation")
+    return sum(
+        1 for e in h.store.access_log(case_id) if e.action == "consultation" and e.role != "system"
+    )
 
 
 async def test_sign_in_list_show_decide_audit_and_sign_out(dev_env, tmp_path):

@@ -131,7 +131,9 @@ def bearer(token: str, **more: str) -> dict[str, str]:
 
 
 def consultations(store: Any, case_id: str = CASE) -> list[Any]:
-    return [e for e in store.access_log(case_id) if e.action == "consultation"]
+    return [
+        e for e in store.access_log(case_id) if e.action == "consultation" and e.role != "system"
+    ]
 
 
 COUNTS = re.compile(

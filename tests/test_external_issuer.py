@@ -61,10 +61,12 @@ def app_for(h: Any, tmp_path: Path, extra: dict[str, str]) -> Any:
 
 
 def consultations(h: Any, case_id: str) -> list[tuple[str, str, str | None]]:
+    """People's reads of the case (not the case process's own reads of its certificates,
+    which may land at any moment while it runs)."""
     return [
         (e.actor, e.role, e.subject)
         for e in h.store.access_log(case_id)
-        if e.action == "consultation"
+        if e.action == "consultation" and e.role != "system"
     ]
 
 

@@ -155,6 +155,4 @@ def test_two_pnc_ids_are_two_people_however_alike_their_names(tmp_path):
     assert index.same_person(person_keys(no_pnc, LOCAL_SUBJECT_KEY_SECRET)) == ["casework-first"]
     # A case of a person indexed with no PNC ID is matched by name whatever the event's.
     index.add(person_keys(no_pnc, LOCAL_SUBJECT_KEY_SECRET)[0:], "casework-nopnc")
-    assert index.same_person(person_keys(namesake, LOCAL_SUBJECT_KEY_SECRET)) == [
-        "casework-nopnc"
-    ]
+    assert index.same_person(person_keys(namesake, LOCAL_SUBJECT_KEY_SECRET)) == ["casework-nopnc"]

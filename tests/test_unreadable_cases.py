@@ -76,7 +76,9 @@ def personal_data(event: Any) -> list[str]:
 
 
 def consultations(h: Any, case_id: str) -> list[Any]:
-    return [e for e in h.store.access_log(case_id) if e.action == "consultation"]
+    return [
+        e for e in h.store.access_log(case_id) if e.action == "consultation" and e.role != "system"
+    ]
 
 
 async def test_a_running_case_that_cannot_replay_is_stuck_and_its_reads_answer_409(
