@@ -102,14 +102,19 @@ class Plan:
 
     def world(self) -> dict[str, Any]:
         """The simulator's subject: a disclosable (immigration-purpose) certificate
-        with a serious conviction, still in the UK, never located by ICE on its own
-        (so ICE is polled, a timer, all the while the case awaits ``subject_located``)."""
+        with a serious conviction, still in the UK, never located by ICE on its own and
+        never declared unable to be located either (so ICE is polled, a timer, all the
+        while the case awaits ``subject_located``, however late the kills make it)."""
         reply = {
             "after_days": 1,
             "convictions": [{"offence": "ROBBERY", "sentence": "4 years"}],
             "certificate_purpose": "immigration_deportation",
         }
-        return {"replies": {self.nationality: reply}, "located_after_days": None}
+        return {
+            "replies": {self.nationality: reply},
+            "located_after_days": None,
+            "unable_to_locate_after_days": None,
+        }
 
     @property
     def outcome(self) -> Outcome:
