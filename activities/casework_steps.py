@@ -9,7 +9,7 @@ from __future__ import annotations
 import structlog
 from temporalio import activity
 
-from activities.certificates import convictions_in
+from activities.certificates import offences_in
 from activities.core import CoreActivities, as_of, refusals_surface
 from activities.gateways import Gateways
 from models.reference import offences as offence_table
@@ -43,19 +43,14 @@ class CaseworkActivities(CoreActivities):
     def check_offences_on_pnc(self, q: PncOffencesQuery) -> PncOffencesAnswer:
         """Whether the serious offences (and any the table does not know) of the
         certificates are on the PNC; cases recorded before the claim check name them."""
-        offences = q.offences or sorted(
-            {
-                c.offence
-                for document_id in q.document_ids
-                for c in convictions_in(
-                    self.store,
-                    document_id,
-                    case_id=q.case_id,
-                    why="disclosability check: are the overseas offences on the PNC",
-                    step=f"{q.case_id}/disclosability",
-                )
-                if c.offence not in offence_table() or offence_table()[c.offence].serious
-            }
+        table = offence_table()
+        offences = q.offences or offences_in(
+            self.store,
+            q.document_ids,
+            case_id=q.case_id,
+            why="disclosability check: are the overseas offences on the PNC",
+            step=f"{q.case_id}/disclosability",
+            which=lambda code: code not in table or table[code].serious,
         )
         return PncOffencesAnswer(all_on_pnc=self.g.pnc.offences_on_record(q.subject_key, offences))
 
@@ -77,18 +72,12 @@ class CaseworkActivities(CoreActivities):
     @activity.defn(name="create_cid_case")
     @refusals_surface
     def create_cid_case(self, req: CidCaseCreation) -> CidCaseRef:
-        offences = req.offences or sorted(
-            {
-                c.offence
-                for document_id in req.certificate_ids
-                for c in convictions_in(
-                    self.store,
-                    document_id,
-                    case_id=req.case_id,
-                    why="CID case creation: overseas convictions information",
-                    step=req.idempotency_key,
-                )
-            }
+        offences = req.offences or offences_in(
+            self.store,
+            req.certificate_ids,
+            case_id=req.case_id,
+            why="CID case creation: overseas convictions information",
+            step=req.idempotency_key,
         )
         ref, created = self.g.cid.create_case(
             req.idempotency_key, req.subject_key, req.nationality, offences

@@ -7,6 +7,8 @@ Each read is a consultation in the access log, under the case, with its purpose.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from activities.gateways import ConvictionRecord, CountryReply
 from models.case import CertificateRef
 from models.reference import offences
@@ -34,6 +36,26 @@ def convictions_in(
     if doc.content is None:
         return []
     return CountryReply.model_validate_json(doc.content).convictions
+
+
+def offences_in(
+    store: CaseStore,
+    document_ids: list[str],
+    *,
+    case_id: str,
+    why: str,
+    step: str,
+    which: Callable[[str], bool] = lambda code: True,
+) -> list[str]:
+    """The offence codes (``which`` of them) on the certificates, each once, sorted."""
+    return sorted(
+        {
+            c.offence
+            for document_id in document_ids
+            for c in convictions_in(store, document_id, case_id=case_id, why=why, step=step)
+            if which(c.offence)
+        }
+    )
 
 
 def claim_check(document_id: str, reply: CountryReply) -> CertificateRef:
