@@ -6,9 +6,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
-CODE   := workflows activities models identity store runtime processes local access cli api web bench sim worker.py starter.py
+CODE   := workflows activities adapters models identity store runtime processes local access cli api web bench sim worker.py starter.py
 
-.PHONY: run test test-load check bench worker migrate register-search-attributes schedules notifications-year install clean
+.PHONY: run world test test-load check bench worker migrate register-search-attributes schedules notifications-year install clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ install: $(STAMP)
 ## run: embedded Temporal server + worker + sample custody events (Ctrl-C stops)
 run: $(STAMP)
 	$(PY) -m local.run
+
+## world: only the simulated world service, as make run starts it (WORLD_ARGS="--replies-url http://localhost:8000")
+WORLD_FILE ?= examples/world.json
+WORLD_DB   ?= sqlite:///.fno/world.db
+WORLD_PORT ?= 8100
+world: $(STAMP)
+	mkdir -p .fno
+	FNO_LOCAL_MODE=$${FNO_LOCAL_MODE:-1} $(PY) -m sim.service --world $(WORLD_FILE) --db $(WORLD_DB) \
+		--port $(WORLD_PORT) --day-seconds 5 $(WORLD_ARGS)
 
 # The suite mostly waits (servers, timers, processes): two pytest workers, each test
 # file on one of them (its fixtures and databases its own), halve the wall time.
@@ -46,12 +55,13 @@ test-load: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 
-## check: lint, format check, type check, import contracts (pyproject.toml [tool.importlinter])
+## check: lint, format check, type check, import contracts (pyproject.toml [tool.importlinter]), determinism lint of workflows/
 check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(CODE)
 	$(VENV)/bin/lint-imports
+	$(PY) -m runtime.determinism_lint
 
 ## worker: only the worker, against TEMPORAL_ADDRESS / TEMPORAL_PROFILE (default localhost:7233)
 worker: $(STAMP)

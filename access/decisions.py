@@ -29,6 +29,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from access.case_files import unknown_attachments
 from access.diagnosis import raise_if_cannot_replay
 from access.errors import CaseNotFound, DecisionRefused, NotPermitted
 from access.policy import require_decide, resolve_case
@@ -41,8 +42,9 @@ from workflows.activation_order import DEFERRED
 
 log = get_logger("fno.access")
 
-# A decision a case defers is sent again this many times (about 4 s in all).
-DEFER_ATTEMPTS = 8
+# A decision a case defers is sent again this many times (about 15 s in all: a case
+# defers while it still acts on the previous decision, at most its SETTLE_LIMIT).
+DEFER_ATTEMPTS = 20
 
 # Reason codes of a refusal by the case (``RefusalEntry.code``): the failure's type when
 # the case gives one (the front door's ``REFUSED``, ``DEFERRED`` …), else these.
@@ -93,6 +95,13 @@ async def send_decision(
             why=err.code,
         )
         raise
+    if refusals is not None:  # issue 21 (h4): claim checks of this case's attachments only
+        unknown = await asyncio.to_thread(unknown_attachments, refusals, case_id, req.decision)
+        if unknown:
+            raise DecisionRefused(
+                f"Refused: case {case_id} has no attachment {unknown[0]}: attach the document "
+                "to the case first, then name its ID."
+            )
     with acting_as(principal.subject, principal.name, principal.role):
         try:
             return await _send(client, case_id, req)

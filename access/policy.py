@@ -11,6 +11,8 @@ Who may read (``READ``; ``Access``: full, redacted, or none):
     ICE officer          casework cases
     supervisor           everything (and the access log, the figures)
     CC Director          casework cases (and the access log, the figures)
+    CC manager           casework cases (allocates them, manages their tasks)
+    Detention Gatekeeper casework cases (accepts or rejects a proposal to detain)
     a system             nothing (systems use intake, by their scopes)
 
 Who may decide what (``DECIDE``: by role and kind of case; always within what the role
@@ -18,7 +20,9 @@ may read, and within ``models.decisions.ROLES_FOR``): a police officer the ident
 data of their own force's encounter; caseworkers casework, the identity data and
 "resume after a fault"; senior caseworkers also the exclusion consultation and the
 escalation of a notification; ICE officers located and enforced; the Director the
-approval; ACRO officers the triage of an encounter's reply; supervisors nothing. This
+approval; ACRO officers the triage of an encounter's reply; supervisors nothing;
+issue 21's kinds (``models.decisions_casework.NEW_ROLES_FOR``) every role named there:
+the CC manager allocation and the tasks, the Detention Gatekeeper its decision. This
 is a pre-check: the case's own validator stays the authority (stage, role, separation
 of duties).
 
@@ -38,7 +42,8 @@ The functions (``p`` a ``identity.principal.Principal``, ``ref`` a ``CaseRef``):
     may_decide(p, ref, kind) -> bool; decisions_for(p, ref); require_decide(p, ref, kind)
     readable_kinds(p) -> tuple[str, ...]; require_some_read(p); force_bound(p) -> bool
     may(p, capability) -> bool; require(p, capability)  AUDIT, FIGURES, NOTIFICATIONS,
-                                                        ACCEPT_ALERTS, ENCODE
+                                                        ACCEPT_ALERTS, ENCODE, REOPEN,
+                                                        CASE_FILES
     redact(state) -> RedactedEncounter                 the police officer's view
 
 A refusal is ``access.errors.NotPermitted`` (403 at the API) with a reason code.
@@ -59,6 +64,7 @@ from access.kinds import CASEWORK, ENCOUNTER, KIND_NAMES, NOTIFICATION, kind_of
 from identity.principal import Principal
 from models import search
 from models.case import EncounterState, TimelineEntry
+from models.decisions_casework import NEW_ROLES_FOR
 from models.event import ENCOUNTER_PREFIX, CustodyEvent
 
 
@@ -79,6 +85,8 @@ READ: dict[str, dict[str, Access]] = {
     "ice_officer": {C: Access.FULL},
     "supervisor": dict(_ALL),
     "director": {C: Access.FULL},
+    "cc_manager": {C: Access.FULL},  # issue 21: allocates casework cases
+    "detention_gatekeeper": {C: Access.FULL},  # issue 21: accepts or rejects detention
 }
 # Roles who read only the cases of their own force (the principal's ``force``).
 FORCE_BOUND: frozenset[str] = frozenset({"police_officer"})
@@ -95,20 +103,33 @@ _CASEWORK_DECISIONS = frozenset(
         "immigration_certificate_outcome",  # issue 20 (h3)
     }
 )
+
+
+def _new_for(role: str) -> frozenset[str]:
+    """Issue 21's decision kinds ``role`` makes (``models.decisions_casework``)."""
+    return frozenset(k for k, roles in NEW_ROLES_FOR.items() if role in roles)
+
+
 DECIDE: dict[str, dict[str, frozenset[str]]] = {
     "police_officer": {E: frozenset({"identity_data_supplied"})},
     "caseworker": {
         E: frozenset({"identity_data_supplied", "resume_after_fault"}),
-        C: _CASEWORK_DECISIONS,
+        C: _CASEWORK_DECISIONS | _new_for("caseworker"),
         N: frozenset({"resume_after_fault"}),
     },
     "senior_caseworker": {
         E: frozenset({"resume_after_fault"}),
-        C: _CASEWORK_DECISIONS | {"exclusion_consultation"},
+        C: _CASEWORK_DECISIONS | {"exclusion_consultation"} | _new_for("senior_caseworker"),
         N: frozenset({"notification_escalation", "resume_after_fault"}),
     },
-    "ice_officer": {C: frozenset({"subject_located", "deportation_enforced"})},
-    "director": {C: frozenset({"director_approval"})},
+    "ice_officer": {
+        C: frozenset({"subject_located", "deportation_enforced"}) | _new_for("ice_officer")
+    },
+    "director": {C: frozenset({"director_approval"}) | _new_for("director")},
+    # issue 21: the CC manager allocates and moves cases and manages their tasks; the
+    # Detention Gatekeeper accepts or rejects a proposal to detain.
+    "cc_manager": {C: _new_for("cc_manager")},
+    "detention_gatekeeper": {C: _new_for("detention_gatekeeper")},
     "acro_officer": {E: frozenset({"triage"})},  # issue 20 (h2): triage of a reply
 }
 
@@ -122,6 +143,10 @@ class Capability(StrEnum):
     # encrypts what the caller sends under the live key, so only the role that
     # oversees every case may use it — no caseworker, police or decision-making role.
     ENCODE = "encode"
+    # issue 21 (h4): reopen a closed Criminal Casework case (``access.reopening``).
+    REOPEN = "reopen"
+    # issue 21 (h4): add staff notes and attachments to a case (``access.case_files``).
+    CASE_FILES = "case_files"
 
 
 CAPABILITIES: dict[Capability, frozenset[str]] = {
@@ -130,6 +155,10 @@ CAPABILITIES: dict[Capability, frozenset[str]] = {
     Capability.NOTIFICATIONS: frozenset({"caseworker", "senior_caseworker", "supervisor"}),
     Capability.ACCEPT_ALERTS: frozenset({"senior_caseworker"}),
     Capability.ENCODE: frozenset({"supervisor"}),
+    Capability.REOPEN: frozenset({"senior_caseworker", "cc_manager"}),
+    Capability.CASE_FILES: frozenset(
+        {"caseworker", "senior_caseworker", "cc_manager", "detention_gatekeeper", "director"}
+    ),
 }
 _WHAT = {
     Capability.AUDIT: "read the access log",
@@ -137,6 +166,8 @@ _WHAT = {
     Capability.NOTIFICATIONS: "see notifications out",
     Capability.ACCEPT_ALERTS: "accept an alert",
     Capability.ENCODE: "encode payloads at the codec server",
+    Capability.REOPEN: "reopen a closed case",
+    Capability.CASE_FILES: "add notes or attachments to a case",
 }
 
 

@@ -42,6 +42,7 @@ from access.stuck_closed import (
     unreadable_closed_cases,
 )
 from access.stuck_ended import DEFAULT_ENDED, ENDED_CODES, EndedProbe, ended_cases
+from access.stuck_replies import kept_reply_rows
 from access.stuck_rows import (
     DEFAULT_FAILING_FOR,
     HISTORY_LARGE,
@@ -148,6 +149,8 @@ async def stuck_cases(
             notifications = None
     if notifications is not None:
         stuck.extend(await notification_gaps(client, notifications, now, failing_for))
+        # issue 22: ACRO replies no case took (same case store; same readers).
+        stuck.extend(await kept_reply_rows(notifications.engine))
     return stuck
 
 

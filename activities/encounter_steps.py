@@ -17,14 +17,15 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.certificates import claim_check, convictions_in
-from activities.core import as_of, refusals_surface
+from activities.certificates import convictions_in
+from activities.core import refusals_surface
 from activities.further_details import FurtherDetailsActivities
 from activities.gateways import ConvictionRecord, Gateways
+from activities.replies_in import store_certificate
+from activities.reply_steps import ReplyActivities
 from models.case import ADD_REFERRAL_SIGNAL, CASEWORK_WORKFLOW, ConvictionSummary
+from models.search import casework_opening_search_attributes
 from models.steps import (
-    AcroCheckRequest,
-    AcroRequestRef,
     CaseworkReferral,
     Chaser,
     EncounterClosed,
@@ -38,7 +39,7 @@ from models.steps import (
 log = structlog.get_logger("fno.activities")
 
 
-class EncounterActivities(FurtherDetailsActivities):
+class EncounterActivities(FurtherDetailsActivities, ReplyActivities):
     """The encounter's steps over the gateways (``g``, set by ``CaseActivities``), with
     further details of a reply (``activities.further_details``)."""
 
@@ -51,36 +52,6 @@ class EncounterActivities(FurtherDetailsActivities):
         self.store.close_encounter(req.case_id, req.outcome, req.closed_at)
 
     # ACRO side -----------------------------------------------------------------
-    @activity.defn(name="request_acro_check")
-    @refusals_surface
-    def request_acro_check(self, req: AcroCheckRequest) -> AcroRequestRef:
-        ref = self.g.acro.request_check(
-            req.idempotency_key,
-            req.case_id,
-            req.subject_key,
-            req.country,
-            req.purpose,
-            as_of(req.as_of),
-            {
-                "reason": req.reason,
-                "uk_matter": req.uk_matter,
-                "channel": req.channel,
-                # The identity data the country matches on (the disclosure logged below).
-                "subject": req.subject.model_dump(mode="json"),
-            },
-        )
-        self.store.log(
-            actor=req.case_id,
-            role="system",
-            action="disclosure",
-            case_id=req.case_id,
-            justification=f"identity data sent to {req.country} via ACRO ({req.purpose}): "
-            f"request {ref}",
-            act_key=f"disclosure:{req.idempotency_key}",
-        )
-        log.info("acro check requested", country=req.country, purpose=req.purpose, ref=ref)
-        return AcroRequestRef(request_ref=ref)
-
     @activity.defn(name="request_missing_identity_data")
     @refusals_surface
     def request_missing_identity_data(self, req: IdentityDataRequest) -> None:
@@ -96,19 +67,7 @@ class EncounterActivities(FurtherDetailsActivities):
         reply = self.g.acro.fetch_reply(poll.request_ref, poll.as_of)
         if reply is None:
             return ReplyPollResult()
-        document_id = f"certificate-{poll.request_ref}"
-        self.store.put_document(
-            document_id,
-            poll.case_id,
-            "acro_certificate",
-            reply.model_dump(mode="json"),
-            country=reply.country,
-            purpose=reply.purpose,
-            actor="ACRO",
-            role="system",
-            justification=f"country reply to ACRO request {poll.request_ref}",
-        )
-        certificate = claim_check(document_id, reply)
+        certificate = store_certificate(self.store, poll.case_id, reply)
         log.info(
             "country reply received",
             country=reply.country,
@@ -154,10 +113,16 @@ class EncounterActivities(FurtherDetailsActivities):
         if activity.info().attempt > 1 and await self._referral_concluded(req):
             log.info("referral already taken by a concluded case", casework_id=req.casework_id)
             return
+        # Started with its opening search attributes (issue 22): listed at once, and
+        # the case upserts only what changes (a case already running keeps its own).
+        start = req.start.model_copy(update={"search_attributes_at_start": True})
         await activity.client().start_workflow(
             CASEWORK_WORKFLOW,
-            req.start,
+            start,
             id=req.casework_id,
+            search_attributes=casework_opening_search_attributes(
+                req.start.nationality, req.referral.event.force
+            ),
             task_queue=activity.info().task_queue,
             start_signal=ADD_REFERRAL_SIGNAL,
             start_signal_args=[req.referral],

@@ -37,8 +37,12 @@ class ConvictionRecord(BaseModel):
 
 
 class CountryReply(BaseModel):
-    """A country's answer as ACRO passes it on: the certificate."""
+    """A country's answer as ACRO passes it on: the certificate.
 
+    ``reply_id`` is ACRO's own identifier of this reply (issue 22): a reply delivered
+    twice (pushed, and found again by the safety net) is the same reply."""
+
+    reply_id: str = ""
     request_ref: str
     country: str
     purpose: Literal["criminal_proceedings", "immigration_deportation"]
@@ -82,6 +86,10 @@ class AcroGateway(Protocol):
 
     def fetch_reply(self, request_ref: str, as_of: datetime) -> CountryReply | None: ...
 
+    # issue 22: ACRO's own log, for the safety net: the requests whose replies it sent
+    # (pushed) between two moments, however their delivery went.
+    def replies_sent(self, since: datetime, until: datetime) -> list[str]: ...
+
     def send_chaser(self, key: str, request_ref: str, chaser_number: int) -> None: ...
 
     def destroy_certificate(self, request_ref: str) -> None: ...
@@ -97,6 +105,9 @@ class AcroGateway(Protocol):
         self, key: str, details_ref: str, chaser_number: int
     ) -> None: ...
 
+    # issue 21 (h1): a further check, where the subject may have offended abroad since
+    def request_further_check(self, key: str, subject_key: str, as_of: datetime) -> str: ...
+
 
 class PoliceGateway(Protocol):
     def request_identity_data(
@@ -104,6 +115,9 @@ class PoliceGateway(Protocol):
     ) -> None: ...
 
     def contact_investigating_officer(self, key: str, case_id: str, subject_key: str) -> None: ...
+
+    # issue 21 (h1): told of CC's interest; the contact's reference
+    def tell_investigating_officer(self, key: str, case_id: str, subject_key: str) -> str: ...
 
 
 class PncGateway(Protocol):
@@ -117,7 +131,10 @@ class PncGateway(Protocol):
 
     def add_wanted_marker(self, key: str, subject_key: str) -> str: ...
 
-    def remove_wanted_marker(self, key: str, subject_key: str) -> None: ...
+    def remove_wanted_marker(self, key: str, subject_key: str) -> str: ...
+
+    # issue 21 (h1): the offence codes on the subject's PNC record (its print)
+    def pnc_print(self, key: str, subject_key: str) -> list[str]: ...
 
 
 class CidGateway(Protocol):

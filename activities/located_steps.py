@@ -57,6 +57,7 @@ class LocatedActivities(CoreActivities):
         added = PersonIndex(self.store.engine).add(
             person_keys(subject, self._secret()), casework_id
         )
+        self._record_subject(casework_id, subject)  # issue 21 (h4): who, for lists
         log.info("person indexed", casework_id=casework_id, keys=added)
         return added
 
@@ -81,6 +82,17 @@ class LocatedActivities(CoreActivities):
                 opened_at=req.opened_at,
             ),
             officer=req.officer,
+        )
+        if req.subject is not None:
+            self._record_subject(req.case_id, req.subject)
+
+    def _record_subject(self, case_id: str, subject: Subject) -> None:
+        """Who the case is about, for lists (``store.case_subjects``; once per case)."""
+        self.store.record_subject(
+            case_id,
+            name=f"{subject.given_names} {subject.family_name}",
+            nationality=subject.nationality,
+            date_of_birth=subject.date_of_birth,
         )
 
     async def _tell_open_casework(

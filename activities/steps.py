@@ -14,13 +14,21 @@ and the core's (``activities.core``).
 from __future__ import annotations
 
 from activities.casework_steps import CaseworkActivities
+from activities.deportation_steps import DeportationActivities
 from activities.encounter_steps import EncounterActivities
 from activities.gateways import Gateways
+from activities.located_checklist import LocatedChecklistActivities
 from activities.located_steps import LocatedActivities
 from store.cases import CaseStore
 
 
-class CaseActivities(EncounterActivities, CaseworkActivities, LocatedActivities):
+class CaseActivities(
+    EncounterActivities,
+    CaseworkActivities,
+    LocatedActivities,
+    DeportationActivities,
+    LocatedChecklistActivities,
+):
     """The activities of both workflows, over one set of gateways and the case store,
     with the core's (``activities.core.CoreActivities``: recording a decision).
     ``all()`` lists every one of them for a worker of the case process."""

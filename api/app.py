@@ -15,6 +15,9 @@ of a read (logged).
                                       cannot be read now (``why``: cannot_replay…)
     GET  /stuck-cases                 cases not moving or that cannot be read, with why
     POST /cases/{case_id}/decisions   a decision: 200 with the new stage, 409 refused
+    POST /cases/{case_id}/reopen      a closed casework case reopened (``api.reopen``)
+    POST/GET /cases/{case_id}/notes, /attachments[/{att}]   staff notes and attachments
+                                      (``api.case_files``)
     GET  /audit?case_id=…|actor=…&since=…   the access log (supervisors)
     GET  /health, /ready              liveness; ready only when Temporal answers
     GET  /me                          who the credential proves, and when it expires
@@ -47,6 +50,7 @@ from temporalio.service import RPCError
 from access.errors import AccessRefused, CaseNotFound, CaseUnreadable
 from access.intake import Intake
 from api import (
+    acro_replies,
     audit,
     auth,
     cases,
@@ -54,10 +58,13 @@ from api import (
     custody_events,
     decisions,
     health,
+    inbox,
     me,
     notifications,
+    reopen,
     stuck,
 )
+from api.case_files import router as case_file_routes
 from api.certificates import router as certificate_routes
 from api.openapi import install_docs, install_openapi
 from identity.config import Identity
@@ -175,6 +182,9 @@ def create_app(
     app.exception_handler(CaseUnreadable)(_unreadable)
     app.exception_handler(RPCError)(_no_answer)
     install_error_handlers(app)
+    # issue 21 (h4): GET /cases/{id}/notes and /attachments before GET /cases/{id} (a
+    # path: it would take them).
+    app.include_router(case_file_routes)
     for resource in (
         health,
         me,
@@ -185,9 +195,12 @@ def create_app(
         decisions,
         audit,
         notifications,
+        inbox,  # issue 21 (h3): GET /inbox
+        acro_replies,  # issue 22 (h2): POST /integrations/acro/replies
     ):
         app.include_router(resource.router)
     app.include_router(certificate_routes)  # issue 20 (h2): GET /certificates/{id}
+    app.include_router(reopen.router)  # issue 21 (h4): POST /cases/{id}/reopen
     if identity is not None and identity.issuer is not None:
         app.include_router(auth.router)
     install_openapi(app)

@@ -15,7 +15,9 @@ from temporalio.service import RPCError
 from access.certificates import convictions_shown
 from access.listing import CaseFilter, list_cases, start_of_day
 from access.reading import read_case
+from access.subject_labels import label_rows
 from api.deps import PersonD, PurposeD, StoreD, TemporalD
+from models.stage_names import UnknownStage, stage_code, stage_words
 from runtime.logs import get_logger
 
 log = get_logger("fno.api")
@@ -50,6 +52,8 @@ def _no_answer(case_id: str | None, err: RPCError) -> JSONResponse:
 async def get_cases(
     who: PersonD,
     client: TemporalD,
+    store: StoreD,
+    reason: PurposeD,
     kind: Value = None,
     stage: Value = None,
     outcome: Value = None,
@@ -64,9 +68,22 @@ async def get_cases(
     sort: Literal["opened", "deadline"] = "opened",
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=1000)] = 50,
+    subjects: Annotated[
+        bool,
+        Query(
+            description="Also who each case is about (name, nationality), from the case "
+            "store, for the cases you may read: each one shown is logged under you."
+        ),
+    ] = False,
 ) -> Any:
     """Cases matching the filter (search attributes only: no personal data), sorted
-    (``opened``: newest first, or ``deadline``) and one page of them."""
+    (``opened``: newest first, or ``deadline``) and one page of them. ``stage``: a
+    stage's code or its words, in any case (422 listing the valid ones when neither)."""
+    if stage:
+        try:
+            stage = stage_code(stage)
+        except UnknownStage as err:
+            return JSONResponse({"detail": str(err), "why": "unknown_stage"}, status_code=422)
     f = CaseFilter(
         kind=kind,
         stage=stage,
@@ -92,7 +109,13 @@ async def get_cases(
         )
     except RPCError as err:
         return _no_answer(None, err)
-    return JSONResponse([r.model_dump(mode="json") for r in rows])
+    body = [r.model_dump(mode="json") | {"stage_words": stage_words(r.stage)} for r in rows]
+    if subjects:
+        labels = await asyncio.to_thread(label_rows, store, who, rows, reason)
+        for item in body:
+            label = labels.get(item["case_id"])
+            item["subject"] = label.model_dump(mode="json") if label else None
+    return JSONResponse(body)
 
 
 # ":path": a custody reference is kept as sent and may hold "/" ("CU/7/2026").

@@ -12,27 +12,34 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
 
+from api.acro_replies import InboundReply
 from models.event import CustodyEvent
 from models.located import EventCorrection
 
+# Bodies read by hand (validated by the route itself), whose JSON Schema the routes name
+# as ``#/components/schemas/<name>``: each is added to the published document.
+HAND_READ_BODIES: dict[str, type[BaseModel]] = {
+    "CustodyEvent": CustodyEvent,  # api.custody_events (the intake checks)
+    "EventCorrection": EventCorrection,  # api.custody_amendments
+    "InboundReply": InboundReply,  # api.acro_replies (issue 22)
+}
+
 
 def install_openapi(app: FastAPI) -> None:
-    """The custody event is read by hand (to validate it with the intake checks), so its
-    JSON Schema is added to ``app``'s published document here."""
+    """The bodies read by hand (``HAND_READ_BODIES``) have their JSON Schemas added to
+    ``app``'s published document here."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-        event = CustodyEvent.model_json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(event.pop("$defs", {}))
-        components["CustodyEvent"] = event
-        # The body of an amendment (``api.custody_amendments``), read by hand too.
-        correction = EventCorrection.model_json_schema(ref_template="#/components/schemas/{model}")
-        components.update(correction.pop("$defs", {}))
-        components["EventCorrection"] = correction
+        for name, model in HAND_READ_BODIES.items():
+            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(body.pop("$defs", {}))
+            components[name] = body
         app.openapi_schema = schema
         return schema
 

@@ -1,5 +1,6 @@
 """``python -m bench.baseline_worker``: the baseline's worker, built by the product's
-own ``processes.worker.make_worker`` (same executor, concurrency and cache settings)."""
+own ``processes.worker.make_worker`` (same executor, concurrency, cache and sandbox
+settings), with the same shape's world (``bench.baseline.BaselineWorld``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import os
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
-from bench.baseline import BaselineWorkflow, noop
+from bench.baseline import BaselineWorkflow, BaselineWorld, noop
 from processes.worker import MAX_CONCURRENT_ACTIVITIES, make_worker, run_until_signalled
 from runtime.config import connect
 from runtime.logs import configure_logging, get_logger
@@ -25,7 +26,9 @@ async def main() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     with ThreadPoolExecutor(MAX_CONCURRENT_ACTIVITIES, thread_name_prefix="activity") as pool:
-        worker = make_worker(client, task_queue, [BaselineWorkflow], [noop], pool)
+        world = BaselineWorld(client, loop)  # the same shape's reply, pushed
+        activities = [noop, world.activity()]
+        worker = make_worker(client, task_queue, [BaselineWorkflow], activities, pool)
         await run_until_signalled(worker, stop, log, policy="baseline")
 
 

@@ -12,8 +12,10 @@ import asyncio
 from pathlib import Path
 
 from bench.dormant import dormant
+from bench.national_year import YEARS, national_year
 from bench.servers import ROOT
 from bench.throughput import throughput
+from bench.world import WORLDS
 
 OUT = ROOT / ".bench"
 
@@ -25,7 +27,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--concurrency", type=int, default=16, help="requests in flight at once (default 16)"
     )
     p.add_argument(
-        "--day-seconds", type=float, default=0.05, help="compressed policy's day (default 0.05)"
+        "--day-seconds",
+        type=float,
+        help="compressed policy's day (default 0.05; national year: 0.5, a year in ~3 min)",
     )
     p.add_argument("--seed", type=int, default=2017)
     p.add_argument(
@@ -33,6 +37,20 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=OUT,
         help="folder for results/ and the runs' files (default .bench, git-ignored)",
+    )
+    p.add_argument(
+        "--world",
+        choices=WORLDS,
+        default="service",
+        help="the simulated world as its own HTTP service (default: its CPU shown, not "
+        "counted as ours), or inside the worker",
+    )
+    p.add_argument(
+        "--same-shape",
+        choices=("pushed", "polled"),
+        default="pushed",
+        help="the same-shape baseline's wait: the reply pushed (issue 22, default) or "
+        "polled (before)",
     )
     p.add_argument("--keep", action="store_true", help="keep the run's servers' files")
     p.add_argument(
@@ -51,6 +69,26 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="dormant-scale mode: K cases left wanted/missing (default 10,000), then 1%% woken",
     )
     p.add_argument(
+        "--national-year",
+        choices=sorted(YEARS),
+        help="a year of encounters through intake on the compressed policy: a force's "
+        "(3,442, Hampshire 2018/19) or the nation's (150,000); prints the funnel, the "
+        "backlog's peak, the worst reply-to-triage delay, history bytes, database growth",
+    )
+    p.add_argument(
+        "--encounters",
+        type=int,
+        metavar="N",
+        help="national year: only the first N of the year's encounters, at the year's rate",
+    )
+    p.add_argument(
+        "--limit-minutes",
+        type=float,
+        default=10,
+        help="national year: stop posting and waiting after this long, reporting what was "
+        "done (default 10)",
+    )
+    p.add_argument(
         "--dormant-window",
         type=int,
         default=400,
@@ -60,6 +98,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "of 1,000)",
     )
     args = p.parse_args(argv)
+    if args.day_seconds is None:
+        args.day_seconds = 0.5 if args.national_year else 0.05
     if args.cases < 1 or args.concurrency < 1 or args.dormant_window < 1:
         p.error("--cases, --concurrency and --dormant-window must be at least 1")
     return args
@@ -69,4 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     if args.dormant is not None:
         return asyncio.run(dormant(args))
+    if args.national_year is not None:
+        return asyncio.run(national_year(args))
     return asyncio.run(throughput(args))

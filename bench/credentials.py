@@ -14,7 +14,9 @@ from identity.clients import ClientsFile, add_client, dump_clients
 from web.auth import User, UsersFile, hash_password, write_users_file
 
 CUSTODY_CLIENT = "bench-custody"
+ACRO_CLIENT = "bench-acro"  # issue 22: the world service pushes ACRO's replies as it
 CASEWORKER = "bench"
+MANAGER = "bench-manager"  # issue 21: a CC manager allocates each located case
 
 
 @dataclass
@@ -22,10 +24,13 @@ class BenchIdentity:
     env: dict[str, str]  # for the HTTP API
     custody: dict[str, str]  # the custody system's headers
     password: str
+    acro_credential: str = ""  # ``<client_id>.<secret>`` of the ACRO system (scope acro-replies)
 
-    async def caseworker(self, http: httpx.AsyncClient) -> dict[str, str]:
-        """The bench caseworker's headers: a token from the local issuer."""
-        form = {"grant_type": "password", "username": CASEWORKER, "password": self.password}
+    async def caseworker(
+        self, http: httpx.AsyncClient, username: str = CASEWORKER
+    ) -> dict[str, str]:
+        """The bench caseworker's headers (or ``username``'s): a local issuer's token."""
+        form = {"grant_type": "password", "username": username, "password": self.password}
         answer = await http.post("/auth/token", data=form)
         answer.raise_for_status()
         return {"Authorization": f"Bearer {answer.json()['access_token']}"}
@@ -38,7 +43,10 @@ def bench_identity(home: Path, force: str) -> BenchIdentity:
         users={
             CASEWORKER: User(
                 name="Bench Caseworker", role="caseworker", password_hash=hash_password(password)
-            )
+            ),
+            MANAGER: User(
+                name="Bench Manager", role="cc_manager", password_hash=hash_password(password)
+            ),
         }
     )
     write_users_file(home / "web-users.json", users)
@@ -50,6 +58,7 @@ def bench_identity(home: Path, force: str) -> BenchIdentity:
         scopes=["custody-events"],
         forces=[force],
     )
+    acro = add_client(clients, ACRO_CLIENT, name="bench ACRO", scopes=["acro-replies"])
     env = {
         "FNO_LOCAL_ISSUER": "1",
         "FNO_LOCAL_TOKEN_MINUTES": "1440",  # a long run outlasts the usual hour
@@ -57,4 +66,4 @@ def bench_identity(home: Path, force: str) -> BenchIdentity:
         "FNO_WEB_SECRET": secrets.token_urlsafe(32),
         "FNO_API_CLIENTS": dump_clients(clients),
     }
-    return BenchIdentity(env, {"Authorization": f"Bearer {credential}"}, password)
+    return BenchIdentity(env, {"Authorization": f"Bearer {credential}"}, password, acro)

@@ -162,7 +162,7 @@ async def dormant(args: argparse.Namespace) -> int:
             sample = casework_ids[:: max(1, k // 50)]
             counts = await histories(client, sample)
             rows["history_events_per_dormant_casework"] = statistics.mean(
-                e for e, _ in counts.values()
+                c.events for c in counts.values()
             )
 
             # Wake 1%: the caseworker hears the subject has been found.

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.progress import Progress
 from temporalio.api.enums.v1 import EventType
@@ -115,19 +115,50 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
-def count_history(history: WorkflowHistory) -> tuple[int, int]:
-    """(events, activities scheduled) of one history."""
+class HistoryCount(NamedTuple):
+    """One history's size: its events, the activities it scheduled, and its bytes as the
+    server stores them (the serialized events, payloads encrypted: the bench's client
+    fetches them raw, its codec decodes only results)."""
+
+    events: int
+    activities: int
+    bytes: int
+
+    def __add__(self, other: object) -> HistoryCount:  # type: ignore[override]
+        if not isinstance(other, HistoryCount):
+            return NotImplemented
+        return HistoryCount(
+            self.events + other.events,
+            self.activities + other.activities,
+            self.bytes + other.bytes,
+        )
+
+
+NO_HISTORY = HistoryCount(0, 0, 0)
+
+
+LOCAL_ACTIVITY_MARKER = "core_local_activity"  # Core's marker of a local activity
+
+
+def count_history(history: WorkflowHistory) -> HistoryCount:
+    """(events, activities scheduled or run locally, serialized bytes) of one history."""
     events = history.events
     scheduled = sum(
-        1 for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        1
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        or (
+            e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+            and e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+        )
     )
-    return len(events), scheduled
+    return HistoryCount(len(events), scheduled, sum(e.ByteSize() for e in events))
 
 
-async def histories(client: Client, ids: list[str]) -> dict[str, tuple[int, int]]:
+async def histories(client: Client, ids: list[str]) -> dict[str, HistoryCount]:
     sem = asyncio.Semaphore(16)
 
-    async def one(wid: str) -> tuple[str, tuple[int, int]]:
+    async def one(wid: str) -> tuple[str, HistoryCount]:
         async with sem:
             return wid, count_history(await client.get_workflow_handle(wid).fetch_history())
 
@@ -144,6 +175,7 @@ class PhaseResult:
     worker_peak_rss_mib: float | None
     start_latency_ms: dict[str, float] = field(default_factory=dict)
     events_per_case: dict[str, float] = field(default_factory=dict)
+    bytes_per_case: dict[str, float] = field(default_factory=dict)
     activities_per_case: dict[str, float] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -16,11 +16,13 @@ from typing import Any
 import httpx
 from rich.progress import Progress
 
-from bench.baseline import NO_TRACE_ACTIVITIES, BaselineWorkflow, Shape, start_attributes
-from bench.cases import Caseworker, plan_cases
-from bench.credentials import bench_identity
+from bench.baseline import PUSHED_ACTIVITIES, BaselineWorkflow, Shape, start_attributes
+from bench.cases import BRANCHES, Caseworker, plan_cases
+from bench.credentials import MANAGER, bench_identity
 from bench.measure import (
+    NO_HISTORY,
     CpuMeter,
+    HistoryCount,
     PhaseResult,
     close_times,
     histories,
@@ -30,6 +32,7 @@ from bench.measure import (
     wait_closed,
 )
 from bench.servers import child, dev_server, free_port, measured_pid, profiled, wait_for_worker
+from bench.world import WORLD_CPU, world_for
 from models.case import ENCOUNTER_WORKFLOW, casework_id_for
 from models.event import ENCOUNTER_PREFIX
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
@@ -83,7 +86,6 @@ async def run_baseline(
             rss = peak_rss_mib(measured_pid(worker))
             cpu = meter.used()
             counts = await histories(client, [f"baseline-{i:06d}" for i in range(min(n, 50))])
-    events = [e for e, _ in counts.values()]
     return PhaseResult(
         name=name,
         cases=n,
@@ -92,7 +94,8 @@ async def run_baseline(
         activities=n * shape.activities,
         worker_peak_rss_mib=rss,
         start_latency_ms=latency_summary(latencies),
-        events_per_case={name: statistics.mean(events)},
+        events_per_case={name: statistics.mean(c.events for c in counts.values())},
+        bytes_per_case={name: statistics.mean(c.bytes for c in counts.values())},
         activities_per_case={name: shape.activities},
         extra={"cpu_seconds": cpu, "shape": shape.__dict__},
     )
@@ -106,6 +109,7 @@ async def run_product(
     seed: int,
     progress: Progress,
     profile: str | None = None,
+    world: str = "in-process",
 ) -> PhaseResult:
     home = run_dir / "product"
     home.mkdir(parents=True)
@@ -128,8 +132,12 @@ async def run_product(
         )
         api_args = profiled(["-m", "server.app"], profile, "api")
         with (
-            child(worker_args, env, home / "worker.log") as worker,
-            child(api_args, env | identity.env, home / "api.log") as api,
+            world_for(world, env, home, api_port, identity.acro_credential) as (
+                world_env,
+                world_pid,
+            ),
+            child(worker_args, env | world_env, home / "worker.log") as worker,
+            child(api_args, env | identity.env | world_env, home / "api.log") as api,
         ):
             client = await connect(env)
             await wait_for_worker(client, task_queue, worker)
@@ -161,14 +169,16 @@ async def run_product(
                         statuses[r.status_code] += 1
                         progress.advance(submitted)
 
-                caseworker = Caseworker(client, http, await identity.caseworker(http))
-                meter = CpuMeter(
-                    {
-                        "worker": measured_pid(worker),
-                        "server": server.process.pid,
-                        "api": measured_pid(api),
-                    }
-                )
+                manager = await identity.caseworker(http, MANAGER)
+                caseworker = Caseworker(client, http, await identity.caseworker(http), manager)
+                pids = {
+                    "worker": measured_pid(worker),
+                    "server": server.process.pid,
+                    "api": measured_pid(api),
+                }
+                if world_pid is not None:  # measured, but the outside world's, not ours
+                    pids[WORLD_CPU] = world_pid
+                meter = CpuMeter(pids)
                 t0 = time.time()
                 posting = asyncio.gather(*(post(e) for e in plan.events))
                 query = f"WorkflowType = '{ENCOUNTER_WORKFLOW}' AND ExecutionStatus = 'Completed'"
@@ -195,7 +205,7 @@ async def run_product(
                 outcomes[w.id] = str(w.search_attributes.get("FnoOutcome", ["?"])[0])
             casework_ids = [w.id async for w in client.list_workflows("FnoCaseKind = 'casework'")]
             counts = await histories(client, list(plan.branch) + casework_ids)
-    per_branch: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    per_branch: dict[str, list[HistoryCount]] = defaultdict(list)
     secret = LOCAL_SUBJECT_KEY_SECRET
     casework_of = {
         f"{ENCOUNTER_PREFIX}benchshire-{e['custody_reference']}": casework_id_for(
@@ -204,17 +214,15 @@ async def run_product(
         for e in plan.events
     }
     for case_id, kind in plan.branch.items():
-        events, acts = counts[case_id]
-        if kind == "serious":
-            ce, ca = counts.get(casework_of[case_id], (0, 0))
-            events, acts = events + ce, acts + ca
-        per_branch[kind].append((events, acts))
-    activities = sum(a for _, a in counts.values())
-    expected = {"no_trace": "NO_TRACE", "not_serious": "NOT_SERIOUS", "serious": "DEPORTED"}
-    wrong = {c: o for c, o in outcomes.items() if expected[plan.branch[c]] != o}
+        count = counts[case_id]
+        if kind == "serious":  # the encounter and its Criminal Casework case
+            count = count + counts.get(casework_of[case_id], NO_HISTORY)
+        per_branch[kind].append(count)
+    activities = sum(c.activities for c in counts.values())
+    wrong = {c: o for c, o in outcomes.items() if BRANCHES[plan.branch[c]] != o}
     if wrong:
         raise RuntimeError(f"{len(wrong)} cases reached an unexpected outcome: {wrong}")
-    no_trace_acts = {a for _, a in per_branch["no_trace"]}
+    no_trace_acts = {c.activities for c in per_branch["no_trace"]}
     return PhaseResult(
         name="product",
         cases=n,
@@ -223,14 +231,18 @@ async def run_product(
         activities=activities,
         worker_peak_rss_mib=rss,
         start_latency_ms=latency_summary(latencies),
-        events_per_case={k: statistics.mean(e for e, _ in v) for k, v in per_branch.items()},
-        activities_per_case={k: statistics.mean(a for _, a in v) for k, v in per_branch.items()},
+        events_per_case={k: statistics.mean(c.events for c in v) for k, v in per_branch.items()},
+        bytes_per_case={k: statistics.mean(c.bytes for c in v) for k, v in per_branch.items()},
+        activities_per_case={
+            k: statistics.mean(c.activities for c in v) for k, v in per_branch.items()
+        },
         extra={
             "api_peak_rss_mib": api_rss,
             "cpu_seconds": cpu,
+            "world": world,
             "branches": {k: len(v) for k, v in per_branch.items()},
             "decisions_sent": caseworker.sent,
-            "no_trace_activities_match_baseline": no_trace_acts == {NO_TRACE_ACTIVITIES},
+            "no_trace_activities_match_baseline": no_trace_acts == {PUSHED_ACTIVITIES},
             "server_db_mib": round(server.database_bytes() / 2**20, 1),
         },
     )

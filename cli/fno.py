@@ -36,7 +36,7 @@ from urllib.parse import quote
 
 import typer
 
-from cli import account, notifications, render
+from cli import account, casework, notifications, render
 from cli.client import body, call, detail, field_errors, person, system
 from cli.render import AUTH_EXIT, NO_ANSWER_EXIT, fail, print_json
 from models.json_input import JsonInputError, parse_json
@@ -52,10 +52,8 @@ app = typer.Typer(
     "register-search-attributes (and fno notifications reconcile).",
 )
 err = render.err
-# Signing in first in the list of commands (``cli.account``).
-app.command()(account.login)
-app.command()(account.whoami)
-app.command()(account.logout)
+for command in (account.login, account.whoami, account.logout):  # signing in first
+    app.command()(command)
 
 Reason = Annotated[
     str | None, typer.Option("--reason", envvar="FNO_REASON", help="Why (it is logged).")
@@ -126,7 +124,7 @@ def show(case_id: str, reason: Reason = None, as_json: AsJson = False) -> None:
     if as_json:
         print_json(state)
         return
-    render.case(state)
+    render.case(state, casework.case_files(case_id, reason) if casework.has_files(state) else None)
 
 
 @app.command(context_settings={"help_option_names": []})
@@ -179,14 +177,22 @@ def decide(
 @app.command()
 def cases(
     stage: Annotated[
-        str | None, typer.Option(help="Stage name, e.g. LIABLE_TO_DEPORT_WANTED.")
+        str | None,
+        typer.Option(help="A stage: its words or its code, e.g. LIABLE_TO_DEPORT_WANTED."),
     ] = None,
     outcome: Annotated[str | None, typer.Option(help="Outcome name, e.g. DEPORTED.")] = None,
     nationality: Annotated[str | None, typer.Option(help="ISO code, e.g. PL.")] = None,
     force: Annotated[str | None, typer.Option(help="Force code, e.g. hampshire.")] = None,
     owner: Annotated[str | None, typer.Option(help="Case owner.")] = None,
     kind: Annotated[str | None, typer.Option(help="encounter, casework or notification.")] = None,
-    mine: Annotated[bool, typer.Option("--mine", help="Awaiting a decision from my role.")] = False,
+    mine: Annotated[
+        bool,
+        typer.Option(
+            "--mine",
+            help="My inbox: my tasks, then my team's unassigned ones, overdue and urgent "
+            "on top (with another filter: cases awaiting a decision from my role).",
+        ),
+    ] = False,
     overdue: Annotated[bool, typer.Option(help="Next deadline passed.")] = False,
     running: Annotated[bool, typer.Option(help="Open cases only.")] = False,
     opened_after: Annotated[str | None, typer.Option(help="YYYY-MM-DD")] = None,
@@ -243,6 +249,11 @@ def cases(
         return
     if sort not in ("opened", "deadline"):
         fail("--sort must be 'opened' or 'deadline'", AUTH_EXIT)
+    filters = (kind, stage, outcome, nationality, force, owner, opened_after, opened_before)
+    if mine and not any(filters) and not overdue:  # issue 21: the inbox, task by task
+        rows = _listed(call(person(), "GET", "/inbox", params={"limit": page_size * page}))
+        print_json(rows) if as_json else render.inbox(rows)
+        return
     params = {
         "kind": kind,
         "stage": stage,
@@ -258,6 +269,7 @@ def cases(
         "sort": sort,
         "page": page,
         "page_size": page_size,
+        "subjects": True,
     }
     rows = _listed(call(person(), "GET", "/cases", params=params))
     print_json(rows) if as_json else render.cases(rows, page)
@@ -368,7 +380,10 @@ def _post_event(api: Any, n: int, item: Any) -> dict[str, Any]:
     return {"status": "rejected", "case_id": None, "detail": f"line {n}: {why}"}
 
 
-# ``fno daily-file`` and ``fno notifications …`` (``cli.notifications``).
+# ``fno reopen``, ``note``, ``attach`` (``cli.casework``); ``fno daily-file`` and
+# ``fno notifications …`` (``cli.notifications``).
+for work in (casework.reopen, casework.note, casework.attach):
+    app.command()(work)
 app.command("daily-file")(notifications.daily_file)
 app.add_typer(notifications.app, name="notifications")
 

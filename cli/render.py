@@ -82,16 +82,47 @@ def _joined(values: Iterable[Any] | None) -> str:
     return ", ".join(str(v) for v in values or [])
 
 
-def case(state: dict[str, Any]) -> None:
-    """A case: stage, outcome, what it awaits and from whom, deadlines, the timeline."""
+def titles(kinds: Iterable[str]) -> list[str]:
+    """Decision kinds by their forms' titles (``models.decision_forms``)."""
+    # Imported here: the forms are built from the decisions' schema (pydantic), which
+    # ``fno --help`` and the commands that show no decision should not load.
+    from models.decision_forms import decision_form
+
+    shown = []
+    for kind in kinds:
+        try:
+            shown.append(decision_form(kind).title)
+        except KeyError:
+            shown.append(kind.replace("_", " "))
+    return shown
+
+
+def case(state: dict[str, Any], files: dict[str, list[dict[str, Any]]] | None = None) -> None:
+    """A case: stage, outcome, what it awaits and from whom, deadlines, its progress
+    (references, representations, tasks), notes and attachments, the timeline."""
     out.print(heading(state.get("case_id"), state.get("stage")))
     if state.get("casework_id"):
         out.print(f"Criminal Casework case: {state['casework_id']}", markup=False)
     if state.get("outcome"):
         out.print(f"Outcome: {state['outcome']}", markup=False)
     if state.get("awaiting"):
-        awaiting, roles = _joined(state["awaiting"]), _joined(state.get("awaiting_role"))
+        awaiting = "; ".join(titles(state["awaiting"]))
+        roles = _joined(state.get("awaiting_role"))
         out.print(f"Awaiting: {awaiting} (from {roles})", markup=False)
+    progress(state)
+    for n in (files or {}).get("notes", []):
+        out.print(
+            f"Note ({when(n.get('at'))}, {n.get('author')}, {n.get('role')}): "
+            f"{n.get('text') or '(destroyed)'}",
+            markup=False,
+        )
+    for a in (files or {}).get("attachments", []):
+        gone = " (destroyed)" if a.get("destroyed") else ""
+        out.print(
+            f"Attachment {a.get('id')}: {a.get('kind')}, {a.get('filename')}, "
+            f"{a.get('size')} bytes, by {a.get('by')} {when(a.get('at'))}{gone}",
+            markup=False,
+        )
     now = datetime.now().astimezone()
     for d in state.get("deadlines") or []:
         due = at(d["due_at"])
@@ -102,6 +133,34 @@ def case(state: dict[str, Any]) -> None:
         who = f"{entry['actor']} ({entry.get('role')})" if entry.get("actor") else ""
         row(table, when(entry.get("at")), entry.get("text", ""), who, entry.get("reason") or "")
     out.print(table)
+
+
+def progress(state: dict[str, Any]) -> None:
+    """What a casework case's ``progress`` holds: the references other systems gave,
+    the representations, the tasks."""
+    p = state.get("progress") or {}
+    for name, ref in (p.get("references") or {}).items():
+        out.print(f"Reference: {name}: {ref}", markup=False)
+    for r in p.get("representations") or []:
+        att = f", attachment {r['attachment_id']}" if r.get("attachment_id") else ""
+        out.print(
+            f"Representations received {r.get('received_on')} (by {r.get('recorded_by')}{att})",
+            markup=False,
+        )
+    for r in p.get("reopenings") or []:
+        out.print(
+            f"Reopened {when(r.get('at'))} ({r.get('grounds')}) by {r.get('by')}; "
+            f"was {r.get('previous_outcome')}: {r.get('reason')}",
+            markup=False,
+        )
+    for t in state.get("tasks") or []:
+        follow = f", follow up {t['follow_up_on']}" if t.get("follow_up_on") else ""
+        out.print(
+            f"Task: {titles([t['kind']])[0]} — {t.get('assignee_name') or 'unassigned'}"
+            f" ({_joined(t.get('candidate_roles'))}), due {when(t.get('due_at'))}{follow}, "
+            f"{t.get('priority', 'normal')} priority",
+            markup=False,
+        )
 
 
 def decisions(case_id: str, state: dict[str, Any]) -> None:
@@ -117,7 +176,7 @@ def decisions(case_id: str, state: dict[str, Any]) -> None:
     table = Table("decision", "fields", "who may make it")
     for form in decisions_accepted(state["awaiting"]):
         fields = [f.usage() for f in form.fields]
-        row(table, form.kind, "\n".join(fields) or "-", ", ".join(form.roles))
+        row(table, f"{form.title}\n{form.kind}", "\n".join(fields) or "-", ", ".join(form.roles))
     out.print(table)
     out.print('Example: fno decide CASE KIND field=value --reason "why"')
 
@@ -134,12 +193,16 @@ def stuck(found: Sequence[dict[str, Any]]) -> None:
 
 
 def cases(rows: Sequence[dict[str, Any]], page: int) -> None:
-    table = Table("case", "stage", "outcome", "nat.", "force", "owner", "awaiting", "deadline")
+    table = Table(
+        "case", "who", "stage", "outcome", "nat.", "force", "owner", "awaiting", "deadline"
+    )
     for r in rows:
+        who = r.get("subject") or {}
         row(
             table,
             r["case_id"],
-            r.get("stage") or "",
+            f"{who['name']} ({who['nationality']})" if who else "",
+            r.get("stage_words") or r.get("stage") or "",
             r.get("outcome") or "",
             r.get("nationality") or "",
             r.get("force") or "",
@@ -149,6 +212,35 @@ def cases(rows: Sequence[dict[str, Any]], page: int) -> None:
         )
     out.print(table)
     out.print(f"page {page}: {len(rows)} case(s)", markup=False)
+
+
+def _stage_words(code: str | None) -> str:
+    """A stage's code in the guidance's words (``models.case.Stage``)."""
+    from models.case import Stage  # here: the command's start-up cost, only when listed
+
+    if code is None:
+        return ""
+    return Stage[code].value if code in Stage.__members__ else code
+
+
+def inbox(rows: Sequence[dict[str, Any]]) -> None:
+    """``fno cases --mine``: my tasks, then my team's unassigned ones."""
+    table = Table("case", "task", "stage", "assigned", "priority", "due", "follow up")
+    for r in rows:
+        assigned = "me" if r.get("mine") else (r.get("assignee_name") or "unassigned")
+        due = when(r.get("due_at")) + (" (overdue)" if r.get("overdue") else "")
+        row(
+            table,
+            r["case_id"],
+            (r.get("task") or "").replace("_", " "),
+            _stage_words(r.get("task_stage") or r.get("case_stage")),
+            assigned,
+            r.get("priority") or "",
+            due,
+            r.get("follow_up_on") or "",
+        )
+    out.print(table)
+    out.print(f"{len(rows)} task(s)", markup=False)
 
 
 def audit(rows: Sequence[dict[str, Any]]) -> None:

@@ -12,7 +12,8 @@ A system presents ``<client id>.<secret>`` as ``Authorization: Bearer …`` (or
 
 Scopes: ``custody-events`` (``POST /custody-events``, for its ``forces`` only; ``*``:
 any force), ``daily-files`` (``POST /daily-files``: the PNC feed), ``acro-replies``
-(reserved). ``purpose`` is the stated purpose of the system's reads, if any.
+(``POST /integrations/acro/replies``: ACRO). ``purpose`` is the stated purpose of the
+system's reads, if any.
 
     python -m identity.clients add kent-custody --name "Kent custody system" \\
         --scope custody-events --force kent          # prints the credential, once

@@ -15,6 +15,7 @@ from identity import issuer
 from identity.clients import (
     ClientsFile,
     add_client,
+    read_clients_file,
     refuse_plain_api_keys,
     write_clients_file,
 )
@@ -37,7 +38,10 @@ DEMO_FORCES = ["derbyshire", "hampshire", "kent", "met"]  # examples/custody_eve
 DEMO_CLIENTS: dict[str, tuple[str, str, list[str]]] = {
     "demo-custody": ("Demo custody system", "custody-events", DEMO_FORCES),
     "demo-pnc": ("Demo PNC daily activity feed", "daily-files", []),
+    # issue 22: the world service pushes the countries' replies in as ACRO.
+    "demo-acro": ("Demo ACRO (country replies pushed in)", "acro-replies", []),
 }
+DEMO_ACRO_CLIENT = "demo-acro"
 
 log = get_logger("fno.run")
 
@@ -83,13 +87,19 @@ def prepare_web(
 
 def ensure_demo_clients(path: Path) -> dict[str, str]:
     """Create the demo systems' clients file (and their credentials beside it, 0600)
-    unless it exists. Returns client id -> credential for printing; empty if the
-    clients file was not made here."""
+    unless it exists; a demo client it lacks is added (a file made by an earlier local
+    run). Returns client id -> credential for printing; empty if the clients file was
+    not made here."""
     credentials = path.parent / DEMO_CLIENTS_FILE
-    if not path.exists():
-        clients = ClientsFile()
-        plain: dict[str, str] = {}
-        for client_id, (name, scope, forces) in DEMO_CLIENTS.items():
+    made_here = not path.exists()
+    if not made_here and not credentials.exists():
+        return {}
+    clients = ClientsFile() if made_here else read_clients_file(path)
+    plain: dict[str, str] = {} if made_here else json.loads(credentials.read_text(encoding="utf-8"))
+    # A demo client missing (a clients file made before it was a demo one) is added.
+    missing = {c: v for c, v in DEMO_CLIENTS.items() if c not in clients.clients}
+    if missing:
+        for client_id, (name, scope, forces) in missing.items():
             plain[client_id] = add_client(
                 clients, client_id, name=name, scopes=[scope], forces=forces
             )
@@ -98,10 +108,7 @@ def ensure_demo_clients(path: Path) -> dict[str, str]:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(plain, f, indent=2)
         write_clients_file(path, clients)
-    if not credentials.exists():
-        return {}
-    shown: dict[str, str] = json.loads(credentials.read_text(encoding="utf-8"))
-    return shown
+    return plain
 
 
 def prepare_identity(

@@ -14,12 +14,14 @@
 2. starts the embedded Temporal dev server on ``.fno/temporal.db`` (persistent: a
    restart keeps earlier cases), with the product's search attributes and its Web UI
    wired to the codec server (``--ui-codec-endpoint http://localhost:8000/codec``);
-3. starts the worker (``python worker.py``) with ``FNO_POLICY`` defaulting to
+3. starts the world service (``local.world``: the simulated outside systems over HTTP,
+   pushing the countries' replies to the HTTP API) unless ``FNO_WORLD_URL`` names one,
+   and the worker (``python worker.py``) pointed at it with ``FNO_POLICY`` defaulting to
    ``compressed:5`` (a day lasts five seconds) unless set, and waits until it polls;
 4. runs the starter on ``examples/custody_events.jsonl`` (idempotent: a second run
    starts no case twice);
 5. prints where to look and waits. Ctrl-C or SIGTERM stops the worker (SIGINT, a
-   grace period, then kill), then the server — in that order.
+   grace period, then kill), then the world service, then the server — in that order.
 
 The worker and starter always talk to the embedded server here: ``TEMPORAL_*``
 variables and the user's Temporal config profile are replaced for them. To run
@@ -47,6 +49,7 @@ from temporalio.client import Client
 
 from identity.clients import ClientsConfigError
 from local.prepare import (
+    DEMO_ACRO_CLIENT,
     DEMO_POLICY,
     NAMESPACE,
     ROOT,
@@ -56,6 +59,7 @@ from local.prepare import (
     prepare_identity,
     prepare_web,
 )
+from local.world import WORLD_PORT, WORLD_READY_TIMEOUT, start_world, wait_for_world
 from runtime.codec import CodecConfigError
 from runtime.config import LOCAL_MODE_ENV, Settings
 from runtime.embedded import (
@@ -71,7 +75,7 @@ from runtime.embedded import (
 from runtime.logs import Vetted, configure_logging, get_logger
 from runtime.shutdown import exit_now
 from store.engine import make_engine
-from store.migrate import upgrade
+from store.migrate import upgrade_if_behind
 
 DEFAULT_EVENTS = Path("examples") / "custody_events.jsonl"
 API_PORT = 8000
@@ -126,6 +130,7 @@ def _banner(
     ui_port: int,
     web_users: dict[str, tuple[str, str, str]] | None = None,
     systems: dict[str, str] | None = None,
+    world_url: str | None = None,
 ) -> str:
     cli = display_path(temporal_cli_path())
     address = "" if port == 7233 else f" --address localhost:{port}"
@@ -153,6 +158,14 @@ def _banner(
                 if clients
                 else []
             ),
+            *(
+                [
+                    f"  World service: {world_url} (simulated ACRO, PNC, CID, NBTC, ICE; pushes "
+                    "replies to the HTTP API)"
+                ]
+                if world_url
+                else []
+            ),
             "  Payloads:      encrypted; the Web UI shows ciphertext until you decode: in its "
             "Codec Server settings choose your browser's setting with endpoint",
             f"                 http://localhost:{API_PORT}{CODEC_PATH} and 'include cross-origin "
@@ -177,7 +190,7 @@ def _start_child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes
     )
 
 
-def run(port: int, ui_port: int, events: Path | None) -> int:
+def run(port: int, ui_port: int, events: Path | None, world_port: int = WORLD_PORT) -> int:
     configure_logging(os.environ.get("FNO_LOG_FORMAT", "auto"))
     stop = _StopFlag()
     signal.signal(signal.SIGINT, stop)
@@ -193,7 +206,7 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
     home = settings.home
     home.mkdir(parents=True, exist_ok=True)
     try:
-        upgrade(make_engine(settings.database_url))
+        upgrade_if_behind(make_engine(settings.database_url))
     except Exception as err:
         # The type only: a database error's text may quote a statement and its values.
         log.error("case store migration failed", error_type=type(err).__name__)
@@ -238,11 +251,31 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
     log.info("dev server started", address=f"localhost:{port}", ui_port=ui_port, home=str(home))
 
     worker: subprocess.Popen[bytes] | None = None
+    world: subprocess.Popen[bytes] | None = None
     starter: subprocess.Popen[bytes] | None = None
     api: subprocess.Popen[bytes] | None = None
     code = 0
     try:
         env = child_env(home, port, base, ui_port=ui_port)
+        if not env.get("FNO_WORLD_URL"):
+            if is_listening("localhost", world_port):
+                print(f"\nPort {world_port} is in use: pass --world-port.\n", file=sys.stderr)
+                return 3
+            replies_url = base.get("FNO_REPLIES_URL") or f"http://localhost:{API_PORT}"
+            world, world_env = start_world(
+                home,
+                env,
+                port=world_port,
+                day_seconds=settings.policy.day_seconds,
+                replies_url=replies_url,
+                push_credential=(systems or {}).get(DEMO_ACRO_CLIENT),
+            )
+            env |= world_env
+            reason = wait_for_world(env["FNO_WORLD_URL"], world, WORLD_READY_TIMEOUT)
+            if reason is not None:
+                log.error("world service not ready", error=Vetted(reason))
+                return 1
+            log.info("world service started", url=env["FNO_WORLD_URL"], pushes_to=replies_url)
         worker = _start_child(["worker.py"], env)
 
         def abort() -> str | None:
@@ -290,11 +323,15 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
                     )
                 starter = None
             if starter is None and not announced:
-                print(_banner(home, port, ui_port, web_users, systems), flush=True)
+                world_url = env.get("FNO_WORLD_URL")
+                print(_banner(home, port, ui_port, web_users, systems, world_url), flush=True)
                 announced = True
             if api is not None and api.poll() is not None:
                 log.error("the HTTP API exited; the worker keeps running", code=api.returncode)
                 api = None
+            if world is not None and world.poll() is not None:
+                log.error("the world service exited; the worker retries", code=world.returncode)
+                world = None
             if worker.poll() is not None:
                 log.error("worker exited", exit_code=worker.returncode)
                 code = 1
@@ -315,6 +352,9 @@ def run(port: int, ui_port: int, events: Path | None) -> int:
         if worker is not None:
             rc = stop_process(worker, "worker", sig=signal.SIGINT, timeout=WORKER_STOP_TIMEOUT)
             log.info("worker stopped", exit_code=rc)
+        if world is not None:
+            rc = stop_process(world, "world service", sig=signal.SIGINT, timeout=10)
+            log.info("world service stopped", exit_code=rc)
         rc = stop_process(
             server, "Temporal server", sig=signal.SIGTERM, timeout=SERVER_STOP_TIMEOUT
         )
@@ -335,8 +375,15 @@ def main(argv: list[str] | None = None) -> int:
         help=f"custody events (JSON lines) to start cases from (default {DEFAULT_EVENTS})",
     )
     parser.add_argument("--no-events", action="store_true", help="start no cases")
+    parser.add_argument(
+        "--world-port",
+        type=int,
+        default=int(os.environ.get("FNO_WORLD_PORT") or WORLD_PORT),
+        help=f"the world service's port (default FNO_WORLD_PORT or {WORLD_PORT})",
+    )
     args = parser.parse_args(argv)
-    return run(args.port, args.ui_port, None if args.no_events else args.events)
+    events = None if args.no_events else args.events
+    return run(args.port, args.ui_port, events, world_port=args.world_port)
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
+from models.casework_progress import Progress, Reopening, Task
+from models.certificate_ref import CertificateRef, ConvictionSummary  # noqa: F401 (re-exported)
 from models.event import CustodyEvent
 from models.policy import Policy
 from models.reference import country
@@ -20,6 +22,9 @@ Role = Literal[
     "supervisor",
     "ice_officer",
     "acro_officer",
+    # issue 21: allocates cases to case owners and teams; accepts or rejects detention
+    "cc_manager",
+    "detention_gatekeeper",
 ]
 
 
@@ -31,6 +36,8 @@ ENCOUNTER_WORKFLOW = "EncounterWorkflow"
 CASEWORK_WORKFLOW = "CriminalCaseworkWorkflow"
 ADD_REFERRAL_SIGNAL = "add_referral"
 CASEWORK_CONCLUDED_SIGNAL = "casework_concluded"
+# issue 22: a reply ACRO pushed in, delivered to the case that asked (``ReplyDelivered``).
+ACRO_REPLY_SIGNAL = "acro_reply"
 SUBJECT_IN_CUSTODY_SIGNAL = "subject_in_custody"
 
 
@@ -79,6 +86,17 @@ class Stage(StrEnum):
     NO_DISCLOSABLE_CERTIFICATE = (
         "No disclosable certificate – ACRO referral closed, awaiting a further referral"
     )
+    # issue 21: the located checklist (step 8), detention (9), Stage 1 to removal (10)
+    OFFENDING_HISTORY_REVIEW = "Located – offending history: PNC print against the referral"
+    INVESTIGATING_OFFICER = "Located – awaiting the investigating officer's answer"
+    PENDING_PROSECUTION = "Located – pending prosecutions to be clarified with the police"
+    PROSECUTION_CONSIDERATION = "Police proceeding – deportation decision and order anyway?"
+    AWAITING_PROSECUTION = "Awaiting the outcome of the UK prosecution"
+    DETENTION_GATEKEEPER = "Detention proposed – awaiting the Detention Gatekeeper"
+    STAGE1_TO_SERVE = "Stage 1 notice – to be served on the case owner's instruction"
+    DEPORTATION_ORDER_TO_SERVE = "Decision to deport – deportation order to be served"
+    APPEAL_WINDOW = "Deportation order served – appeal window open"
+    AWAITING_APPEAL = "Appeal lodged – removal held until it is determined"
 
 
 class Outcome(StrEnum):
@@ -99,6 +117,8 @@ class Outcome(StrEnum):
     NOTIFICATION_CONFIRMED_OTHERWISE = "Conviction notified – receipt confirmed by other means"
     NOTIFICATION_SENT_OTHER_CHANNEL = "Conviction notified through another channel"
     NOTIFICATION_NOT_REQUIRED = "Conviction notification not required"
+    # issue 21
+    APPEAL_ALLOWED = "ACRO overseas conviction – appeal allowed, not deported"
 
 
 EntryKind = Literal[
@@ -119,65 +139,6 @@ class TimelineEntry(BaseModel):
 class Deadline(BaseModel):
     name: str
     due_at: datetime
-
-
-class ConvictionSummary(BaseModel):
-    """A conviction as cases recorded before the claim check carried it (old histories
-    only: no workflow carries conviction detail any more, see ``CertificateRef``)."""
-
-    offence: str
-    serious: bool
-    most_serious: bool
-    recordable_on_pnc: bool
-    convicted_on: str | None = None
-
-
-class CertificateRef(BaseModel):
-    """Claim check for a country's reply held in the case store.
-
-    It carries no conviction detail — no offence code, no date: the certificate's
-    content lives only in the case store (``store.cases.CaseStore``), read by the
-    activities that need it. Destroying the document (DOMAIN.md step 5) then leaves
-    nothing of it in any workflow's state or history. What a case decides on is here:
-    how many convictions, whether serious (by the offence table or an ACRO officer's
-    triage), and whether the certificate may be used (``disclosable``)."""
-
-    document_id: str
-    country: str
-    purpose: Literal["criminal_proceedings", "immigration_deportation"]
-    received_at: datetime
-    conviction_count: int = 0
-    serious: bool = Field(default=False, description="Serious offending: refer to CC.")
-    most_serious: bool = Field(default=False, description="Offences of the most serious nature.")
-    needs_triage: bool = Field(
-        default=False,
-        description="An offence the table does not know, or marks borderline: an ACRO "
-        "officer decides whether it is serious.",
-    )
-    details_missing: bool = Field(
-        default=False,
-        description="The reply lacks the nature of a serious offence (its sentence): "
-        "further details are asked of the country.",
-    )
-    disclosable: bool | None = Field(
-        default=None,
-        description="May be used for deportation (immigration purpose, or offences on the "
-        "PNC); None until checked by CC Workflow.",
-    )
-    destroyed: bool = False
-    convictions: list[ConvictionSummary] = Field(
-        default_factory=list,
-        description="Filled only in histories recorded before the claim check; never now.",
-    )
-
-    @model_validator(mode="after")
-    def _flags_of_an_old_payload(self) -> CertificateRef:
-        # A reply recorded before the claim check listed its convictions and had no flags.
-        if self.convictions and "conviction_count" not in self.model_fields_set:
-            self.conviction_count = len(self.convictions)
-            self.serious = any(c.serious for c in self.convictions)
-            self.most_serious = any(c.most_serious for c in self.convictions)
-        return self
 
 
 class CountryCheck(BaseModel):
@@ -224,6 +185,21 @@ class CountryCheck(BaseModel):
         description="How the request ended: a disclosable certificate, or the caseworker's "
         "decision once it failed. None while it is the case's to wait on.",
     )
+    # issue 22 (h2): the reply is pushed in (``ACRO_REPLY_SIGNAL``), not polled for:
+    # True when the request was made so (``workflows.changes.REPLIES_PUSHED``); a
+    # request made before keeps polling. ``delivered``: the reply the signal brought,
+    # not yet taken by the check's wait (the first one only: a repeat is ignored).
+    pushed: bool = False
+    delivered: CertificateRef | None = None
+
+
+class ReplyDelivered(BaseModel):
+    """The signal of a reply pushed in: the request it answers and the stored
+    certificate's claim check (``CertificateRef``: no personal data, no offence)."""
+
+    request_ref: str
+    reply_id: str
+    certificate: CertificateRef
 
 
 class CaseView(BaseModel):
@@ -240,6 +216,10 @@ class CaseView(BaseModel):
     deadlines: list[Deadline] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
     continued_as_new: int = Field(default=0, description="Fresh histories so far (long life).")
+    tasks: list[Task] = Field(
+        default_factory=list,
+        description="Human decisions awaited now, as tasks (issue 21, models.casework_progress).",
+    )
     search_attributes_at_start: bool = Field(
         default=False,
         description="Started with its search attributes already set (by intake): the case "
@@ -336,6 +316,8 @@ class CaseworkState(CaseView):
         default_factory=list,
         description="The disclosable certificates whose convictions are on the CID record.",
     )
+    # issue 21: allocation, the checklist, Stage 1 to removal, references, reopening
+    progress: Progress = Field(default_factory=Progress)
 
 
 class EncounterInput(BaseModel):
@@ -360,6 +342,14 @@ class CaseworkInput(BaseModel):
     nationality: str
     policy: Policy = Field(default_factory=Policy)
     state: CaseworkState | None = None
+    reopen: Reopening | None = Field(
+        default=None, description="Set when a closed case is reopened (a new run, its state)."
+    )
+    search_attributes_at_start: bool = Field(
+        default=False,
+        description="True when the start set the case's search attributes "
+        "(``casework_opening_search_attributes``), as the referral does since issue 22.",
+    )
 
 
 class CaseworkConcluded(BaseModel):

@@ -13,10 +13,29 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.case import Role
-
-
-class _Kind(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from models.decision_kind import Kind as _Kind
+from models.decision_kind import needed
+from models.decisions_casework import (
+    NEW_ROLES_FOR,
+    Absconded,
+    AllocateCase,
+    AppealDetermined,
+    AppealLodged,
+    BringForward,
+    ClaimTask,
+    DetentionGatekeeper,
+    InvestigatingOfficerAnswer,
+    OffendingHistoryReview,
+    PendingProsecution,
+    ProsecutionConsideration,
+    ProsecutionOutcome,
+    ReassignTask,
+    Representations,
+    ServeDeportationOrder,
+    ServeStage1,
+    SubjectDetained,
+    UnclaimTask,
+)
 
 
 class IdentityDataSupplied(_Kind):
@@ -36,11 +55,16 @@ class ExclusionConsultation(_Kind):
 
 
 class SubjectLocated(_Kind):
-    """The subject has been located; the case gets a case owner (step 8)."""
+    """The subject has been located (step 8); a CC manager then allocates the case."""
 
     kind: Literal["subject_located"] = "subject_located"
-    case_owner: str = Field(min_length=1, max_length=120)
-    pending_prosecution: Literal["none", "police_not_proceeding", "police_proceeding"] = "none"
+    # issue 21: allocation is a CC manager's (``allocate_case``); pending prosecutions are
+    # clarified with the police (``pending_prosecution``). Decisions recorded before
+    # carry these two; new ones leave them out.
+    case_owner: str | None = Field(default=None, min_length=1, max_length=120, deprecated=True)
+    pending_prosecution: Literal["none", "police_not_proceeding", "police_proceeding"] | None = (
+        Field(default=None, deprecated=True)
+    )
 
 
 class DetentionDecision(_Kind):
@@ -48,6 +72,26 @@ class DetentionDecision(_Kind):
 
     kind: Literal["detention"] = "detention"
     detain: bool
+    # issue 21: why not detained, and how the subject is managed instead.
+    not_detained_reason: (
+        Literal[
+            "unsuitable_vulnerability",
+            "unsuitable_medical",
+            "no_realistic_prospect_of_removal",
+            "serving_prison_sentence",
+            "other",
+        ]
+        | None
+    ) = needed("Why the subject is not detained.", when="detain=false")
+    reporting_conditions: str | None = needed(
+        "Non-detained management: the reporting conditions.",
+        when="detain=false",
+        min_length=3,
+        max_length=2000,
+    )
+    review_on: date | None = needed(
+        "Non-detained management: when the case is reviewed.", when="detain=false"
+    )
     serving_prison_sentence: bool | None = Field(
         default=None,
         description="Left out: as the referral says (serving a sentence or not).",
@@ -59,8 +103,29 @@ class DeportationDecision(_Kind):
 
     kind: Literal["deportation"] = "deportation"
     decision: Literal["deport", "not_pursued"]
-    address_known: bool = True
-    in_country_right_of_appeal: bool = False
+    # issue 21: no answer pre-selected (decisions recorded before carry a value).
+    address_known: bool | None = needed("The subject's address is known.", when="decision=deport")
+    in_country_right_of_appeal: bool | None = needed(
+        "The subject has an in-country right of appeal.", when="decision=deport"
+    )
+    # issue 21: the three factors the guidance names, each recorded.
+    foreign_convictions: str | None = needed(
+        "The foreign convictions taken into account.", min_length=3, max_length=2000
+    )
+    uk_convictions: str | None = needed(
+        "The existing UK convictions taken into account.", min_length=3, max_length=2000
+    )
+    outstanding_uk_activity: str | None = needed(
+        "Outstanding UK law enforcement activity (pending prosecutions, investigations).",
+        min_length=3,
+        max_length=2000,
+    )
+    submission_reasons: str | None = needed(
+        "Not pursued: the reasons, for the submission to the CC Director.",
+        when="decision=not_pursued",
+        min_length=3,
+        max_length=4000,
+    )
 
 
 class DirectorApproval(_Kind):
@@ -75,6 +140,12 @@ class AdministrativeRemovalReferral(_Kind):
 
     kind: Literal["admin_removal_referral"] = "admin_removal_referral"
     refer: bool
+    lawful_residence_basis: str | None = needed(
+        "Not referred: the finding that the subject resides lawfully, and on what basis.",
+        when="refer=false",
+        min_length=3,
+        max_length=2000,
+    )
 
 
 class DeportationEnforced(_Kind):
@@ -82,6 +153,9 @@ class DeportationEnforced(_Kind):
 
     kind: Literal["deportation_enforced"] = "deportation_enforced"
     removed_on: date
+    removal_reference: str | None = needed(
+        "ICE's reference of the removal.", min_length=1, max_length=80
+    )
 
 
 class ResumeAfterFault(_Kind):
@@ -165,7 +239,26 @@ Decision = Annotated[
     | NotificationEscalation
     | TriageDecision
     | IceTaskingReview
-    | ImmigrationCertificateOutcome,
+    | ImmigrationCertificateOutcome
+    # issue 21
+    | ClaimTask
+    | UnclaimTask
+    | ReassignTask
+    | BringForward
+    | AllocateCase
+    | OffendingHistoryReview
+    | InvestigatingOfficerAnswer
+    | PendingProsecution
+    | ProsecutionConsideration
+    | ProsecutionOutcome
+    | DetentionGatekeeper
+    | SubjectDetained
+    | ServeStage1
+    | Representations
+    | ServeDeportationOrder
+    | AppealLodged
+    | AppealDetermined
+    | Absconded,
     Field(discriminator="kind"),
 ]
 
@@ -184,6 +277,7 @@ ROLES_FOR: dict[str, tuple[Role, ...]] = {
     "triage": ("acro_officer",),  # issue 20 (h2)
     "ice_tasking_review": ("caseworker", "senior_caseworker"),  # issue 20 (h4)
     "immigration_certificate_outcome": ("caseworker", "senior_caseworker"),  # issue 20 (h3)
+    **NEW_ROLES_FOR,  # type: ignore[dict-item]  # issue 21 (models.decisions_casework)
 }
 
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-import holidays
 from pydantic import BaseModel, Field
+
+from models.bank_holidays import FIRST_YEAR, LAST_YEAR, committed
 
 DAY = 86_400.0
 
@@ -84,6 +85,26 @@ class Policy(BaseModel):
     # issue 20 (h3): the immigration re-request that failed (no answer after the
     # chasers, or still not disclosable) is decided by a caseworker within this.
     immigration_decision_working_days: int = Field(default=5, ge=1)
+    # issue 21 (our own operational rules where the guidance sets no period): each step
+    # of the located checklist; the prosecution awaited (reviewed when it passes); the
+    # Detention Gatekeeper; the owner's instruction to serve Stage 1; the deportation
+    # order; the appeal window from the order's service (14 days: First-tier Tribunal,
+    # appellant in the UK) and the appeal's review while it is pending.
+    located_action_working_days: int = Field(default=5, ge=1)
+    prosecution_review_days: float = Field(default=28, gt=0)
+    gatekeeper_working_days: int = Field(default=2, ge=1)
+    stage1_instruction_working_days: int = Field(default=5, ge=1)
+    deportation_order_working_days: int = Field(default=5, ge=1)
+    appeal_window_days: float = Field(default=14, gt=0)
+    appeal_review_days: float = Field(default=90, gt=0)
+    # issue 22 (h2): the safety net over replies pushed in. Every ``reply_reconcile_days``
+    # (a Temporal Schedule, not per case) ACRO's log of replies sent is read and the
+    # replies of requests with no reply delivered fetched, asked more than
+    # ``reply_reconcile_grace_days`` and less than
+    # ``reply_reconcile_horizon_days`` ago (beyond it the late-reply window is over).
+    reply_reconcile_days: float = Field(default=1, gt=0)
+    reply_reconcile_grace_days: float = Field(default=1, ge=0)
+    reply_reconcile_horizon_days: float = Field(default=600, gt=0)
 
     def days(self, n: float) -> timedelta:
         return timedelta(seconds=n * self.day_seconds)
@@ -94,17 +115,13 @@ class Policy(BaseModel):
         return start + self.days(calendar_days)
 
 
-# England and Wales bank holidays, computed once at import: workflow code reads them
-# through a passed-through import, and the ``holidays`` package cannot run inside the
-# workflow sandbox (it reads the locale and the local time zone).
-_FIRST_YEAR, _LAST_YEAR = 1990, 2100
-_BANK_HOLIDAYS: frozenset[date] = frozenset(
-    holidays.country_holidays("GB", subdiv="ENG", years=range(_FIRST_YEAR, _LAST_YEAR + 1))
-)
+# England and Wales bank holidays, read once at import from the committed table
+# (``models.bank_holidays``): workflow code reads them through a passed-through import.
+_BANK_HOLIDAYS: frozenset[date] = frozenset(committed())
 
 
 def is_working_day(day: date) -> bool:
-    if not _FIRST_YEAR <= day.year <= _LAST_YEAR:
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
         raise ValueError(f"no bank-holiday calendar for {day.year}")
     return day.weekday() < 5 and day not in _BANK_HOLIDAYS
 

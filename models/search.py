@@ -15,7 +15,7 @@ from temporalio.common import (
     TypedSearchAttributes,
 )
 
-from models.case import opening_stage
+from models.case import Stage, opening_stage
 from models.event import CustodyEvent
 
 CASE_KIND = SearchAttributeKey.for_keyword("FnoCaseKind")
@@ -26,6 +26,11 @@ FORCE = SearchAttributeKey.for_keyword("FnoForce")
 CASE_OWNER = SearchAttributeKey.for_keyword("FnoCaseOwner")
 AWAITING_ROLE = SearchAttributeKey.for_keyword_list("FnoAwaitingRole")
 NEXT_DEADLINE = SearchAttributeKey.for_datetime("FnoNextDeadline")
+# issue 21: tasks. Staff identities of the tasks' assignees (never a subject's data),
+# the highest priority of the open tasks, and the case owner's team.
+ASSIGNEE = SearchAttributeKey.for_keyword_list("FnoAssignee")
+PRIORITY = SearchAttributeKey.for_keyword("FnoPriority")
+TEAM = SearchAttributeKey.for_keyword("FnoTeam")
 
 SEARCH_ATTRIBUTES: list[SearchAttributeKey] = [
     CASE_KIND,
@@ -36,6 +41,9 @@ SEARCH_ATTRIBUTES: list[SearchAttributeKey] = [
     CASE_OWNER,
     AWAITING_ROLE,
     NEXT_DEADLINE,
+    ASSIGNEE,
+    PRIORITY,
+    TEAM,
 ]
 
 
@@ -48,6 +56,18 @@ def opening_search_attributes(event: CustodyEvent) -> TypedSearchAttributes:
         SearchAttributePair(STAGE, opening_stage(event).name),
         SearchAttributePair(NATIONALITY, event.subject.nationality),
         SearchAttributePair(FORCE, event.force),
+    ]
+    return TypedSearchAttributes(pairs)
+
+
+def casework_opening_search_attributes(nationality: str, force: str) -> TypedSearchAttributes:
+    """What a Criminal Casework case's first upsert would set, for the referral to set
+    at its start (issue 22): listed from the moment it exists, one upsert fewer."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(CASE_KIND, "casework"),
+        SearchAttributePair(STAGE, Stage.DISCLOSABILITY_CHECK.name),
+        SearchAttributePair(NATIONALITY, nationality),
+        SearchAttributePair(FORCE, force),
     ]
     return TypedSearchAttributes(pairs)
 

@@ -125,9 +125,9 @@ WAITS: dict[Stage, Wait] = {
     ),
     Stage.LOCATED_AWAITING_OWNER: Wait(
         WAITING,
-        "allocation to a CC case owner",
+        "allocation to a CC case owner by a CC manager",
         ("allocation_working_days",),
-        ("subject_located",),
+        ("allocate_case",),
         "recorded overdue, escalated; listed as overdue",
     ),
     Stage.LOCATED_ACTIONS: Wait(AUTOMATIC, told=_RETRIED),
@@ -143,7 +143,7 @@ WAITS: dict[Stage, Wait] = {
         WAITING,
         "the subject's response window",
         ("stage1_days_serving_sentence", "stage1_days_other"),
-        (),
+        ("representations",),
         "the case moves to the deportation decision",
     ),
     Stage.DEPORTATION_DECISION: Wait(
@@ -171,7 +171,7 @@ WAITS: dict[Stage, Wait] = {
         WAITING,
         "the deportation enforced (ICE)",
         ("enforcement_review_days",),
-        ("deportation_enforced",),
+        ("deportation_enforced", "absconded", "subject_detained"),
         "recorded overdue, escalated; listed as overdue",
     ),
     Stage.NOTIFICATION_TO_SEND: Wait(
@@ -229,6 +229,77 @@ WAITS: dict[Stage, Wait] = {
         DORMANT,
         why="no certificate may be used and a caseworker closed the re-request: only a "
         "further referral from ACRO (a certificate that joins) moves the case on",
+    ),
+    # issue 21
+    Stage.OFFENDING_HISTORY_REVIEW: Wait(
+        WAITING,
+        "the case owner's review of the PNC print against the referral",
+        ("located_action_working_days",),
+        ("offending_history_review",),
+        "recorded overdue, escalated; listed as overdue",
+    ),
+    Stage.INVESTIGATING_OFFICER: Wait(
+        WAITING,
+        "the investigating officer's answer, recorded by the case owner",
+        ("located_action_working_days",),
+        ("investigating_officer_answer",),
+        "recorded overdue, escalated; listed as overdue",
+    ),
+    Stage.PENDING_PROSECUTION: Wait(
+        WAITING,
+        "pending prosecutions clarified with the police",
+        ("located_action_working_days",),
+        ("pending_prosecution",),
+        "recorded overdue, escalated; listed as overdue",
+    ),
+    Stage.PROSECUTION_CONSIDERATION: Wait(
+        WAITING,
+        "whether to proceed with a deportation decision and order anyway",
+        ("located_action_working_days",),
+        ("prosecution_consideration",),
+        "recorded overdue, escalated; listed as overdue",
+    ),
+    Stage.AWAITING_PROSECUTION: Wait(
+        WAITING,
+        "the outcome of the UK prosecution",
+        ("prosecution_review_days",),
+        ("prosecution_outcome",),
+        "recorded overdue, escalated; listed as overdue",
+    ),
+    Stage.DETENTION_GATEKEEPER: Wait(
+        WAITING,
+        "the Detention Gatekeeper's answer to the proposal to detain",
+        ("gatekeeper_working_days",),
+        ("detention_gatekeeper",),
+        "recorded overdue, escalated; listed as overdue",
+    ),
+    Stage.STAGE1_TO_SERVE: Wait(
+        WAITING,
+        "the case owner's instruction to serve the Stage 1 notice",
+        ("stage1_instruction_working_days",),
+        ("serve_stage1",),
+        "recorded overdue, escalated; listed as overdue",
+    ),
+    Stage.DEPORTATION_ORDER_TO_SERVE: Wait(
+        WAITING,
+        "the instruction to serve the deportation order",
+        ("deportation_order_working_days",),
+        ("serve_deportation_order",),
+        "recorded overdue, escalated; listed as overdue",
+    ),
+    Stage.APPEAL_WINDOW: Wait(
+        WAITING,
+        "an appeal lodged within the appeal window",
+        ("appeal_window_days",),
+        ("appeal_lodged",),
+        "no appeal lodged: removal goes ahead",
+    ),
+    Stage.AWAITING_APPEAL: Wait(
+        WAITING,
+        "the appeal's determination",
+        ("appeal_review_days",),
+        ("appeal_determined",),
+        "recorded overdue, escalated; listed as overdue",
     ),
 }
 

@@ -34,6 +34,9 @@ class AcroCheckRequest(Step):
     reason: str
     uk_matter: str | None = None
     subject: Subject
+    # issue 22: the reply is to be pushed in: the request is recorded for the route (and
+    # the in-process world told to post the reply when it comes).
+    pushed: bool = False
 
 
 class AcroRequestRef(BaseModel):

@@ -27,8 +27,12 @@ from typing import Any
 import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from models.reference import OffenceTableError, use_offence_table_from_env
+from processes.acro_reconciliation_schedule import (
+    ensure_at_startup as ensure_acro_replies_schedule,
+)
 from processes.activities import build_activities
 from processes.front_door import FrontDoorWorker, guards
 from processes.reconciliation_schedule import (
@@ -77,6 +81,7 @@ async def main(stuck_cases: StuckCaseScan) -> None:
         address=client.service_client.config.target_host,
     )
     await ensure_reconciliation_schedule(client, settings, log)  # notifications out
+    await ensure_acro_replies_schedule(client, settings, log)  # the replies' safety net
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -128,6 +133,7 @@ def make_worker(
         client,
         task_queue=task_queue,
         workflows=workflows,
+        workflow_runner=sandbox_runner(workflows),
         activities=activities,
         activity_executor=pool,
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
@@ -138,6 +144,37 @@ def make_worker(
             else []
         ),
     )
+
+
+# The models every workflow reads (pydantic models, the policy, the reference tables):
+# imported once by the worker and shared, like the workflow modules themselves.
+SHARED_MODULES = ("models",)
+
+
+def passthrough_modules(workflows: Sequence[type]) -> tuple[str, ...]:
+    """The workflows' own packages (``workflows``; the bench's ``bench``) and
+    ``SHARED_MODULES``; none when ``FNO_SANDBOX_PASSTHROUGH=0``."""
+    if os.environ.get("FNO_SANDBOX_PASSTHROUGH", "1").strip() == "0":
+        return ()
+    packages = {cls.__module__.split(".")[0] for cls in workflows}
+    return tuple(sorted(packages | set(SHARED_MODULES)))
+
+
+def sandbox_runner(workflows: Sequence[type]) -> SandboxedWorkflowRunner:
+    """The sandbox, with the workflow modules and models passed through (issue 22).
+
+    The sandbox imported every workflow module afresh for every workflow it ran (about
+    a sixth of the worker's CPU in the bench); passed through, they are imported once
+    and shared. The sandbox no longer checks what their code does at run time (a
+    ``datetime.now()`` in a passed-through module is not refused): the determinism lint
+    (``runtime.determinism_lint``, in ``make check`` and ``tests/test_determinism_lint.py``)
+    checks it in the source instead, and the replay tests catch what a lint cannot see.
+    Everything else a workflow imports is still sandboxed as before."""
+    modules = passthrough_modules(workflows)
+    restrictions = SandboxRestrictions.default
+    if modules:
+        restrictions = restrictions.with_passthrough_modules(*modules)
+    return SandboxedWorkflowRunner(restrictions=restrictions)
 
 
 def compile_workflow_modules(workflows: Sequence[type]) -> None:

@@ -85,6 +85,37 @@ def local_subject_key_secret() -> str:
     return LOCAL_SUBJECT_KEY_SECRET
 
 
+class WorldSettings(BaseModel):
+    """Where the systems outside are, when they are a service over the wire
+    (``FNO_WORLD_URL``; unset: the simulator in the worker's process). The world
+    service (``python -m sim.service``) or a real system's facade in its protocol."""
+
+    url: str = Field(description="FNO_WORLD_URL: the service's base URL.")
+    credential: str | None = Field(
+        default=None, repr=False, description="FNO_WORLD_CREDENTIAL: sent as a bearer token."
+    )
+    timeout: float = Field(default=10.0, gt=0, description="FNO_WORLD_TIMEOUT: seconds.")
+    verify: bool = Field(default=True, description="FNO_WORLD_TLS_VERIFY (0: don't; tests only).")
+    ca_bundle: str | None = Field(default=None, description="FNO_WORLD_CA_BUNDLE: a CA file.")
+    client_cert: str | None = Field(default=None, description="FNO_WORLD_CLIENT_CERT (PEM).")
+    client_key: str | None = Field(default=None, description="FNO_WORLD_CLIENT_KEY (PEM).")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WorldSettings | None:
+        url = env.get("FNO_WORLD_URL", "").strip()
+        if not url:
+            return None
+        return cls(
+            url=url,
+            credential=env.get("FNO_WORLD_CREDENTIAL", "").strip() or None,
+            timeout=float(env.get("FNO_WORLD_TIMEOUT", "10")),
+            verify=env.get("FNO_WORLD_TLS_VERIFY", "1").strip().lower() not in ("0", "false", "no"),
+            ca_bundle=env.get("FNO_WORLD_CA_BUNDLE", "").strip() or None,
+            client_cert=env.get("FNO_WORLD_CLIENT_CERT", "").strip() or None,
+            client_key=env.get("FNO_WORLD_CLIENT_KEY", "").strip() or None,
+        )
+
+
 class Settings(BaseModel):
     home: Path = Field(description="Folder for local state (dev server file, SQLite store).")
     database_url: str
@@ -94,6 +125,9 @@ class Settings(BaseModel):
     policy: Policy
     log_format: str
     subject_key_secret: str = Field(repr=False)
+    world: WorldSettings | None = Field(
+        default=None, description="The systems outside over the wire (None: in-process)."
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +149,7 @@ class Settings(BaseModel):
             policy=parse_policy(env.get("FNO_POLICY", "statutory")),
             log_format=env.get("FNO_LOG_FORMAT", "auto"),
             subject_key_secret=secret,
+            world=WorldSettings.from_env(env),
         )
 
 

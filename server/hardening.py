@@ -44,6 +44,7 @@ from api.codec_log_redaction import redact_codec_paths
 from models.event import MAX_EVENT_BYTES
 from models.json_input import JsonInputError, parse_json
 from runtime.logs import get_logger
+from store.case_files import MAX_ATTACHMENT_BYTES
 
 log = get_logger("fno.http")
 
@@ -76,7 +77,18 @@ def loggable(path: str) -> str:
     return redact_codec_paths(path)
 
 
+# issue 21 (h4): a case's attachment (``POST /cases/{id}/attachments``): its bytes, up to
+# ``store.case_files.MAX_ATTACHMENT_BYTES``, never read as JSON (``attachment_upload``).
+ATTACHMENTS_SUFFIX = "/attachments"
+
+
+def attachment_upload(path: str) -> bool:
+    return path.startswith("/cases/") and path.endswith(ATTACHMENTS_SUFFIX)
+
+
 def body_limit_for(path: str, limits: Sequence[tuple[str, int]] = ROUTE_BODY_LIMITS) -> int:
+    if attachment_upload(path):
+        return MAX_ATTACHMENT_BYTES
     for prefix, limit in limits:
         if path == prefix.rstrip("/") or path.startswith(prefix):
             return limit
@@ -120,6 +132,8 @@ def _guards_json(scope: Scope, headers: Headers) -> bool:
         return False
     if scope.get("path", "").startswith(_PARSE_AFTER_AUTH):
         return False  # counted as it streams; parsed (parse_json) once the caller is proven
+    if attachment_upload(scope.get("path", "")):
+        return False  # a document's bytes, counted as they stream; never parsed
     return _media_type(headers) not in _LINE_TYPES
 
 

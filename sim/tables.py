@@ -55,3 +55,33 @@ def record_effect_once(engine: Engine, effect: SimEffect) -> tuple[str, bool]:
             again = session.get(SimEffect, key)
             return (again.result if again else result), False
     return result, True
+
+
+class SimPush(SQLModel, table=True):
+    """The world service's pushes of replies to the product (``sim.pusher``): one row
+    per request, its state kept so a restarted service neither loses nor re-sends one.
+
+    ``state``: ``waiting`` (its time not come, or retrying), ``pushed`` (the product
+    answered 2xx), ``dropped`` (marked pushed, never sent: a lost message), ``refused``
+    (the product answered a 4xx other than 429: not retried), ``never`` (the country
+    never replies), ``destroyed`` (the certificate went first). Times are UTC."""
+
+    __tablename__ = "sim_push"
+    request_ref: str = SqlField(primary_key=True, max_length=200)
+    reply_id: str = SqlField(default="", max_length=220)
+    state: str = SqlField(index=True, max_length=20)
+    due_at: datetime | None = None
+    next_at: datetime | None = SqlField(default=None, index=True)
+    attempts: int = 0  # POSTs that did not get a 2xx
+    sends: int = 0  # POSTs answered 2xx (more than one only across a crash)
+    last_code: int | None = None
+    status: str = SqlField(default="", max_length=40)  # the product's answer
+    done_at: datetime | None = None
+
+
+class SimSetting(SQLModel, table=True):
+    """The world service's settings that outlive a restart (its run-time faults)."""
+
+    __tablename__ = "sim_setting"
+    name: str = SqlField(primary_key=True, max_length=60)
+    value: str = ""

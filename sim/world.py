@@ -1,19 +1,14 @@
 """A realistic simulated world: ACRO and the countries, PNC, CID, NBTC, ICE, police,
-Home Office correspondence.
-
-Driven by a *world file* (``sim.world_file``): per subject what each country replies
-and when, whether they left the UK or are located, and which faults to inject;
-subjects not in the file are drawn from the published figures with a seed.
-
-Time is the caller's: every question carries the workflow's ``as_of``, so a
-time-skipping test server or a compressed policy moves the simulated world with
-the case. ``day_seconds`` is the length of one simulated day.
-
-Side effects are kept in the database (tables ``sim_*``, ``sim.tables``) keyed by the
-caller's idempotency key: a repeated call does nothing new and returns the first
-answer, and tests count effects to prove each happened exactly once. Injected
-*timeouts* do the work and then fail, as a lost response would, to prove callers are
-idempotent.
+Home Office correspondence. Driven by a *world file* (``sim.world_file``): per subject
+what each country replies and when, whether they left the UK or are located, and which
+faults to inject; subjects not in the file are drawn from the published figures with a
+seed. Time is the caller's (every question carries the workflow's ``as_of``): a
+time-skipping server or a compressed policy moves the world with the case;
+``day_seconds`` is a day. Side effects are kept in tables ``sim_*`` (``sim.tables``)
+keyed by the caller's idempotency key: a repeat does nothing new and returns the first
+answer; tests count effects. Injected *timeouts* do the work and then fail, as a lost
+response would. Replies are ``sim.replies``'s; the world as its own HTTP service is
+``sim.service``.
 """
 
 from __future__ import annotations
@@ -29,17 +24,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, select
 
 from activities.gateways import (
-    ConvictionRecord,
-    CountryReply,
     PermanentGatewayError,
     TransientGatewayError,
 )
-from models.reference import countries
 from runtime.config import local_subject_key_secret
-from sim.further_details import FurtherDetailsSimulator, described
+from sim.further_details import FurtherDetailsSimulator
+from sim.notices import NoticesSimulator
+from sim.pnc_print import ChecklistSimulator
+from sim.replies import RepliesSimulator
 from sim.tables import SimCertificate, SimEffect, record_effect_once
 from sim.world_file import (
-    ReplySpec,
     SubjectSpec,
     System,
     WorldFile,
@@ -48,7 +42,7 @@ from sim.world_file import (
 )
 
 
-class Simulator(FurtherDetailsSimulator):
+class Simulator(RepliesSimulator, FurtherDetailsSimulator, NoticesSimulator, ChecklistSimulator):
     """Implements every gateway of ``activities.gateways`` against a simulated world."""
 
     def __init__(
@@ -166,78 +160,11 @@ class Simulator(FurtherDetailsSimulator):
         self._effect(key, "acro", f"check_requested:{purpose}", subject_key, ref, as_of)
         return ref
 
-    def fetch_reply(self, request_ref: str, as_of: datetime) -> CountryReply | None:
-        self._maybe_fail_before("acro")
-        with Session(self.engine) as session:
-            req = session.get(SimCertificate, request_ref)
-            if req is None:
-                raise PermanentGatewayError(f"ACRO knows no request {request_ref}")
-            if req.destroyed:
-                return None
-            spec = self.subject(req.subject_key).replies.get(req.country, ReplySpec())
-            after = (
-                spec.after_days
-                if req.purpose == "criminal_proceedings"
-                else spec.immigration_certificate_after_days
-            )
-            if after is None:
-                return None
-            requested_at = _aware(req.requested_at, as_of)
-            replied_at = requested_at + self._days(after)
-            if as_of < replied_at:
-                return None
-            if req.content is None:
-                purpose = (
-                    spec.certificate_purpose
-                    if req.purpose == "criminal_proceedings"
-                    else "immigration_deportation"
-                )
-                reply = CountryReply(
-                    request_ref=request_ref,
-                    country=req.country,
-                    purpose=purpose,
-                    replied_at=replied_at,
-                    convictions=[
-                        ConvictionRecord(
-                            offence=c.offence,
-                            description=described(c.offence, c.description),
-                            convicted_on=c.convicted_on,
-                            sentence=c.sentence,
-                            recordable_on_pnc=c.recordable_on_pnc,
-                            court=f"court of {countries()[req.country].name}",
-                        )
-                        for c in spec.convictions
-                    ],
-                    text=(
-                        "No trace."
-                        if not spec.convictions
-                        else f"{len(spec.convictions)} conviction(s) recorded."
-                    ),
-                )
-                req.content = reply.model_dump_json()
-                session.add(req)
-                session.commit()
-            return CountryReply.model_validate_json(req.content)
-
     def send_chaser(self, key: str, request_ref: str, chaser_number: int) -> None:
         with Session(self.engine) as session:
             req = session.get(SimCertificate, request_ref)
             subject_key = req.subject_key if req else ""
         self._effect(key, "acro", "chaser_sent", subject_key)
-
-    def destroy_certificate(self, request_ref: str) -> None:
-        with Session(self.engine) as session:
-            req = session.get(SimCertificate, request_ref)
-            if req is not None and not req.destroyed:
-                req.content = None
-                req.destroyed = True
-                session.add(req)
-                session.commit()
-
-    def certificate_content(self, request_ref: str) -> str | None:
-        with Session(self.engine) as session:
-            req = session.get(SimCertificate, request_ref)
-            return None if req is None else req.content
 
     def advise_deportation_not_pursued(self, key: str, subject_key: str) -> None:
         self._effect(key, "acro", "advised_deportation_not_pursued", subject_key)
@@ -280,8 +207,9 @@ class Simulator(FurtherDetailsSimulator):
         ref = "ICD5079-" + hashlib.sha256(key.encode()).hexdigest()[:8].upper()
         return self._effect(key, "pnc", "wanted_marker_added", subject_key, ref)[0]
 
-    def remove_wanted_marker(self, key: str, subject_key: str) -> None:
-        self._effect(key, "pnc", "wanted_marker_removed", subject_key)
+    def remove_wanted_marker(self, key: str, subject_key: str) -> str:
+        ref = "ICD5080-" + hashlib.sha256(key.encode()).hexdigest()[:8].upper()
+        return self._effect(key, "pnc", "wanted_marker_removed", subject_key, ref)[0]
 
     def wanted_marker_on(self, subject_key: str) -> bool:
         return self.count("wanted_marker_added", subject_key) > self.count(

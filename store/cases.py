@@ -17,7 +17,8 @@ SQLite by default, PostgreSQL by setting ``FNO_DATABASE_URL``.
 
 Here: ``CaseStore`` — encounters, subject cases and documents. Its tables are in
 ``store.case_tables``, its access log in ``store.access_log`` and its refusal log in
-``store.refusal_log``; their names can be imported from here too.
+``store.refusal_log``, staff notes and attachments in ``store.case_files``; their names
+can be imported from here too.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from store.access_log import AccessAction, AccessLogStore, commit_once
+from store.case_files import CaseFilesStore
+from store.case_subjects import CaseSubjectsStore
 from store.case_tables import (
     AccessLogEntry,
     Document,
@@ -40,8 +43,9 @@ from store.case_tables import (
     utc_now,
 )
 from store.engine import make_engine
-from store.migrate import require_current, upgrade
+from store.migrate import require_current, upgrade_if_behind
 from store.refusal_log import REFUSALS_KEPT, RefusalLog, RefusalLogStore
+from store.replies import RepliesStore
 
 __all__ = [
     "REFUSALS_KEPT",
@@ -58,7 +62,7 @@ __all__ = [
 ]
 
 
-class CaseStore(AccessLogStore, RefusalLogStore):
+class CaseStore(AccessLogStore, RefusalLogStore, CaseFilesStore, CaseSubjectsStore, RepliesStore):
     """The store over an engine whose schema is current (see ``store.migrate``)."""
 
     def __init__(self, engine: Engine) -> None:
@@ -75,7 +79,7 @@ class CaseStore(AccessLogStore, RefusalLogStore):
     def migrated(cls, url: str) -> CaseStore:
         """A store on ``url`` brought to the newest schema first (local use, tests)."""
         engine = make_engine(url)
-        upgrade(engine)
+        upgrade_if_behind(engine)
         return cls(engine)
 
     # Encounters and subjects ------------------------------------------------

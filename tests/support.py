@@ -38,6 +38,7 @@ from models.case import CaseView, EncounterInput, casework_id_for
 from models.decisions import DecisionRequest, DecisionResult
 from models.event import CustodyEvent
 from models.policy import Policy
+from models.replies import REPLY_POST_PREFIX
 from runtime.codec import CodecKeys, EncryptionCodec, data_converter
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET
 from runtime.front_door import acting_as, current_actor
@@ -247,6 +248,9 @@ class Harness:
     policy: Policy
     started: list[str] = field(default_factory=list)
     subjects: dict[str, str] = field(default_factory=dict)
+    # issue 22: the in-process world drops the replies to these requests (the safety
+    # net finds them); set before ``running``.
+    reply_drop: Callable[[str], bool] | None = None
 
     async def end_leftovers(self) -> None:
         """Terminate this test's cases still running: on the time-skipping server a
@@ -259,6 +263,13 @@ class Harness:
                     await handle.terminate(reason="test over")
                 except Exception:  # already closed, or never started
                     pass
+        # The in-process world's post office (issue 22): its deliveries still asleep.
+        for request_ref in self.store.acro_request_refs():
+            handle = self.client.get_workflow_handle(f"{REPLY_POST_PREFIX}{request_ref}")
+            try:
+                await handle.terminate(reason="test over")
+            except Exception:  # delivered already, or never posted
+                pass
 
     async def record_histories(self) -> None:
         """Save this test's closed cases' histories for the replay test (see README)."""
@@ -279,6 +290,11 @@ class Harness:
         """Say what the world does for this event's subject."""
         self.sim._subjects[key_of(event)] = spec
 
+    def activities(self, gateways: Gateways) -> CaseActivities:
+        acts = CaseActivities(gateways, self.store)
+        acts.drop_reply = self.reply_drop
+        return acts
+
     @asynccontextmanager
     async def running(
         self, *, client: Client | None = None, interceptors: list[Any] | None = None
@@ -293,7 +309,7 @@ class Harness:
                 client or self.client,
                 task_queue=self.task_queue,
                 workflows=WORKFLOWS,
-                activities=CaseActivities(gateways, self.store).all(),
+                activities=self.activities(gateways).all(),
                 activity_executor=pool,
                 interceptors=[checking()] if interceptors is None else interceptors,
             ) as worker:
@@ -440,8 +456,15 @@ async def until_stage(handle: WorkflowHandle[Any, Any], stage: Any, **kw: Any) -
 
 
 def decision(actor: str, role: str, reason: str, **decision: Any) -> DecisionRequest:
+    """A decision by ``actor`` (identity ``tests:<actor>``, as ``decide`` proves it)."""
     return DecisionRequest.model_validate(
-        {"actor": actor, "role": role, "reason": reason, "decision": decision}
+        {
+            "actor": actor,
+            "actor_id": f"tests:{actor}",
+            "role": role,
+            "reason": reason,
+            "decision": decision,
+        }
     )
 
 
@@ -559,3 +582,415 @@ def json_log_lines(text: str) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 continue
     return lines
+
+
+# --- issue 21 (h2): Stage 1 on instruction to removal ------------------------------------
+CASEWORKER = ("Sam Jones", "caseworker")
+ICE_OFFICER = ("Officer Hale", "ice_officer")
+# The three factors the decision records (DeportationDecision's needed fields).
+FACTORS: dict[str, Any] = {
+    "foreign_convictions": "armed robbery, Poland 2008",
+    "uk_convictions": "theft, Winchester 2017",
+    "outstanding_uk_activity": "none known",
+}
+
+
+async def awaiting(h: Any, handle: WorkflowHandle[Any, Any], kind: str, **kw: Any) -> Any:
+    """Move the clock on until the case accepts a ``kind`` decision."""
+    return await until(handle, lambda s: kind in s.awaiting, what=kind, skip=h.env, **kw)
+
+
+async def to_stage1(
+    h: Any, casework: WorkflowHandle[Any, Any], *, detain: bool = True, serving: bool = False
+) -> Any:
+    """From ``subject_located`` awaited (``casework_awaiting``): located, the detention
+    decision, until the case owner is asked to instruct the Stage 1 notice."""
+    await awaiting(h, casework, "subject_located")
+    await decide(casework, decision(*CASEWORKER, "ICE confirmed address", kind="subject_located"))
+    await through_checklist(h, casework)
+    await awaiting(h, casework, "detention")
+    fields: dict[str, Any] = {"detain": True} if detain else dict(NOT_DETAINED)
+    fields.pop("kind", None)
+    await decide(
+        casework,
+        decision(
+            *CASEWORKER,
+            "risk of absconding",
+            kind="detention",
+            serving_prison_sentence=serving,
+            **fields,
+        ),
+    )
+    if detain:
+        await awaiting(h, casework, "detention_gatekeeper")
+        await decide(casework, gatekeeper_accepts()[1])
+    return await awaiting(h, casework, "serve_stage1")
+
+
+async def through_stage1(
+    h: Any,
+    casework: WorkflowHandle[Any, Any],
+    *,
+    means: str = "in_person",
+    sufficient_time: bool | None = None,
+    representations: int = 0,
+) -> Any:
+    """The case owner instructs the Stage 1 notice (``means``; ``sufficient_time`` for a
+    subject serving a sentence); ``representations`` are recorded in the window; on
+    until the deportation decision is awaited. Returns that state."""
+    serve: dict[str, Any] = {"means": means}
+    if sufficient_time is not None:
+        serve["sufficient_time"] = sufficient_time
+    await decide(casework, decision(*CASEWORKER, "serve now", kind="serve_stage1", **serve))
+    for n in range(representations):
+        await awaiting(h, casework, "representations")
+        await decide(
+            casework,
+            decision(
+                *CASEWORKER,
+                f"letter {n + 1} from the representative",
+                kind="representations",
+                received_on=str(datetime.now(UTC).date()),
+            ),
+        )
+    return await awaiting(h, casework, "deportation")
+
+
+async def deport_and_remove(
+    h: Any,
+    casework: WorkflowHandle[Any, Any],
+    *,
+    right_of_appeal: bool = False,
+    address_known: bool = True,
+    appeal: str | None = None,
+    removal_reference: str = "REM-0001",
+) -> Any:
+    """Decide to deport (the factors), serve the order, the appeal (``appeal``:
+    "dismissed", "allowed", or None for none lodged) where there is a right of appeal,
+    then ICE reports the removal. Returns the final state."""
+    await decide(
+        casework,
+        decision(
+            *CASEWORKER,
+            "serious offending; no barriers",
+            kind="deportation",
+            decision="deport",
+            address_known=address_known,
+            in_country_right_of_appeal=right_of_appeal,
+            **FACTORS,
+        ),
+    )
+    await awaiting(h, casework, "serve_deportation_order")
+    await decide(
+        casework,
+        decision(*CASEWORKER, "order signed", kind="serve_deportation_order", means="via_prison"),
+    )
+    if right_of_appeal and appeal is not None:
+        await awaiting(h, casework, "appeal_lodged")
+        await decide(
+            casework,
+            decision(
+                *CASEWORKER,
+                "notice of appeal received",
+                kind="appeal_lodged",
+                lodged_on="2018-01-02",
+                appeal_reference="HU/00001/2018",
+            ),
+        )
+        await awaiting(h, casework, "appeal_determined")
+        await decide(
+            casework,
+            decision(
+                *CASEWORKER,
+                "tribunal determination",
+                kind="appeal_determined",
+                result=appeal,
+                determined_on="2018-03-01",
+            ),
+        )
+        if appeal == "allowed":
+            return await until(casework, lambda s: s.outcome is not None, what="closed")
+    await awaiting(h, casework, "deportation_enforced")
+    await decide(
+        casework,
+        decision(
+            *ICE_OFFICER,
+            "escorted removal",
+            kind="deportation_enforced",
+            removed_on="2018-01-01",
+            removal_reference=removal_reference,
+        ),
+    )
+    return await until(casework, lambda s: s.outcome is not None, what="closed")
+
+
+def deport_fields(**override: Any) -> dict[str, Any]:
+    """A decision to deport with the fields the issue-21 path needs (the three factors,
+    the address known, no in-country right of appeal); ``override`` changes them."""
+    return {
+        "kind": "deportation",
+        "decision": "deport",
+        "address_known": True,
+        "in_country_right_of_appeal": False,
+        **FACTORS,
+        **override,
+    }
+
+
+async def instruct_stage1(
+    h: Any, casework: WorkflowHandle[Any, Any], *, skip: bool = True, **serve: Any
+) -> None:
+    """The case owner instructs the Stage 1 notice once the case asks (``serve``: the
+    ``serve_stage1`` fields; served in person unless said)."""
+    serve.setdefault("means", "in_person")
+    await until(
+        casework,
+        lambda s: "serve_stage1" in s.awaiting,
+        what="serve_stage1",
+        skip=h.env if skip else None,
+    )
+    await decide(casework, decision(*CASEWORKER, "serve the notice", kind="serve_stage1", **serve))
+
+
+async def serve_order_when_asked(
+    h: Any, casework: WorkflowHandle[Any, Any], *, skip: bool = True
+) -> None:
+    """The deportation order served on the caseworker's instruction, once asked."""
+    await until(
+        casework,
+        lambda s: "serve_deportation_order" in s.awaiting,
+        what="serve_deportation_order",
+        skip=h.env if skip else None,
+    )
+    await decide(
+        casework,
+        decision(*CASEWORKER, "order signed", kind="serve_deportation_order", means="in_person"),
+    )
+
+
+# issue 21 (h1): the located checklist and detention through the Detention Gatekeeper
+CASE_OWNER = ("Sam Jones", "caseworker")
+GATEKEEPER = ("Dee Gate", "detention_gatekeeper")
+# A decision not to detain, with the non-detained management a new case needs.
+NOT_DETAINED: dict[str, Any] = {
+    "kind": "detention",
+    "detain": False,
+    "not_detained_reason": "unsuitable_medical",
+    "reporting_conditions": "Reports weekly at the local reporting centre",
+    "review_on": "2030-01-15",
+}
+
+
+async def awaiting_kind(h: Any, handle: WorkflowHandle[Any, Any], kind: str) -> Any:
+    """Move the clock on until the case accepts a ``kind`` decision."""
+    return await until(handle, lambda s: kind in s.awaiting, what=f"{kind} decision", skip=h.env)
+
+
+async def through_checklist(
+    h: Any,
+    casework: WorkflowHandle[Any, Any],
+    *,
+    by: tuple[str, str] = CASE_OWNER,
+    offended_abroad_since: bool = False,
+    charges: int = 0,
+    police_proceeding: bool | None = None,
+    acquittal_likely: bool | None = None,
+    proceed_with_deportation: bool | None = None,
+    prosecution_outcome: str | None = None,
+) -> Any:
+    """Pass the located checklist of a located case (DOMAIN.md step 8) with these
+    answers — by default: no offending abroad since, no pending prosecutions; the
+    police proceeding, ``proceed_with_deportation`` and then ``prosecution_outcome``
+    answer actions 7. Returns the state once the checklist is done (detention next).
+    A case still to be allocated is allocated to ``by`` first (a CC manager's)."""
+    first = await until(
+        casework,
+        lambda s: bool({"allocate_case", "offending_history_review"} & set(s.awaiting)),
+        what="allocation or the checklist",
+        skip=h.env,
+    )
+    if "allocate_case" in first.awaiting:
+        await allocate(casework, by[0], skip=h.env)
+    await awaiting_kind(h, casework, "offending_history_review")
+    await decide(
+        casework,
+        decision(
+            *by,
+            "PNC print checked against the referral",
+            kind="offending_history_review",
+            offended_abroad_since=offended_abroad_since,
+        ),
+    )
+    await awaiting_kind(h, casework, "investigating_officer_answer")
+    await decide(
+        casework,
+        decision(
+            *by,
+            "the officer rang back",
+            kind="investigating_officer_answer",
+            officer_reference="IO-REF-1",
+            information_held=False,
+            redocumentation="none_held",
+        ),
+    )
+    await awaiting_kind(h, casework, "pending_prosecution")
+    answer: dict[str, Any] = {"kind": "pending_prosecution", "charges": charges}
+    if police_proceeding is not None:
+        answer["police_proceeding"] = police_proceeding
+    if acquittal_likely is not None:
+        answer["acquittal_likely"] = acquittal_likely
+    await decide(casework, decision(*by, "clarified with the police", **answer))
+    if charges and police_proceeding and not acquittal_likely:
+        await awaiting_kind(h, casework, "prosecution_consideration")
+        proceed = bool(proceed_with_deportation)
+        await decide(
+            casework,
+            decision(
+                *by,
+                "nature, seriousness and timescales considered",
+                kind="prosecution_consideration",
+                proceed_with_deportation=proceed,
+            ),
+        )
+        if not proceed:
+            await awaiting_kind(h, casework, "prosecution_outcome")
+            await decide(
+                casework,
+                decision(
+                    *by,
+                    "the court's result",
+                    kind="prosecution_outcome",
+                    outcome=prosecution_outcome or "dropped",
+                ),
+            )
+    return await until(
+        casework,
+        lambda s: s.stage.name not in CHECKLIST_STAGES,
+        what="the checklist done",
+        skip=h.env,
+    )
+
+
+CHECKLIST_STAGES = {
+    "LOCATED_ACTIONS",
+    "OFFENDING_HISTORY_REVIEW",
+    "INVESTIGATING_OFFICER",
+    "PENDING_PROSECUTION",
+    "PROSECUTION_CONSIDERATION",
+    "AWAITING_PROSECUTION",
+}
+
+
+async def detained_through_gatekeeper(
+    h: Any, casework: WorkflowHandle[Any, Any], *, accept: bool = True, why: str = "flight risk"
+) -> Any:
+    """The case owner proposes detention; the Detention Gatekeeper answers ``accept``."""
+    await awaiting_kind(h, casework, "detention")
+    await decide(casework, decision(*CASE_OWNER, why, kind="detention", detain=True))
+    await awaiting_kind(h, casework, "detention_gatekeeper")
+    return await decide(
+        casework,
+        decision(
+            *GATEKEEPER,
+            "criteria met" if accept else "criteria not met",
+            kind="detention_gatekeeper",
+            accept=accept,
+        ),
+    )
+
+
+def checklist_decisions(by: tuple[str, str] = CASE_OWNER) -> list[tuple[str, DecisionRequest]]:
+    """The checklist's decisions with ``through_checklist``'s default answers, each with
+    the kind it answers, for tests that send whatever a case awaits in turn."""
+    return [
+        (
+            "offending_history_review",
+            decision(
+                *by,
+                "PNC print checked",
+                kind="offending_history_review",
+                offended_abroad_since=False,
+            ),
+        ),
+        (
+            "investigating_officer_answer",
+            decision(
+                *by,
+                "the officer rang back",
+                kind="investigating_officer_answer",
+                officer_reference="IO-REF-1",
+                information_held=False,
+                redocumentation="none_held",
+            ),
+        ),
+        (
+            "pending_prosecution",
+            decision(*by, "none pending", kind="pending_prosecution", charges=0),
+        ),
+    ]
+
+
+def gatekeeper_accepts() -> tuple[str, DecisionRequest]:
+    return (
+        "detention_gatekeeper",
+        decision(*GATEKEEPER, "criteria met", kind="detention_gatekeeper", accept=True),
+    )
+
+
+CC_MANAGER = ("Cora Lind", "cc_manager")
+
+
+async def allocate(
+    handle: WorkflowHandle[Any, Any],
+    owner: str = "Sam Jones",
+    *,
+    owner_id: str | None = None,
+    team: str = "CC Team 1",
+    stand_ins: Collection[tuple[str, str]] = (),
+    skip: Any = None,
+) -> DecisionResult:
+    """Issue 21: a CC manager allocates the located case to ``owner`` (identity
+    ``owner_id``, by default ``tests:<owner>`` as ``decide`` proves it) in ``team``, with
+    ``stand_ins`` (id, name). Waits until the case awaits the allocation (``skip``: the
+    time-skipping environment, moved on meanwhile)."""
+    await until(handle, lambda s: "allocate_case" in s.awaiting, what="allocation", skip=skip)
+    req = DecisionRequest.model_validate(
+        {
+            "actor": CC_MANAGER[0],
+            "actor_id": f"tests:{CC_MANAGER[0]}",
+            "role": CC_MANAGER[1],
+            "reason": "allocated to a case owner",
+            "decision": {
+                "kind": "allocate_case",
+                "owner_id": owner_id or f"tests:{owner}",
+                "owner_name": owner,
+                "team": team,
+                "stand_ins": [{"id": i, "name": n} for i, n in stand_ins],
+            },
+        }
+    )
+    return await decide(handle, req)
+
+
+async def locate(
+    handle: WorkflowHandle[Any, Any], req: DecisionRequest, *, skip: Any = None
+) -> DecisionResult:
+    """What a ``subject_located`` naming a case owner did before issue 21, now: the
+    subject reported located where the case awaits that (ICE tasking, the review), then
+    a CC manager's allocation to the owner it named (else to its sender), the sender and
+    the tests' caseworker (Sam Jones) as stand-ins."""
+    offered = await until(
+        handle,
+        lambda s: bool({"subject_located", "allocate_case"} & set(s.awaiting)),
+        what="located or allocation",
+        skip=skip,
+    )
+    data = req.decision.model_dump(exclude_none=True)
+    owner = data.pop("case_owner", None) or req.actor
+    data.pop("pending_prosecution", None)
+    if "allocate_case" not in offered.awaiting:
+        located = req.model_copy(update={"decision": type(req.decision).model_validate(data)})
+        await decide(handle, located)
+    # The tests' caseworker and the sender stand in: they decide next, as before.
+    stand_ins = [(f"tests:{n}", n) for n in sorted({req.actor, "Sam Jones"} - {owner})]
+    return await allocate(handle, owner, stand_ins=stand_ins, skip=skip)

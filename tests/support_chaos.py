@@ -43,12 +43,43 @@ ROOT = Path(__file__).resolve().parent.parent
 DAY = 0.1  # seconds: a compressed policy
 FORCE = "chaos"
 CASEWORKER = Principal(subject="local:sam", name="Sam Jones", role="caseworker")
+CC_MANAGER = Principal(subject="local:cora", name="Cora Lind", role="cc_manager")
 
 DECISIONS: list[tuple[str, dict[str, Any]]] = [
-    ("subject_located", {"case_owner": "Sam Jones"}),
-    ("detention", {"detain": True}),
-    ("deportation", {"decision": "deport"}),
-    ("deportation_enforced", {"removed_on": "2026-01-05"}),
+    ("subject_located", {}),
+    # issue 21: a CC manager allocates the located case to the caseworker.
+    ("allocate_case", {"owner_id": "local:sam", "owner_name": "Sam Jones", "team": "CC Team 1"}),
+    # issue 21: the located checklist; not detained (no Detention Gatekeeper here);
+    # Stage 1 and the order on instruction; the decisions' needed fields.
+    ("offending_history_review", {"offended_abroad_since": False}),
+    (
+        "investigating_officer_answer",
+        {"officer_reference": "IO-1", "information_held": False, "redocumentation": "none_held"},
+    ),
+    ("pending_prosecution", {"charges": 0}),
+    (
+        "detention",
+        {
+            "detain": False,
+            "not_detained_reason": "other",
+            "reporting_conditions": "Reports weekly",
+            "review_on": "2030-01-15",
+        },
+    ),
+    ("serve_stage1", {"means": "in_person", "sufficient_time": True}),
+    (
+        "deportation",
+        {
+            "decision": "deport",
+            "address_known": True,
+            "in_country_right_of_appeal": False,
+            "foreign_convictions": "as certified",
+            "uk_convictions": "as on the PNC",
+            "outstanding_uk_activity": "none",
+        },
+    ),
+    ("serve_deportation_order", {"means": "in_person"}),
+    ("deportation_enforced", {"removed_on": "2026-01-05", "removal_reference": "R-1"}),
 ]
 EFFECTS = [
     "check_requested:criminal_proceedings",
@@ -182,7 +213,9 @@ def _decisions(entries: list[AccessLogEntry], plan: Plan) -> dict[str, list[str]
     for e in entries:
         if e.action == "decision" and e.case_id in casework:
             by_case.setdefault(casework[e.case_id], []).append(e.justification.split(":")[0])
-    return {c: sorted(kinds) for c, kinds in by_case.items()}
+    # ``subject_located`` is ICE's news: a case ICE's own status answer found first has
+    # none (issue 21: allocation is a CC manager's decision, taken either way).
+    return {c: sorted(k for k in kinds if k != "subject_located") for c, kinds in by_case.items()}
 
 
 def expected_records(plan: Plan) -> dict[str, Any]:
@@ -195,7 +228,9 @@ def expected_records(plan: Plan) -> dict[str, Any]:
         "subject_cases": c[Outcome.LEFT_UK] + c[Outcome.DEPORTED],
         "collected": Counter({"custody": n, "country": n}),
         "acts_repeated": 0,
-        "decisions": {case: sorted(k for k, _ in DECISIONS) for case in deported},
+        "decisions": {
+            case: sorted(k for k, _ in DECISIONS if k != "subject_located") for case in deported
+        },
     }
 
 
@@ -604,11 +639,10 @@ class Progress:
             for kind, fields in DECISIONS:
                 if kind not in s.awaiting:
                     continue
-                req = request_for(CASEWORKER, "chaos test", {"kind": kind, **fields})
+                who = CC_MANAGER if kind == "allocate_case" else CASEWORKER
+                req = request_for(who, "chaos test", {"kind": kind, **fields})
                 try:
-                    await asyncio.wait_for(
-                        send_decision(self.client, handle.id, CASEWORKER, req), 10
-                    )
+                    await asyncio.wait_for(send_decision(self.client, handle.id, who, req), 10)
                     self.decisions_sent += 1
                 except Exception:
                     pass  # a repeat after a lost answer is refused; retried next round

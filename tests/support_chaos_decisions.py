@@ -47,17 +47,44 @@ NATIONALITIES = ["NL", "PL", "RO", "FR", "DE", "IT", "ES", "BG"]
 # Who decides (``send_decision`` sends as them, through the front door).
 CASEWORKER = Principal(subject="local:sam", name="Sam Jones", role="caseworker")
 DIRECTOR = Principal(subject="local:dana", name="Dana Director", role="director")
+GATEKEEPER = Principal(subject="local:dee", name="Dee Gate", role="detention_gatekeeper")
+# issue 21 (h1): the located checklist, answered as ``tests.support.through_checklist``.
+CHECKLIST: dict[str, dict[str, Any]] = {
+    "offending_history_review": {"offended_abroad_since": False},
+    "investigating_officer_answer": {
+        "officer_reference": "IO-REF-1",
+        "information_held": False,
+        "redocumentation": "none_held",
+    },
+    "pending_prosecution": {"charges": 0},
+}
+NOT_DETAINED = {
+    "not_detained_reason": "unsuitable_medical",
+    "reporting_conditions": "Reports weekly at the local reporting centre",
+    "review_on": "2030-01-15",
+}
+CC_MANAGER = Principal(subject="local:cora", name="Cora Lind", role="cc_manager")
 
 
 def sender(req: DecisionRequest) -> Principal:
     """The person whose decision ``req`` is."""
-    return DIRECTOR if req.role == DIRECTOR.role else CASEWORKER
+    return {
+        DIRECTOR.role: DIRECTOR,
+        GATEKEEPER.role: GATEKEEPER,
+        CC_MANAGER.role: CC_MANAGER,
+    }.get(req.role, CASEWORKER)
 
 
 # The paths through step 10 of the guidance, each with the decisions it takes.
 DEPORT = "deport"  # deport, enforced
 REJECTED = "director_rejected"  # not pursued, the Director rejects, deport, enforced
 NOT_PURSUED = "not_pursued"  # not pursued, the Director approves, no referral
+# issue 21: the three factors a deportation decision records (its needed fields).
+FACTORS = {
+    "foreign_convictions": "as certified",
+    "uk_convictions": "as on the PNC",
+    "outstanding_uk_activity": "none",
+}
 ADMIN_REMOVAL = "admin_removal"  # not pursued, approved, referred to Removals Casework
 PATHS = [DEPORT, DEPORT, DEPORT, DEPORT, DEPORT, REJECTED, NOT_PURSUED, ADMIN_REMOVAL]
 
@@ -127,11 +154,21 @@ class Plan:
     @property
     def decision_kinds(self) -> list[str]:
         """Each decision the case takes, once (sorted, as the access log is compared)."""
-        kinds = ["subject_located", "detention", "deportation"]
+        kinds = [
+            "subject_located",
+            "allocate_case",
+            *CHECKLIST,
+            "detention",
+            "serve_stage1",
+            "deportation",
+        ]
+        if self.detain:
+            kinds += ["detention_gatekeeper"]
+        removal = ["serve_deportation_order", "deportation_enforced"]  # issue 21
         if self.path == DEPORT:
-            kinds += ["deportation_enforced"]
+            kinds += removal
         elif self.path == REJECTED:
-            kinds += ["director_approval", "deportation", "deportation_enforced"]
+            kinds += ["director_approval", "deportation", *removal]
         else:
             kinds += ["director_approval", "admin_removal_referral"]
         return sorted(kinds)
@@ -141,20 +178,41 @@ class Plan:
         who = CASEWORKER
         fields: dict[str, Any]
         if kind == "subject_located":
-            fields = {"case_owner": "Sam Jones"}
+            fields = {}
+        elif kind == "allocate_case":  # issue 21: a CC manager allocates to the caseworker
+            who = CC_MANAGER
+            fields = {"owner_id": CASEWORKER.subject, "owner_name": CASEWORKER.name}
+            fields["team"] = "CC Team 1"
+        elif kind in CHECKLIST:
+            fields = CHECKLIST[kind]
         elif kind == "detention":
             fields = {"detain": self.detain, "serving_prison_sentence": self.serving_sentence}
+            if not self.detain:
+                fields |= NOT_DETAINED
+        elif kind == "detention_gatekeeper":
+            who = GATEKEEPER
+            fields = {"accept": True}
         elif kind == "deportation":
             rejected = state is not None and state.director_approved is False
             deport = self.path == DEPORT or (self.path == REJECTED and rejected)
-            fields = {"decision": "deport" if deport else "not_pursued"}
+            fields = {"decision": "deport" if deport else "not_pursued", **FACTORS}
+            if deport:
+                fields |= {"address_known": True, "in_country_right_of_appeal": False}
+            else:
+                fields["submission_reasons"] = "chaos test: not appropriate"
         elif kind == "director_approval":
             who = DIRECTOR
             fields = {"approve": self.path != REJECTED}
         elif kind == "admin_removal_referral":
             fields = {"refer": self.path == ADMIN_REMOVAL}
+            if self.path != ADMIN_REMOVAL:
+                fields["lawful_residence_basis"] = "chaos test: settled status"
         elif kind == "deportation_enforced":
-            fields = {"removed_on": REMOVED_ON}
+            fields = {"removed_on": REMOVED_ON, "removal_reference": "R-1"}
+        elif kind == "serve_stage1":
+            fields = {"means": "in_person", "sufficient_time": True}
+        elif kind == "serve_deportation_order":
+            fields = {"means": "in_person"}
         else:
             return None
         return request_for(who, "chaos test of decisions", {"kind": kind, **fields})
@@ -175,16 +233,21 @@ class Plan:
             "tasked_to_locate",
             "wanted_marker_removed",
             "investigating_officer_contacted",
+            "pnc_print_obtained",
             "notice_served",
             "cid_outcome",
         ]
         counts = dict.fromkeys(once, 1)
         if deported and not self.detain:
             counts["asked_to_detain"] = 1  # address known, no in-country appeal
+        if deported and not self.detain:
+            counts["detention_evidence"] = 1  # issue 21: with the evidence's reference
         if deported:
             counts["notified"] = 4
+            counts["deportation_order_served"] = 1  # issue 21
         if self.path != DEPORT:
             counts["director_submission"] = 1
+            counts["submission_document"] = 1  # issue 21: the reasons stored
         if self.path in (NOT_PURSUED, ADMIN_REMOVAL):
             counts["advised_deportation_not_pursued"] = 1
         if self.path == ADMIN_REMOVAL:

@@ -31,6 +31,7 @@ PASSWORDS = {
     "sue": "sue-password-12",
     "pat": "pat-password-12",
     "ike": "ike-password-12",
+    "cora": "cora-password-1",  # issue 21: the CC manager
 }
 NAMES = {
     "sam": "Sam Jones",
@@ -39,6 +40,7 @@ NAMES = {
     "sue": "Sue Park",
     "pat": "Pat Quinn",
     "ike": "Ike Bello",
+    "cora": "Cora Lind",
 }
 ROLES = {
     "sam": "caseworker",
@@ -47,6 +49,7 @@ ROLES = {
     "sue": "supervisor",
     "pat": "police_officer",
     "ike": "ice_officer",
+    "cora": "cc_manager",
 }
 POLICE_FORCE = "hampshire"  # pat's, unless a test names another
 PURPOSES = {
@@ -56,6 +59,7 @@ PURPOSES = {
     "supervisor": "supervision and quality review",
     "police_officer": "the custody record of a person in our custody",
     "ice_officer": "locating the subject",
+    "cc_manager": "allocating cases",
 }
 _HASHES = {u: hash_password(p) for u, p in PASSWORDS.items()}
 

@@ -18,7 +18,7 @@ from identity.principal import Principal
 from models.case import Outcome, Stage
 from models.steps import EncounterOpened
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
-from tests.support import api_client, bearer, custody_event, decision, harness, until
+from tests.support import allocate, api_client, bearer, custody_event, decision, harness, until
 
 SUPERVISOR = Principal(subject="local:sue", name="Sue Park", role="supervisor")
 SAM = Principal(subject="local:sam", name="Sam Jones", role="caseworker")
@@ -54,7 +54,9 @@ async def test_each_kind_of_access_is_logged_once_with_actor_and_justification(t
         await send_decision(
             h.client, casework.id, SAM, located.model_copy(update={"actor_id": SAM.subject})
         )
-        await until(casework, lambda s: "detention" in s.awaiting, skip=h.env)
+        await allocate(casework, SAM.name, owner_id=SAM.subject, skip=h.env)  # issue 21
+        # issue 21: the located checklist's first decision (the PNC print compared first)
+        await until(casework, lambda s: "offending_history_review" in s.awaiting, skip=h.env)
         entries = h.store.access_log(encounter.id) + h.store.access_log(casework.id)
     kinds = Counter(e.action for e in entries)
     assert kinds == {
@@ -64,16 +66,18 @@ async def test_each_kind_of_access_is_logged_once_with_actor_and_justification(t
         # given) merged into the certificate
         "alteration": 3,
         # Sam's read, and the case process's reads of the certificates (to record them on
-        # the PNC, to check them there, to create the CID case).
-        "consultation": 4,
-        "decision": 1,
+        # the PNC, to check them there, to create the CID case, to compare the PNC print).
+        "consultation": 5,
+        "decision": 2,  # located, then a CC manager's allocation (issue 21)
         "erasure": 1,  # the non-disclosable certificate
     }
-    by_action = {
-        e.action: e for e in entries if not (e.action == "consultation" and e.role == "system")
+    by_action = {  # (not the CC manager's allocation: issue 21)
+        e.action: e
+        for e in entries
+        if not (e.action == "consultation" and e.role == "system") and e.role != "cc_manager"
     }
     process_reads = [e for e in entries if e.action == "consultation" and e.role == "system"]
-    assert len(process_reads) == 3 and all(e.document_id for e in process_reads)
+    assert len(process_reads) == 4 and all(e.document_id for e in process_reads)
     assert (by_action["consultation"].actor, by_action["consultation"].justification) == (
         "Sam Jones",
         "prepare detention review",

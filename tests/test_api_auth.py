@@ -34,11 +34,15 @@ from store.cases import CaseStore
 from store.notifications import NotificationStore
 from tests.support import (
     CONVERTER,
+    FACTORS,
     ISSUER_URL,
+    NOT_DETAINED,
+    allocate,
     api_client,
     api_identity,
     bearer,
     casework_awaiting,
+    checklist_decisions,
     custody_event,
     harness,
     local_issuer,
@@ -82,6 +86,13 @@ class World:
 
 
 Request = tuple[str, str, dict[str, Any]]  # method, URL, httpx keyword arguments
+ACRO_REPLY = {
+    "reply_id": "ACRO-AUTH-MATRIX/reply",
+    "request_ref": "ACRO-AUTH-MATRIX",
+    "country": "FR",
+    "purpose": "criminal_proceedings",
+    "replied_at": "2026-01-05T10:00:00Z",
+}
 
 
 def _decision(kind: str, **fields: Any) -> dict[str, Any]:
@@ -100,6 +111,11 @@ ROUTES: dict[tuple[str, str], Callable[[World], tuple[Request, dict[str, str]]]]
         w.keys["pnc"],
     ),
     ("GET", "/daily-files"): lambda w: (("GET", "/daily-files", {}), bearer("caseworker")),
+    # issue 22: ACRO pushes a reply in (here to a request nobody made)
+    ("POST", "/integrations/acro/replies"): lambda w: (
+        ("POST", "/integrations/acro/replies", {"json": ACRO_REPLY}),
+        w.keys["acro"],
+    ),
     ("GET", "/notifications/summary"): lambda w: (
         ("GET", "/notifications/summary", {}),
         bearer("supervisor"),
@@ -117,6 +133,7 @@ ROUTES: dict[tuple[str, str], Callable[[World], tuple[Request, dict[str, str]]]]
         ("GET", "/cases", {"params": {"force": w.kent}}),
         bearer("caseworker"),
     ),
+    ("GET", "/inbox"): lambda w: (("GET", "/inbox", {}), bearer("caseworker")),  # issue 21
     ("GET", "/cases/{case_id}"): lambda w: (
         ("GET", f"/cases/{w.case_id}", {"headers": REASON}),
         bearer("caseworker"),
@@ -145,6 +162,43 @@ ROUTES: dict[tuple[str, str], Callable[[World], tuple[Request, dict[str, str]]]]
         ),
         w.keys["kent"],
     ),
+    # issue 21 (h4): reopening, notes and attachments
+    ("POST", "/cases/{case_id}/reopen"): lambda w: (
+        (
+            "POST",
+            f"/cases/{w.case_id}/reopen",
+            {"json": {"grounds": "wrongly_closed", "reason": "auth matrix test"}},
+        ),
+        bearer("senior_caseworker"),
+    ),
+    ("POST", "/cases/{case_id}/notes"): lambda w: (
+        ("POST", f"/cases/{w.case_id}/notes", {"json": {"text": "auth matrix test"}}),
+        bearer("caseworker"),
+    ),
+    ("GET", "/cases/{case_id}/notes"): lambda w: (
+        ("GET", f"/cases/{w.case_id}/notes", {"headers": REASON}),
+        bearer("caseworker"),
+    ),
+    ("POST", "/cases/{case_id}/attachments"): lambda w: (
+        (
+            "POST",
+            f"/cases/{w.case_id}/attachments",
+            {
+                "params": {"kind": "other", "filename": "a.txt"},
+                "content": b"auth matrix test",
+                "headers": {"Content-Type": "text/plain"},
+            },
+        ),
+        bearer("caseworker"),
+    ),
+    ("GET", "/cases/{case_id}/attachments"): lambda w: (
+        ("GET", f"/cases/{w.case_id}/attachments", {}),
+        bearer("caseworker"),
+    ),
+    ("GET", "/cases/{case_id}/attachments/{attachment_id}"): lambda w: (
+        ("GET", f"/cases/{w.case_id}/attachments/att-{'0' * 32}", {"headers": REASON}),
+        bearer("caseworker"),
+    ),
 }
 
 # (method, path) -> proven callers who may not, each (label, headers, request changes).
@@ -154,6 +208,11 @@ NOTIFICATION_READERS_ONLY: Forbidden = [
     *PEOPLE_ONLY,
     ("a police officer", lambda w: bearer("police_officer", force=w.kent), {}),
     ("an ACRO officer", lambda w: bearer("acro_officer"), {}),
+]
+# Notes and attachments: for those who read the case in full (not the redacted view).
+CASE_FILE_READERS_ONLY: Forbidden = [
+    *PEOPLE_ONLY,
+    ("a police officer", lambda w: bearer("police_officer", force=w.kent, **REASON), {}),
 ]
 FORBIDDEN: dict[tuple[str, str], Forbidden] = {
     ("GET", "/me"): [],  # any proven caller may ask who they are
@@ -167,6 +226,11 @@ FORBIDDEN: dict[tuple[str, str], Forbidden] = {
         ("a custody system's key", lambda w: w.keys["kent"], {}),
     ],
     ("GET", "/daily-files"): NOTIFICATION_READERS_ONLY,
+    ("POST", "/integrations/acro/replies"): [
+        ("a person", lambda w: bearer("acro_officer"), {}),
+        ("a custody system's key", lambda w: w.keys["kent"], {}),
+        ("the PNC feed's key", lambda w: w.keys["pnc"], {}),
+    ],
     ("GET", "/notifications/summary"): NOTIFICATION_READERS_ONLY,
     ("GET", "/notifications"): NOTIFICATION_READERS_ONLY,
     ("GET", "/notification-alerts"): NOTIFICATION_READERS_ONLY,
@@ -181,6 +245,7 @@ FORBIDDEN: dict[tuple[str, str], Forbidden] = {
         ),
     ],
     ("GET", "/cases"): PEOPLE_ONLY,
+    ("GET", "/inbox"): PEOPLE_ONLY,
     ("GET", "/cases/{case_id}"): PEOPLE_ONLY,
     ("POST", "/cases/{case_id}/decisions"): [
         *PEOPLE_ONLY,
@@ -206,6 +271,15 @@ FORBIDDEN: dict[tuple[str, str], Forbidden] = {
         ("a person", lambda w: bearer("caseworker"), {}),
         ("the PNC feed's key", lambda w: w.keys["pnc"], {}),
     ],
+    ("POST", "/cases/{case_id}/reopen"): [
+        *PEOPLE_ONLY,
+        ("a caseworker", lambda w: bearer("caseworker"), {}),
+    ],
+    ("POST", "/cases/{case_id}/notes"): CASE_FILE_READERS_ONLY,
+    ("GET", "/cases/{case_id}/notes"): CASE_FILE_READERS_ONLY,
+    ("POST", "/cases/{case_id}/attachments"): CASE_FILE_READERS_ONLY,
+    ("GET", "/cases/{case_id}/attachments"): CASE_FILE_READERS_ONLY,
+    ("GET", "/cases/{case_id}/attachments/{attachment_id}"): CASE_FILE_READERS_ONLY,
 }
 
 
@@ -339,6 +413,7 @@ async def test_every_route_refuses_the_unproven_and_those_who_may_not(dev_env, t
             keys = {
                 "kent": system_key(name="Kent custody", scopes=["custody-events"], forces=[kent]),
                 "pnc": system_key(name="PNC feed", scopes=["daily-files"], forces=[]),
+                "acro": system_key(name="ACRO", scopes=["acro-replies"], forces=[]),
             }
             first = custody_event(force=kent, nationality="FR")
             h.world(first, SubjectSpec(replies={"FR": ReplySpec(after_days=None)}))
@@ -528,10 +603,26 @@ async def test_the_author_of_not_pursued_cannot_approve_it_through_the_api(ts_en
         sam, dana = bearer("caseworker", "Sam Jones"), bearer("director", "Dana Reid")
         located = await post(sam, "ICE confirmed address", kind="subject_located", case_owner="Sam")
         assert located.status_code == 200, located.text
+        await allocate(casework, "Sam Jones", owner_id="local:sam-jones", skip=h.env)
+        for kind, req in checklist_decisions():
+            await until(casework, lambda s, k=kind: k in s.awaiting, what=kind, skip=h.env)
+            assert (
+                await post(sam, req.reason, **req.decision.model_dump(mode="json"))
+            ).status_code == 200
         await until(casework, lambda s: "detention" in s.awaiting, what="detention", skip=h.env)
-        assert (await post(sam, "low risk", kind="detention", detain=False)).status_code == 200
+        assert (await post(sam, "low risk", **NOT_DETAINED)).status_code == 200
+        await until(casework, lambda s: "serve_stage1" in s.awaiting, what="Stage 1", skip=h.env)
+        served = await post(sam, "serve it", kind="serve_stage1", means="in_person")
+        assert served.status_code == 200, served.text
         await until(casework, lambda s: "deportation" in s.awaiting, what="window", skip=h.env)
-        submitted = await post(sam, "weak case", kind="deportation", decision="not_pursued")
+        submitted = await post(
+            sam,
+            "weak case",
+            kind="deportation",
+            decision="not_pursued",
+            submission_reasons="weak case: not appropriate",
+            **FACTORS,
+        )
         assert submitted.status_code == 200, submitted.text
         state = await until(
             casework, lambda s: "director_approval" in s.awaiting, what="Director", skip=h.env
@@ -553,7 +644,14 @@ async def test_the_author_of_not_pursued_cannot_approve_it_through_the_api(ts_en
     assert [e.actor for e in approvals][-1] == "Dana Reid"
     # The access log names the proven person of every decision (their subject).
     decided = [e for e in h.store.access_log(casework.id) if e.action == "decision"]
-    assert [e.subject for e in decided] == ["local:sam-jones"] * 3 + ["local:dana-reid"]
+    # (the CC manager's allocation second; the checklist's three, detention, Stage 1 and
+    # deportation by Sam; the approval by Dana: issue 21)
+    assert [e.subject for e in decided] == [
+        "local:sam-jones",
+        "tests:Cora Lind",
+        *["local:sam-jones"] * 6,
+        "local:dana-reid",
+    ]
 
 
 def consultations(store: Any, case_id: str) -> int:

@@ -14,7 +14,12 @@ shape's 36, 36 events more over 33 cases, twelve such retries' worth (the produc
 no-trace path has no other source of variation: every wait is on its own timer or
 activity, and the simulated reply is there at the first poll). How often load does
 that is the machine's business; what the history holds besides is the product's, and
-is exact. The disturbed histories, with their lengths, are in the assertions' messages."""
+is exact. The disturbed histories, with their lengths, are in the assertions' messages.
+
+Since issue 22 the ratio line is the product against the same-shape baseline (CPU per
+case), the same shape waits for a pushed reply, and the product's mix holds every
+branch (no trace, not serious, serious, EU no response, non-EU), each with its history
+events and bytes per case."""
 
 from __future__ import annotations
 
@@ -119,38 +124,140 @@ def test_bench_runs_its_phases_and_ends_with_the_ratio(tmp_path):
     lines = done.stdout.strip().splitlines()
     assert re.fullmatch(r"ratio=\d+\.\d{3}", lines[-1]), lines[-5:]
     result = json.loads((tmp_path / "results" / "throughput-latest.json").read_text())
-    # The table shows the figures the JSON holds (each ratio, to three places).
-    for figure in ("ratio_cpu", "ratio_first_to_last", "ratio_same_shape", "ratio_same_shape_cpu"):
+    # The ratio line is the product against the same-shape baseline, CPU per case
+    # (issue 22); the table shows it and the bare baseline's figures beside it.
+    assert result["ratio"] == result["ratio_same_shape_cpu"]
+    assert f"ratio={result['ratio']:.3f}" == lines[-1]
+    for figure in (
+        "ratio_same_shape_cpu",
+        "ratio_same_shape",
+        "ratio_cpu",
+        "ratio_bare_sustained",
+        "ratio_first_to_last",
+        "same_shape_over_bare_cpu",
+    ):
         assert f"{result[figure]:.3f}" in done.stdout, figure
+        assert 0 < result[figure] < 5, figure
     assert result["baseline"]["cases"] == result["product"]["cases"] == 40
     assert result["same_shape"]["cases"] == 40
-    # The bare baseline is the no-trace path's activities and nothing else (5 workflow
-    # tasks, 4 activities: 29 events); the same-shape one has exactly the events of the
-    # product's no-trace history (its wait for the reply, its upserts and the front
-    # door's patch marker with its TemporalChangeVersion upsert added: 38). Each
-    # case's history, undisturbed (see the top of this file): the means in the JSON
-    # are only these when no workflow task was retried.
     recorded = json.loads(recording.read_text())
     bench_ids = [i for i in recorded["histories"] if i.startswith("baseline-")]
     assert len(bench_ids) == 40
-    no_trace = [c for c, kind in recorded["branches"].items() if kind == "no_trace"]
+    # The bare baseline is the no-trace path's activities and nothing else (since issue
+    # 22: two activities and the close as a local one, 3 workflow tasks: 18 events),
+    # each case's history undisturbed (see the top).
     bare, bare_disturbed = per_case(recorded, bench_ids, phase=0)
-    shaped, shaped_disturbed = per_case(recorded, bench_ids, phase=1)
-    product, product_disturbed = per_case(recorded, no_trace)
-    disturbed = {"bare": bare_disturbed, "same": shaped_disturbed, "product": product_disturbed}
-    assert bare == {29}, (bare, disturbed)
-    assert shaped == product == {38}, (shaped, product, disturbed)
-    assert result["same_shape"]["activities_per_case"] == {"same_shape": 4}
-    # The seeds' mix reached its outcomes (the bench refuses a wrong one) and the
-    # caseworker's four decisions were sent for the serious case.
-    assert result["product"]["extra"]["branches"] == {
-        "no_trace": 33,
+    assert bare == {18}, (bare, bare_disturbed)
+    # The same shape follows the product's pushed reply (bench.baseline): its two
+    # activities and the close as a local one, the product's three patch markers (each
+    # with the server's change-version upsert), an upsert as it waits and one at the
+    # close, and the reply as one signal, waited for with a deadline timer (started,
+    # then cancelled by the signal: 32 events, as many as the product's no-trace path).
+    # A workflow task that took longer than the reply's delay under load sees the
+    # reply already there and starts no timer (28 or 29: no timer, no task of its own).
+    shaped_histories = {i: recorded["histories"][i][1] for i in bench_ids}
+    for history in shaped_histories.values():
+        assert history.count("WORKFLOW_EXECUTION_SIGNALED") == 1, history
+        assert history.count("ACTIVITY_TASK_SCHEDULED") == 2, history
+        assert history.count("MARKER_RECORDED") == 4, history
+        assert history.count("UPSERT_WORKFLOW_SEARCH_ATTRIBUTES") == 5, history
+        assert history.count("TIMER_STARTED") == history.count("TIMER_CANCELED") <= 1, history
+    timed = [i for i, h in shaped_histories.items() if "TIMER_STARTED" in h]
+    untimed = [i for i in bench_ids if i not in timed]
+    shaped, shaped_disturbed = per_case(recorded, timed, phase=1)
+    assert shaped <= {32}, (shaped, shaped_disturbed)
+    early, early_disturbed = per_case(recorded, untimed, phase=1)
+    assert early <= {28, 29}, (early, early_disturbed)
+    assert len(timed) >= len(bench_ids) // 2, (len(timed), len(untimed))
+    assert result["same_shape"]["activities_per_case"] == {"same_shape": 3}
+    assert result["same_shape"]["extra"]["shape"]["wait"] == "reply_signal"
+    # The bench's mix reached its outcomes (the bench refuses a wrong one), every
+    # branch measured, and the ten decisions were sent for the serious case (located,
+    # the CC manager's allocation, the located checklist's three, detention, Stage 1,
+    # deportation, the order, enforced).
+    product = result["product"]
+    assert product["extra"]["branches"] == {
+        "no_trace": 31,
         "not_serious": 6,
         "serious": 1,
+        "eu_no_response": 1,
+        "non_eu": 1,
     }
-    assert result["product"]["extra"]["decisions_sent"] == 4
-    assert result["product"]["extra"]["no_trace_activities_match_baseline"] is True
-    assert f"ratio={result['ratio']:.3f}" == lines[-1]
-    assert 0 < result["ratio_cpu"] < 5 and 0 < result["ratio_first_to_last"] < 5
-    assert 0 < result["ratio_same_shape"] < 5 and 0 < result["ratio_same_shape_cpu"] < 5
+    # (The located report is the caseworker's unless ICE's own status answer, read
+    # first on a loaded machine, has already found the subject: nine then.)
+    assert product["extra"]["decisions_sent"] in (9, 10)
+    assert product["extra"]["no_trace_activities_match_baseline"] is True
+    # History events and bytes per case by branch, printed beside the throughput.
+    for branch in product["extra"]["branches"]:
+        assert product["events_per_case"][branch] > 0, branch
+        assert product["bytes_per_case"][branch] > 100 * product["events_per_case"][branch] / 10
+        assert branch.replace("_", " ") in done.stdout, branch
+    assert "KiB" in done.stdout
+    # A history's bytes grow with its events: the serious case's is the largest.
+    assert product["bytes_per_case"]["serious"] == max(product["bytes_per_case"].values())
+    no_trace, no_trace_disturbed = per_case(
+        recorded, [c for c, k in recorded["branches"].items() if k == "no_trace"]
+    )
+    # Issue 22: the no-trace path is the same shape's (32 events), a few fewer when the
+    # reply is there before the deadline timer starts, one task more when the signal
+    # arrives while a task runs (or two on a loaded machine); never the polled path's 40.
+    assert no_trace and max(no_trace) <= 36 and min(no_trace) >= 26, (no_trace, no_trace_disturbed)
+    assert result["baseline"]["bytes_per_case"]["baseline"] > 0
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_national_year_option_parses_and_plans_the_year():
+    """The national-year mode's options, and the year's encounters (planned, not run:
+    a year does not fit the suite)."""
+    from bench.cli import parse
+    from bench.national_year import YEARS, plan_year
+
+    args = parse(["--national-year", "force", "--encounters", "30", "--limit-minutes", "1"])
+    assert args.national_year == "force" and args.encounters == 30
+    assert args.day_seconds == 0.5  # a compressed year of ~3 minutes
+    assert YEARS == {"force": 3_442, "nation": 150_000}
+    events = plan_year(400, seed=7)
+    assert len({e["custody_reference"] for e in events}) == 400
+    assert 0.08 < sum(e["subject"]["nationality"] in NON_EU_CODES for e in events) / 400 < 0.25
+    assert parse([]).day_seconds == 0.05
+    # The world in the worker (default) or as its own service (issue 22, h1's).
+    assert parse([]).world == "service" and parse(["--world", "in-process"]).world == "in-process"
+    assert parse([]).same_shape == "pushed"
+
+
+NON_EU_CODES = {
+    "US",
+    "CA",
+    "AU",
+    "NZ",
+    "NO",
+    "IS",
+    "CH",
+    "AL",
+    "LI",
+    "UA",
+    "MD",
+    "RS",
+    "TR",
+    "IN",
+    "PK",
+    "BD",
+    "LK",
+    "NG",
+    "GH",
+    "ZA",
+    "JM",
+    "BR",
+    "CN",
+    "VN",
+    "IQ",
+    "IR",
+    "AF",
+    "SO",
+    "MA",
+    "DZ",
+    "EG",
+    "GE",
+    "RU",
+    "PH",
+}

@@ -36,13 +36,16 @@ import uuid
 from collections import Counter
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import Client
 
 from access.intake import start_all
 from access.stuck import StuckCase, stuck_cases
+from identity.clients import add_client, dump_clients, parse_clients
 from models.policy import compressed_policy
+from sim.process import start_world_service
 from store.cases import CaseStore
 from tests.support import CONVERTER, process_identity
 from tests.support_chaos import (
@@ -87,6 +90,28 @@ def environment(tmp_path: Path, port: int, db_url: str, plan: Plan) -> dict[str,
     }
 
 
+async def world_fault(world: Any, k: int, faults: Counter[str], progress: Any) -> None:
+    """After the k-th worker kill, a fault of the world service: killed (SIGKILL, down
+    two seconds, started again on its own database), slow answers, 5xx answers, and
+    replies dropped (never pushed, for the safety net to find)."""
+    if k in (0, 2):
+        await asyncio.to_thread(world.restart, 2.0)
+        faults["killed"] += 1
+        progress.note(f"world service killed and started again ({faults['killed']})")
+    drop = 0.3 if k < 3 else 0.0  # replies dropped from the first kill to the last
+    if k == 0:
+        faults["dropping"] += 1
+    elif k == 1:
+        world.set_faults(slow_seconds=2.0, drop_rate=drop)
+        faults["slowed"] += 1
+        await asyncio.sleep(3)
+        world.set_faults(error_rate=0.3, drop_rate=drop)
+        faults["errors"] += 1
+        await asyncio.sleep(3)
+    world.set_faults(drop_rate=drop)
+    progress.note(f"world faults so far: {dict(faults)}")
+
+
 async def start_batch(client: Client, plan: Plan, events: list, env: dict[str, str]) -> None:
     started = await start_all(
         client, plan.jsonl(events), task_queue=env["FNO_TASK_QUEUE"], policy=compressed_policy(DAY)
@@ -112,9 +137,26 @@ async def test_cases_survive_kills_restarts_and_faults(tmp_path, ci_figures):
     # The API reaches Temporal through a proxy that can hold back Temporal's answers.
     proxy = HoldingProxy(("localhost", port))
     identity, custody = process_identity(Path(env["FNO_HOME"]))
+    # Issue 22: the outside world is its own service, over HTTP; it pushes each reply to
+    # the API (as ACRO would, with a system credential of its own) when its time comes.
+    clients = parse_clients(identity["FNO_API_CLIENTS"], "chaos")
+    acro = add_client(clients, "acro", name="ACRO", scopes=["acro-replies"])
+    identity["FNO_API_CLIENTS"] = dump_clients(clients)
     api_env = env | identity | {"TEMPORAL_ADDRESS": f"127.0.0.1:{proxy.port}"}
     api = ApiProcess(api_env, free_port(), tmp_path)
+    world = start_world_service(
+        tmp_path / "world.json",
+        db_url,  # the world's tables beside the case store's: effects counted as before
+        DAY,
+        replies_url=api.base_url,
+        credential=f"chaos-world-{uuid.uuid4().hex}",
+        push_credential=acro,
+        env={"FNO_WORLD_PUSH_BACKOFF": "0.2", "FNO_WORLD_PUSH_BACKOFF_MAX": "2"},
+        log_path=tmp_path / "world.log",
+    )
+    env |= world.worker_env()
     workers = Workers(env, tmp_path)
+    world_faults: Counter[str] = Counter()
     worker_exits = 0
     stop = asyncio.Event()
     tasks: list[asyncio.Task] = []
@@ -149,6 +191,7 @@ async def test_cases_survive_kills_restarts_and_faults(tmp_path, ci_figures):
             worker_exits += not workers.alive()
             workers.kill()
             progress.note(f"worker killed ({workers.kills})")
+            await world_fault(world, k, world_faults, progress)
             if k == 1:  # the server: stopped gracefully with the worker, started again
                 async with lock:
                     await asyncio.to_thread(server.restart)
@@ -168,6 +211,9 @@ async def test_cases_survive_kills_restarts_and_faults(tmp_path, ci_figures):
         for task in tasks:  # after a failure, nothing left running
             task.cancel()
         workers.stop()
+        pushes = world.pushes() if world.alive() else {}
+        dropped = world.count("reply_dropped") if world.alive() else -1
+        world.stop()
         api.stop()
         proxy.close()
         server.stop()
@@ -220,6 +266,12 @@ async def test_cases_survive_kills_restarts_and_faults(tmp_path, ci_figures):
         integrator.retry_answers["after_start:already_received"] == integrator.kills["after_start"]
     )
     assert server_runs == n
+    # The world service: killed twice and slowed once, answering 5xx for a while and
+    # dropping replies; every case still got its reply (the outcomes above), the
+    # dropped ones found by the safety net.
+    assert world_faults["killed"] == 2 and world_faults["slowed"] == 1
+    assert world_faults["errors"] == 1 and world_faults["dropping"] == 1
+    assert dropped > 0, pushes.get("states")
 
 
 async def test_cases_survive_the_case_store_going_away_and_read_only(tmp_path, ci_figures):

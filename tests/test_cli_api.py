@@ -22,6 +22,7 @@ from models.policy import Policy
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
     add_user,
+    allocate,
     custody_event,
     harness,
     patient_policy,
@@ -126,8 +127,11 @@ async def test_sign_in_list_show_decide_audit_and_sign_out(dev_env, tmp_path):
                 sam, "decide", casework_id, "subject_located", "case_owner=Sam Jones",
                 "--reason", "arrested on warrant",
             )  # fmt: skip
-            located = await until(
-                casework, lambda s: "detention" in s.awaiting, what="detention awaited"
+            await allocate(casework, "Sam Jones")  # issue 21: then a CC manager allocates
+            located = await until(  # issue 21: the located checklist's first decision
+                casework,
+                lambda s: "offending_history_review" in s.awaiting,
+                what="offending history review awaited",
             )
             reads = consultations(h, casework_id)
             no_reason_code, _, no_reason_err = await fno(sam, "show", casework_id)
@@ -176,7 +180,8 @@ async def test_sign_in_list_show_decide_audit_and_sign_out(dev_env, tmp_path):
     assert refused_code == 1 and refused_err.strip()
     assert unchanged.stage is tasked.stage and unchanged.awaiting == tasked.awaiting
     assert unchanged.deportation_decision is None
-    assert help_code == 0 and "subject_located" in help_out and "case_owner" in help_out
+    # The kind by its form's title and its code; no deprecated field (case_owner) asked.
+    assert help_code == 0 and "subject_located" in help_out and "Subject located" in help_out
     assert ok_code == 0, ok_err
     assert located.case_owner == "Sam Jones" and located.located
     # A read without a purpose: refused (exit status 2) and nothing written to the log.
@@ -188,7 +193,7 @@ async def test_sign_in_list_show_decide_audit_and_sign_out(dev_env, tmp_path):
     timeline = json.loads(after_out)["timeline"]
     by_sam = [(e["kind"], e.get("role")) for e in timeline if e.get("actor") == "Sam Jones"]
     assert by_sam == [("refusal", "caseworker"), ("decision", "caseworker")]
-    [decided] = [e for e in timeline if e["kind"] == "decision"]
+    [decided] = [e for e in timeline if e["kind"] == "decision" and e.get("actor") == "Sam Jones"]
     assert decided["data"]["decision"]["kind"] == "subject_located"
     assert decided["reason"] == "arrested on warrant"
     # The access log: for supervisors only; it names the proven people, and the purpose

@@ -51,14 +51,20 @@ from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
     CODEC_KEYS,
     CONVERTER,
+    NOT_DETAINED,
     api_client,
     custody_event,
     decide,
     decision,
     decrypted_history,
+    deport_fields,
     harness,
+    instruct_stage1,
+    locate,
     patient_policy,
     payloads_in,
+    serve_order_when_asked,
+    through_checklist,
     until,
 )
 from tests.support_front_door import checking, front_door_env, signing
@@ -407,13 +413,19 @@ def outside_search_attributes(history: WorkflowHistory) -> list[Payload]:
     """Every payload of the history except search attributes (plain by design: they
     hold no personal data, and the server must index them), the front door's signed
     assertion in the headers (who acts and a digest: ``runtime.front_door``) and the
-    version markers (a patch ID)."""
-    return [
-        p
-        for e in history.events
-        if e.marker_recorded_event_attributes.marker_name != "core_patch"
-        for p in payloads_in(e, skip={"search_attributes", "header"})
-    ]
+    version markers (a patch ID). Of a local activity's marker (issue 22: the
+    encounter's chasers and close), its result (``result``), not Core's own JSON of
+    sequence number, attempt and times (``data``)."""
+    found: list[Payload] = []
+    for e in history.events:
+        marker = e.marker_recorded_event_attributes
+        if marker.marker_name == "core_patch":
+            continue
+        if marker.marker_name == "core_local_activity":
+            found.extend(marker.details["result"].payloads if "result" in marker.details else [])
+            continue
+        found.extend(payloads_in(e, skip={"search_attributes", "header"}))
+    return found
 
 
 def header_names(history: WorkflowHistory) -> set[str]:
@@ -558,11 +570,14 @@ async def test_a_key_rotated_mid_case_and_the_case_completes(dev_env, tmp_path, 
         encounter = h.client.get_workflow_handle(encounter.id)
         casework = h.client.get_workflow_handle(casework_id)
         async with h.running():
-            await decide(casework, cw("ICE found him", kind="subject_located", case_owner="Sam"))
+            await locate(casework, cw("ICE found him", kind="subject_located", case_owner="Sam"))
+            await through_checklist(h, casework)
             await until(casework, lambda s: "detention" in s.awaiting, what="detention")
-            await decide(casework, cw("risk of absconding", kind="detention", detain=True))
+            await decide(casework, cw("risk of absconding", **NOT_DETAINED))
+            await instruct_stage1(h, casework, skip=False)  # issue 21
             await until(casework, lambda s: "deportation" in s.awaiting, what="deportation")
-            await decide(casework, cw("serious offending", kind="deportation", decision="deport"))
+            await decide(casework, cw("serious offending", **deport_fields()))
+            await serve_order_when_asked(h, casework, skip=False)
             await until(casework, lambda s: "deportation_enforced" in s.awaiting, what="removal")
             await decide(
                 casework,
@@ -572,6 +587,7 @@ async def test_a_key_rotated_mid_case_and_the_case_completes(dev_env, tmp_path, 
                     "escorted removal",
                     kind="deportation_enforced",
                     removed_on="2018-05-10",
+                    removal_reference="REM-1",
                 ),
             )
             result = await asyncio.wait_for(encounter.result(), 60)  # untyped: a dict

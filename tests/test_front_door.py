@@ -75,16 +75,23 @@ from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
     CODEC_KEYS,
     CONVERTER,
+    FACTORS,
+    NOT_DETAINED,
+    allocate,
+    awaiting_kind,
     casework_awaiting,
     codec_env,
     custody_event,
     decide,
     decision,
+    deport_fields,
     eventually,
+    gatekeeper_accepts,
     harness,
     key_of,
     patient_policy,
     state_of,
+    through_checklist,
     until,
 )
 from tests.support_front_door import (
@@ -99,6 +106,12 @@ from workflows.encounter import EncounterWorkflow
 ROOT = Path(__file__).resolve().parent.parent
 SAM = ("local:sam", "Sam Jones", "caseworker")
 DANA = ("local:dana", "Dana Reyes", "director")
+TESTS_SAM = [("tests:Sam Jones", "Sam Jones")]  # Sam as tests.support.decide proves him
+
+
+def anonymous(actor: str, role: str, reason: str, **d: Any) -> DecisionRequest:
+    """A decision that carries no stable identity (as before the front door filled it)."""
+    return decision(actor, role, reason, **d).model_copy(update={"actor_id": None})
 
 
 def as_person(who: tuple[str, str, str], reason: str, **d: Any) -> DecisionRequest:
@@ -133,11 +146,13 @@ async def event_types(handle: WorkflowHandle[Any, Any]) -> list[int]:
 
 
 async def markers(handle: WorkflowHandle[Any, Any]) -> list[str]:
-    """The patch IDs a case's history records (Core's ``core_patch`` markers)."""
+    """The patch IDs a case's history records (Core's ``core_patch`` markers; not the
+    markers of local activities)."""
     found = []
     for e in (await handle.fetch_history()).events:
-        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
-            for payload in e.marker_recorded_event_attributes.details["patch-data"].payloads:
+        details = e.marker_recorded_event_attributes.details
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED and "patch-data" in details:
+            for payload in details["patch-data"].payloads:
                 found.append(json.loads(payload.data)["id"])
     return found
 
@@ -241,11 +256,21 @@ async def test_the_director_approval_from_the_author_of_not_pursued_is_refused(t
     async with harness(ts_env, tmp_path, run_worker=False) as h, h.running():
         casework = await casework_awaiting(h, "subject_located")
         await decide_as(casework, SAM, as_person(SAM, LOCATED[0], **LOCATED[1]))
+        # issue 21: allocated to Sam (the checklist's helper decides as tests:Sam Jones)
+        await allocate(casework, SAM[1], owner_id=SAM[0], stand_ins=TESTS_SAM, skip=h.env)
+        await through_checklist(h, casework)
         await until(casework, lambda s: "detention" in s.awaiting, what="detention", skip=h.env)
-        await decide_as(casework, SAM, as_person(SAM, "low risk", kind="detention", detain=False))
-        await until(casework, lambda s: "deportation" in s.awaiting, what="window", skip=h.env)
+        await decide_as(casework, SAM, as_person(SAM, "low risk", **NOT_DETAINED))
+        await until(casework, lambda s: "serve_stage1" in s.awaiting, what="Stage 1", skip=h.env)
         await decide_as(
-            casework, SAM, as_person(SAM, "weak case", kind="deportation", decision="not_pursued")
+            casework, SAM, as_person(SAM, "serve", kind="serve_stage1", means="in_person")
+        )
+        await until(casework, lambda s: "deportation" in s.awaiting, what="window", skip=h.env)
+        reasons = {"submission_reasons": "weak case: not appropriate", **FACTORS}
+        await decide_as(
+            casework,
+            SAM,
+            as_person(SAM, "weak case", kind="deportation", decision="not_pursued", **reasons),
         )
         state = await until(
             casework, lambda s: "director_approval" in s.awaiting, what="Director", skip=h.env
@@ -258,7 +283,7 @@ async def test_the_director_approval_from_the_author_of_not_pursued_is_refused(t
         attempts = [
             (sam_as_director, as_person(sam_as_director, "fine by me", **approval)),
             # No stable identity on the request: the same name is the same person.
-            (sam_as_director, decision("sam jones ", "director", "fine by me", **approval)),
+            (sam_as_director, anonymous("sam jones ", "director", "fine by me", **approval)),
         ]
         for who, req in attempts:
             with (
@@ -451,18 +476,28 @@ async def test_an_old_case_started_without_the_front_door_finishes_on_it(dev_env
         worker_client = client_like(h, interceptors=[FrontDoor(FRONT_DOOR_KEYS, CASE_PROCESS)])
         async with worker_on(h, worker_client, checks=True):
             await decide_as(casework, SAM, as_person(SAM, LOCATED[0], **LOCATED[1]))
+            await allocate(casework, SAM[1], owner_id=SAM[0], stand_ins=TESTS_SAM)  # issue 21
+            await through_checklist(h, casework)
             await until(casework, lambda s: "detention" in s.awaiting, what="detention")
             await decide_as(casework, SAM, as_person(SAM, "risk", kind="detention", detain=True))
+            kind, gatekeeper = gatekeeper_accepts()
+            await awaiting_kind(h, casework, kind)
+            await decide(casework, gatekeeper)
+            await until(casework, lambda s: "serve_stage1" in s.awaiting, what="Stage 1")
+            serve = {"kind": "serve_stage1", "means": "in_person"}
+            await decide_as(casework, SAM, as_person(SAM, "serve", **serve))
             await until(casework, lambda s: "deportation" in s.awaiting, what="window")
-            await decide_as(
-                casework, SAM, as_person(SAM, "serious", kind="deportation", decision="deport")
-            )
+            await decide_as(casework, SAM, as_person(SAM, "serious", **deport_fields()))
+            await until(casework, lambda s: "serve_deportation_order" in s.awaiting, what="order")
+            order = {"kind": "serve_deportation_order", "means": "in_person"}
+            await decide_as(casework, SAM, as_person(SAM, "signed", **order))
             await until(casework, lambda s: "deportation_enforced" in s.awaiting, what="removal")
             ice = ("local:hale", "Officer Hale", "ice_officer")
+            removed = {"removed_on": "2018-05-10", "removal_reference": "R-1"}
             await decide_as(
                 casework,
                 ice,
-                as_person(ice, "escorted", kind="deportation_enforced", removed_on="2018-05-10"),
+                as_person(ice, "escorted", kind="deportation_enforced", **removed),
             )
             result = await h.client.get_workflow_handle_for(
                 EncounterWorkflow.run, encounter.id

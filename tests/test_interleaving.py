@@ -26,6 +26,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,14 @@ from models.policy import compressed_policy
 from runtime.config import LOCAL_SUBJECT_KEY_SECRET as SECRET
 from runtime.embedded import stop_process
 from store.cases import CaseStore
-from tests.support import CODEC_KEYS, custody_event, state_of, worker_env
+from tests.support import (
+    CODEC_KEYS,
+    NOT_DETAINED,
+    checklist_decisions,
+    custody_event,
+    state_of,
+    worker_env,
+)
 from tests.support_front_door import replayer
 from workflows import activation_order
 
@@ -79,6 +87,19 @@ async def test_the_histories_saved_after_a_worker_kill_replay(history: WorkflowH
 
 
 SAM = Principal(subject="local:sam", name="Sam Jones", role="caseworker")
+CORA = Principal(subject="local:cora", name="Cora Lind", role="cc_manager")
+ALLOCATION = {"kind": "allocate_case", "owner_id": SAM.subject, "owner_name": SAM.name}
+
+
+# issue 21: a decision to deport with its needed fields.
+DEPORT_NEEDED: dict[str, Any] = {
+    "decision": "deport",
+    "address_known": True,
+    "in_country_right_of_appeal": False,
+    "foreign_convictions": "as certified",
+    "uk_convictions": "as on the PNC",
+    "outstanding_uk_activity": "none",
+}
 
 
 def decision(kind: str, **fields: Any) -> DecisionRequest:
@@ -145,9 +166,12 @@ async def wait_for(check: Any, *, within: float, what: str) -> Any:
         await asyncio.sleep(0.1)
 
 
-@pytest.mark.devserver
-async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, tmp_path):
-    client: Client = dev_env.client
+def worker_launcher(
+    client: Client, tmp_path: Path, events: list[Any], *, seed: int
+) -> tuple[str, Callable[[], subprocess.Popen[bytes]]]:
+    """A task queue and a way to start (and start again) a real worker process on it,
+    with its own case store and a world in which each event's subject has a
+    certificate of a conviction for robbery from their nationality's state."""
     task_queue = f"interleave-{uuid.uuid4()}"
     home = tmp_path / "home"
     home.mkdir()
@@ -158,13 +182,14 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
         "convictions": [{"offence": "ROBBERY"}],
         "certificate_purpose": "immigration_deportation",
     }
-    window = custody_event(nationality="NL", force="interleave")  # to the Stage 1 window
-    review = custody_event(nationality="NL", force="interleave")  # ICE tasking reviews
     world = {
-        "seed": 3,
+        "seed": seed,
         "subjects": {
-            e.subject.pnc_id: {"replies": {"NL": certificate}, "located_after_days": None}
-            for e in (window, review)
+            e.subject.pnc_id: {
+                "replies": {e.subject.nationality: certificate},
+                "located_after_days": None,
+            }
+            for e in events
         },
     }
     world_file = tmp_path / "world.json"
@@ -182,6 +207,15 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
                 [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=out, stderr=out
             )
 
+    return task_queue, start_worker
+
+
+@pytest.mark.devserver
+async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, tmp_path):
+    client: Client = dev_env.client
+    window = custody_event(nationality="NL", force="interleave")  # to the Stage 1 window
+    review = custody_event(nationality="NL", force="interleave")  # ICE tasking reviews
+    task_queue, start_worker = worker_launcher(client, tmp_path, [window, review], seed=3)
     worker = start_worker()
     try:
         text = "\n".join(e.model_dump_json() for e in (window, review))
@@ -207,6 +241,11 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
 
             return await wait_for(check, within=90, what=f"{handle.id} awaiting {kind}")
 
+        async def allocate(handle: Any) -> None:  # issue 21: a CC manager allocates
+            await awaiting(handle, "allocate_case")
+            req = request_for(CORA, "interleaving test", {**ALLOCATION, "team": "CC Team 1"})
+            await send_decision(client, handle.id, CORA, req)
+
         # The review case waits in ICE tasking; the window case is located, detained and
         # served its Stage 1 notice.
         await awaiting(review_case, "subject_located")
@@ -214,8 +253,18 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
         await send_decision(
             client, window_case.id, SAM, decision("subject_located", case_owner="Sam Jones")
         )
+        await allocate(window_case)
+        for kind, req in checklist_decisions():  # issue 21: the located checklist
+            await awaiting(window_case, kind)
+            fields = req.decision.model_dump(mode="json", exclude={"kind"})
+            await send_decision(client, window_case.id, SAM, decision(kind, **fields))
         await awaiting(window_case, "detention")
-        await send_decision(client, window_case.id, SAM, decision("detention", detain=True))
+        not_detained = {k: v for k, v in NOT_DETAINED.items() if k != "kind"}
+        await send_decision(client, window_case.id, SAM, decision("detention", **not_detained))
+        await awaiting(window_case, "serve_stage1")  # issue 21: served on instruction
+        await send_decision(
+            client, window_case.id, SAM, decision("serve_stage1", means="in_person")
+        )
 
         async def in_window() -> Any:
             s = await state_of(window_case)
@@ -236,7 +285,7 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
         await asyncio.sleep(max(fires_in, 0) + 0.5)
         # The decisions arrive after the timers fired, while no worker runs.
         deport = asyncio.create_task(
-            send_decision(client, window_case.id, SAM, decision("deportation", decision="deport"))
+            send_decision(client, window_case.id, SAM, decision("deportation", **DEPORT_NEEDED))
         )
         located = asyncio.create_task(
             send_decision(
@@ -251,8 +300,8 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
         # Judged after the window closed: the deportation decision is expected, taken.
         result = await asyncio.wait_for(deport, 60)
         assert result.accepted
-        s = await awaiting(window_case, "deportation_enforced")
-        assert s.stage is Stage.AWAITING_ENFORCEMENT
+        s = await awaiting(window_case, "serve_deportation_order")
+        assert s.stage is Stage.DEPORTATION_ORDER_TO_SERVE
         # Judged while the case reviews ICE's tasking: taken, or refused with the case
         # unchanged and taken when sent again.
         try:
@@ -262,7 +311,8 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
             await send_decision(
                 client, review_case.id, SAM, decision("subject_located", case_owner="Sam Jones")
             )
-        s = await awaiting(review_case, "detention")
+        await allocate(review_case)
+        s = await awaiting(review_case, "offending_history_review")  # issue 21: the checklist
         assert s.located
 
         histories = {
@@ -296,3 +346,83 @@ async def test_a_decision_in_the_task_of_a_timer_after_a_task_timeout(dev_env, t
                     await client.get_workflow_handle(wid).terminate(reason="test over")
                 except Exception:  # already closed
                     pass
+
+
+@pytest.mark.devserver
+async def test_a_decision_after_its_deadline_fired_with_no_worker(dev_env, tmp_path):
+    """The shape of the chaos histories of issue 22: the worker dies while a located
+    action's deadline runs; the deadline passes with no worker (the task turns urgent);
+    the caseworker answers; the next worker's first workflow task holds the timer and
+    the decision. The decision is taken and the history replays."""
+    client: Client = dev_env.client
+    event = custody_event(nationality="RO", force="interleave")
+    task_queue, start_worker = worker_launcher(client, tmp_path, [event], seed=5)
+    worker = start_worker()
+    case_id = None
+    try:
+        started = await start_all(
+            client, event.model_dump_json(), task_queue=task_queue, policy=compressed_policy(DAY)
+        )
+        assert [r.status for r in started] == ["started"]
+
+        async def referred() -> Any:
+            return (await state_of(client.get_workflow_handle(event.case_id()))).casework_id
+
+        case_id = await wait_for(referred, within=90, what="the referral")
+        case = client.get_workflow_handle(case_id)
+
+        async def awaiting(kind: str) -> Any:
+            async def check() -> Any:
+                s = await state_of(case)
+                return s if kind in s.awaiting else None
+
+            return await wait_for(check, within=90, what=f"awaiting {kind}")
+
+        await awaiting("subject_located")
+        await send_decision(
+            client, case_id, SAM, decision("subject_located", case_owner="Sam Jones")
+        )
+        await awaiting("allocate_case")
+        req = request_for(CORA, "interleaving test", {**ALLOCATION, "team": "CC Team 1"})
+        await send_decision(client, case_id, CORA, req)
+        [(review_kind, review), (answer_kind, answer), *_] = checklist_decisions()
+        await awaiting(review_kind)
+        fields = review.decision.model_dump(mode="json", exclude={"kind"})
+        await send_decision(client, case_id, SAM, decision(review_kind, **fields))
+        s = await awaiting(answer_kind)
+        [deadline] = s.deadlines
+
+        # The worker dies while the officer's answer is awaited; its deadline passes.
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+        killed_at = asyncio.get_running_loop().time()
+        fires_in = max(0.0, (deadline.due_at - datetime.now(UTC)).total_seconds())
+        await asyncio.sleep(fires_in + 0.5)
+        fields = answer.decision.model_dump(mode="json", exclude={"kind"})
+        answered = asyncio.create_task(
+            send_decision(client, case_id, SAM, decision(answer_kind, **fields))
+        )
+        await asyncio.sleep(
+            max(0.0, killed_at + fires_in + STICKY_TIMEOUT + 1 - asyncio.get_running_loop().time())
+        )
+        worker = start_worker()
+
+        result = await asyncio.wait_for(answered, 60)
+        assert result.accepted
+        s = await awaiting("pending_prosecution")
+        assert deadline.name in s.overdue  # the deadline passed before the answer came
+
+        history = await case.fetch_history()
+        replayed = await replayer(CODEC_KEYS).replay_workflow(
+            history, raise_on_replay_failure=False
+        )
+        assert replayed.replay_failure is None, repr(replayed.replay_failure)[:400]
+    finally:
+        stop_process(worker, "worker", sig=signal.SIGINT, timeout=15)
+        for wid in (event.case_id(), case_id):
+            if wid is None:
+                continue
+            try:
+                await client.get_workflow_handle(wid).terminate(reason="test over")
+            except Exception:  # already closed
+                pass

@@ -55,11 +55,37 @@ SEEDS = [
 ][:2]  # the Polish and the Romanian national of the seeds
 DAY = 0.1  # seconds: a compressed policy
 CASEWORKER = ("sam", "Sam Jones", "caseworker", "correct horse battery staple")
+CC_MANAGER = ("cora", "Cora Lind", "cc_manager", "a manager's long passphrase")
 DECISIONS: dict[str, dict[str, Any]] = {
-    "subject_located": {"case_owner": "Sam Jones"},
-    "detention": {"detain": True},
-    "deportation": {"decision": "deport"},
-    "deportation_enforced": {"removed_on": "2026-01-05"},
+    "subject_located": {},
+    # issue 21: a CC manager allocates the located case to the caseworker (``_subject``).
+    "allocate_case": {"owner_id": "local:sam", "owner_name": "Sam Jones", "team": "CC Team 1"},
+    # issue 21: the located checklist; not detained (no Detention Gatekeeper here);
+    # Stage 1 and the order on instruction; the decisions' needed fields.
+    "offending_history_review": {"offended_abroad_since": False},
+    "investigating_officer_answer": {
+        "officer_reference": "IO-1",
+        "information_held": False,
+        "redocumentation": "none_held",
+    },
+    "pending_prosecution": {"charges": 0},
+    "detention": {
+        "detain": False,
+        "not_detained_reason": "other",
+        "reporting_conditions": "Reports weekly",
+        "review_on": "2030-01-15",
+    },
+    "serve_stage1": {"means": "in_person", "sufficient_time": True},
+    "deportation": {
+        "decision": "deport",
+        "address_known": True,
+        "in_country_right_of_appeal": False,
+        "foreign_convictions": "as certified",
+        "uk_convictions": "as on the PNC",
+        "outstanding_uk_activity": "none",
+    },
+    "serve_deportation_order": {"means": "in_person"},
+    "deportation_enforced": {"removed_on": "2026-01-05", "removal_reference": "R-1"},
 }
 
 
@@ -142,16 +168,16 @@ def _world(tmp_path: Path) -> tuple[dict[str, Any], Path]:
 
 
 def _users(home: Path) -> Path:
-    username, name, role, password = CASEWORKER
     users = UsersFile()
-    users.users[username] = User(name=name, role=role, password_hash=hash_password(password))
+    for username, name, role, password in (CASEWORKER, CC_MANAGER):
+        users.users[username] = User(name=name, role=role, password_hash=hash_password(password))
     path = home / "test-users.json"
     write_users_file(path, users)
     return path
 
 
-async def _token(http: httpx.AsyncClient) -> str:
-    username, _, _, password = CASEWORKER
+async def _token(http: httpx.AsyncClient, who: tuple[str, str, str, str] = CASEWORKER) -> str:
+    username, _, _, password = who
     answer = await http.post(
         "/auth/token", data={"grant_type": "password", "username": username, "password": password}
     )
@@ -171,6 +197,7 @@ async def _drive(
     the subject), one the case refuses; until both encounters are closed. Answers
     each encounter's outcome."""
     person = {"Authorization": f"Bearer {await _token(http)}"}
+    manager = {"Authorization": f"Bearer {await _token(http, CC_MANAGER)}"}
     encounters: dict[str, dict[str, Any]] = {}
     for event in SEEDS:
         answer = await http.post("/custody-events", json=event, headers=custody)
@@ -202,11 +229,14 @@ async def _drive(
                 assert sent.status_code == 409, sent.text
                 refused = True
             for kind in case.get("awaiting", []):
+                if kind not in DECISIONS:
+                    continue  # issue 21: representations, absconding, ICE's detention
                 body = {
                     "reason": f"{_who(event)} — {kind}",
                     "decision": {"kind": kind, **DECISIONS[kind]},
                 }
-                sent = await http.post(f"/cases/{casework_id}/decisions", json=body, headers=person)
+                who = manager if kind == "allocate_case" else person  # issue 21
+                sent = await http.post(f"/cases/{casework_id}/decisions", json=body, headers=who)
                 assert sent.status_code in (200, 409), sent.text  # 409: raced a change
         await asyncio.sleep(0.3)
     assert refused

@@ -47,6 +47,7 @@ from models.case import (
     TimelineEntry,
 )
 from models.decisions import ROLES_FOR
+from models.decisions_casework import NEW_ROLES_FOR
 from models.policy import Policy, compressed_policy
 from runtime.codec import EncryptionCodec, is_encrypted
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
@@ -77,6 +78,8 @@ EXPECTED_READ: dict[str, tuple[Access, Access, Access]] = {
     "ice_officer": (_, F, _),
     "supervisor": (F, F, F),
     "director": (_, F, _),
+    "cc_manager": (_, F, _),
+    "detention_gatekeeper": (_, F, _),
 }
 CASEWORK = {
     "subject_located",
@@ -87,16 +90,39 @@ CASEWORK = {
     "resume_after_fault",
     "ice_tasking_review",
     "immigration_certificate_outcome",
+    # issue 21 (h2): Stage 1 to removal
+    "serve_stage1",
+    "representations",
+    "serve_deportation_order",
+    "appeal_lodged",
+    "appeal_determined",
+    "absconded",
+    # issue 21 (h1): the located checklist
+    "offending_history_review",
+    "investigating_officer_answer",
+    "pending_prosecution",
+    "prosecution_consideration",
+    "prosecution_outcome",
 }
+
+
+def _new(role: str) -> set[str]:
+    return {k for k, roles in NEW_ROLES_FOR.items() if role in roles}
+
+
 EXPECTED_DECIDE: dict[tuple[str, str], set[str]] = {
     ("police_officer", "encounter"): {"identity_data_supplied"},
     ("caseworker", "encounter"): {"identity_data_supplied", "resume_after_fault"},
-    ("caseworker", "casework"): CASEWORK,
+    ("caseworker", "casework"): CASEWORK | _new("caseworker"),
     ("caseworker", "notification"): {"resume_after_fault"},
     ("senior_caseworker", "encounter"): {"resume_after_fault"},
-    ("senior_caseworker", "casework"): CASEWORK | {"exclusion_consultation"},
+    ("senior_caseworker", "casework"): CASEWORK
+    | {"exclusion_consultation"}
+    | _new("senior_caseworker"),
     ("senior_caseworker", "notification"): {"notification_escalation", "resume_after_fault"},
-    ("ice_officer", "casework"): {"subject_located", "deportation_enforced"},
+    ("ice_officer", "casework"): {"subject_located", "deportation_enforced"} | _new("ice_officer"),
+    ("cc_manager", "casework"): _new("cc_manager"),
+    ("detention_gatekeeper", "casework"): _new("detention_gatekeeper"),
     ("director", "casework"): {"director_approval"},
     ("acro_officer", "encounter"): {"triage"},
 }

@@ -31,6 +31,7 @@ from tests.support import (
     state_of,
 )
 from tests.support_databases import DATABASES, postgres_database
+from workflows.tasks import refusal_words
 
 SAM = principal("caseworker", "Sam Jones")
 DETAIN = {"kind": "detention", "detain": True}  # not expected while the subject is sought
@@ -94,7 +95,8 @@ async def test_a_thousand_refused_decisions_leave_the_history_unchanged(dev_env,
         SAM.subject,
         REFUSED_BY_CASE,
     )
-    assert newest.reason.startswith("Refused") and "detention" in newest.reason
+    # Named in the guidance's words (the decision form's title), not by its code.
+    assert newest.reason.startswith("Refused") and refusal_words("detention") in newest.reason
     # The timeline read: the case's own entries, then the refusals from the log.
     refusals = [e for e in seen.timeline if e.kind == "refusal"]
     assert len(refusals) == REFUSALS_KEPT + 1  # the kept ones and the count of the rest

@@ -12,7 +12,15 @@ from activities.gateways import PermanentGatewayError, TransientGatewayError
 from sim.world import Simulator
 from sim.world_file import FaultSpec, ReplySpec, SubjectSpec, WorldFile
 from store.cases import CaseStore, make_engine
-from store.migrate import upgrade
+from store.migrate import (
+    HEAD_REVISION,
+    SchemaOutOfDateError,
+    current_revision,
+    head_revision,
+    require_current,
+    upgrade,
+    upgrade_if_behind,
+)
 from tests.support_databases import DATABASES
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -183,3 +191,52 @@ def test_a_failed_statement_names_no_values(engine):
     with pytest.raises(SQLAlchemyError) as failed, engine.begin() as conn:
         conn.execute(text("INSERT INTO no_such_table (a) VALUES (:a)"), {"a": secret})
     assert secret not in str(failed.value)
+
+
+# --- the schema revision, read without Alembic -----------------------------------------
+
+
+def test_the_head_revision_constant_is_alembics_head():
+    # A new migration in store/migrations/versions comes with HEAD_REVISION bumped.
+    assert HEAD_REVISION == head_revision()
+
+
+def test_the_schema_check_reads_alembics_version_table(engine, monkeypatch):
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        alembic_says = MigrationContext.configure(connection).get_current_revision()
+    assert current_revision(engine) == alembic_says == HEAD_REVISION
+    require_current(engine)
+
+    def no_alembic(_engine):
+        raise AssertionError("upgraded a current database")
+
+    monkeypatch.setattr("store.migrate.upgrade", no_alembic)
+    upgrade_if_behind(engine)  # current: Alembic not run
+
+
+def test_a_database_behind_the_code_is_refused_and_upgraded_when_asked(tmp_path):
+    from alembic import command
+
+    from store.migrate import _config
+
+    fresh = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
+    assert current_revision(fresh) is None
+    with pytest.raises(SchemaOutOfDateError, match="revision none, this code needs"):
+        require_current(fresh)
+    behind = make_engine(f"sqlite:///{tmp_path / 'behind.db'}")
+    config = _config(behind)
+    with behind.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0005")
+    assert current_revision(behind) == "0005"
+    with pytest.raises(
+        SchemaOutOfDateError, match=f"revision 0005, this code needs {HEAD_REVISION}"
+    ):
+        CaseStore.current(str(behind.url))
+    CaseStore.migrated(str(behind.url))
+    assert current_revision(behind) == HEAD_REVISION
+    require_current(behind)
+    for e in (fresh, behind):
+        e.dispose()

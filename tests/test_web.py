@@ -21,7 +21,7 @@ from starlette.requests import Request
 from access.listing import CaseRow
 from models.decision_forms import decision_form, decisions_accepted
 from models.decisions import ROLES_FOR
-from tests.support import custody_event, harness, patient_policy
+from tests.support import allocate, custody_event, harness, patient_policy
 from tests.support_web import (
     PASSWORDS,
     SECRET,
@@ -217,7 +217,7 @@ async def test_case_pages_escape_hostile_strings_and_only_supervisors_see_the_ac
         casework_id = await casework_awaiting_located(h, event)
         async with browserless(h.client, h.store) as http:
             await sign_in(http, "sam")
-            inbox = await eventually(http, "/web/inbox", casework_id)
+            inbox = await http.get("/web/inbox")
             page = await http.get(
                 f"/web/cases/{casework_id}", params={"purpose": '<img src=x onerror="alert(1)">'}
             )
@@ -243,6 +243,8 @@ async def test_case_pages_escape_hostile_strings_and_only_supervisors_see_the_ac
                     "purpose": "decide",
                 },
             )
+            # issue 21: a CC manager allocates the located case (here to a hostile name).
+            await allocate(h.client.get_workflow_handle(casework_id), HOSTILE)
             after = await http.get(decided.headers["location"])
             search = await http.get("/web/cases", params={"force": force, "owner": HOSTILE})
         async with browserless(h.client, h.store) as http:
@@ -260,12 +262,14 @@ async def test_case_pages_escape_hostile_strings_and_only_supervisors_see_the_ac
     assert bad.status_code == 422 and 'class="error"' in bad.text
     assert decided.status_code == 303
     assert 'class="flash"' in after.text and "found &lt;script&gt;" in after.text
-    assert 'id="case-owner"' in after.text
+    # issue 21: the form no longer names a case owner (deprecated: a CC manager allocates).
+    assert 'name="f.case_owner"' not in page.text
     assert "<script>" not in search.text and search.status_code == 200
     assert stuck.status_code == 200 and cases_counted(stuck.text) == 0
     assert dashboard.status_code == 200 and dashboard.text.count("<svg") == 5
     assert 'id="notifications"' in dashboard.text
-    assert casework_id in inbox.text
+    # issue 21: ICE tasking is a passive wait, not a task: not in the inbox.
+    assert inbox.status_code == 200 and casework_id not in inbox.text
 
     # The caseworker sees no access log; the supervisor does, with the caseworker's reads.
     for html in (page.text, after.text):
@@ -303,17 +307,21 @@ async def eventually(http, path: str, text: str, within: float = 30.0):
 
 # --- the pieces --------------------------------------------------------------------------
 def test_decision_forms_follow_the_schema_and_the_roles():
-    located = decision_form("subject_located")
-    fields = {f.name: f for f in located.fields}
-    assert fields["case_owner"].required and fields["case_owner"].type == "string"
-    assert fields["pending_prosecution"].choices == [
-        "none",
-        "police_not_proceeding",
-        "police_proceeding",
-    ]
+    # issue 21: deprecated fields (kept for decisions recorded before) are not asked.
+    assert decision_form("subject_located").fields == []
+    deport = {f.name: f for f in decision_form("deportation").fields}
+    assert deport["decision"].required and deport["decision"].choices == ["deport", "not_pursued"]
+    # x-fno-needed: always (required), or for one answer ("needed when ...").
+    assert deport["foreign_convictions"].required
+    assert deport["address_known"].needed_when == "decision=deport"
+    assert not deport["address_known"].required and deport["address_known"].asked
+    assert "needed when decision=deport" in deport["address_known"].usage()
+    assert deport["address_known"].needed_for({"decision": "deport"})
+    assert not deport["address_known"].needed_for({"decision": "not_pursued"})
     assert decision_form("deportation_enforced").fields[0].type == "date"
     assert decision_form("identity_data_supplied").fields[0].required is False
-    assert fields["pending_prosecution"].usage().endswith("(optional)")
+    assert decision_form("identity_data_supplied").fields[0].usage().endswith("(optional)")
+    assert decision_form("deportation").title.startswith("Deportation decision")
     for kind, roles in ROLES_FOR.items():
         assert decision_form(kind).roles == list(roles)
     awaiting = ["director_approval", "subject_located"]

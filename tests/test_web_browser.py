@@ -1,10 +1,13 @@
 """The web app end to end in a real browser: headless Chromium (the system's, driven by
 Playwright) against a live uvicorn server, on the real dev server with a worker.
 
-A caseworker signs in, finds the case in the inbox, opens it, decides, and sees the
-decision on the timeline; the same decision sent again from a form left open is
-refused with the case's reason; a supervisor sees the case without any form, with its
-access log, and the dashboard with its charts.
+A caseworker signs in and finds their own task first in the inbox (the case a CC
+manager allocated to them), then their team's unassigned one; opens the case, where no
+answer that changes the outcome is chosen for them; decides, and the confirmation names
+the stage the case is now at, as the stage box under it does; the decision is on the
+timeline; the same decision sent again from a form left open is refused with the case's
+reason; a supervisor sees the case without any form, with its access log, and the
+dashboard with its charts.
 
 Chromium is the Debian package (``/usr/bin/chromium``, or ``FNO_CHROMIUM``): Playwright
 never downloads a browser here. Without it these tests fail, saying so. With
@@ -23,7 +26,16 @@ import pytest
 
 from models.case import Stage
 from sim.world_file import ReplySpec, SubjectSpec
-from tests.support import custody_event, harness, patient_policy, state_of, until
+from tests.support import (
+    allocate,
+    custody_event,
+    decide,
+    decision,
+    harness,
+    patient_policy,
+    state_of,
+    until,
+)
 from tests.support_web import PASSWORDS, build_app, casework_awaiting_located, live_server
 
 pytestmark = pytest.mark.devserver
@@ -66,6 +78,16 @@ async def test_caseworker_decides_in_the_browser_and_a_supervisor_only_reads(dev
             lambda s: "identity_data_supplied" in s.awaiting,
         )
 
+        # ICE reports the subject located; a CC manager allocates the case to Sam
+        # (issue 21): the located checklist's first task is Sam's.
+        handle = h.client.get_workflow_handle(casework_id)
+        located = decision(
+            "Officer Hale", "ice_officer", "arrested in Hove", kind="subject_located"
+        )
+        await decide(handle, located)
+        await allocate(handle, "Sam Jones", owner_id="local:sam", team="CC Team North")
+        await until(handle, lambda s: "offending_history_review" in s.awaiting, within=120)
+
         async with live_server(build_app(h.client, h.store)) as base, async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=chromium(), headless=True)
             try:
@@ -83,56 +105,69 @@ async def test_caseworker_decides_in_the_browser_and_a_supervisor_only_reads(dev
                 await page.click("button[type=submit]")
                 await expect(page).to_have_url(re.compile(r"/web/inbox$"))
 
-                # The case is in the inbox (the visibility store catches up within moments).
+                # My task first (the case allocated to me), then my team's unassigned
+                # one (the officer's missing identity data), each with who it is about.
                 link = page.get_by_role("link", name=casework_id)
-                asked = page.get_by_role("link", name=others[2].case_id())  # the officer's
+                asked = page.get_by_role("link", name=others[2].case_id())
                 for _ in range(60):
                     if await link.count() and await asked.count():
                         break
                     await page.wait_for_timeout(500)
                     await page.reload()
-                await expect(link).to_be_visible()
+                rows = page.locator("table.cases tbody tr")
+                await expect(rows.first.get_by_role("link", name=casework_id)).to_be_visible()
+                await expect(rows.first).to_contain_text("me")
+                await expect(rows.first.locator("td.subject")).to_contain_text("Nowak")
+                mine = await rows.evaluate_all(
+                    "rs => rs.map(r => r.querySelector('a').textContent.trim())"
+                )
+                assert mine.index(casework_id) < mine.index(others[2].case_id()), mine
                 if shots:
                     await _shot(page, shots, "inbox")
                 await link.click()
-                stage = (await state_of(h.client.get_workflow_handle(casework_id))).stage
-                assert stage is Stage.ICE_TASKING  # the patient policy's long tasking
+                stage = (await state_of(handle)).stage
+                assert stage is Stage.OFFENDING_HISTORY_REVIEW
                 await expect(page.locator("#stage")).to_have_text(stage.value)
                 await expect(page.locator("#subject-name")).to_contain_text("Nowak")
                 await expect(page.locator("#access-log")).to_have_count(0)  # a caseworker
+                await expect(page.locator("#case-owner")).to_have_text("Sam Jones")
 
                 # A second tab with the same form, left open (it will be stale).
                 stale = await context.new_page()
                 await stale.goto(page.url)
 
-                form = page.locator("#decide-subject_located")
-                await expect(form.locator("input[name='f.case_owner']")).to_have_value("Sam Jones")
-                await form.locator("textarea[name=reason]").fill("arrested on a warrant in Hove")
+                # No answer chosen for me: the yes/no that decides a further ACRO check.
+                form = page.locator("#decide-offending_history_review")
+                await expect(form.locator("input[type=radio]")).to_have_count(2)
+                await expect(form.locator("input[type=radio]:checked")).to_have_count(0)
+                await form.locator("input[name='f.offended_abroad_since'][value='false']").check()
+                await form.locator("textarea[name=reason]").fill("PNC print matches the referral")
                 await form.get_by_role("button").click()
-                await expect(page.locator(".flash")).to_be_visible()
+                # The confirmation names the stage the decision led to, as the box does.
+                now_at = Stage.INVESTIGATING_OFFICER.value
+                await expect(page.locator(".flash")).to_contain_text(now_at)
+                await expect(page.locator("#stage")).to_have_text(now_at)
                 timeline = page.locator("#timeline")
-                await expect(timeline).to_contain_text("arrested on a warrant in Hove")
+                await expect(timeline).to_contain_text("PNC print matches the referral")
                 await expect(timeline).to_contain_text("Sam Jones")
-                await expect(page.locator("#case-owner")).to_have_text("Sam Jones")
-                # The case acts on it (the owner's first actions), then awaits detention.
-                for _ in range(60):
-                    if await page.locator("#decide-detention").count():
-                        break
-                    await page.wait_for_timeout(500)
-                    await page.reload()
-                await expect(page.locator("#decide-detention")).to_be_visible()
+                # The next form chooses nothing either: yes/no and the re-documentation.
+                answer = page.locator("#decide-investigating_officer_answer")
+                await expect(answer.locator("input[type=radio]:checked")).to_have_count(0)
+                await expect(answer.locator("select[name='f.redocumentation']")).to_have_value("")
                 if shots:
                     await _shot(page, shots, "case")
 
                 # The stale form: the case refuses, and says why.
-                old = stale.locator("#decide-subject_located")
+                old = stale.locator("#decide-offending_history_review")
+                await old.locator("input[name='f.offended_abroad_since'][value='true']").check()
                 await old.locator("textarea[name=reason]").fill("found him too")
                 await old.get_by_role("button").click()
                 # The case's reason shown, nothing changed, the refusal on the timeline.
                 await expect(stale.locator("#refusal")).to_be_visible()
-                await expect(stale.locator("#case-owner")).to_have_text("Sam Jones")
+                await expect(stale.locator("#stage")).to_have_text(now_at)
                 await expect(stale.locator("#timeline tr.entry-refusal")).to_have_count(1)
-                await expect(stale.locator("#timeline tr.entry-decision")).to_have_count(1)
+                # located (ICE), allocated (CC manager), the review (Sam)
+                await expect(stale.locator("#timeline tr.entry-decision")).to_have_count(3)
 
                 # Sign out; a supervisor reads the same case: no form, the access log.
                 await page.locator(SIGN_OUT).click()
@@ -147,7 +182,7 @@ async def test_caseworker_decides_in_the_browser_and_a_supervisor_only_reads(dev
                 await expect(page.locator("form.decision")).to_have_count(0)
                 log = page.locator("#access-log")
                 await expect(log).to_contain_text("Sam Jones")
-                await expect(log).to_contain_text("arrested on a warrant in Hove")
+                await expect(log).to_contain_text("PNC print matches the referral")
                 await expect(log).to_contain_text("supervision and quality review")
 
                 await page.goto(f"{base}/web/dashboard")

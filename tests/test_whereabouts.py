@@ -13,12 +13,19 @@ from datetime import timedelta
 from models.case import InCustody, Outcome, Stage
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
+    NOT_DETAINED,
     custody_event,
     decide,
     decision,
+    deport_fields,
+    detained_through_gatekeeper,
     harness,
+    instruct_stage1,
     key_of,
+    locate,
+    serve_order_when_asked,
     state_of,
+    through_checklist,
     until,
     until_stage,
 )
@@ -69,14 +76,18 @@ async def test_polish_seed_case_in_custody_is_deported_with_no_marker(ts_env, tm
         encounter = await h.start(event)
         casework = await referred(h, encounter)
         case = await until_stage(casework, Stage.LOCATED_AWAITING_OWNER, skip=h.env)
-        assert case.awaiting == ["subject_located"] and deadline_names(case) == [ALLOCATION]
-        await decide(
-            casework, cw("in custody at Winchester", kind="subject_located", case_owner="Sam Jones")
+        assert case.awaiting == ["allocate_case"] and deadline_names(case) == [ALLOCATION]
+        await locate(
+            casework,
+            cw("in custody at Winchester", kind="subject_located", case_owner="Sam Jones"),
+            skip=h.env,
         )
-        await ready_for(h, casework, "detention")
-        await decide(casework, cw("risk of absconding", kind="detention", detain=True))
+        await through_checklist(h, casework)
+        await detained_through_gatekeeper(h, casework, why="risk of absconding")
+        await instruct_stage1(h, casework)
         await ready_for(h, casework, "deportation")
-        await decide(casework, cw("serious offending", kind="deportation", decision="deport"))
+        await decide(casework, cw("serious offending", **deport_fields()))
+        await serve_order_when_asked(h, casework)
         case = await ready_for(h, casework, "deportation_enforced")
         assert deadline_names(case) == [ENFORCEMENT_REVIEW]
         await decide(
@@ -87,6 +98,7 @@ async def test_polish_seed_case_in_custody_is_deported_with_no_marker(ts_env, tm
                 "escorted removal",
                 kind="deportation_enforced",
                 removed_on="2018-05-10",
+                removal_reference="REM-1",
             ),
         )
         result = await encounter.result()
@@ -196,11 +208,14 @@ async def test_a_custody_event_wakes_a_dormant_case_with_an_urgent_detention(ts_
         [due] = [d for d in case.deadlines if d.name == CUSTODY_DETENTION]
         assert due.due_at == since + timedelta(hours=24)
         await decide(casework, cw("in a cell in Kent; disclosable", kind="detention", detain=True))
-        case = await ready_for(h, casework, "subject_located")
+        case = await ready_for(h, casework, "allocate_case")
         assert case.stage is Stage.LOCATED_AWAITING_OWNER
         assert deadline_names(case) == [ALLOCATION]
-        await decide(casework, cw("allocated", kind="subject_located", case_owner="Priya Shah"))
-        case = await ready_for(h, casework, "deportation")
+        await locate(
+            casework, cw("allocated", kind="subject_located", case_owner="Priya Shah"), skip=h.env
+        )
+        await through_checklist(h, casework)
+        case = await ready_for(h, casework, "serve_stage1")
     key = key_of(event)
     assert case.detained is True and case.located and case.case_owner == "Priya Shah"
     assert h.sim.count("wanted_marker_added", key) == 1
@@ -236,9 +251,12 @@ async def test_a_case_owner_not_allocated_in_time_is_escalated(ts_env, tmp_path)
         casework = await referred(h, await h.start(event))
         await until_stage(casework, Stage.LOCATED_AWAITING_OWNER, skip=h.env)
         case = await until(casework, lambda s: s.overdue, what="overdue", skip=h.env)
-        assert case.overdue == [ALLOCATION] and case.awaiting == ["subject_located"]
+        assert case.overdue == [ALLOCATION] and case.awaiting == ["allocate_case"]
         assert deadline_names(case) == [ALLOCATION]
-        await decide(casework, cw("allocated late", kind="subject_located", case_owner="Sam"))
+        await locate(
+            casework, cw("allocated late", kind="subject_located", case_owner="Sam"), skip=h.env
+        )
+        await through_checklist(h, casework)
         case = await ready_for(h, casework, "detention")
     assert case.located and h.sim.count("nbtc_checked", key_of(event)) == 0
 
@@ -250,10 +268,12 @@ async def test_a_subject_serving_a_sentence_gets_the_longer_stage1_window(ts_env
         )
         h.world(event, SubjectSpec(replies={"PL": ARMED_ROBBERY}))
         casework = await referred(h, await h.start(event))
-        await ready_for(h, casework, "subject_located")
-        await decide(casework, cw("HMP Winchester", kind="subject_located", case_owner="Sam"))
-        await ready_for(h, casework, "detention")
-        await decide(casework, cw("serving; detain at release", kind="detention", detain=True))
+        await locate(
+            casework, cw("HMP Winchester", kind="subject_located", case_owner="Sam"), skip=h.env
+        )
+        await through_checklist(h, casework)
+        await detained_through_gatekeeper(h, casework, why="serving; detain at release")
+        await instruct_stage1(h, casework, means="via_prison", sufficient_time=True)
         case = await until_stage(casework, Stage.STAGE1_RESPONSE_WINDOW, skip=h.env)
     assert case.serving_prison_sentence is True
     [window] = case.deadlines
@@ -322,10 +342,13 @@ async def test_a_custody_event_past_located_is_recorded_only(ts_env, tmp_path):
         event = custody_event(nationality="PL").model_copy(update={"whereabouts": "address_known"})
         h.world(event, SubjectSpec(replies={"PL": ARMED_ROBBERY}))
         casework = await referred(h, await h.start(event))
-        await ready_for(h, casework, "subject_located")
-        await decide(casework, cw("known address", kind="subject_located", case_owner="Sam"))
+        await locate(
+            casework, cw("known address", kind="subject_located", case_owner="Sam"), skip=h.env
+        )
+        await through_checklist(h, casework)
         await ready_for(h, casework, "detention")
-        await decide(casework, cw("low risk", kind="detention", detain=False))
+        await decide(casework, cw("low risk", **NOT_DETAINED))
+        await instruct_stage1(h, casework, skip=False)
         before = await until_stage(casework, Stage.STAGE1_RESPONSE_WINDOW)
         since = await ts_env.get_current_time()
         await casework.signal(
@@ -333,6 +356,6 @@ async def test_a_custody_event_past_located_is_recorded_only(ts_env, tmp_path):
             InCustody(encounter_id="encounter-kent-CU-3", force="kent", since=since),
         )
         after = await until(casework, lambda s: s.in_custody is not None, what="recorded")
-    assert after.stage is Stage.STAGE1_RESPONSE_WINDOW and after.awaiting == []
+    assert after.stage is Stage.STAGE1_RESPONSE_WINDOW and after.awaiting == ["representations"]
     assert after.deadlines == before.deadlines and after.detained is False
     assert [e.data.get("located_by") for e in after.timeline][-1] == "custody_event"

@@ -193,19 +193,26 @@ async def test_each_country_of_residence_is_checked(ts_env, tmp_path):
 
 
 async def test_a_long_wait_continues_as_new_and_keeps_its_place(ts_env, tmp_path):
-    """Daily polls over months: the history is renewed, the deadlines and chasers kept."""
+    """A wait over months: the history is renewed, the deadlines and chasers kept. The
+    replies are pushed (issue 22): a few events per deadline, so three countries' waits
+    (two never answer) to outgrow the smallest limit a policy allows."""
     from models.policy import Policy
 
-    policy = Policy(continue_as_new_after_events=60)
+    policy = Policy(continue_as_new_after_events=50)
     async with harness(ts_env, tmp_path, policy=policy) as h:
-        event = custody_event(nationality="PK", place_of_birth="Lahore")
+        event = custody_event(
+            nationality="PK", place_of_birth="Lahore", other_countries=["US", "CA"]
+        )
         reply = ReplySpec(after_days=100, convictions=[ConvictionSpec(offence="FORGERY")])
-        h.world(event, SubjectSpec(replies={"PK": reply}))
+        silent = ReplySpec(after_days=None)
+        h.world(event, SubjectSpec(replies={"PK": reply, "US": silent, "CA": silent}))
         handle = await h.start(event)
         result = await handle.result()
         state = await state_of(handle)
     assert result.outcome is Outcome.NOT_SERIOUS
-    assert state.continued_as_new >= 3
-    assert h.sim.count("check_requested:criminal_proceedings", key_of(event)) == 1
-    assert h.sim.count("chaser_sent", key_of(event)) == 1  # at 90 days
-    assert sum(1 for e in state.timeline if e.kind == "chaser") == 1
+    assert state.continued_as_new >= 1
+    assert h.sim.count("check_requested:criminal_proceedings", key_of(event)) == 3
+    assert state.checks["PK"].chasers_sent == 1  # at 90 days
+    assert [state.checks[c].chasers_sent for c in ("US", "CA")] == [2, 2]
+    assert h.sim.count("chaser_sent", key_of(event)) == 5
+    assert sum(1 for e in state.timeline if e.kind == "chaser") == 5

@@ -5,10 +5,12 @@ caseworker would, when the case asks for them."""
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date, timedelta
 from typing import get_args
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
@@ -17,20 +19,27 @@ from models.decisions import ROLES_FOR
 from models.steps import Stage1Notice
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import (
+    FACTORS,
+    NOT_DETAINED,
     custody_event,
     days_between,
     decide,
     decision,
     decisions_of,
+    detained_through_gatekeeper,
     effect_results,
     harness,
     key_of,
+    locate,
     state_of,
+    through_checklist,
     until,
     until_stage,
 )
+from tests.test_workflow_search_attributes import PATCHES
 
 CW = ("Sam Jones", "caseworker")
+UPSERT = EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
 # The two Stage 1 notices (EEA nationals, others), as the step names them.
 EEA_NOTICE, NON_EEA_NOTICE = get_args(Stage1Notice.model_fields["notice"].annotation)
 
@@ -56,16 +65,40 @@ async def ready_for(h, handle, kind, **kw):
     )
 
 
-async def deport_and_enforce(h, casework, why: str, how: str, removed_on: str):
-    """The caseworker decides to deport; ICE reports the removal."""
-    await decide(casework, cw(why, kind="deportation", decision="deport"))
-    await ready_for(h, casework, "deportation_enforced")
-    await decide(
-        casework,
-        decision(
-            "Officer Hale", "ice_officer", how, kind="deportation_enforced", removed_on=removed_on
-        ),
+def deport(why: str, **d: object):
+    """A decision to deport with its needed fields (issue 21): the three factors, the
+    address known, no in-country right of appeal (``d`` overrides)."""
+    fields = {"address_known": True, "in_country_right_of_appeal": False, **FACTORS, **d}
+    return cw(why, kind="deportation", decision="deport", **fields)
+
+
+def not_pursued(why: str):
+    reasons = {"submission_reasons": f"{why}: deportation not appropriate"}
+    return cw(why, kind="deportation", decision="not_pursued", **FACTORS, **reasons)
+
+
+async def serve_order(h, casework):
+    """Issue 21: the deportation order served on the caseworker's instruction."""
+    await ready_for(h, casework, "serve_deportation_order")
+    await decide(casework, cw("order signed", kind="serve_deportation_order", means="in_person"))
+
+
+def enforced(actor: tuple[str, str], how: str, removed_on: str):
+    return decision(
+        *actor,
+        how,
+        kind="deportation_enforced",
+        removed_on=removed_on,
+        removal_reference="REM-1",
     )
+
+
+async def deport_and_enforce(h, casework, why: str, how: str, removed_on: str):
+    """The caseworker decides to deport and serves the order; ICE reports the removal."""
+    await decide(casework, deport(why))
+    await serve_order(h, casework)
+    await ready_for(h, casework, "deportation_enforced")
+    await decide(casework, enforced(("Officer Hale", "ice_officer"), how, removed_on))
 
 
 def refused_by_the_case(raised: pytest.ExceptionInfo[WorkflowUpdateFailedError]) -> str:
@@ -77,21 +110,39 @@ def refused_by_the_case(raised: pytest.ExceptionInfo[WorkflowUpdateFailedError])
 
 
 def stage1_window_days(case) -> float:
-    """Days from the detention decision (the Stage 1 notice is served as it is acted
+    """Days from the instruction to serve Stage 1 (served in person as it is acted
     on) to the deportation decision (sent as soon as the case awaits it, the clock
     moving a day at a time): the notice's response window, plus at most a day or so."""
-    [detention] = decisions_of(case, "detention")
+    [instruction] = decisions_of(case, "serve_stage1")
     deportation = decisions_of(case, "deportation")[0]
-    return days_between(detention.at, deportation.at)
+    return days_between(instruction.at, deportation.at)
+
+
+async def serve_stage1(h, casework, **d: object):
+    """Issue 21: the case owner instructs the Stage 1 notice, served in person."""
+    await ready_for(h, casework, "serve_stage1")
+    await decide(casework, cw("serve the notice", kind="serve_stage1", means="in_person", **d))
+
+
+# The decisions of the located checklist (issue 21), passed by ``through_checklist``.
+CHECKLIST = {"offending_history_review", "investigating_officer_answer", "pending_prosecution"}
+
+
+def without_checklist(entries):
+    return [e for e in entries if e.data["decision"]["kind"] not in CHECKLIST]
 
 
 async def locate_detain_and_serve(h, casework, *, owner: str = "Sam Jones", detain: bool = True):
-    await ready_for(h, casework, "subject_located")
-    await decide(casework, cw("ICE confirmed address", kind="subject_located", case_owner=owner))
-    await ready_for(h, casework, "detention")
-    await decide(
-        casework, cw("risk of absconding; EEA reg 24 applies", kind="detention", detain=detain)
+    await locate(
+        casework, cw("ICE confirmed address", kind="subject_located", case_owner=owner), skip=h.env
     )
+    await through_checklist(h, casework)
+    if detain:
+        await detained_through_gatekeeper(h, casework, why="risk of absconding; EEA reg 24 applies")
+    else:
+        await ready_for(h, casework, "detention")
+        await decide(casework, cw("risk of absconding; EEA reg 24 applies", **NOT_DETAINED))
+    await serve_stage1(h, casework)
     await ready_for(h, casework, "deportation")
 
 
@@ -123,9 +174,25 @@ async def test_polish_national_arrested_for_theft_is_deported(ts_env, tmp_path):
         result = await encounter.result()
         enc = await state_of(encounter)
         case = await state_of(casework)
+        history = await casework.fetch_history()
     key = key_of(event)
     assert result.outcome is Outcome.DEPORTED
     assert case.outcome is Outcome.DEPORTED and case.stage is Stage.CLOSED
+    # Issue 22: started with its opening search attributes, the case upserts only what
+    # changes, at most once per workflow task (it upserted all seven 20 times before).
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert {"FnoCaseKind", "FnoStage", "FnoNationality", "FnoForce"} <= set(
+        started.search_attributes.indexed_fields
+    )
+    upserted = [
+        e.upsert_workflow_search_attributes_event_attributes
+        for e in history.events
+        if e.event_type == UPSERT
+    ]
+    own = [u for u in upserted if set(u.search_attributes.indexed_fields) != {PATCHES}]
+    per_task = Counter(u.workflow_task_completed_event_id for u in own)
+    assert own and max(per_task.values()) == 1, per_task
+    assert all("FnoCaseKind" not in u.search_attributes.indexed_fields for u in own)
     # Disclosable through the PNC: the certificate was for criminal proceedings and no
     # certificate for immigration purposes was asked for.
     assert case.disclosable and case.immigration_requests == []
@@ -144,11 +211,15 @@ async def test_polish_national_arrested_for_theft_is_deported(ts_env, tmp_path):
     assert effect_results(h.sim, "notice_served", key) == [EEA_NOTICE]
     assert case.detention_power and "regulation 24(1)" in case.detention_power
     # Decisions on the timeline with who, role, when and why.
-    decisions = [(e.actor, e.role, e.reason) for e in case.timeline if e.kind == "decision"]
+    decisions = [(e.actor, e.role, e.reason) for e in without_checklist(decisions_of(case))]
     assert decisions == [
         ("Sam Jones", "caseworker", "ICE confirmed address"),
+        ("Cora Lind", "cc_manager", "allocated to a case owner"),  # issue 21
         ("Sam Jones", "caseworker", "risk of absconding; EEA reg 24 applies"),
+        ("Dee Gate", "detention_gatekeeper", "criteria met"),
+        ("Sam Jones", "caseworker", "serve the notice"),
         ("Sam Jones", "caseworker", "serious offending; no barriers to removal"),
+        ("Sam Jones", "caseworker", "order signed"),
         ("Officer Hale", "ice_officer", "escorted removal"),
     ]
     # The Stage 1 response window (10 days: not serving a sentence) really ran before
@@ -314,7 +385,7 @@ async def test_unlocated_subject_sleeps_then_not_pursued_with_director_approval(
         assert case.outcome is Outcome.LIABLE_TO_DEPORT_WANTED
         enc = await state_of(encounter)
         assert enc.stage is Stage.REFERRED_TO_CRIMINAL_CASEWORK
-        await decide(
+        await locate(
             casework,
             decision(
                 "PC Lane",
@@ -323,13 +394,14 @@ async def test_unlocated_subject_sleeps_then_not_pursued_with_director_approval(
                 kind="subject_located",
                 case_owner="Priya Shah",
             ),
+            skip=h.env,
         )
+        await through_checklist(h, casework)
         await ready_for(h, casework, "detention")
-        await decide(casework, cw("family ties; low risk", kind="detention", detain=False))
+        await decide(casework, cw("family ties; low risk", **NOT_DETAINED))
+        await serve_stage1(h, casework)
         await ready_for(h, casework, "deportation")
-        await decide(
-            casework, cw("Article 8 family life", kind="deportation", decision="not_pursued")
-        )
+        await decide(casework, not_pursued("Article 8 family life"))
         await ready_for(h, casework, "director_approval")
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await decide(
@@ -380,7 +452,7 @@ async def test_director_rejection_returns_to_the_deportation_decision(ts_env, tm
         encounter = await h.start(event)
         casework = await referred_casework(h, encounter)
         await locate_detain_and_serve(h, casework)
-        await decide(casework, cw("weak case", kind="deportation", decision="not_pursued"))
+        await decide(casework, not_pursued("weak case"))
         await ready_for(h, casework, "director_approval")
         await decide(
             casework,
@@ -393,25 +465,25 @@ async def test_director_rejection_returns_to_the_deportation_decision(ts_env, tm
             ),
         )
         await ready_for(h, casework, "deportation")
-        await decide(
-            casework, cw("as directed", kind="deportation", decision="deport", address_known=True)
-        )
+        await decide(casework, deport("as directed"))
+        await serve_order(h, casework)
         await ready_for(h, casework, "deportation_enforced")
-        await decide(
-            casework,
-            cw("flight confirmed", kind="deportation_enforced", removed_on=str(date(2026, 1, 5))),
-        )
+        await decide(casework, enforced(CW, "flight confirmed", str(date(2026, 1, 5))))
         result = await encounter.result()
         case = await state_of(casework)
     assert result.outcome is Outcome.DEPORTED
     assert case.director_approved is False
     # Back to the deportation decision after the Director's refusal, then deported.
-    assert [d.data["decision"]["kind"] for d in decisions_of(case)] == [
+    assert [d.data["decision"]["kind"] for d in without_checklist(decisions_of(case))] == [
         "subject_located",
+        "allocate_case",  # issue 21: a CC manager allocates
         "detention",
+        "detention_gatekeeper",
+        "serve_stage1",
         "deportation",
         "director_approval",
         "deportation",
+        "serve_deportation_order",
         "deportation_enforced",
     ]
     assert [d.data["decision"]["decision"] for d in decisions_of(case, "deportation")] == [
@@ -445,7 +517,10 @@ async def test_decisions_refused_at_the_wrong_stage_or_role_leave_the_case_uncha
                 await decide(casework, req)
             refused_by_the_case(refused)
         assert (await state_of(casework)).model_dump() == before
-        await decide(casework, cw("found", kind="subject_located", case_owner="Sam Jones"))
+        await locate(
+            casework, cw("found", kind="subject_located", case_owner="Sam Jones"), skip=h.env
+        )
+        await through_checklist(h, casework)
         await ready_for(h, casework, "detention")
 
 
@@ -484,12 +559,17 @@ async def test_second_referral_for_the_same_subject_joins_the_open_case(ts_env, 
         await decide(
             casework, cw("risk", kind="detention", detain=True, serving_prison_sentence=True)
         )
-        await ready_for(h, casework, "subject_located")
-        await decide(casework, cw("arrested in Kent", kind="subject_located", case_owner="Sam"))
+        await locate(
+            casework, cw("arrested in Kent", kind="subject_located", case_owner="Sam"), skip=h.env
+        )
+        await through_checklist(h, casework)
+        # Serving a sentence that leaves sufficient time: the longer window.
+        await serve_stage1(h, casework, sufficient_time=True)
         await ready_for(h, casework, "deportation")
-        await decide(casework, cw("deport", kind="deportation", decision="deport"))
+        await decide(casework, deport("deport"))
+        await serve_order(h, casework)
         await ready_for(h, casework, "deportation_enforced")
-        await decide(casework, cw("done", kind="deportation_enforced", removed_on="2026-02-01"))
+        await decide(casework, enforced(CW, "done", "2026-02-01"))
         r1, r2 = await enc1.result(), await enc2.result()
         case = await state_of(casework)
     assert r1.outcome is Outcome.DEPORTED and r2.outcome is Outcome.DEPORTED
@@ -509,24 +589,16 @@ async def test_deport_when_not_detained_asks_ice_to_detain(ts_env, tmp_path):
         encounter = await h.start(event)
         casework = await referred_casework(h, encounter)
         await locate_detain_and_serve(h, casework, detain=False)
-        await decide(
-            casework,
-            cw(
-                "address known",
-                kind="deportation",
-                decision="deport",
-                address_known=True,
-                in_country_right_of_appeal=False,
-            ),
-        )
+        await decide(casework, deport("address known"))
+        await serve_order(h, casework)
         await ready_for(h, casework, "deportation_enforced")
         with pytest.raises(WorkflowUpdateFailedError) as refused:
-            await decide(
-                casework, cw("booked", kind="deportation_enforced", removed_on="2999-04-01")
-            )
+            await decide(casework, enforced(CW, "booked", "2999-04-01"))
         assert "2999-04-01" in refused_by_the_case(refused)
-        assert (await state_of(casework)).awaiting == ["deportation_enforced"]
-        await decide(casework, cw("removed", kind="deportation_enforced", removed_on="2026-04-01"))
+        # ICE asked to detain: its detention, or absconding, may be reported meanwhile.
+        awaited = (await state_of(casework)).awaiting
+        assert awaited == ["absconded", "deportation_enforced", "subject_detained"]
+        await decide(casework, enforced(CW, "removed", "2026-04-01"))
         result = await encounter.result()
         case = await state_of(casework)
     assert result.outcome is Outcome.DEPORTED
@@ -543,19 +615,25 @@ async def test_not_pursued_without_referral_when_residing_lawfully(ts_env, tmp_p
         encounter = await h.start(event)
         casework = await referred_casework(h, encounter)
         await locate_detain_and_serve(h, casework)
-        await decide(casework, cw("old offence", kind="deportation", decision="not_pursued"))
+        await decide(casework, not_pursued("old offence"))
         await ready_for(h, casework, "director_approval")
         await decide(
             casework,
             decision("R. Director", "director", "agree", kind="director_approval", approve=True),
         )
         await ready_for(h, casework, "admin_removal_referral")
-        await decide(casework, cw("settled status", kind="admin_removal_referral", refer=False))
+        basis = {"lawful_residence_basis": "settled status granted"}
+        await decide(
+            casework, cw("settled status", kind="admin_removal_referral", refer=False, **basis)
+        )
         result = await encounter.result()
+        case = await state_of(casework)
     key = key_of(event)
     assert result.outcome is Outcome.NOT_PURSUED
     assert h.sim.count("removals_referral", key) == 0
     assert h.sim.count("advised_deportation_not_pursued", key) == 1
+    # Issue 21: residing lawfully is a finding, recorded as such.
+    assert [e for e in case.timeline if e.data.get("finding") == "resides_lawfully"]
 
 
 async def test_a_decision_is_taken_once_a_repeat_is_refused(ts_env, tmp_path):
@@ -565,14 +643,27 @@ async def test_a_decision_is_taken_once_a_repeat_is_refused(ts_env, tmp_path):
         h.world(event, SubjectSpec(replies={"SK": reply}, located_after_days=1))
         encounter = await h.start(event)
         casework = await referred_casework(h, encounter)
-        await ready_for(h, casework, "subject_located")
-        await decide(casework, cw("found", kind="subject_located", case_owner="Sam Jones"))
+        await locate(
+            casework, cw("found", kind="subject_located", case_owner="Sam Jones"), skip=h.env
+        )
+        await through_checklist(h, casework)
         await ready_for(h, casework, "detention")
         await decide(casework, cw("flight risk", kind="detention", detain=True))
         with pytest.raises(WorkflowUpdateFailedError) as refused:  # a double click
             await decide(casework, cw("flight risk", kind="detention", detain=False))
         refused_by_the_case(refused)
-        case = await state_of(casework)
+        await ready_for(h, casework, "detention_gatekeeper")
+        await decide(
+            casework,
+            decision(
+                "Dee Gate",
+                "detention_gatekeeper",
+                "criteria met",
+                kind="detention_gatekeeper",
+                accept=True,
+            ),
+        )
+        case = await until(casework, lambda s: s.detained is not None, what="detained")
     assert case.detained is True
     assert [d.data["decision"]["detain"] for d in decisions_of(case, "detention")] == [True]
 

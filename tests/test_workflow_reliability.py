@@ -12,7 +12,20 @@ from activities.gateways import Gateways
 from models.case import Outcome, Stage
 from models.policy import compressed_policy
 from sim.world_file import ConvictionSpec, FaultSpec, ReplySpec, SubjectSpec, WorldFile
-from tests.support import custody_event, decide, decision, harness, key_of, state_of, texts, until
+from tests.support import (
+    checklist_decisions,
+    custody_event,
+    decide,
+    decision,
+    deport_fields,
+    gatekeeper_accepts,
+    harness,
+    key_of,
+    locate,
+    state_of,
+    texts,
+    until,
+)
 
 ALL_SYSTEMS = ["acro", "pnc", "cid", "nbtc", "ice", "police", "correspondence"]
 
@@ -26,14 +39,29 @@ async def drive_to_deportation(h, encounter, *, skip):
     casework = h.client.get_workflow_handle(state.casework_id)
     for kind, req in [
         ("subject_located", cw("found", kind="subject_located", case_owner="Sam Jones")),
+        *checklist_decisions(),
         ("detention", cw("flight risk", kind="detention", detain=True)),
-        ("deportation", cw("serious", kind="deportation", decision="deport")),
+        gatekeeper_accepts(),
+        ("serve_stage1", cw("serve", kind="serve_stage1", means="in_person")),
+        ("deportation", cw("serious", **deport_fields())),
+        (
+            "serve_deportation_order",
+            cw("signed", kind="serve_deportation_order", means="in_person"),
+        ),
         (
             "deportation_enforced",
-            cw("removed", kind="deportation_enforced", removed_on="2026-03-01"),
+            cw(
+                "removed",
+                kind="deportation_enforced",
+                removed_on="2026-03-01",
+                removal_reference="REM-1",
+            ),
         ),
     ]:
         await until(casework, lambda s, k=kind: k in s.awaiting, what=kind, skip=skip, within=90)
+        if kind == "subject_located":  # issue 21: then a CC manager allocates
+            await locate(casework, req, skip=skip)
+            continue
         await decide(casework, req)
     return casework
 
@@ -66,12 +94,15 @@ async def test_transient_faults_and_lost_answers_do_each_side_effect_once(ts_env
         "tasked_to_locate": 1,
         "wanted_marker_removed": 1,
         "investigating_officer_contacted": 1,
+        "pnc_print_obtained": 1,
         "notice_served": 1,
         "notified": 4,
         "cid_outcome": 1,
     }.items():
         assert h.sim.count(action, key) == times, action
-    assert [e.kind for e in case.timeline].count("decision") == 4
+    # issue 21: + a CC manager's allocation, the checklist's three, the Gatekeeper,
+    # Stage 1 and the order
+    assert [e.kind for e in case.timeline].count("decision") == 11
     assert h.sim.faults_injected >= 10
 
 

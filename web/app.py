@@ -64,11 +64,13 @@ from runtime.logs import get_logger
 from store.cases import CaseStore
 from web import (
     routes_account,
+    routes_case_files,
     routes_cases,
     routes_dashboard,
     routes_decisions,
     routes_inbox,
     routes_provider,
+    routes_reopen,
 )
 from web.config import (
     WebConfig,
@@ -265,6 +267,8 @@ def create_web_app(
     for routes in (
         routes_account,
         routes_inbox,
+        routes_case_files,  # issue 21 (h4): before routes_cases (its path takes these)
+        routes_reopen,
         routes_cases,
         routes_decisions,
         routes_dashboard,

@@ -50,4 +50,12 @@ def decision_from_form(spec: DecisionForm, form: dict[str, str]) -> tuple[dict[s
                 errors[f.name] = "Choose one of the options."
                 continue
             decision[f.name] = raw
+    # issue 21: a field needed for one answer only ("needed when decision=deport").
+    for f in spec.fields:
+        if f.name not in decision and f.name not in errors and f.needed_for(decision):
+            errors[f.name] = (
+                "This is needed for the answer given."
+                if f.type != "boolean"
+                else ("Choose one: it is needed for the answer given.")
+            )
     return decision, errors

@@ -4,6 +4,8 @@ from its own name, so a new kind still gets a working form."""
 
 from __future__ import annotations
 
+from models.decision_forms import TITLES
+
 ROLES = {
     "caseworker": "Caseworker",
     "senior_caseworker": "Senior caseworker",
@@ -12,22 +14,13 @@ ROLES = {
     "police_officer": "Police officer",
     "ice_officer": "ICE officer",
     "acro_officer": "ACRO officer",
+    "cc_manager": "CC manager",
+    "detention_gatekeeper": "Detention Gatekeeper",
 }
 
-DECISIONS = {
-    "identity_data_supplied": "Missing identity data supplied",
-    "exclusion_consultation": "Exclusion consultation (subject left the UK)",
-    "subject_located": "Subject located – allocate a CC case owner",
-    "detention": "Detention decision",
-    "deportation": "Deportation decision (after the Stage 1 response window)",
-    "director_approval": "CC Director: deportation not pursued",
-    "admin_removal_referral": "Referral to Removals Casework for administrative removal",
-    "deportation_enforced": "Deportation enforced",
-    "resume_after_fault": "Resume after a refusal by another system was put right",
-    "notification_escalation": "Conviction notification not acknowledged: what next",
-    "ice_tasking_review": "ICE tasking ended: liable to deport, or extend the tasking",
-    "immigration_certificate_outcome": "Immigration certificate not obtained: what next",
-}
+# A decision kind's words: its form's title (``models.decision_forms.TITLES``), the same
+# in the web app, the CLI and refusals.
+DECISIONS = dict(TITLES)
 
 FIELDS = {
     "father_name": "Father's name",

@@ -27,28 +27,33 @@ Authlib as the request's ``session``.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from authlib.common.errors import AuthlibBaseError
-from authlib.integrations.starlette_client import OAuth, OAuthError
-from joserfc.errors import JoseError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from identity.principal import Principal
 from identity.tokens import TokenError, TokenVerifier
 
-try:  # Authlib's HTTP client is httpx2 when installed, else httpx
-    import httpx2  # type: ignore[import-not-found]
+# Authlib (with joserfc, ~3 MB) is imported only where a provider is configured
+# (``provider_from_env``) and used (``Provider.finish``): most deployments sign in
+# without one, and the HTTP process stays lean (tests/test_hardening.py).
 
-    HTTP_ERRORS: tuple[type[Exception], ...] = (httpx.HTTPError, httpx2.HTTPError)
-except ImportError:
-    HTTP_ERRORS = (httpx.HTTPError,)
-# The provider did not answer, or not with its metadata (no endpoint, no keys' URL).
-UNREACHABLE: tuple[type[Exception], ...] = (*HTTP_ERRORS, RuntimeError)
+
+@functools.cache
+def unreachable_errors() -> tuple[type[Exception], ...]:
+    """The provider did not answer, or not with its metadata (no endpoint, no keys'
+    URL): the errors of Authlib's HTTP client (httpx2 when installed, else httpx)."""
+    try:
+        import httpx2  # type: ignore[import-not-found]
+    except ImportError:
+        return (httpx.HTTPError, RuntimeError)
+    return (httpx.HTTPError, httpx2.HTTPError, RuntimeError)
+
 
 SESSION_KEY = "idp"  # the signed-in person, in the web session
 STATE_SECONDS = 600  # a sign-in begun and not finished within ten minutes is void
@@ -87,7 +92,7 @@ class Provider:
         redirect_uri = self.redirect_uri or str(request.url.replace(path=callback, query=""))
         try:
             response: Response = await self.client.authorize_redirect(request, redirect_uri)
-        except UNREACHABLE as err:
+        except unreachable_errors() as err:
             raise unreachable(err) from None
         except ValueError as err:  # metadata that is not JSON
             raise unreachable(err) from None
@@ -96,6 +101,10 @@ class Provider:
     async def finish(self, request: Request, session: dict[str, Any]) -> Principal:
         """The person the provider's answer (``?code&state``) proves: ``SignInError``
         when it proves nobody."""
+        from authlib.common.errors import AuthlibBaseError
+        from authlib.integrations.starlette_client import OAuthError
+        from joserfc.errors import JoseError
+
         request.scope["session"] = session
         try:
             token = await self.client.authorize_access_token(
@@ -111,7 +120,7 @@ class Provider:
             raise SignInError(
                 401, "refused", f"the identity provider refused the sign-in ({err.error})"
             ) from None
-        except UNREACHABLE as err:
+        except unreachable_errors() as err:
             raise unreachable(err) from None
         except (AuthlibBaseError, JoseError, ValueError, KeyError) as err:
             raise SignInError(
@@ -171,6 +180,8 @@ def provider_from_env(env: Mapping[str, str], verifier: TokenVerifier) -> Provid
     kwargs: dict[str, Any] = {"scope": scopes, "code_challenge_method": "S256", "timeout": 10}
     if secret is None:
         kwargs["token_endpoint_auth_method"] = "none"  # a public client: PKCE alone
+    from authlib.integrations.starlette_client import OAuth
+
     oauth = OAuth()
     client = oauth.register(
         name="idp",

@@ -27,12 +27,16 @@ from access.listing import CaseFilter, count_cases, list_cases
 from access.policy import Capability, case_ref, decisions_for, may, may_decode
 from access.reading import audit, read_case
 from access.stuck import ClosedProbe, stuck_cases
+from access.subject_labels import label_rows
 from models.case import CaseView, CaseworkState, EncounterState, Outcome, Stage
 from models.decision_forms import DecisionForm, decision_form, decisions_accepted
+from models.decisions_casework import TASK_KINDS
+from models.stage_names import UnknownStage, stage_code
 from runtime.logs import get_logger
 from store.notifications import NotificationStore
 from web import labels
 from web.decision_input import known_kind
+from web.routes_case_files import case_files
 from web.visits import (
     Config,
     SignedIn,
@@ -78,9 +82,16 @@ async def cases(v: Staff, config: Config, store: Store, connect: Temporal) -> Re
     except ValueError:
         page, size = 1, config.page_size
     size = size if size in PAGE_SIZES else config.page_size
+    error = None
+    stage = chosen["stage"] or None
+    if isinstance(stage, str):
+        try:  # the code or the words (issue 21)
+            stage = chosen["stage"] = stage_code(stage)
+        except UnknownStage as err:
+            error, stage = str(err), None
     f = CaseFilter(
         kind=chosen["kind"] or None,
-        stage=chosen["stage"] or None,
+        stage=stage,
         outcome=chosen["outcome"] or None,
         nationality=chosen["nationality"] or None,
         force=chosen["force"] or None,
@@ -88,12 +99,13 @@ async def cases(v: Staff, config: Config, store: Store, connect: Temporal) -> Re
         overdue=bool(chosen["overdue"]),
         running_only=bool(chosen["running"]),
     )
-    error = None
     rows: list[Any] = []
     total = 0
     why: dict[str, str] = {}
     gaps: list[Any] = []
     try:
+        if error:  # an unknown stage: nothing is listed, the valid ones are shown
+            raise AccessRefused(error)
         client = await connect()
         if chosen["stuck"]:
             stuck = await stuck_cases(
@@ -133,6 +145,8 @@ async def cases(v: Staff, config: Config, store: Store, connect: Temporal) -> Re
         error = str(err)
     except RPCError as err:
         return problem(v, 503, "Cases unavailable", f"Temporal did not answer: {err.message}")
+    # Who each case is about, for the cases the user may read (each one logged).
+    subjects = label_rows(store, v.principal, rows, purpose_of(v, None))
     pages = max(math.ceil(total / size), 1)
     params = {k: ("1" if val is True else val) for k, val in chosen.items() if val}
     params["size"] = str(size)
@@ -154,6 +168,7 @@ async def cases(v: Staff, config: Config, store: Store, connect: Temporal) -> Re
         sizes=PAGE_SIZES,
         total=total,
         why=why,
+        subjects=subjects,
         gaps=gaps,
         error=error,
         page_link=page_link,
@@ -220,6 +235,12 @@ async def case_page(
     forms: list[DecisionForm] = [
         f for f in decisions_accepted(state.awaiting, who.role) if f.kind in mine
     ]
+    if state.tasks:  # issue 21: claim, give back, reassign, bring forward, allocate
+        forms += [
+            _task_form(k, [t.kind for t in state.tasks])
+            for k in sorted(TASK_KINDS)
+            if k in mine and k not in state.awaiting
+        ]
     others = [
         (kind, decision_form(kind).roles if known_kind(kind) else [])
         for kind in state.awaiting
@@ -242,7 +263,9 @@ async def case_page(
         timeline=list(reversed(state.timeline)),
         convictions=convictions_shown(store, state, who, purpose),
         now=datetime.now(UTC),
-        prefill={"case_owner": v.user.name},
+        prefill={},  # issue 21: no answer filled in for the user (not even their name)
+        files=case_files(store, case_id, who, purpose),
+        may_reopen=may(who, Capability.REOPEN) and _kind_of(state) == "casework",
     )
 
 
@@ -272,3 +295,12 @@ def _facts(state: CaseView) -> list[tuple[str, Any]]:
         and isinstance(value := getattr(state, name), simple)
         and value != ""
     ]
+
+
+def _task_form(kind: str, open_tasks: list[str]) -> DecisionForm:
+    """A task decision's form, its ``task`` a choice of the case's open tasks."""
+    form = decision_form(kind)
+    fields = [
+        f.model_copy(update={"choices": open_tasks}) if f.name == "task" else f for f in form.fields
+    ]
+    return form.model_copy(update={"fields": fields})

@@ -60,6 +60,8 @@ DEFAULT_PURPOSES = {
     "police_officer": "the custody record of a person in our custody",
     "acro_officer": "ACRO checks with other countries",
     "ice_officer": "locating and removing the subject (ICE tasking)",
+    "cc_manager": "allocating cases to case owners and teams",
+    "detention_gatekeeper": "Detention Gatekeeper review of proposals to detain",
 }
 # username, name, role, force
 DEMO_USERS: list[tuple[str, str, str, str | None]] = [
@@ -70,6 +72,8 @@ DEMO_USERS: list[tuple[str, str, str, str | None]] = [
     ("pat", "Pat Quinn", "police_officer", "hampshire"),
     ("ash", "Ash Patel", "acro_officer", None),
     ("ike", "Ike Bello", "ice_officer", None),
+    ("cora", "Cora Lind", "cc_manager", None),
+    ("gabe", "Gabe Okafor", "detention_gatekeeper", None),
 ]
 DEMO_PASSWORDS_FILE = "web-demo-passwords.json"
 
@@ -100,6 +104,17 @@ def ensure_demo_users(path: Path) -> dict[str, tuple[str, str, str]]:
         return {}
     plain = json.loads(passwords.read_text(encoding="utf-8"))
     users = read_users_file(path)
+    # A demo file made before a role existed gets that role's demo user too.
+    missing = [u for u in DEMO_USERS if u[0] not in users.users and u[0] not in plain]
+    if missing:
+        for username, name, role, force in missing:
+            plain[username] = secrets.token_urlsafe(9)
+            users.users[username] = User(
+                name=name, role=role, force=force, password_hash=hash_password(plain[username])
+            )
+            users.purposes.setdefault(role, DEFAULT_PURPOSES[role])
+        passwords.write_text(json.dumps(plain, indent=2), encoding="utf-8")
+        write_users_file(path, users)
     return {
         u: (users.users[u].name, users.users[u].role, p)
         for u, p in plain.items()

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from workflows.acro_replies import AcroReplyReconciliationWorkflow, ReplyDeliveryWorkflow
     from workflows.casework import CriminalCaseworkWorkflow
     from workflows.encounter import EncounterWorkflow
     from workflows.notification import NotificationWorkflow
@@ -21,10 +22,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WORKFLOWS",
+    "AcroReplyReconciliationWorkflow",
     "CriminalCaseworkWorkflow",
     "EncounterWorkflow",
     "NotificationReconciliationWorkflow",
     "NotificationWorkflow",
+    "ReplyDeliveryWorkflow",
 ]
 
 
@@ -54,8 +57,14 @@ def __getattr__(name: str) -> Any:
         from workflows.reconciliation import NotificationReconciliationWorkflow
 
         return NotificationReconciliationWorkflow
+    if name in ("AcroReplyReconciliationWorkflow", "ReplyDeliveryWorkflow"):
+        # On use only: the sandbox re-imports this package for every run.
+        from workflows import acro_replies
+
+        return getattr(acro_replies, name)
     if name == "WORKFLOWS":
         # On use only: the sandbox re-imports this package for every run.
+        from workflows.acro_replies import AcroReplyReconciliationWorkflow, ReplyDeliveryWorkflow
         from workflows.casework import CriminalCaseworkWorkflow
         from workflows.encounter import EncounterWorkflow
         from workflows.notification import NotificationWorkflow
@@ -66,5 +75,9 @@ def __getattr__(name: str) -> Any:
             CriminalCaseworkWorkflow,
             NotificationWorkflow,
             NotificationReconciliationWorkflow,
+            # issue 22: the safety net over replies pushed in, and the in-process
+            # world's post office (started only where the simulator is the world).
+            AcroReplyReconciliationWorkflow,
+            ReplyDeliveryWorkflow,
         ]
     raise AttributeError(f"module 'workflows' has no attribute {name!r}")

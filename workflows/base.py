@@ -9,19 +9,26 @@ No I/O here: models and activities come in through passed-through imports.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
+
+from workflows.activation_order import DEFERRED
+from workflows.changes import DECISION_SETTLED
+from workflows.published import Published
+from workflows.tasks import apply_task, refusal_role, refusal_words, task_refusal
 
 with workflow.unsafe.imports_passed_through():
     from activities.core import PERMANENT, CoreActivities
-    from models import search
     from models.case import CaseView, Deadline, EntryKind, Stage, TimelineEntry
+    from models.casework_progress import Task
     from models.decisions import ROLES_FOR, DecisionRefusal, DecisionRequest, DecisionResult
+    from models.decisions_casework import TASK_KINDS, AllocateCase
     from models.steps import DecisionLogged
 
 T = TypeVar("T")
@@ -36,9 +43,10 @@ SYSTEM_RETRY = RetryPolicy(
     non_retryable_error_types=[PERMANENT],
 )
 STEP_TIMEOUT = timedelta(seconds=30)
+SETTLE_LIMIT = timedelta(seconds=10)
 
 
-class CaseWorkflow:
+class CaseWorkflow(Published):
     """Base of every case workflow (the encounter, Criminal Casework, a notification)."""
 
     s: CaseView
@@ -52,6 +60,15 @@ class CaseWorkflow:
         # accepted; ``s.awaiting`` shows them.
         self._waiting: dict[str, int] = {}
         self._renewing = False
+        # issue 21: tasks on (``TASKS``, read by the validator); moves (a stage set, a wait
+        # begun) and where a decision was handed over (``DECISION_SETTLED``).
+        self._tasks_on = False
+        self._moves = 0
+        self._handed: dict[str, int] = {}
+        self._deciding = 0  # decide handlers not yet answered (issue 22)
+        # issue 22: Criminal Casework's search attributes, upserted once per pass
+        self._publish_due = False
+        self._publisher: asyncio.Task[None] | None = None
 
     # --- timeline and visible state ---------------------------------------------
     def record(
@@ -83,6 +100,7 @@ class CaseWorkflow:
         )
 
     def set_stage(self, stage: Stage, *, deadlines: list[Deadline] | None = None) -> None:
+        self._moves += 1
         self.s.stage = stage
         self.s.deadlines = list(deadlines or [])
         self.publish()
@@ -92,37 +110,34 @@ class CaseWorkflow:
         self.s.awaiting_role = sorted({r for k in self.s.awaiting for r in ROLES_FOR[k]})
         self.publish()
 
-    def publish(self) -> None:
-        """Upsert the search attributes (no personal data in any of them)."""
-        next_deadline = min((d.due_at for d in self.s.deadlines), default=None)
-        updates: list[SearchAttributeUpdate[Any]] = [
-            search.CASE_KIND.value_set(self.kind),
-            search.STAGE.value_set(self.s.stage.name),
-            search.AWAITING_ROLE.value_set(self.s.awaiting_role),
-        ]
-        if self.s.outcome is not None:
-            updates.append(search.OUTCOME.value_set(self.s.outcome.name))
-        else:
-            updates.append(search.OUTCOME.value_unset())
-        updates.extend(self.extra_search_attributes())
-        if next_deadline is not None:
-            updates.append(search.NEXT_DEADLINE.value_set(next_deadline))
-        else:
-            updates.append(search.NEXT_DEADLINE.value_unset())
-        if self.s.search_attributes_at_start:
-            # Only what changes (the SDK keeps info's attributes current after each
-            # upsert): an upsert is a history event and a visibility write.
-            updates = search.changed_only(updates, workflow.info().typed_search_attributes)
-            if not updates:
-                return
-        workflow.upsert_search_attributes(updates)
+    @workflow.query
+    def tasks(self) -> list[Task] | None:
+        """Open tasks (kinds, staff identities; no subject's data); None before tasks."""
+        return self.s.tasks if self._tasks_on else None
 
-    def extra_search_attributes(self) -> list[SearchAttributeUpdate[Any]]:
-        return []
+    def task_at_once(self, kind: str) -> bool:
+        """A task decision not awaited: acted on at once in the handler."""
+        return self._tasks_on and kind in TASK_KINDS and self._waiting.get(kind, 0) == 0
+
+    async def act_on_task(self, req: DecisionRequest, update_id: str) -> None:
+        """Claim, unclaim, reassign, bring forward, allocate: logged, applied, recorded."""
+        progress = self.progress
+        assert progress is not None
+        self._pending, self._pending_id = req, update_id
+        try:
+            await self.log_decision(req, update_id)
+            text, data = apply_task(req, progress, self.s.tasks, workflow.now())
+            if isinstance(req.decision, AllocateCase):  # the owner's name on the case
+                self.s.case_owner = req.decision.owner_name  # type: ignore[attr-defined]
+            self.record("step", text, actor=req.actor, role=req.role, reason=req.reason, **data)
+            self.publish()
+        finally:
+            self._pending = None
 
     # --- waiting ------------------------------------------------------------------
     async def wait_until(self, condition: Callable[[], bool], deadline: datetime | None) -> bool:
         """Wait for ``condition`` until ``deadline``; False when the deadline passed first."""
+        self._moves += 1
         if deadline is None:
             await workflow.wait_condition(condition)
             return True
@@ -139,7 +154,15 @@ class CaseWorkflow:
     @workflow.update
     async def decide(self, req: DecisionRequest) -> DecisionResult:
         """A person's decision: recorded with who, role, when and why, then acted on."""
+        self._deciding += 1
+        try:
+            return await self._decide(req)
+        finally:
+            self._deciding -= 1
+
+    async def _decide(self, req: DecisionRequest) -> DecisionResult:
         kind = req.decision.kind
+        settled = workflow.patched(DECISION_SETTLED)
         # The decider's stable identity, when the front door gave one (new decisions).
         proven = {"actor_id": req.actor_id} if req.actor_id is not None else {}
         self.record(
@@ -152,10 +175,27 @@ class CaseWorkflow:
             **proven,
         )
         info = workflow.current_update_info()
-        self._pending_id = info.id if info else str(workflow.uuid4())
+        update_id = info.id if info else str(workflow.uuid4())
+        if self.task_at_once(kind):
+            await self.act_on_task(req, update_id)
+            return DecisionResult(
+                accepted=True, stage=self.s.stage.value, message=f"{kind} recorded"
+            )
+        self._pending_id = update_id
         self._pending = req
         # Answer once the case has taken the decision and acted on it up to its next wait.
         await workflow.wait_condition(lambda: self._pending is not req)
+        if settled:
+            # ... and moved on: a stage set, a wait begun, closed or renewing (at most
+            # SETTLE_LIMIT: a wait that is neither, e.g. for a country's reply).
+            mark = self._handed.pop(update_id, self._moves)
+            try:
+                await workflow.wait_condition(
+                    lambda: self._moves > mark or self.s.stage is Stage.CLOSED or self._renewing,
+                    timeout=SETTLE_LIMIT,
+                )
+            except TimeoutError:
+                pass
         return DecisionResult(accepted=True, stage=self.s.stage.value, message=f"{kind} recorded")
 
     @workflow.signal
@@ -184,17 +224,37 @@ class CaseWorkflow:
             )
         if self._pending is not None:
             raise ApplicationError("Refused: another decision is being acted on; try again.")
-        if kind not in self.s.awaiting:
-            expected = ", ".join(self.s.awaiting) or "none"
+        if self._deciding and not workflow.unsafe.is_replaying():
+            # One decision at a time, answered before the next is taken (issue 22): an
+            # answer waits for the case to move (``DECISION_SETTLED``), at most a timer's
+            # SETTLE_LIMIT; a decision taken meanwhile could share a workflow task with
+            # that timer or that move in an order a replay need not repeat. The sender
+            # sends it again (``access.decisions``). Live only: on replay
+            # (``activation_order.accepted_now``) the validator judges as it did.
             raise ApplicationError(
-                f"Refused: a {kind} decision is not expected at stage "
-                f"'{self.s.stage.value}'. Decisions accepted now: {expected}."
+                "Deferred: the case is still acting on the previous decision; send it again.",
+                type=DEFERRED,
+                non_retryable=True,
+            )
+        if self.task_at_once(kind):
+            why = task_refusal(
+                req, self.s.tasks, self.progress, located=bool(getattr(self.s, "located", False))
+            )
+            if why is not None:
+                raise ApplicationError(why)
+            return
+        if kind not in self.s.awaiting:
+            expected = "; ".join(f"“{refusal_words(k)}”" for k in self.s.awaiting) or "none"
+            raise ApplicationError(
+                f"Refused: “{refusal_words(kind)}” is not expected at this stage "
+                f"(“{self.s.stage.value}”). Decisions accepted now: {expected}."
             )
         allowed = ROLES_FOR[kind]
         if req.role not in allowed:
+            who = " or ".join(refusal_role(r) for r in allowed)
+            mine = refusal_role(req.role)
             raise ApplicationError(
-                f"Refused: a {kind} decision must come from a {' or '.join(allowed)}, "
-                f"not a {req.role}."
+                f"Refused: “{refusal_words(kind)}” must come from {who}, not {mine}."
             )
         self.check_decision(req)
 
@@ -236,6 +296,18 @@ class CaseWorkflow:
         if req is None or req.decision.kind not in kinds:
             return None
         update_id = self._pending_id
+        await self.log_decision(req, update_id)
+        progress = self.progress
+        if progress is not None and self._tasks_on:
+            # The task is done: its claim and follow-up end with it.
+            progress.assignments.pop(req.decision.kind, None)
+            progress.follow_ups.pop(req.decision.kind, None)
+        self._handed[update_id] = self._moves
+        self._pending = None
+        return req
+
+    async def log_decision(self, req: DecisionRequest, update_id: str) -> None:
+        """The decision in the access log (``CoreActivities.record_decision``)."""
         await self.call(
             CoreActivities.record_decision,
             DecisionLogged(
@@ -249,8 +321,6 @@ class CaseWorkflow:
             ),
             what="Recording the decision in the access log",
         )
-        self._pending = None
-        return req
 
     # --- other systems -------------------------------------------------------------
     async def call(
@@ -289,6 +359,7 @@ class CaseWorkflow:
         self._renewing = True
         await workflow.wait_condition(workflow.all_handlers_finished)
         self.s.continued_as_new += 1
+        self.flush_published()
         workflow.continue_as_new(inp.model_copy(update={"state": self.s}))
 
     def history_is_long(self) -> bool:

@@ -15,6 +15,7 @@ from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 from workflows.acro import AcroCase
+from workflows.tasks import owner_refusal
 
 with workflow.unsafe.imports_passed_through():
     from activities.steps import CaseActivities
@@ -55,7 +56,7 @@ class CaseworkCase(AcroCase):
     # Set at the start of the run (``CertificateDesk.start_certificate_desk``): each
     # certificate is checked on its own (``workflows.changes.PER_CERTIFICATE_DISCLOSABILITY``).
     _per_certificate = False
-    _stage_deadlines: list[Deadline] = []  # noqa: RUF012 (replaced per instance)
+    _stage_deadlines: tuple[Deadline, ...] = ()  # replaced per instance
     # Steps of the waits beside the case's own (``step``): how many are under way, and
     # whether the case is renewing its history (none may start then).
     _busy = 0
@@ -117,8 +118,11 @@ class CaseworkCase(AcroCase):
 
     def key(self, step: str) -> str:
         """Idempotency key of a step of *this* case: a later case for the same subject
-        (same workflow ID, new run) must not be mistaken for a repeat of this one."""
-        return f"{self.s.case_id}/{self.s.chain_id}/{step}"
+        (same workflow ID, new run) must not be mistaken for a repeat of this one; nor
+        a step of a reopened case for the first closure's (the reopening's number)."""
+        key = f"{self.s.case_id}/{self.s.chain_id}/{step}"
+        reopened = len(self.s.progress.reopenings)
+        return f"{key}/reopened-{reopened}" if reopened else key
 
     def subject_step(self, step: str, detail: str = "") -> SubjectStep:
         return SubjectStep(
@@ -144,7 +148,7 @@ class CaseworkCase(AcroCase):
     def set_stage(self, stage: Stage, *, deadlines: list[Deadline] | None = None) -> None:
         """The stage's own deadlines, and those of the waits running beside it (a
         request for an immigration certificate once the case has moved on)."""
-        self._stage_deadlines = list(deadlines or [])
+        self._stage_deadlines = tuple(deadlines or [])
         super().set_stage(stage, deadlines=[*self._stage_deadlines, *self.side_deadlines()])
 
     async def step(self, activity: Callable[..., Any], arg: Any, *, what: str) -> Any:
@@ -193,6 +197,12 @@ class CaseworkCase(AcroCase):
     # --- what a decision must meet --------------------------------------------------------
     def check_decision(self, req: DecisionRequest) -> None:
         d = req.decision
+        # issue 21 (h3): an allocated case's decisions come from its owner, a stand-in or
+        # the task's assignee (``workflows.tasks.owner_refusal``).
+        p = self.s.progress
+        why = owner_refusal(req, self.s.tasks, p, workflow.now(), self.s.case_owner)
+        if why is not None:
+            raise ApplicationError(why)
         if isinstance(d, ImmigrationCertificateOutcome):
             self.check_immigration_outcome(d)
         if isinstance(d, DeportationEnforced) and d.removed_on > workflow.now().date():

@@ -49,7 +49,7 @@ class CertificateDesk(ImmigrationDecisions):
         self._per_certificate = True
         self._awaiting_disclosable = False
         self._request_tasks: dict[int, asyncio.Task[None]] = {}
-        self._stage_deadlines = [d for d in self.s.deadlines if not self.is_side_deadline(d)]
+        self._stage_deadlines = tuple(d for d in self.s.deadlines if not self.is_side_deadline(d))
         if self.s.cid_case_ref is not None and not self.s.cid_certificates:
             # Continued from a case that created its CID record under the whole-case
             # check: the certificates it held were used then, and stay so.

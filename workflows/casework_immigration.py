@@ -23,6 +23,7 @@ from datetime import datetime
 from temporalio import workflow
 
 from workflows.casework_case import IMMIGRATION_PURPOSE, CaseworkCase
+from workflows.changes import REPLIES_PUSHED
 
 with workflow.unsafe.imports_passed_through():
     from activities.steps import CaseActivities
@@ -52,6 +53,9 @@ class ImmigrationRequests(CaseworkCase):
             ),
             self.s.referrals[0],
         )
+
+    def reply_checks(self) -> list[CountryCheck]:
+        return list(self.s.immigration_requests)
 
     def certificate(self, document_id: str) -> CertificateRef | None:
         return next((c for c in self.all_certificates if c.document_id == document_id), None)
@@ -142,6 +146,21 @@ class ImmigrationRequests(CaseworkCase):
 
     async def await_late_reply(self, req: CountryCheck) -> bool:
         """Until the caseworker decides, a late answer is still taken (and checked)."""
+        if req.pushed:  # issue 22: no poll, no timer: the answer comes as a signal
+            await workflow.wait_condition(
+                lambda: (
+                    req.delivered is not None
+                    or req.settled is not None
+                    or self.s.stage is Stage.CLOSED
+                )
+            )
+            if req.delivered is None or req.settled is not None or self.s.stage is Stage.CLOSED:
+                return False
+            cert, req.delivered = req.delivered, None
+            req.decision_due_at = None  # answered after all: no decision is needed
+            self.take_reply(req, cert)
+            self.refresh_disclosure_stage()
+            return True
         p = self.s.policy
         while req.settled is None:
             since = req.last_polled_at or workflow.now()
@@ -187,6 +206,7 @@ class ImmigrationRequests(CaseworkCase):
         same = [r for r in self.s.immigration_requests if r.country == req.country]
         n = next(i for i, r in enumerate(same) if r is req) + 1
         subject = self.referral_of(req.replaces).event.subject
+        pushed = workflow.patched(REPLIES_PUSHED)
         ref = await self.step(
             A.request_acro_check,
             AcroCheckRequest(
@@ -201,11 +221,14 @@ class ImmigrationRequests(CaseworkCase):
                 purpose="immigration_deportation",
                 reason="deportation consideration",
                 subject=subject,
+                pushed=pushed,
             ),
             what="New ACRO request for immigration purposes",
         )
         now = workflow.now()
+        req.pushed = pushed
         req.request_ref = ref.request_ref
+        self.requested(req)
         req.requested_at = now
         req.last_polled_at = now
         req.reply_due_at = self.first_due(req, now)
@@ -230,6 +253,8 @@ class ImmigrationRequests(CaseworkCase):
         p = self.s.policy
         if req.reply_due_at is None:  # asked before the request was a wait with a due date
             req.reply_due_at = self.first_due(req, req.requested_at or workflow.now())
+        if req.pushed:
+            return await self.await_pushed_immigration_reply(req)
         if req.last_polled_at is None:
             req.last_polled_at = workflow.now()
         while True:
@@ -248,6 +273,29 @@ class ImmigrationRequests(CaseworkCase):
                 if cert is not None:
                     self.take_reply(req, cert)
                     return True
+            if workflow.now() < deadline:
+                continue
+            if req.chasers_sent >= (p.eu_max_chasers if req.eu else p.non_eu_max_chasers):
+                req.status = "no_response"
+                return False
+            await self.chase(req)
+
+    async def await_pushed_immigration_reply(self, req: CountryCheck) -> bool:
+        """Issue 22: one deadline timer at a time (the due date, each chaser's) and the
+        reply signal (``AcroCase.acro_reply``), taken at once; True once answered."""
+        p = self.s.policy
+        while True:
+            deadline = req.reply_due_at
+            assert deadline is not None
+            await self.wait_until(
+                lambda: req.delivered is not None or self.s.stage is Stage.CLOSED, deadline
+            )
+            if req.delivered is not None:
+                cert, req.delivered = req.delivered, None
+                self.take_reply(req, cert)
+                return True
+            if self.s.stage is Stage.CLOSED:
+                return False
             if workflow.now() < deadline:
                 continue
             if req.chasers_sent >= (p.eu_max_chasers if req.eu else p.non_eu_max_chasers):

@@ -1,8 +1,10 @@
 """Criminal Casework, steps 7-9 once the subject's whereabouts are known: straight to a
 CC case owner when the referral (or a custody event) says where the subject is; a
 dormant case woken by a custody event, with an urgent detention decision before the
-police release the subject; the detention decision itself. Every wait here has a
-deadline and someone who is told when it passes (``decide_by``).
+police release the subject; the detention decision itself — since issue 21
+(``LOCATED_CHECKLIST``) proposed to the Detention Gatekeeper, or the non-detained
+management recorded (the urgent one before release stays the owner's alone). Every wait
+here has a deadline and someone who is told when it passes (``decide_by``).
 
 No I/O here: models and activities come in through passed-through imports.
 """
@@ -13,13 +15,23 @@ from collections.abc import Callable
 from datetime import datetime
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 from workflows.casework_case import CaseworkCase
-from workflows.changes import DECISION_DEADLINES, LOCATED_OWNER_DEADLINE
+from workflows.changes import ALLOCATION as ALLOCATION_BY_MANAGER
+from workflows.changes import DECISION_DEADLINES, LOCATED_CHECKLIST, LOCATED_OWNER_DEADLINE
+from workflows.tasks import apply_task
 
 with workflow.unsafe.imports_passed_through():
     from models.case import Deadline, Stage
-    from models.decisions import DecisionRequest, DetentionDecision, SubjectLocated
+    from models.decision_kind import missing_needed
+    from models.decisions import (
+        DecisionRequest,
+        DetentionDecision,
+        DetentionGatekeeper,
+        SubjectLocated,
+    )
+    from models.decisions_casework import AllocateCase
 
 DETENTION_POWER_EEA = "Immigration (European Economic Area) Regulations 2006, regulation 24(1)"
 DETENTION_POWER_NON_EEA = "Immigration Act 1971, Schedule 3, paragraph 2"
@@ -28,6 +40,7 @@ DETENTION_POWER_NON_EEA = "Immigration Act 1971, Schedule 3, paragraph 2"
 ALLOCATION = "case owner allocation"
 CUSTODY_DETENTION = "detention before release from police custody"
 DETENTION = "detention decision"
+GATEKEEPER = "Detention Gatekeeper's answer"
 # Who an overdue wait is escalated to (already among the roles of these decisions).
 ESCALATED_TO = "senior_caseworker"
 
@@ -110,7 +123,25 @@ class Located(CaseworkCase):
 
     # --- step 8: allocation ----------------------------------------------------------------
     async def allocate_owner(self) -> None:
-        """Located, to be allocated to a CC case owner: by a deadline, else escalated."""
+        """Located, to be allocated to a CC case owner: by a deadline, else escalated.
+        Issue 21: a CC manager allocates (``allocate_case``); ``subject_located`` only
+        reports the location."""
+        if workflow.patched(LOCATED_OWNER_DEADLINE) and workflow.patched(ALLOCATION_BY_MANAGER):
+            self.s.located = True
+            self.s.outcome = None
+            if self.s.progress.case_owner_id is not None:
+                return  # allocated already (moved by a CC manager while located)
+            p = self.s.policy
+            due = p.working_days_after(workflow.now(), p.allocation_working_days)
+            self.set_stage(
+                Stage.LOCATED_AWAITING_OWNER, deadlines=[Deadline(name=ALLOCATION, due_at=due)]
+            )
+            req = await self.decide_by("allocate_case", name=ALLOCATION, due=due)
+            assert req is not None and isinstance(req.decision, AllocateCase)
+            text, data = apply_task(req, self.s.progress, self.s.tasks, workflow.now())
+            self.s.case_owner = req.decision.owner_name
+            self.record("step", text, **data)
+            return
         if not workflow.patched(LOCATED_OWNER_DEADLINE):
             # Recorded before the deadline existed: no timer.
             self.set_stage(Stage.LOCATED_AWAITING_OWNER)
@@ -127,12 +158,23 @@ class Located(CaseworkCase):
         assert req is not None and isinstance(req.decision, SubjectLocated)
         self.s.located = True
         self.s.outcome = None
-        self.s.case_owner = req.decision.case_owner
+        if workflow.patched(ALLOCATION_BY_MANAGER):
+            # The location only: a CC manager allocates next (``allocation_due``).
+            self.record("step", "Subject located; a CC manager allocates the case next")
+            return
+        # Issue 21's forms no longer ask for the owner: a case still on this path (waiting
+        # here since before the change) takes the decider as its owner.
+        owner = req.decision.case_owner or req.actor
+        self.s.case_owner = owner
         self.record(
             "step",
-            f"Subject located; case allocated to case owner {req.decision.case_owner}",
+            f"Subject located; case allocated to case owner {owner}",
             pending_prosecution=req.decision.pending_prosecution,
         )
+
+    def allocation_due(self) -> bool:
+        """Located and not yet allocated by a CC manager (issue 21): allocate first."""
+        return self.s.progress.case_owner_id is None and workflow.patched(ALLOCATION_BY_MANAGER)
 
     # --- step 7 (located later): a custody event ------------------------------------------
     def custody_located(self) -> bool:
@@ -170,6 +212,9 @@ class Located(CaseworkCase):
     # --- step 9: detention ---------------------------------------------------------
     async def detention(self, *, urgent: bool = False) -> None:
         due = self.custody_detention_due(urgent=urgent)
+        if due is None and workflow.patched(LOCATED_CHECKLIST):
+            await self.detention_gatekept()
+            return
         req: DecisionRequest | None
         if due is None:
             req = await self.decide_in_time(
@@ -187,17 +232,92 @@ class Located(CaseworkCase):
         assert req is not None
         d = req.decision
         assert isinstance(d, DetentionDecision)
+        self.serving_sentence(d)
+        if d.detain:
+            self.s.detained = True
+            self.s.detention_power = self.detention_power_for()
+            self.record("step", f"Detention authorised under {self.s.detention_power}")
+        else:
+            self.s.detained = False
+            self.record("step", "Not suitable for detention: managed on a non-detained basis")
+
+    def serving_sentence(self, d: DetentionDecision) -> None:
         # A subject known to be serving a sentence is, unless the decision says otherwise.
         if d.serving_prison_sentence is not None:
             self.s.serving_prison_sentence = d.serving_prison_sentence
         else:
             self.s.serving_prison_sentence = self.s.whereabouts == "serving_sentence"
-        if d.detain:
-            self.s.detained = True
-            self.s.detention_power = (
-                DETENTION_POWER_EEA if self.s.eea_national else DETENTION_POWER_NON_EEA
+
+    def detention_power_for(self) -> str:
+        return DETENTION_POWER_EEA if self.s.eea_national else DETENTION_POWER_NON_EEA
+
+    async def detention_gatekept(self) -> None:
+        """The case owner proposes detention, the Detention Gatekeeper accepts it (the legal
+        power recorded) or rejects it; not detained, the owner records the non-detained
+        management (reason, reporting conditions, review date). After a rejection the
+        owner is asked again, for the non-detained management: detain is refused then."""
+        p = self.s.progress
+        p.gatekept = True
+        while True:
+            req = await self.decide_in_time(
+                Stage.DETENTION_DECISION,
+                "detention",
+                name=DETENTION,
+                working_days=self.s.policy.detention_decision_working_days,
             )
-            self.record("step", f"Detention authorised under {self.s.detention_power}")
-        else:
-            self.s.detained = False
-            self.record("step", "Not suitable for detention: managed on a non-detained basis")
+            d = req.decision
+            assert isinstance(d, DetentionDecision)
+            self.serving_sentence(d)
+            if not d.detain:
+                break
+            p.detention_proposed = True
+            self.record("step", "Detention proposed to the Detention Gatekeeper")
+            answer = await self.decide_in_time(
+                Stage.DETENTION_GATEKEEPER,
+                "detention_gatekeeper",
+                name=GATEKEEPER,
+                working_days=self.s.policy.gatekeeper_working_days,
+            )
+            g = answer.decision
+            assert isinstance(g, DetentionGatekeeper)
+            p.gatekeeper_accepted = g.accept
+            if g.accept:
+                self.s.detained = True
+                self.s.detention_power = p.detention_power = self.detention_power_for()
+                self.record(
+                    "step",
+                    f"The Detention Gatekeeper accepted: detained under {self.s.detention_power}",
+                    power=self.s.detention_power,
+                )
+                return
+            self.record(
+                "step",
+                "The Detention Gatekeeper rejected detention: the case owner records the "
+                "non-detained management",
+            )
+        self.s.detained = False
+        p.not_detained_reason = d.not_detained_reason
+        p.reporting_conditions = d.reporting_conditions
+        p.review_on = d.review_on
+        self.record(
+            "step",
+            "Not detained: managed on a non-detained basis, reporting as set, reviewed on "
+            f"{d.review_on}",
+            not_detained_reason=d.not_detained_reason,
+            review_on=str(d.review_on),
+        )
+
+    def check_decision(self, req: DecisionRequest) -> None:
+        super().check_decision(req)
+        d = req.decision
+        if not (isinstance(d, DetentionDecision) and self.s.progress.gatekept):
+            return
+        if d.detain and self.s.progress.gatekeeper_accepted is False:
+            raise ApplicationError(
+                "Refused: the Detention Gatekeeper rejected detention; record how the "
+                "subject is managed on a non-detained basis (detain false)."
+            )
+        if missing := missing_needed(d):
+            raise ApplicationError(
+                "Refused: a detention decision not to detain needs " + ", ".join(missing) + "."
+            )

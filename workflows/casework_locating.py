@@ -62,11 +62,14 @@ class Locating(Located):
             what="Creating the CID case",
         )
         self.s.cid_case_ref = cid.cid_ref
+        self.s.progress.references["CID case"] = cid.cid_ref
         self.record(
             "step",
             ("CID record created" if cid.created else "Existing CID record used")
             + "; case details and overseas convictions recorded",
             cid_ref=cid.cid_ref,
+            reference=cid.cid_ref,
+            system="CID",
         )
         await self.call(
             A.add_cid_calendar_event,
@@ -74,10 +77,21 @@ class Locating(Located):
             what="CID calendar event",
         )
         self.record("step", "CID calendar event 'CC - ACRO Referral' added with status 'Completed'")
-        await self.call(A.request_pnc_check, self.subject_step("pnc-check"), what="PNC check")
-        self.record("step", "PNC check requested")
-        await self.call(A.create_paper_file, self.subject_step("paper-file"), what="Paper file")
-        self.record("step", "Home Office paper file created; case referred to the CC team")
+        # issue 21 (h2): the references these steps always returned are kept (no command
+        # changes: the same activities, their results stored).
+        pnc = await self.call(A.request_pnc_check, self.subject_step("pnc-check"), what="PNC check")
+        self.s.progress.references["PNC check"] = pnc.ref
+        self.record("step", "PNC check requested", reference=pnc.ref, system="PNC")
+        paper = await self.call(
+            A.create_paper_file, self.subject_step("paper-file"), what="Paper file"
+        )
+        self.s.progress.references["paper file"] = paper.ref
+        self.record(
+            "step",
+            "Home Office paper file created; case referred to the CC team",
+            reference=paper.ref,
+            system="Home Office",
+        )
 
     # --- step 7: NBTC, marker, ICE ---------------------------------------------------------
     async def nbtc_check(self) -> bool:
@@ -119,12 +133,25 @@ class Locating(Located):
         )
 
     async def mark_wanted_and_task_ice(self) -> None:
-        await self.call(A.add_wanted_marker, self.subject_step("icd5079"), what="ICD.5079")
+        marker = await self.call(A.add_wanted_marker, self.subject_step("icd5079"), what="ICD.5079")
         self.s.marker_on_pnc = True
-        self.record("step", "ICD.5079 sent to the PNC Bureau: wanted/missing marker added")
+        self.s.progress.references["ICD.5079"] = marker.ref
+        self.record(
+            "step",
+            "ICD.5079 sent to the PNC Bureau: wanted/missing marker added",
+            reference=marker.ref,
+            system="PNC",
+        )
         ref = await self.call(A.task_ice_to_locate, self.subject_step("ice-locate"), what="ICE")
         self.s.ice_tasking_ref = ref.ref
-        self.record("step", "Case referred to the ICE team for tasking", tasking_ref=ref.ref)
+        self.s.progress.references["ICE tasking"] = ref.ref
+        self.record(
+            "step",
+            "Case referred to the ICE team for tasking",
+            tasking_ref=ref.ref,
+            reference=ref.ref,
+            system="ICE",
+        )
         p = self.s.policy
         self.s.ice_tasking_until = workflow.now() + p.days(p.ice_tasking_days)
         self.s.next_review_at = workflow.now() + p.days(p.ice_status_poll_days)

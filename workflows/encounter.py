@@ -341,7 +341,9 @@ class EncounterWorkflow(ReplyTriage, LocatedEncounter):
     async def close(self, outcome: Outcome) -> CaseResult:
         self.s.outcome = outcome
         self.s.closed_at = workflow.now()
-        await self.call(
+        # Replies pushed (issue 22): the record closed by a local activity.
+        pushed = any(c.pushed for c in self.s.checks.values())
+        await (self.call_local if pushed else self.call)(
             A.close_encounter_record,
             EncounterClosed(
                 case_id=self.s.case_id,

@@ -13,6 +13,7 @@ from datetime import datetime
 from temporalio import workflow
 
 from workflows.acro import AcroCase
+from workflows.changes import REPLIES_PUSHED
 
 with workflow.unsafe.imports_passed_through():
     from activities.steps import CaseActivities
@@ -36,6 +37,9 @@ class CountryChecks(AcroCase):
     async def triage(self, cert: CertificateRef) -> None:
         """Act on a country's reply (``EncounterWorkflow.triage``)."""
         raise NotImplementedError
+
+    def reply_checks(self) -> list[CountryCheck]:
+        return list(self.s.checks.values())
 
     async def check_country(self, code: str) -> None:
         c = self.s.checks[code]
@@ -65,6 +69,7 @@ class CountryChecks(AcroCase):
 
     async def request_check(self, c: CountryCheck) -> None:
         event = self.s.event
+        pushed = workflow.patched(REPLIES_PUSHED)
         ref = await self.call(
             A.request_acro_check,
             AcroCheckRequest(
@@ -77,11 +82,14 @@ class CountryChecks(AcroCase):
                 reason=event.reason,
                 uk_matter=event.uk_matter,
                 subject=event.subject,
+                pushed=pushed,
             ),
             what=f"ACRO check to {c.country}",
         )
         now = workflow.now()
+        c.pushed = pushed
         c.request_ref = ref.request_ref
+        self.requested(c)
         c.requested_at = now
         c.last_polled_at = now
         p = self.s.policy
@@ -108,7 +116,9 @@ class CountryChecks(AcroCase):
         return c.last_polled_at + p.days(interval)
 
     async def await_reply(self, c: CountryCheck) -> None:
-        p = self.s.policy
+        if c.pushed:
+            await self.await_pushed_reply(c)
+            return
         while c.status in ("requested", "late_reply_window"):
             if self.history_is_long() and not self._suspend:
                 self._suspend = True
@@ -125,29 +135,56 @@ class CountryChecks(AcroCase):
                     return
             if workflow.now() < deadline:
                 continue
-            if c.status == "late_reply_window":
-                self.record("outcome", f"No late reply from {c.country}; the check is closed")
-                c.status = "no_response"
-                c.late_until = None
-                self.refresh_stage()
-                return
-            max_chasers = p.eu_max_chasers if c.eu else p.non_eu_max_chasers
-            if c.chasers_sent < max_chasers:
-                await self.chase(c)
-            else:
-                c.status = "late_reply_window"
-                c.late_until = workflow.now() + p.days(p.late_reply_window_days)
-                self.record(
-                    "outcome",
-                    f"No response from {c.country} after {c.chasers_sent} chaser(s); "
-                    "closed as no response — a late reply will still be acted on",
-                )
-                self.refresh_stage()
+            await self.deadline_passed(c)
         return
+
+    async def await_pushed_reply(self, c: CountryCheck) -> None:
+        """One deadline timer at a time (reply due, each chaser's, the late-reply
+        window's end) and the reply signal (``AcroCase.acro_reply``): a reply is taken
+        and triaged at once, in the workflow task that received it."""
+        while c.status in ("requested", "late_reply_window"):
+            if self.history_is_long() and not self._suspend:
+                self._suspend = True
+            if self._suspend:
+                return  # a reply delivered meanwhile is in the state carried over
+            deadline = c.reply_due_at if c.status == "requested" else c.late_until
+            assert deadline is not None
+            await self.wait_until(lambda: c.delivered is not None or self._suspend, deadline)
+            if c.delivered is not None:
+                cert, c.delivered = c.delivered, None
+                await self.take_reply(c, cert)
+                return
+            if self._suspend:
+                return
+            if workflow.now() >= deadline:
+                await self.deadline_passed(c)
+
+    async def deadline_passed(self, c: CountryCheck) -> None:
+        """The reply is due and has not come: a chaser, no response, or (the late-reply
+        window over) the check closed."""
+        p = self.s.policy
+        if c.status == "late_reply_window":
+            self.record("outcome", f"No late reply from {c.country}; the check is closed")
+            c.status = "no_response"
+            c.late_until = None
+            self.refresh_stage()
+            return
+        max_chasers = p.eu_max_chasers if c.eu else p.non_eu_max_chasers
+        if c.chasers_sent < max_chasers:
+            await self.chase(c)
+        else:
+            c.status = "late_reply_window"
+            c.late_until = workflow.now() + p.days(p.late_reply_window_days)
+            self.record(
+                "outcome",
+                f"No response from {c.country} after {c.chasers_sent} chaser(s); "
+                "closed as no response — a late reply will still be acted on",
+            )
+            self.refresh_stage()
 
     async def chase(self, c: CountryCheck) -> None:
         c.chasers_sent += 1
-        await self.call(
+        await (self.call_local if c.pushed else self.call)(
             A.send_chaser,
             self.chaser_for(c, f"{self.s.case_id}/chaser/{c.country}/{c.chasers_sent}"),
             what=f"Chaser to {c.country}",
@@ -164,6 +201,10 @@ class CountryChecks(AcroCase):
         cert = await self.collect_reply(c, f"Collecting the reply from {c.country}")
         if cert is None:
             return False
+        await self.take_reply(c, cert)
+        return True
+
+    async def take_reply(self, c: CountryCheck, cert: CertificateRef) -> None:
         late = c.status == "late_reply_window"
         c.status = "replied"
         c.certificate = cert
@@ -177,4 +218,3 @@ class CountryChecks(AcroCase):
         )
         await self.triage(cert)
         self.refresh_stage()
-        return True
