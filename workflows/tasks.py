@@ -86,8 +86,12 @@ def derive_tasks(
             if follow is not None:
                 task.follow_up_on = follow.follow_up_on
                 task.priority = follow.priority or "normal"
-        overdue = task.due_at is not None and task.due_at <= now
-        if overdue or (urgent_clock and kind == "detention"):
+        # Urgent by its state only, never by the clock: a task past its due date is
+        # shown overdue by whoever reads it (``access.inbox``). A priority that turned
+        # with the time would make the deadline's own workflow task write an upsert
+        # that a live worker does not always write (two chaos histories of issue 22,
+        # ``tests/histories/after_worker_kill/``), and so a case no worker replays.
+        if urgent_clock and kind == "detention":
             task.priority = "urgent"
         tasks.append(task)
     return tasks
