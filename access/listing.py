@@ -11,12 +11,14 @@ and each row is checked again).
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, time
 from typing import Any
 
 from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey
+from temporalio.service import RPCError, RPCStatusCode
 
 from access.errors import AccessRefused
 from access.kinds import KIND_NAMES
@@ -144,25 +146,7 @@ async def list_cases(
         query = visibility_query(f, now)
     else:
         query = scoped_query(principal, f, now)
-    rows: list[CaseRow] = []
-    async for w in client.list_workflows(query):
-        sa = w.typed_search_attributes
-        rows.append(
-            CaseRow(
-                case_id=w.id,
-                kind=sa.get(search.CASE_KIND),
-                status=w.status.name if w.status else "UNKNOWN",
-                stage=sa.get(search.STAGE),
-                outcome=sa.get(search.OUTCOME),
-                nationality=sa.get(search.NATIONALITY),
-                force=sa.get(search.FORCE),
-                owner=sa.get(search.CASE_OWNER),
-                awaiting_roles=list(sa.get(search.AWAITING_ROLE) or []),
-                next_deadline=sa.get(search.NEXT_DEADLINE),
-                opened_at=w.start_time,
-                closed_at=w.close_time,
-            )
-        )
+    rows = await _walk(client, query)
     if not figures:
         rows = [r for r in rows if _readable(principal, r)]
     if sort == "deadline":
@@ -172,3 +156,44 @@ async def list_cases(
         rows.sort(key=lambda r: (r.opened_at, r.case_id), reverse=True)
     start = (max(page, 1) - 1) * page_size
     return rows[start : start + page_size]
+
+
+# Visibility answers a busy cluster may give for a moment (its rate limit, a slow
+# store): the walk starts again after a pause, a few times, before it gives up (503).
+TRANSIENT = frozenset(
+    {RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED}
+)
+WALK_ATTEMPTS = 4
+WALK_PAUSE_S = 0.5  # doubled after each attempt: 0.5 s, 1 s, 2 s
+
+
+async def _walk(client: Client, query: str) -> list[CaseRow]:
+    """Every case the query matches, as rows; retried whole on a transient answer."""
+    pause = WALK_PAUSE_S
+    for attempt in range(1, WALK_ATTEMPTS + 1):
+        try:
+            return [_row(w) async for w in client.list_workflows(query)]
+        except RPCError as err:
+            if err.status not in TRANSIENT or attempt == WALK_ATTEMPTS:
+                raise
+            await asyncio.sleep(pause)
+            pause *= 2
+    raise AssertionError("unreachable")
+
+
+def _row(w: Any) -> CaseRow:
+    sa = w.typed_search_attributes
+    return CaseRow(
+        case_id=w.id,
+        kind=sa.get(search.CASE_KIND),
+        status=w.status.name if w.status else "UNKNOWN",
+        stage=sa.get(search.STAGE),
+        outcome=sa.get(search.OUTCOME),
+        nationality=sa.get(search.NATIONALITY),
+        force=sa.get(search.FORCE),
+        owner=sa.get(search.CASE_OWNER),
+        awaiting_roles=list(sa.get(search.AWAITING_ROLE) or []),
+        next_deadline=sa.get(search.NEXT_DEADLINE),
+        opened_at=w.start_time,
+        closed_at=w.close_time,
+    )

@@ -22,6 +22,9 @@ from runtime.logs import get_logger
 
 log = get_logger("fno.api")
 router = APIRouter()
+# The deepest row a listing serves (page × page_size): beyond it a filter finds a case
+# sooner than paging does, and every listing sorts all the cases its filter matches.
+MAX_WINDOW = 10_000
 # Filter values become quoted search-attribute values: no quotes or backslashes (422).
 Value = Annotated[str | None, Query(pattern=r"^[^'\\]*$", max_length=120)]
 
@@ -79,6 +82,16 @@ async def get_cases(
     """Cases matching the filter (search attributes only: no personal data), sorted
     (``opened``: newest first, or ``deadline``) and one page of them. ``stage``: a
     stage's code or its words, in any case (422 listing the valid ones when neither)."""
+    if page * page_size > MAX_WINDOW:
+        return JSONResponse(
+            {
+                "detail": f"page × page_size may be at most {MAX_WINDOW} (asked "
+                f"{page} × {page_size}): narrow the filter (stage, force, owner, "
+                "opened_after, opened_before, running) or ask for a larger page_size.",
+                "why": "page_too_deep",
+            },
+            status_code=422,
+        )
     if stage:
         try:
             stage = stage_code(stage)

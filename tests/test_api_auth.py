@@ -677,3 +677,50 @@ async def test_a_decision_when_temporal_does_not_answer_is_a_503_not_a_500(tmp_p
         )
     assert answer.status_code == 503, answer.text
     assert answer.json()["why"] == "no_answer"
+
+
+async def test_a_listing_deeper_than_its_window_is_refused_before_temporal(dev_env, tmp_path):
+    async with harness(dev_env, tmp_path) as h:
+        async with api_client(h.client, h.store) as http:
+            deep = await http.get(
+                "/cases", params={"page": 725, "page_size": 900}, headers=bearer("supervisor")
+            )
+            deepest = await http.get(
+                "/cases", params={"page": 10, "page_size": 1000}, headers=bearer("supervisor")
+            )
+    assert deep.status_code == 422 and deep.json()["why"] == "page_too_deep"
+    assert deepest.status_code == 200, deepest.text
+
+
+async def test_a_listing_walks_again_after_a_transient_visibility_answer(monkeypatch):
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from access import listing
+
+    calls: list[str] = []
+
+    class Busy:
+        def list_workflows(self, query: str) -> Any:
+            calls.append(query)
+            if len(calls) < 3:
+                raise RPCError("rate limited", RPCStatusCode.RESOURCE_EXHAUSTED, b"")
+
+            async def none() -> Any:
+                for w in ():
+                    yield w
+
+            return none()
+
+    monkeypatch.setattr(listing, "WALK_PAUSE_S", 0.01)
+    assert await listing._walk(Busy(), "q") == []  # type: ignore[arg-type]
+    assert calls == ["q", "q", "q"]
+
+    class Broken(Busy):
+        def list_workflows(self, query: str) -> Any:
+            calls.append(query)
+            raise RPCError("bad query", RPCStatusCode.INVALID_ARGUMENT, b"")
+
+    calls.clear()
+    with pytest.raises(RPCError):
+        await listing._walk(Broken(), "q")  # type: ignore[arg-type]
+    assert calls == ["q"]  # not retried: it would answer the same
