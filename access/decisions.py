@@ -8,6 +8,17 @@ refusal comes back as ``DecisionRefused`` with the workflow's reason, a decision
 case defers is sent again moments later, a case no worker can replay answers
 ``CaseUnreadable`` at once with the decision unsent.
 
+Temporal lets one case have only so many updates in flight (the server's
+``history.maxInFlightUpdates``, 10 by default; beyond, RESOURCE_EXHAUSTED "limit on
+number of concurrent in-flight updates has been reached"), refused ones included: each
+waits for a worker to run the case's validator. So one process sends at most
+``CASE_UPDATES_IN_FLIGHT`` decisions to one case at a time, the others wait their turn
+here, in order (at most ``TURN_WAIT_S``). What is still over the server's limit (other
+processes deciding on the same case) is retried by the SDK, backing off from 1 s for
+some 15 s (``temporalio.bridge`` core's ``retry.rs``: RESOURCE_EXHAUSTED is retried with
+its throttle policy); then, or after too long a wait for a turn, ``CaseBusy`` answers:
+nothing was sent, send it again after ``retry_after`` (the API's 429, never a 5xx).
+
 A refusal writes nothing to Temporal (an update its validator rejects leaves no event in
 the case's history, and no signal follows it): with ``refusals`` (the case store: every
 door passes it) it goes in the store's refusal log, bounded per case, and the timeline
@@ -20,6 +31,10 @@ grow a case's history towards Temporal's limit and so cannot end the case.
 from __future__ import annotations
 
 import asyncio
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -31,7 +46,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from access.case_files import unknown_attachments
 from access.diagnosis import raise_if_cannot_replay
-from access.errors import CaseNotFound, DecisionRefused, NotPermitted
+from access.errors import CaseBusy, CaseNotFound, DecisionRefused, NotPermitted, safe_error
 from access.policy import require_decide, resolve_case
 from identity.principal import Principal
 from models.decisions import DecisionRequest, DecisionResult
@@ -45,6 +60,13 @@ log = get_logger("fno.access")
 # A decision a case defers is sent again this many times (about 15 s in all: a case
 # defers while it still acts on the previous decision, at most its SETTLE_LIMIT).
 DEFER_ATTEMPTS = 20
+
+# Decisions one process has in flight on one case at most (Temporal's own limit, per
+# case, is 10 by default: room is left for the other processes and for amendments), how
+# long one waits for its turn before ``CaseBusy``, and the Retry-After ``CaseBusy`` gives.
+CASE_UPDATES_IN_FLIGHT = 4
+TURN_WAIT_S = 30.0
+BUSY_RETRY_AFTER_S = 5
 
 # Reason codes of a refusal by the case (``RefusalEntry.code``): the failure's type when
 # the case gives one (the front door's ``REFUSED``, ``DEFERRED`` …), else these.
@@ -145,6 +167,11 @@ async def _send(client: Client, case_id: str, req: DecisionRequest) -> DecisionR
             raise _Refusal(_code_of(cause), cause.message) from None
         raise _Refusal(REFUSED_BY_CASE, str(cause or err)) from None
     except RPCError as err:
+        if _back_pressure(err):  # not admitted: nothing was sent (see the module's docstring)
+            log.warning(
+                "decision not sent: case busy", case_id=case_id, error=safe_error(err.message)
+            )
+            raise CaseBusy(case_id, BUSY_RETRY_AFTER_S) from None
         if err.status == RPCStatusCode.NOT_FOUND:
             if await _exists(client, case_id):  # it has finished: the case is closed
                 raise _Refusal(
@@ -168,9 +195,10 @@ async def _decide_when_not_deferred(handle: Any, req: DecisionRequest) -> Decisi
     later. After ``DEFER_ATTEMPTS`` deferrals the last one is the answer."""
     for attempt in range(DEFER_ATTEMPTS):
         try:
-            result: DecisionResult = await handle.execute_update(
-                "decide", req, result_type=DecisionResult
-            )
+            async with _turn(handle.id):
+                result: DecisionResult = await handle.execute_update(
+                    "decide", req, result_type=DecisionResult
+                )
             return result
         except WorkflowUpdateFailedError as err:
             cause = err.cause
@@ -179,6 +207,52 @@ async def _decide_when_not_deferred(handle: Any, req: DecisionRequest) -> Decisi
                 raise
             await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
     raise AssertionError("unreachable")
+
+
+def _back_pressure(err: RPCError) -> bool:
+    """Temporal's "not now" to an update: a limit of the case's updates in flight or of
+    the cluster's rate (RESOURCE_EXHAUSTED), not a message too large for it."""
+    return err.status == RPCStatusCode.RESOURCE_EXHAUSTED and "larger than max" not in (
+        err.message or ""
+    )
+
+
+@dataclass
+class _Turns:
+    slots: asyncio.Semaphore
+    waiting_or_sending: int = 0
+
+
+# Per event loop (a semaphore belongs to one), per case: dropped when no one uses it.
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, _Turns]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def _turn(case_id: str) -> AsyncIterator[None]:
+    """One of this process's ``CASE_UPDATES_IN_FLIGHT`` slots on ``case_id``, first come
+    first served; ``CaseBusy`` (nothing sent) after ``TURN_WAIT_S`` without one."""
+    cases = _TURNS.setdefault(asyncio.get_running_loop(), {})
+    turns = cases.get(case_id)
+    if turns is None:
+        turns = cases[case_id] = _Turns(asyncio.Semaphore(CASE_UPDATES_IN_FLIGHT))
+    turns.waiting_or_sending += 1
+    try:
+        try:
+            async with asyncio.timeout(TURN_WAIT_S):
+                await turns.slots.acquire()
+        except TimeoutError:
+            log.warning("decision not sent: no turn on the case", case_id=case_id)
+            raise CaseBusy(case_id, BUSY_RETRY_AFTER_S) from None
+        try:
+            yield
+        finally:
+            turns.slots.release()
+    finally:
+        turns.waiting_or_sending -= 1
+        if turns.waiting_or_sending == 0 and cases.get(case_id) is turns:
+            del cases[case_id]
 
 
 async def _exists(client: Client, case_id: str) -> bool:

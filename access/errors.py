@@ -33,6 +33,23 @@ class DecisionRefused(Exception):
     """The case refused the decision; the message is the workflow's reason."""
 
 
+class CaseBusy(Exception):
+    """Back-pressure, not a fault: the case is taking as many decisions as Temporal lets
+    one case have in flight (its server's ``history.maxInFlightUpdates``, 10 by default,
+    answered RESOURCE_EXHAUSTED), or the cluster's rate limit was reached, and it stayed
+    so through the retries (``access.decisions``). Nothing was sent: send the decision
+    again after ``retry_after`` seconds (the API's 429 with ``Retry-After``)."""
+
+    def __init__(self, case_id: str, retry_after: int) -> None:
+        self.case_id = case_id
+        self.retry_after = max(1, retry_after)
+        self.detail = (
+            f"Case {case_id} is taking other decisions at this moment: yours was not sent. "
+            f"Send it again in {self.retry_after} s (the Retry-After header says the same)."
+        )
+        super().__init__(self.detail)
+
+
 # Reason codes of a case that cannot be read (``CaseUnreadable.why``, ``StuckCase.why``).
 CANNOT_REPLAY = "cannot_replay"  # its history cannot be replayed by the current workers
 QUERY_FAILED = "query_failed"  # the state query failed for another reason

@@ -14,7 +14,8 @@ of a read (logged).
                                       credential with a default purpose); 409 when it
                                       cannot be read now (``why``: cannot_replay…)
     GET  /stuck-cases                 cases not moving or that cannot be read, with why
-    POST /cases/{case_id}/decisions   a decision: 200 with the new stage, 409 refused
+    POST /cases/{case_id}/decisions   a decision: 200 with the new stage, 409 refused,
+                                      429 the case busy with others (Retry-After)
     POST /cases/{case_id}/reopen      a closed casework case reopened (``api.reopen``)
     POST/GET /cases/{case_id}/notes, /attachments[/{att}]   staff notes and attachments
                                       (``api.case_files``)
@@ -47,7 +48,7 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from access.errors import AccessRefused, CaseNotFound, CaseUnreadable
+from access.errors import AccessRefused, CaseBusy, CaseNotFound, CaseUnreadable
 from access.intake import Intake
 from api import (
     acro_replies,
@@ -88,6 +89,16 @@ async def _unreadable(_: Any, exc: CaseUnreadable) -> JSONResponse:
     # read until workers that replay its history run; a 5xx would have proxies
     # retry it or count this replica unhealthy.
     return JSONResponse(exc.as_dict(), status_code=409)
+
+
+async def _busy(_: Any, exc: CaseBusy) -> JSONResponse:
+    # 429 with Retry-After, not 5xx: Temporal is up and took nothing; the case is taking
+    # as many decisions at once as it may (access.decisions). Send it again later.
+    return JSONResponse(
+        {"detail": exc.detail, "why": "case_busy", "case_id": exc.case_id},
+        status_code=429,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
 
 
 def temporal_unavailable(request: Request, exc: RPCError, what: str) -> JSONResponse:
@@ -180,6 +191,7 @@ def create_app(
     app.exception_handler(AccessRefused)(_refused)
     app.exception_handler(CaseNotFound)(_missing)
     app.exception_handler(CaseUnreadable)(_unreadable)
+    app.exception_handler(CaseBusy)(_busy)
     app.exception_handler(RPCError)(_no_answer)
     install_error_handlers(app)
     # issue 21 (h4): GET /cases/{id}/notes and /attachments before GET /cases/{id} (a

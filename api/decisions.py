@@ -2,7 +2,8 @@
 with the new stage, 403 a decision the need-to-know policy does not give the caller on
 that case, 409 refused by the case (logged in the case store's refusal log, not in the
 case's history: ``access.decisions``), 429 too many decisions from the caller
-(``Retry-After``: ``access.rate_limit``).
+(``Retry-After``: ``access.rate_limit``) or the case taking as many decisions at once as
+Temporal lets it (``why``: ``case_busy``, ``Retry-After``; nothing sent: ``CaseBusy``).
 
 The body carries the decision and why (``{"reason", "decision"}``); who decides and in
 which role come from the token (a body naming ``actor`` or ``role`` is a 422 saying so).

@@ -28,6 +28,7 @@ from temporalio.client import Client
 from api.codec_server import WITHHELD_HEADER
 from runtime.config import Settings
 from server.app import RefusedToStart, app_from_env
+from sim.world_file import ReplySpec, SubjectSpec
 from tests.support import custody_event, harness, patient_policy, until
 from tests.support_cli import fno, person_env
 from tests.support_idp import CASEY, provider
@@ -60,11 +61,12 @@ def app_for(h: Any, tmp_path: Path, extra: dict[str, str]) -> Any:
     return app_from_env(env, Settings.from_env(env), connect_to=connect, store=h.store)
 
 
-def consultations(h: Any, case_id: str) -> list[tuple[str, str, str | None]]:
-    """People's reads of the case (not the case process's own reads of its certificates,
-    which may land at any moment while it runs)."""
+def consultations(h: Any, case_id: str) -> list[tuple[str, str, str | None, str | None]]:
+    """People's reads of the case: who, as what, proven as whom, and the document read
+    (None: the case itself). Not the case process's own reads of its certificates
+    (role ``system``), which may land at any moment while it runs."""
     return [
-        (e.actor, e.role, e.subject)
+        (e.actor, e.role, e.subject, e.document_id)
         for e in h.store.access_log(case_id)
         if e.action == "consultation" and e.role != "system"
     ]
@@ -94,6 +96,12 @@ async def test_the_web_app_signs_a_caseworker_in_through_the_provider(dev_env, t
     with provider() as idp:
         async with harness(dev_env, tmp_path, policy=patient_policy()) as h:
             event = custody_event(nationality="DE", force="kent")
+            # Germany does not reply while the test runs. The case page also reads, and
+            # logs under the person, each certificate the case holds; a subject drawn by
+            # the world replies at a random moment (often within the sign-in's second),
+            # so the page would read one certificate or none. This test counts its own
+            # reads of the case, not the world's timing.
+            h.world(event, SubjectSpec(replies={"DE": ReplySpec(after_days=None)}))
             await h.start(event, via_intake=True)
             case_id = event.case_id()
             ui = "http://localhost:8233"  # the Web UI, the one origin a session decodes for
@@ -155,7 +163,8 @@ async def test_the_web_app_signs_a_caseworker_in_through_the_provider(dev_env, t
     assert opened.status_code == 200, opened.text
     assert urlsplit(str(opened.url)).path == f"/web/cases/{case_id}"
     assert by_session.status_code == 200 and by_session.headers[WITHHELD_HEADER] == "0"
-    assert consultations(h, case_id) == [("Casey Worker", "caseworker", "kc:c-7f3a")] * 2
+    # The case page's read and the session's decode: one consultation each, of the case.
+    assert consultations(h, case_id) == [("Casey Worker", "caseworker", "kc:c-7f3a", None)] * 2
     assert account.status_code == 200 and 'id="subject">kc:c-7f3a<' in account.text
     # The code was exchanged once, by the web app's confidential client, with PKCE.
     assert [r["grant_type"] for r in idp.token_requests[:1]] == ["authorization_code"]
@@ -233,7 +242,7 @@ async def test_fno_and_the_codec_server_take_the_providers_tokens(dev_env, tmp_p
     assert json.loads(shown)["case_id"] == case_id
     assert foreign_login[0] == 2  # refused by the API: not stored
     assert foreign_show == 2  # not signed in
-    assert reads_after_fno == [("Casey Worker", "caseworker", "kc:c-7f3a")]
+    assert reads_after_fno == [("Casey Worker", "caseworker", "kc:c-7f3a", None)]
 
     def encodings(response: httpx.Response) -> set[str]:
         return {
@@ -248,7 +257,7 @@ async def test_fno_and_the_codec_server_take_the_providers_tokens(dev_env, tmp_p
     assert encodings(withheld) == {"binary/encrypted"}
     assert other_issuer.status_code == 401
     # One more consultation: the caseworker's decode, naming the provider's person.
-    assert consultations(h, case_id) == [("Casey Worker", "caseworker", "kc:c-7f3a")] * 2
+    assert consultations(h, case_id) == [("Casey Worker", "caseworker", "kc:c-7f3a", None)] * 2
 
 
 async def test_a_provider_out_of_reach_is_a_page_saying_so_not_a_crash(dev_env, tmp_path):

@@ -36,6 +36,7 @@ from workflows.tasks import refusal_words
 SAM = principal("caseworker", "Sam Jones")
 DETAIN = {"kind": "detention", "detain": True}  # not expected while the subject is sought
 FLOOD = 1_000
+EARLY = request_for(SAM, "try detention early", DETAIN)
 
 
 # A casework case awaiting ``subject_located``, the subject never found.
@@ -70,7 +71,11 @@ async def test_a_thousand_refused_decisions_leave_the_history_unchanged(dev_env,
                 await send_decision(h.client, casework.id, SAM, req, refusals=h.store)
             refused.append(str(err.value))
 
-        for _ in range(FLOOD // 25):  # 25 at a time: a flood, within the machine's means
+        # 25 at a time: a flood, within the machine's means, and more than the 10 updates
+        # Temporal lets one case have in flight (refused ones too, until a worker has run
+        # the validator): send_decision queues them (CASE_UPDATES_IN_FLIGHT), so none is
+        # answered RESOURCE_EXHAUSTED however slow the machine (each is refused, none busy).
+        for _ in range(FLOOD // 25):
             await asyncio.gather(*(one() for _ in range(25)))
         after_events = await _history_length(casework)
         after_state = (await state_of(casework)).model_dump()
@@ -108,6 +113,109 @@ async def test_a_thousand_refused_decisions_leave_the_history_unchanged(dev_env,
     ]
     assert closed_log.total == FLOOD + 1 and closed_log.entries[-1].code == CASE_CLOSED
     assert len(closed_log.entries) == REFUSALS_KEPT
+
+
+class _Slow:
+    """A case's handle whose updates take a moment, counting how many are in flight."""
+
+    id = "casework-busy"
+
+    def __init__(self) -> None:
+        self.in_flight = self.peak = self.sent = 0
+
+    async def execute_update(self, *_: object, **__: object) -> str:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        await asyncio.sleep(0.01)
+        self.in_flight -= 1
+        self.sent += 1
+        return "decided"
+
+
+async def test_one_process_has_at_most_its_share_of_a_cases_updates_in_flight():
+    from access import decisions
+
+    slow = _Slow()
+    answers = await asyncio.gather(
+        *(decisions._decide_when_not_deferred(slow, EARLY) for _ in range(30))
+    )
+    assert answers == ["decided"] * 30 and slow.sent == 30  # every one sent, in turn
+    assert slow.peak == decisions.CASE_UPDATES_IN_FLIGHT < 10  # below Temporal's limit
+    assert decisions._TURNS[asyncio.get_running_loop()] == {}  # nothing kept per case
+
+
+async def test_a_decision_waiting_too_long_for_its_turn_is_not_sent_and_says_when(monkeypatch):
+    from access import decisions
+    from access.errors import CaseBusy
+
+    monkeypatch.setattr(decisions, "CASE_UPDATES_IN_FLIGHT", 1)
+    monkeypatch.setattr(decisions, "TURN_WAIT_S", 0.05)
+    held = asyncio.Event()
+
+    class Stuck(_Slow):
+        async def execute_update(self, *_: object, **__: object) -> str:
+            self.sent += 1
+            held.set()
+            await asyncio.sleep(0.5)
+            return "decided"
+
+    stuck = Stuck()
+    first = asyncio.create_task(decisions._decide_when_not_deferred(stuck, EARLY))
+    await held.wait()
+    with pytest.raises(CaseBusy) as busy:
+        await decisions._decide_when_not_deferred(stuck, EARLY)
+    assert await first == "decided" and stuck.sent == 1  # the second was never sent
+    assert busy.value.retry_after == decisions.BUSY_RETRY_AFTER_S
+    assert decisions._TURNS[asyncio.get_running_loop()] == {}
+
+
+async def test_temporals_in_flight_limit_is_back_pressure_a_429_with_retry_after(
+    monkeypatch, tmp_path
+):
+    """Over Temporal's limit of a case's updates in flight after the SDK's own retries
+    (other processes deciding on the same case): ``CaseBusy``, nothing sent; the API
+    answers 429 with Retry-After, never a 5xx."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from access import decisions
+    from access.errors import CaseBusy
+    from api import decisions as api_decisions
+
+    full = RPCError(
+        "limit on number of concurrent in-flight updates has been reached (10)",
+        RPCStatusCode.RESOURCE_EXHAUSTED,
+        b"",
+    )
+
+    class Full(_Slow):
+        async def execute_update(self, *_: object, **__: object) -> str:
+            raise full
+
+    class Client:
+        def get_workflow_handle(self, case_id: str) -> Full:
+            return Full()
+
+    async def readable(*_: object) -> None:
+        return None
+
+    monkeypatch.setattr(decisions, "raise_if_cannot_replay", readable)
+    with pytest.raises(CaseBusy) as busy:
+        await decisions._send(Client(), "casework-busy", EARLY)  # type: ignore[arg-type]
+    assert "casework-busy" in busy.value.detail
+
+    async def over(*_: object, **__: object) -> None:
+        raise busy.value
+
+    monkeypatch.setattr(api_decisions, "send_decision", over)
+    async with api_client(Client(), _store(tmp_path)) as api:  # type: ignore[arg-type]
+        answer = await api.post(
+            "/cases/casework-busy/decisions",
+            json={"reason": "try detention early", "decision": DETAIN},
+            headers=bearer("caseworker", "Sam Jones"),
+        )
+    assert answer.status_code == 429, answer.text
+    assert answer.headers["Retry-After"] == str(decisions.BUSY_RETRY_AFTER_S)
+    assert answer.json()["why"] == "case_busy"
 
 
 def _store(tmp_path) -> CaseStore:

@@ -10,7 +10,8 @@ case can check who sent it. The form's mistakes come back on the case page (422)
 so does the case's own refusal, with the workflow's reason (409; logged in the case
 store's refusal log, not in the case's history). A person's decisions count against the
 same rate limit as the HTTP API's (``access.rate_limit``): over it, 429 with
-``Retry-After`` and nothing sent."""
+``Retry-After`` and nothing sent; and so is a case taking as many decisions at once as
+Temporal lets it (``access.errors.CaseBusy``)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 from temporalio.service import RPCError
 
 from access.decisions import request_for, send_decision
-from access.errors import CaseNotFound, CaseUnreadable, DecisionRefused, NotPermitted
+from access.errors import CaseBusy, CaseNotFound, CaseUnreadable, DecisionRefused, NotPermitted
 from access.policy import case_ref, may_decide, needs_lookup, resolve_case
 from access.rate_limit import RateLimitConfigError, RateLimited, Scope, shared
 from models.decision_forms import decision_form
@@ -106,6 +107,10 @@ async def decide(v: Staff, case_id: str, connect: Temporal, store: Store) -> Res
         return await case_page(
             v, case_id, purpose, status=409, refusal=str(err), errors={"_values": form}
         )
+    except CaseBusy as busy:  # back-pressure: nothing sent, send it again
+        answer = problem(v, 429, "Case busy", busy.detail)
+        answer.headers["Retry-After"] = str(busy.retry_after)
+        return answer
     except CaseNotFound:
         return problem(v, 404, "No such case", f"There is no case {case_id}.")
     except CaseUnreadable as err:
