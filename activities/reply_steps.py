@@ -42,6 +42,7 @@ from store.cases import CaseStore
 
 log = structlog.get_logger("fno.activities")
 FETCHES_AT_ONCE = 8  # the safety net's questions to ACRO in flight at once
+MIN_HORIZON = timedelta(hours=6)  # the safety net looks back at least this far (wall clock)
 
 
 class ReplyActivities:
@@ -146,30 +147,38 @@ class ReplyActivities:
     @activity.defn(name="reconcile_acro_replies")
     async def reconcile_acro_replies(self, run: ReplyReconcileRun) -> ReplyReconcileReport:
         day = timedelta(seconds=run.day_seconds)
+        # A request is recorded at its first try's time, its case's wait starts when a
+        # try succeeds: retries and outages run on the wall clock, not in the policy's
+        # days (SYSTEM_RETRY waits up to five minutes a try), and a compressed day turns
+        # minutes of them into months. The horizon is never shorter than MIN_HORIZON.
+        horizon = max(day * run.horizon_days, MIN_HORIZON)
+        window = {
+            "requested_before": run.as_of - day * run.grace_days,
+            "requested_after": run.as_of - horizon,
+        }
         outstanding = await asyncio.to_thread(
-            self.store.outstanding_acro_requests,
-            requested_before=run.as_of - day * run.grace_days,
-            requested_after=run.as_of - day * run.horizon_days,
-            limit=run.limit,
+            lambda: self.store.count_outstanding_acro_requests(**window)
         )
         # ACRO's log of the replies it sent over the same span: only those not received
         # are asked for (one call a run, not one per outstanding request).
         # ACRO unavailable: this run ends at once, the next one asks again (a retry here
         # would hold the schedule's next runs back: they are skipped while one runs).
         try:
-            sent = set(
-                await asyncio.to_thread(
-                    self.g.acro.replies_sent,
-                    run.as_of - day * run.horizon_days,
-                    run.as_of - day * run.grace_days,
-                )
+            sent = await asyncio.to_thread(
+                self.g.acro.replies_sent, window["requested_after"], window["requested_before"]
             )
         except Exception as err:
             log.warning("reconciliation: ACRO's log not read", error_type=type(err).__name__)
-            return ReplyReconcileReport(failed=1, still_outstanding=len(outstanding))
-        missing = [r for r in outstanding if r.request_ref in sent]
+            return ReplyReconcileReport(failed=1, still_outstanding=outstanding)
+        # From ACRO's list, not from the oldest outstanding requests: those a country
+        # never answers must not crowd out the answered ones (``limit`` a run, oldest
+        # first; the next run takes the rest).
+        unreplied = await asyncio.to_thread(
+            lambda: self.store.unreplied_among(sorted(set(sent)), **window)
+        )
+        missing = unreplied[: run.limit]
         report = ReplyReconcileReport(
-            asked=len(missing), still_outstanding=len(outstanding) - len(missing)
+            asked=len(missing), still_outstanding=max(outstanding - len(missing), 0)
         )
         gate = asyncio.Semaphore(FETCHES_AT_ONCE)  # a slow ACRO: a run still ends soon
 
@@ -194,6 +203,6 @@ class ReplyActivities:
             else:
                 report.kept += 1
 
-        await asyncio.gather(*(settle(r.request_ref) for r in missing))
+        await asyncio.gather(*(settle(ref) for ref in missing))
         log.info("acro replies reconciled", **report.model_dump())
         return report

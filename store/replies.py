@@ -13,8 +13,9 @@ document (``store.case_tables.Document``) like any other.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from store.access_log import commit_once
@@ -22,6 +23,7 @@ from store.case_tables import Document, utc_now
 
 ReplyStatus = str  # "delivered" | "kept_unknown" | "kept_closed"
 KEPT = ("kept_unknown", "kept_closed")
+IN_CHUNK = 500  # request references per IN (...) list: within every driver's limits
 
 
 class AcroRequest(SQLModel, table=True):
@@ -153,14 +155,49 @@ class RepliesStore:
         """Requests with no reply delivered, asked between the two moments, oldest first."""
         with Session(self.engine) as session:
             query = (
-                select(AcroRequest)
-                .where(col(AcroRequest.replied_at).is_(None))
-                .where(col(AcroRequest.requested_at) < requested_before)
-                .where(col(AcroRequest.requested_at) >= requested_after)
+                self._outstanding(select(AcroRequest), requested_before, requested_after)
                 .order_by(col(AcroRequest.requested_at))
                 .limit(limit)
             )
             return list(session.exec(query).all())
+
+    def count_outstanding_acro_requests(
+        self, *, requested_before: datetime, requested_after: datetime
+    ) -> int:
+        """How many requests asked between the two moments have no reply delivered."""
+        with Session(self.engine) as session:
+            query = self._outstanding(
+                select(func.count()).select_from(AcroRequest), requested_before, requested_after
+            )
+            return int(session.exec(query).one())
+
+    def unreplied_among(
+        self, request_refs: list[str], *, requested_before: datetime, requested_after: datetime
+    ) -> list[str]:
+        """Those of ``request_refs`` (the requests ACRO says it answered) whose reply never
+        reached their case, asked between the two moments, oldest first. The safety net
+        starts from ACRO's list, not from the outstanding requests: requests a country
+        never answers (there are thousands in a national year) cannot crowd out the
+        answered ones."""
+        found: list[tuple[datetime, str]] = []
+        with Session(self.engine) as session:
+            for i in range(0, len(request_refs), IN_CHUNK):
+                chunk = request_refs[i : i + IN_CHUNK]
+                query = self._outstanding(
+                    select(AcroRequest.requested_at, AcroRequest.request_ref),
+                    requested_before,
+                    requested_after,
+                ).where(col(AcroRequest.request_ref).in_(chunk))
+                found.extend((at, ref) for at, ref in session.exec(query).all())
+        return [ref for _, ref in sorted(found)]
+
+    @staticmethod
+    def _outstanding(query: Any, before: datetime, after: datetime) -> Any:
+        return (
+            query.where(col(AcroRequest.replied_at).is_(None))
+            .where(col(AcroRequest.requested_at) < before)
+            .where(col(AcroRequest.requested_at) >= after)
+        )
 
     def kept_acro_replies(self, limit: int = 200) -> list[AcroReply]:
         """Replies kept for nobody (an unknown request, a closed case), newest first."""

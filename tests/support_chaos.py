@@ -815,3 +815,44 @@ class Integrator:
             await asyncio.sleep(0.5)
         self.unexpected.append(f"{case_id}: no answer within {within:g}s")
         return None
+
+
+def safety_net_runs(workers: list[Path]) -> str:
+    """The safety net's runs as the workers logged them (counts only)."""
+    return "runs={} delivered_lines={} acro_log_unread={} not_settled={}".format(
+        log_lines(workers, '"acro replies reconciled"', '"asked"'),
+        log_lines(workers, '"reply delivered"'),
+        log_lines(workers, "ACRO's log not read"),
+        log_lines(workers, "reconciliation: not settled"),
+    )
+
+
+def reply_trail(
+    engine: Engine, cases: list[str], workers: list[Path], others: list[Path]
+) -> list[str]:
+    """Where each of ``cases``' replies went (a failed run's diagnosis, printed with the
+    figures): the request as the case store has it, the reply's row, the world's push
+    and certificate, and the log lines naming the request. IDs, states and times only."""
+    from sim.tables import SimCertificate, SimPush
+    from store.replies import AcroReply, AcroRequest
+
+    lines = []
+    with Session(engine) as session:
+        for case_id in cases:
+            for req in session.exec(select(AcroRequest).where(AcroRequest.workflow_id == case_id)):
+                reply = session.exec(
+                    select(AcroReply).where(AcroReply.request_ref == req.request_ref)
+                ).all()
+                push = session.get(SimPush, req.request_ref)
+                cert = session.get(SimCertificate, req.request_ref)
+                lines.append(
+                    f"{case_id} {req.request_ref}: requested={req.requested_at:%H:%M:%S.%f} "
+                    f"replied={req.replied_at and f'{req.replied_at:%H:%M:%S.%f}'} "
+                    f"replies={[(r.status, f'{r.received_at:%H:%M:%S.%f}') for r in reply]} "
+                    f"push={push and (push.state, push.attempts, push.sends, push.last_code)} "
+                    f"world_requested={cert and f'{cert.requested_at:%H:%M:%S.%f}'} "
+                    f"destroyed={cert and cert.destroyed} "
+                    f"worker_lines={log_lines(workers, req.request_ref)} "
+                    f"api_world_lines={log_lines(others, req.request_ref)}"
+                )
+    return lines

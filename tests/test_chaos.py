@@ -63,6 +63,8 @@ from tests.support_chaos import (
     log_lines,
     postgres_bin,
     recorded_encounters,
+    reply_trail,
+    safety_net_runs,
     side_effects,
     sleep_until,
     store_records,
@@ -249,6 +251,14 @@ async def test_cases_survive_kills_restarts_and_faults(tmp_path, ci_figures):
             f"retries={integrator.retries} encounter_executions={server_runs} "
             f"unexpected={integrator.unexpected}"
         )
+        print(
+            f"chaos world: faults={dict(world_faults)} replies_dropped={dropped} "
+            f"pushes={pushes.get('states')} safety_net: {safety_net_runs(workers.logs)}"
+        )
+        logs = [*sorted(tmp_path.glob("api-*.log")), tmp_path / "world.log"]
+        wrong = sorted(c for c, o in done.items() if plan.expected.get(c) is not o)
+        if wrong:  # where their replies went: the failure's diagnosis in CI's log
+            print("\n".join(reply_trail(store.engine, wrong[:5], workers.logs, logs)))
 
     assert finished, f"not all closed: {len(done)}/{n}: {open_cases[:10]}"
     assert workers.kills == 4 and server.graceful_restarts == 1 and server.sigkills == 1

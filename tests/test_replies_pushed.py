@@ -17,7 +17,7 @@ from access.stuck_replies import kept_reply_rows
 from activities.gateways import CountryReply
 from activities.replies_in import deliver_reply
 from models.case import ACRO_REPLY_SIGNAL, Outcome, ReplyDelivered
-from models.replies import ReplyReconcileInput
+from models.replies import ReplyReconcileInput, ReplyReconcileRun
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
 from tests.support import api_client, custody_event, harness, key_of, state_of, system_key, until
 from workflows.acro_replies import AcroReplyReconciliationWorkflow
@@ -190,6 +190,44 @@ async def test_a_reply_the_world_drops_is_found_by_the_safety_net(ts_env, tmp_pa
     assert state.checks["US"].status == "replied" and state.checks["US"].chasers_sent == 0
     assert again.asked == 0  # nothing outstanding any more
     assert key_of(event)
+
+
+PER_RUN = ReplyReconcileRun.model_fields["limit"].default  # requests a run takes at most
+
+
+async def test_requests_never_answered_do_not_crowd_out_a_dropped_reply(ts_env, tmp_path):
+    """A national year leaves thousands of requests a country never answers: more of
+    them than a run takes (``ReplyReconcileRun.limit``), all older than the one whose
+    reply was dropped. The safety net starts from ACRO's list of replies sent, so the
+    dropped one is still found at the next run."""
+    async with harness(ts_env, tmp_path, run_worker=False) as h:
+        h.reply_drop = lambda request_ref: True
+        async with h.running():
+            event = custody_event(nationality="US")
+            h.world(event, SubjectSpec(replies={"US": ReplySpec(after_days=40)}))
+            handle = await h.start(event)
+            await until(handle, lambda s: s.checks["US"].request_ref is not None, skip=ts_env)
+            ref = (await state_of(handle)).checks["US"].request_ref
+            asked_at = h.store.acro_request(ref).requested_at
+            for i in range(PER_RUN + 1):
+                h.store.record_acro_request(
+                    f"ACRO-NEVER-{i:05d}",
+                    workflow_id=f"encounter-never-{i}",
+                    country="US",
+                    purpose="criminal_proceedings",
+                    requested_at=asked_at - timedelta(hours=1, seconds=i),
+                )
+            await ts_env.sleep(timedelta(days=45))
+            report = await h.client.execute_workflow(
+                AcroReplyReconciliationWorkflow.run,
+                ReplyReconcileInput(policy=h.policy),
+                id=f"acro-reconcile-{uuid.uuid4()}",
+                task_queue=h.task_queue,
+            )
+            result = await handle.result()
+    assert (report.asked, report.found, report.delivered) == (1, 1, 1)
+    assert report.still_outstanding == PER_RUN + 1  # the never-answered ones, counted
+    assert result.outcome is Outcome.NO_TRACE
 
 
 async def test_a_reply_nobody_asked_for_is_kept(ts_env, tmp_path):
