@@ -182,12 +182,19 @@ def decisions(case_id: str, state: dict[str, Any]) -> None:
 
 
 def stuck(found: Sequence[dict[str, Any]]) -> None:
-    table = Table("case", "stage", "why", "last error")
+    table = Table("case", "stage", "code", "why", "last error")
     for r in found:
         stage = r.get("stage") or ""
         if r.get("closed_at"):
             stage = f"{stage} (closed {when(r['closed_at'])})".strip()
-        row(table, r["case_id"], stage, r.get("why", ""), r.get("last_error") or "")
+        row(
+            table,
+            r["case_id"],
+            stage,
+            r.get("code") or "",
+            r.get("why", ""),
+            r.get("last_error") or "",
+        )
     out.print(table)
     out.print(f"{len(found)} stuck case(s)", markup=False)
 

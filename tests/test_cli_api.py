@@ -24,6 +24,7 @@ from tests.support import (
     add_user,
     allocate,
     custody_event,
+    eventually,
     harness,
     patient_policy,
     state_of,
@@ -271,6 +272,16 @@ async def test_intake_and_overdue_cases_through_the_api(dev_env, tmp_path):
             overdue = await listed(sam, "--force", force, "--overdue", expect=1)
             code, out, err = await fno(sam, "cases", "--stuck", "--overdue-minutes", "0", "--json")
             listed_at = datetime.now(UTC)
+            # Ended by hand (an operator's terminate): listed as stuck with its code.
+            await handle.terminate(reason="by hand")
+
+            async def ended() -> list[dict] | None:
+                code, out, err = await fno(sam, "cases", "--stuck", "--probe-closed", "0", "--json")
+                assert code == 0, err
+                rows = [r for r in json.loads(out) if r["case_id"] == late.case_id()]
+                return rows if rows and rows[0]["code"] == "terminated" else None
+
+            [terminated] = await eventually(ended, what="the terminated case listed")
     assert refused_code == AUTH_EXIT
     assert json.loads(refused_out)["status"] == "refused"
     assert started_code == 0, started_err
@@ -286,6 +297,7 @@ async def test_intake_and_overdue_cases_through_the_api(dev_env, tmp_path):
     assert stuck["stage"] == "AWAITING_COUNTRY_REPLY" and stuck["last_error"] is None
     due = requested.checks["FR"].reply_due_at
     assert due - timedelta(seconds=1) <= datetime.fromisoformat(stuck["since"]) < listed_at
+    assert terminated["last_error"] == "by hand"
 
 
 def _key(headers: dict[str, str]) -> str:

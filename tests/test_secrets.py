@@ -248,7 +248,8 @@ def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
 
 async def start_worker_and_server(
     dev_env: Any, tmp_path: Path, env: dict[str, str], api_port: int
-) -> None:
+) -> httpx.Headers:
+    """Start both, wait for them, and return the headers of the API's ``/health``."""
     env = env | {
         "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": dev_env.client.namespace,
@@ -262,6 +263,8 @@ async def start_worker_and_server(
     }
     try:
         await started(procs, api_port)
+        async with httpx.AsyncClient() as http:
+            return (await http.get(f"http://127.0.0.1:{api_port}/health")).headers
     finally:
         for name, (proc, _) in procs.items():
             stop_process(proc, name, sig=signal.SIGINT, timeout=20)
@@ -271,7 +274,9 @@ async def start_worker_and_server(
 async def test_with_every_secret_the_worker_and_the_server_start(dev_env, tmp_path):
     env = production_env(tmp_path / "home", web=True)
     assert "FNO_LOCAL_MODE" not in env
-    await start_worker_and_server(dev_env, tmp_path, env, int(env["FNO_HTTP_PORT"]))
+    headers = await start_worker_and_server(dev_env, tmp_path, env, int(env["FNO_HTTP_PORT"]))
+    # Outside local mode HSTS is on by default (``server.app``: nothing configures it).
+    assert headers["strict-transport-security"].startswith("max-age=")
 
 
 @pytest.mark.devserver
@@ -282,7 +287,8 @@ async def test_in_local_mode_they_start_with_the_local_secrets(dev_env, tmp_path
     identity, _ = process_identity(home)  # the web secret make run gives (local.prepare)
     env = bare_env(home) | identity | {"FNO_LOCAL_MODE": "1"}
     assert not [k for k in env if k.startswith(("FNO_CODEC", "FNO_FRONT_DOOR", "FNO_SUBJECT"))]
-    await start_worker_and_server(dev_env, tmp_path, env, free_port())
+    headers = await start_worker_and_server(dev_env, tmp_path, env, free_port())
+    assert "strict-transport-security" not in headers  # plain HTTP on localhost
     assert (home / issuer.KEY_FILE).exists()  # the local issuer made its own, locally
 
 
