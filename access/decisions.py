@@ -51,6 +51,7 @@ from access.policy import require_decide, resolve_case
 from identity.principal import Principal
 from models.decisions import DecisionRequest, DecisionResult
 from runtime.front_door import acting_as
+from runtime.http_metrics import decisions_refused
 from runtime.logs import get_logger
 from store.cases import CaseStore
 from workflows.activation_order import DEFERRED
@@ -109,6 +110,7 @@ async def send_decision(
     try:
         require_decide(principal, ref, req.decision.kind)
     except NotPermitted as err:
+        decisions_refused.labels(req.decision.kind).inc()
         log.warning(
             "decision refused",
             case_id=case_id,
@@ -128,6 +130,7 @@ async def send_decision(
         try:
             return await _send(client, case_id, req)
         except _Refusal as refused:
+            decisions_refused.labels(req.decision.kind).inc()
             if refusals is not None:
                 try:
                     await asyncio.to_thread(

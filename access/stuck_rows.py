@@ -17,6 +17,7 @@ from temporalio.client import WorkflowExecution as ListedWorkflow
 
 from access.diagnosis import failure_message, replay_error_of
 from access.errors import CANNOT_REPLAY
+from models.metrics import HISTORY_LARGE_CODE
 from runtime.logs import get_logger
 from workflows.base import SYSTEM_RETRY
 
@@ -36,7 +37,7 @@ class StuckCase(BaseModel):
 DEFAULT_FAILING_FOR = timedelta(minutes=30)
 
 # The reason code of a history growing towards Temporal's limit.
-HISTORY_LARGE = "history_large"
+HISTORY_LARGE = HISTORY_LARGE_CODE
 
 
 @dataclass(frozen=True)

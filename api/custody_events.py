@@ -24,6 +24,7 @@ from access.intake import (
 from api.deps import IntakeD, TemporalD, system
 from identity.principal import Principal
 from runtime.front_door import acting_as
+from runtime.http_metrics import intake_events
 
 router = APIRouter()
 
@@ -62,11 +63,14 @@ async def post_custody_event(
         event = read_event(await request.body())
         check_sender(sender, event)
     except EventTooLarge as exc:
+        intake_events.labels("too_large").inc()
         return JSONResponse({"detail": str(exc)}, status_code=413)
     except EventInvalid as exc:
+        intake_events.labels("invalid").inc()
         errors = [{**e, "loc": ["body", *e["loc"]]} for e in exc.errors]
         return JSONResponse({"detail": errors}, status_code=422)
     except SenderRefused as exc:
+        intake_events.labels("refused").inc()
         return JSONResponse({"detail": str(exc)}, status_code=403)
     with acting_as(sender.subject, sender.name, sender.role):
         result = await start_case(
@@ -78,6 +82,7 @@ async def post_custody_event(
             integrator=sender.name,
         )
     status = {"started": 201, "already_received": 200, "conflict": 409}[result.status]
+    intake_events.labels(result.status).inc()
     return JSONResponse(
         {
             "case_id": result.case_id,

@@ -38,7 +38,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import FrameType
 
@@ -79,6 +79,9 @@ from store.migrate import upgrade_if_behind
 
 DEFAULT_EVENTS = Path("examples") / "custody_events.jsonl"
 API_PORT = 8000
+# Prometheus endpoints (issue 23: runtime.metrics), on this host only; a port in use, or
+# FNO_METRICS_ADDRESS set in the shell, and make run leaves that process's alone.
+WORKER_METRICS_PORT, API_METRICS_PORT = 9464, 9465
 CODEC_PATH = "/codec"
 WORKER_READY_TIMEOUT = 90.0
 WORKER_STOP_TIMEOUT = 20.0  # the worker's own grace is 10 s
@@ -124,6 +127,12 @@ async def _wait_for_pollers(
         await asyncio.sleep(0.3)
 
 
+def _metrics_env(base: Mapping[str, str], port: int) -> dict[str, str]:
+    if base.get("FNO_METRICS_ADDRESS") or is_listening("localhost", port):
+        return {}
+    return {"FNO_METRICS_ADDRESS": f"127.0.0.1:{port}"}
+
+
 def _banner(
     home: Path,
     port: int,
@@ -131,6 +140,7 @@ def _banner(
     web_users: dict[str, tuple[str, str, str]] | None = None,
     systems: dict[str, str] | None = None,
     world_url: str | None = None,
+    metrics_urls: list[str] | None = None,
 ) -> str:
     cli = display_path(temporal_cli_path())
     address = "" if port == 7233 else f" --address localhost:{port}"
@@ -158,6 +168,7 @@ def _banner(
                 if clients
                 else []
             ),
+            *([f"  Metrics:       {', '.join(metrics_urls)}"] if metrics_urls else []),
             *(
                 [
                     f"  World service: {world_url} (simulated ACRO, PNC, CID, NBTC, ICE; pushes "
@@ -254,6 +265,8 @@ def run(port: int, ui_port: int, events: Path | None, world_port: int = WORLD_PO
     world: subprocess.Popen[bytes] | None = None
     starter: subprocess.Popen[bytes] | None = None
     api: subprocess.Popen[bytes] | None = None
+    worker_metrics: dict[str, str] = {}
+    api_metrics: dict[str, str] = {}
     code = 0
     try:
         env = child_env(home, port, base, ui_port=ui_port)
@@ -276,7 +289,8 @@ def run(port: int, ui_port: int, events: Path | None, world_port: int = WORLD_PO
                 log.error("world service not ready", error=Vetted(reason))
                 return 1
             log.info("world service started", url=env["FNO_WORLD_URL"], pushes_to=replies_url)
-        worker = _start_child(["worker.py"], env)
+        worker_metrics = _metrics_env(base, WORKER_METRICS_PORT)
+        worker = _start_child(["worker.py"], env | worker_metrics)
 
         def abort() -> str | None:
             if stop.set:
@@ -298,9 +312,10 @@ def run(port: int, ui_port: int, events: Path | None, world_port: int = WORLD_PO
         if is_listening("localhost", API_PORT):
             log.warning("port in use; the HTTP API is not started", port=API_PORT)
         else:
+            api_metrics = _metrics_env(base, API_METRICS_PORT)
             api = _start_child(
                 ["-m", "server.app"],
-                env | web_env | identity_env | {"FNO_HTTP_PORT": str(API_PORT)},
+                env | web_env | identity_env | api_metrics | {"FNO_HTTP_PORT": str(API_PORT)},
             )
 
         events_path = (
@@ -324,7 +339,16 @@ def run(port: int, ui_port: int, events: Path | None, world_port: int = WORLD_PO
                 starter = None
             if starter is None and not announced:
                 world_url = env.get("FNO_WORLD_URL")
-                print(_banner(home, port, ui_port, web_users, systems, world_url), flush=True)
+                metrics_urls = [
+                    f"http://localhost:{p}/metrics ({who})"
+                    for who, e, p in (
+                        ("worker", worker_metrics, WORKER_METRICS_PORT),
+                        ("HTTP API", api_metrics, API_METRICS_PORT),
+                    )
+                    if e
+                ]
+                banner = _banner(home, port, ui_port, web_users, systems, world_url, metrics_urls)
+                print(banner, flush=True)
                 announced = True
             if api is not None and api.poll() is not None:
                 log.error("the HTTP API exited; the worker keeps running", code=api.returncode)

@@ -26,15 +26,18 @@ from typing import Any
 
 import structlog
 from temporalio.client import Client
+from temporalio.common import MetricMeter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from models.metrics import CASES_HISTORY_LARGE, CASES_STUCK, HISTORY_LARGE_CODE
 from models.reference import OffenceTableError, use_offence_table_from_env
 from processes.acro_reconciliation_schedule import (
     ensure_at_startup as ensure_acro_replies_schedule,
 )
 from processes.activities import build_activities
 from processes.front_door import FrontDoorWorker, guards
+from processes.metrics_scan import keep_gauges, scan_seconds
 from processes.reconciliation_schedule import (
     ensure_at_startup as ensure_reconciliation_schedule,
 )
@@ -46,6 +49,7 @@ from runtime.front_door import (
     unsigned_starts_trusted_before,
 )
 from runtime.logs import configure_logging, get_logger
+from runtime.metrics import MetricsConfigError, worker_runtime
 from workflows import WORKFLOWS, activation_order
 
 SHUTDOWN_GRACE = timedelta(seconds=10)
@@ -72,8 +76,16 @@ async def main(stuck_cases: StuckCaseScan) -> None:
     CodecKeys.from_env()
     front_door = require_front_door_keys()
     trust_unsigned_before = unsigned_starts_trusted_before()
+    # Its metrics endpoint (FNO_METRICS_ADDRESS): a bad address or a port in use refuses
+    # to start, saying what to set.
+    try:
+        runtime = worker_runtime()
+    except Exception as err:
+        why = str(err) if isinstance(err, MetricsConfigError) else type(err).__name__
+        get_logger("fno.worker").error("refused to start: metrics endpoint", why=why)
+        raise SystemExit(2) from None
     # The worker's own starts (a casework referral, a notification) sign as the process.
-    client = await connect(acting_for=CASE_PROCESS)
+    client = await connect(acting_for=CASE_PROCESS, runtime=runtime)
     log = get_logger(
         "fno.worker",
         task_queue=settings.task_queue,
@@ -98,16 +110,18 @@ async def main(stuck_cases: StuckCaseScan) -> None:
             front_door=front_door,
             trust_unsigned_before=trust_unsigned_before,
         )
+        meter = runtime.metric_meter if runtime is not None else None
         scan_minutes = float(os.environ.get("FNO_STUCK_SCAN_MINUTES", "5"))
-        watcher = (
-            asyncio.create_task(watch_for_stuck_cases(client, log, scan_minutes, stuck_cases))
-            if scan_minutes > 0
-            else None
-        )
+        watchers = []
+        if scan_minutes > 0:
+            watch = watch_for_stuck_cases(client, log, scan_minutes, stuck_cases, meter=meter)
+            watchers.append(asyncio.create_task(watch))
+        if meter is not None and scan_seconds() > 0:
+            watchers.append(asyncio.create_task(keep_gauges(client, meter, scan_seconds(), log)))
         try:
             await run_until_signalled(worker, stop, log, policy=settings.policy.name)
         finally:
-            if watcher is not None:
+            for watcher in watchers:
                 watcher.cancel()
 
 
@@ -194,13 +208,25 @@ async def watch_for_stuck_cases(
     log: structlog.stdlib.BoundLogger,
     every_minutes: float,
     stuck_cases: StuckCaseScan,
+    *,
+    meter: MetricMeter | None = None,
 ) -> None:
     """Log an alert line for each stuck case (a failing step, a deadline passed
-    unattended) every ``every_minutes``: a stuck case is seen, not silently waiting."""
+    unattended) every ``every_minutes``: a stuck case is seen, not silently waiting.
+    With a ``meter``, their number is the ``fno_cases_stuck`` gauge too."""
+    stuck_gauge = meter.create_gauge(CASES_STUCK.name, CASES_STUCK.help) if meter else None
+    large = (
+        meter.create_gauge(CASES_HISTORY_LARGE.name, CASES_HISTORY_LARGE.help) if meter else None
+    )
     while True:
         await asyncio.sleep(every_minutes * 60)
         try:
-            for case in await stuck_cases(client, now=datetime.now().astimezone()):
+            found = await stuck_cases(client, now=datetime.now().astimezone())
+            if stuck_gauge is not None and large is not None:
+                stuck_gauge.set(len(found))
+                long = sum(1 for case in found if getattr(case, "code", None) == HISTORY_LARGE_CODE)
+                large.set(long)
+            for case in found:
                 log.warning(
                     "stuck case",
                     case_id=case.case_id,

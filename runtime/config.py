@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
 
 from models.policy import Policy, compressed_policy
 from runtime.codec import CodecConfigError, CodecKeys, data_converter
@@ -182,6 +183,7 @@ async def connect(
     *,
     encrypted: bool = True,
     acting_for: Actor | None = None,
+    runtime: Runtime | None = None,
 ) -> Client:
     """A Temporal client with the product's data converter: pydantic payloads, encrypted
     with the keys of ``FNO_CODEC_KEYS_FILE`` / ``FNO_CODEC_KEYS`` (``runtime.codec``),
@@ -193,16 +195,21 @@ async def connect(
 
     The keys are read first: missing or malformed keys raise ``CodecConfigError`` before
     any connection. ``encrypted=False`` is for commands that send no payloads (search
-    attribute registration)."""
+    attribute registration). ``runtime``: the SDK runtime to use (the worker's, serving
+    its metrics: ``runtime.metrics.worker_runtime``); None, the SDK's default."""
+    extra: dict[str, Any] = {"runtime": runtime} if runtime is not None else {}
     if not encrypted:
         return await Client.connect(
-            **temporal_connect_config(env), data_converter=pydantic_data_converter
+            **temporal_connect_config(env), data_converter=pydantic_data_converter, **extra
         )
     converter = data_converter(CodecKeys.from_env(env), accept_unencrypted=accepts_unencrypted(env))
     door = front_door_keys(env)
     interceptors = [FrontDoor(door, acting_for)] if door is not None else []
     return await Client.connect(
-        **temporal_connect_config(env), data_converter=converter, interceptors=interceptors
+        **temporal_connect_config(env),
+        data_converter=converter,
+        interceptors=interceptors,
+        **extra,
     )
 
 

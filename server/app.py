@@ -40,10 +40,12 @@ from api.codec_server import (
     install_log_redaction,
 )
 from identity.config import Identity, IdentityConfigError, identity_from_env
+from runtime import http_metrics
 from runtime.codec import CodecConfigError, CodecKeys, EncryptionCodec
 from runtime.config import Settings, connect, local_mode, temporal_connect_config
 from runtime.front_door import require_front_door_keys
 from runtime.logs import configure_logging
+from runtime.metrics import MetricsConfigError
 from server.hardening import harden
 from store.cases import CaseStore
 from web.app import (
@@ -210,6 +212,12 @@ def main() -> None:
         raise SystemExit(2) from None
     install_log_redaction()
     redact_web_queries()
+    try:  # FNO_METRICS_ADDRESS: the process's metrics on a port of their own
+        http_metrics.serve()
+    except (MetricsConfigError, OSError) as err:
+        why = str(err) if isinstance(err, MetricsConfigError) else f"{err.strerror}"
+        print(f"Refused to start: metrics endpoint: {why}", file=sys.stderr)
+        raise SystemExit(2) from None
     uvicorn.run(
         app, host="127.0.0.1", port=int(os.environ.get("FNO_HTTP_PORT", "8000")), log_config=None
     )

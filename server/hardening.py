@@ -44,6 +44,7 @@ from api.codec_log_redaction import redact_codec_paths
 from models.event import MAX_EVENT_BYTES
 from models.json_input import JsonInputError, parse_json
 from runtime.logs import get_logger
+from server.metrics import RequestMetrics
 from store.case_files import MAX_ATTACHMENT_BYTES
 
 log = get_logger("fno.http")
@@ -347,14 +348,15 @@ class SecurityHeaders:
 
 
 def harden(app: FastAPI, *, hsts: bool) -> FastAPI:
-    """``app`` with ``SecurityHeaders`` and ``BodyLimit`` outside everything it runs,
+    """``app`` with ``RequestMetrics``, ``SecurityHeaders`` and ``BodyLimit`` outside
+    everything it runs,
     its own error middleware included (so a 500 carries the headers too, and no route,
     mounted app or exception handler sees an unbounded body). ``app`` itself is
     returned: its routes, state and lifespan are as before."""
     build = app.build_middleware_stack
 
     def hardened() -> ASGIApp:
-        return SecurityHeaders(BodyLimit(build()), hsts=hsts)
+        return RequestMetrics(SecurityHeaders(BodyLimit(build()), hsts=hsts))
 
     app.build_middleware_stack = hardened  # type: ignore[method-assign]
     return app

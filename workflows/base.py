@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from models.casework_progress import Task
     from models.decisions import ROLES_FOR, DecisionRefusal, DecisionRequest, DecisionResult
     from models.decisions_casework import TASK_KINDS, AllocateCase
+    from models.metrics import CASES_CLOSED, CASES_OPENED, Metric
     from models.steps import DecisionLogged
 
 T = TypeVar("T")
@@ -101,9 +102,23 @@ class CaseWorkflow(Published):
 
     def set_stage(self, stage: Stage, *, deadlines: list[Deadline] | None = None) -> None:
         self._moves += 1
+        closing = stage is Stage.CLOSED and self.s.stage is not Stage.CLOSED
         self.s.stage = stage
         self.s.deadlines = list(deadlines or [])
         self.publish()
+        if closing:
+            outcome = self.s.outcome.name if self.s.outcome is not None else "NONE"
+            self.count(CASES_CLOSED, kind=self.kind, outcome=outcome)
+
+    def count(self, metric: Metric, **labels: str) -> None:
+        """Add one to a counter of ``models.metrics`` (issue 23), through the SDK's metric
+        meter: not counted again when the task is replayed, and no command (no history
+        event, nothing to version)."""
+        workflow.metric_meter().create_counter(metric.name, metric.help).add(1, labels)
+
+    def count_opened(self) -> None:
+        """The case has just opened (not a continuation of it)."""
+        self.count(CASES_OPENED, kind=self.kind)
 
     def _sync_awaiting(self) -> None:
         self.s.awaiting = sorted(k for k, n in self._waiting.items() if n > 0)

@@ -79,6 +79,7 @@ class CriminalCaseworkWorkflow(Disclosability, Deportation, LocatedChecklist, Re
         # it was (waiting for a disclosable certificate, or wanted/missing).
         if inp.state is None:
             self.publish()
+            self.count_opened()
         elif not reopened:
             self.record("note", "Case continued with a fresh history; state carried over")
         if not self.s.disclosable:

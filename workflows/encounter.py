@@ -95,6 +95,7 @@ class EncounterWorkflow(ReplyTriage, LocatedEncounter):
     async def run(self, inp: EncounterInput) -> CaseResult:
         if inp.state is None:
             self.open()
+            self.count_opened()
             await self.register()
         else:
             self.record("note", "Case continued with a fresh history; state carried over")

@@ -100,6 +100,7 @@ class NotificationWorkflow(CaseWorkflow):
     async def run(self, inp: NotificationInput) -> NotificationResult:
         if inp.state is None:
             self.open(inp.due_at is not None)
+            self.count_opened()
         else:
             self.record("note", "Case continued with a fresh history; state carried over")
             self.refresh_stage()
