@@ -99,6 +99,13 @@ class HttpSystem:
                 self._client.close()
                 self._client = None
 
+    def reachable(self, path: str = "/healthz") -> bool:
+        """Whether the service answers ``path`` with a 2xx (the worker's readiness)."""
+        try:
+            return self.client.get(path).status_code < 300
+        except httpx.HTTPError:
+            return False
+
     def write(self, path: str, key: str, **args: Any) -> Any:
         """A side-effecting call: POST the arguments with the idempotency key."""
         return self._send("POST", path, key=key, json=_jsonable(args))

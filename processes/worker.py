@@ -30,13 +30,15 @@ from temporalio.common import MetricMeter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from adapters.http_client import HttpSystem
 from models.metrics import CASES_HISTORY_LARGE, CASES_STUCK, HISTORY_LARGE_CODE
 from models.reference import OffenceTableError, use_offence_table_from_env
 from processes.acro_reconciliation_schedule import (
     ensure_at_startup as ensure_acro_replies_schedule,
 )
-from processes.activities import build_activities
+from processes.activities import build_activities, http_config
 from processes.front_door import FrontDoorWorker, guards
+from processes.health import HEALTH_ADDRESS_ENV, Check, Health, serve_health
 from processes.metrics_scan import keep_gauges, scan_seconds
 from processes.reconciliation_schedule import (
     ensure_at_startup as ensure_reconciliation_schedule,
@@ -49,7 +51,9 @@ from runtime.front_door import (
     unsigned_starts_trusted_before,
 )
 from runtime.logs import configure_logging, get_logger
-from runtime.metrics import MetricsConfigError, worker_runtime
+from runtime.metrics import MetricsConfigError, listen_address, worker_runtime
+from store.engine import make_engine
+from store.migrate import require_current
 from workflows import WORKFLOWS, activation_order
 
 SHUTDOWN_GRACE = timedelta(seconds=10)
@@ -79,6 +83,7 @@ async def main(stuck_cases: StuckCaseScan) -> None:
     # Its metrics endpoint (FNO_METRICS_ADDRESS): a bad address or a port in use refuses
     # to start, saying what to set.
     try:
+        health_address = listen_address(HEALTH_ADDRESS_ENV)
         runtime = worker_runtime()
     except Exception as err:
         why = str(err) if isinstance(err, MetricsConfigError) else type(err).__name__
@@ -118,11 +123,43 @@ async def main(stuck_cases: StuckCaseScan) -> None:
             watchers.append(asyncio.create_task(watch))
         if meter is not None and scan_seconds() > 0:
             watchers.append(asyncio.create_task(keep_gauges(client, meter, scan_seconds(), log)))
+        health = Health(health_checks(client, settings))
+        if health_address is not None:
+            watchers.append(asyncio.create_task(serve_health(health, health_address, log)))
         try:
+            health.polling = True
             await run_until_signalled(worker, stop, log, policy=settings.policy.name)
         finally:
+            health.polling = False
             for watcher in watchers:
                 watcher.cancel()
+
+
+def health_checks(client: Client, settings: Settings) -> dict[str, Check]:
+    """What the worker's readiness asks (``processes.health``), by the code said when
+    the check fails."""
+    engine = make_engine(settings.database_url)
+
+    async def temporal() -> bool:
+        await client.service_client.check_health()
+        return True
+
+    async def case_store() -> bool:
+        await asyncio.to_thread(require_current, engine)
+        return True
+
+    checks: dict[str, Check] = {
+        "temporal_unreachable": temporal,
+        "case_store_out_of_date": case_store,
+    }
+    if settings.world is not None:
+        world = HttpSystem(http_config(settings.world))
+
+        async def outside_systems() -> bool:
+            return await asyncio.to_thread(world.reachable)
+
+        checks["world_unreachable"] = outside_systems
+    return checks
 
 
 def make_worker(

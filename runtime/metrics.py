@@ -22,22 +22,28 @@ METRICS_ADDRESS_ENV = "FNO_METRICS_ADDRESS"
 
 
 class MetricsConfigError(ValueError):
-    """``FNO_METRICS_ADDRESS`` is not ``host:port``: the process refuses to start."""
+    """``FNO_METRICS_ADDRESS`` (or ``FNO_HEALTH_ADDRESS``) is not ``host:port``: the
+    process refuses to start."""
 
 
 def metrics_address(env: Mapping[str, str] | None = None) -> tuple[str, int] | None:
     """``(host, port)`` of ``FNO_METRICS_ADDRESS``, or None when unset."""
+    return listen_address(METRICS_ADDRESS_ENV, env)
+
+
+def listen_address(name: str, env: Mapping[str, str] | None = None) -> tuple[str, int] | None:
+    """``(host, port)`` of the ``host:port`` in variable ``name``, or None when unset;
+    ``MetricsConfigError`` saying what to set when it is not one."""
     env = os.environ if env is None else env
-    value = env.get(METRICS_ADDRESS_ENV, "").strip()
+    value = env.get(name, "").strip()
     if not value:
         return None
     host, sep, port_text = value.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise MetricsConfigError(
-            f"{METRICS_ADDRESS_ENV}={value!r} is not host:port: set it to, for example, "
-            "0.0.0.0:9464 (every interface) or 127.0.0.1:9464 (this host only), or unset "
-            "it for no metrics endpoint"
+            f"{name}={value!r} is not host:port: set it to, for example, 0.0.0.0:9464 "
+            "(every interface) or 127.0.0.1:9464 (this host only), or unset it"
         )
     return host, int(port_text)
 
