@@ -52,6 +52,7 @@ from runtime.front_door import (
 )
 from runtime.logs import configure_logging, get_logger
 from runtime.metrics import MetricsConfigError, listen_address, worker_runtime
+from runtime.tracing import TracingConfigError, configure_tracing, instrument_outside_calls
 from store.engine import make_engine
 from store.migrate import require_current
 from workflows import WORKFLOWS, activation_order
@@ -85,10 +86,13 @@ async def main(stuck_cases: StuckCaseScan) -> None:
     try:
         health_address = listen_address(HEALTH_ADDRESS_ENV)
         runtime = worker_runtime()
+        configure_tracing("fno-worker")  # FNO_TRACING: the client's interceptor, below
     except Exception as err:
-        why = str(err) if isinstance(err, MetricsConfigError) else type(err).__name__
-        get_logger("fno.worker").error("refused to start: metrics endpoint", why=why)
+        known = isinstance(err, MetricsConfigError | TracingConfigError)
+        why = str(err) if known else type(err).__name__
+        get_logger("fno.worker").error("refused to start: metrics, health or tracing", why=why)
         raise SystemExit(2) from None
+    instrument_outside_calls()
     # The worker's own starts (a casework referral, a notification) sign as the process.
     client = await connect(acting_for=CASE_PROCESS, runtime=runtime)
     log = get_logger(
@@ -199,7 +203,9 @@ def make_worker(
 
 # The models every workflow reads (pydantic models, the policy, the reference tables):
 # imported once by the worker and shared, like the workflow modules themselves.
-SHARED_MODULES = ("models",)
+# OpenTelemetry too: Temporal's tracing interceptor runs in the workflows' sandbox when
+# traces are on (runtime.tracing), and its context must be the one of the process.
+SHARED_MODULES = ("models", "opentelemetry")
 
 
 def passthrough_modules(workflows: Sequence[type]) -> tuple[str, ...]:

@@ -26,6 +26,7 @@ from runtime.front_door import Actor, FrontDoor, front_door_keys
 from runtime.private import LOCAL_MODE_ENV as LOCAL_MODE_ENV  # re-exported: lives below codec
 from runtime.private import local_mode as local_mode
 from runtime.private import private_files
+from runtime.tracing import temporal_interceptors
 
 DEFAULT_TASK_QUEUE = "fno-casework"
 # For local runs and tests only (``local_mode``): a deployment sets
@@ -205,6 +206,9 @@ async def connect(
     converter = data_converter(CodecKeys.from_env(env), accept_unencrypted=accepts_unencrypted(env))
     door = front_door_keys(env)
     interceptors = [FrontDoor(door, acting_for)] if door is not None else []
+    # Traces (runtime.tracing: on when the process configured them): outermost, so a
+    # start's span covers the front door's signing too.
+    interceptors = [*temporal_interceptors(), *interceptors]
     return await Client.connect(
         **temporal_connect_config(env),
         data_converter=converter,

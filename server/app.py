@@ -25,6 +25,8 @@ from collections.abc import Awaitable, Callable, Mapping
 import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
+from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client
 
 from access import rate_limit
@@ -46,6 +48,8 @@ from runtime.config import Settings, connect, local_mode, temporal_connect_confi
 from runtime.front_door import require_front_door_keys
 from runtime.logs import configure_logging
 from runtime.metrics import MetricsConfigError
+from runtime.tracing import TracingConfigError, configure_tracing, redact_server_span
+from runtime.tracing import tracer_provider as process_tracer_provider
 from server.hardening import harden
 from store.cases import CaseStore
 from web.app import (
@@ -74,6 +78,7 @@ def create_app(
     web: FastAPI | None = None,
     docs: bool | None = None,
     hsts: bool | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """The JSON API (``api.app.create_app`` with ``identity`` and ``intake``), with
     ``codec_server`` (``api.codec_server.create_codec_app``) served at ``/codec`` and
@@ -82,7 +87,8 @@ def create_app(
 
     ``docs``: the API's ``/docs``, ``/redoc`` and ``/openapi.json`` (``docs_on``; by
     default on in local mode only). ``hsts``: ``Strict-Transport-Security`` (by default
-    outside local mode)."""
+    outside local mode). ``tracer_provider``: requests traced (``runtime.tracing``;
+    by default the process's, None when tracing is off)."""
     if docs is None:
         docs = docs_on(os.environ)
     if hsts is None:
@@ -94,7 +100,21 @@ def create_app(
     if web is not None:
         app.mount("/web", web)
         app.get("/", include_in_schema=False)(to_web)
+    provider = tracer_provider or process_tracer_provider()
+    if provider is not None:
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=provider,
+            server_request_hook=redact_server_span,
+            excluded_urls=UNTRACED_URLS,
+            exclude_spans=["receive", "send"],
+        )
     return harden(app, hsts=hsts)
+
+
+# Not traced: probes, static files and docs (noise), and the codec server (its answers
+# are personal data decrypted; its requests are logged in the access log instead).
+UNTRACED_URLS = "/health,/ready,/codec,/web/static,/docs,/redoc,/openapi.json"
 
 
 DOCS_ENV = "FNO_API_DOCS"
@@ -205,6 +225,11 @@ def main() -> None:
         print(f"Refused to start: {err}", file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings.log_format)
+    try:
+        configure_tracing("fno-api")  # FNO_TRACING
+    except TracingConfigError as err:
+        print(f"Refused to start: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
     try:
         app = app_from_env(os.environ, settings)
     except RefusedToStart as err:

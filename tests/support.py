@@ -297,13 +297,19 @@ class Harness:
 
     @asynccontextmanager
     async def running(
-        self, *, client: Client | None = None, interceptors: list[Any] | None = None
+        self,
+        *,
+        client: Client | None = None,
+        interceptors: list[Any] | None = None,
+        workflow_runner: Any = None,
     ) -> AsyncIterator[Worker]:
         """A worker for this harness's task queue, as ``worker.py`` builds one: it checks
         the front door's assertion on every start and decision (``interceptors``, when
         given, instead). ``client``: another client of the server (its activities'
-        starts sign as that client does)."""
+        starts sign as that client does). ``workflow_runner``: the worker's sandbox
+        (by default the SDK's, every module sandboxed)."""
         gateways = Gateways.all_from(self.sim)
+        runner = {"workflow_runner": workflow_runner} if workflow_runner is not None else {}
         with ThreadPoolExecutor(16) as pool:
             async with Worker(
                 client or self.client,
@@ -312,6 +318,7 @@ class Harness:
                 activities=self.activities(gateways).all(),
                 activity_executor=pool,
                 interceptors=[checking()] if interceptors is None else interceptors,
+                **runner,
             ) as worker:
                 yield worker
 
