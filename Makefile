@@ -62,6 +62,7 @@ check: $(STAMP)
 	$(VENV)/bin/mypy $(CODE)
 	$(VENV)/bin/lint-imports
 	$(PY) -m runtime.determinism_lint
+	$(VENV)/bin/kubernetes-validate --strict --quiet deploy/kubernetes/fno.yaml
 
 ## worker: only the worker, against TEMPORAL_ADDRESS / TEMPORAL_PROFILE (default localhost:7233)
 worker: $(STAMP)

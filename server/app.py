@@ -218,7 +218,8 @@ def app_from_env(
 
 
 def main() -> None:
-    """``python -m server.app``: serve on FNO_HTTP_PORT (default 8000)."""
+    """``python -m server.app``: serve on FNO_HTTP_HOST (default 127.0.0.1) and
+    FNO_HTTP_PORT (default 8000)."""
     try:
         settings = Settings.from_env()  # FNO_SUBJECT_KEY_SECRET outside local mode
     except CodecConfigError as err:
@@ -244,7 +245,11 @@ def main() -> None:
         print(f"Refused to start: metrics endpoint: {why}", file=sys.stderr)
         raise SystemExit(2) from None
     uvicorn.run(
-        app, host="127.0.0.1", port=int(os.environ.get("FNO_HTTP_PORT", "8000")), log_config=None
+        app,
+        # FNO_HTTP_HOST: 0.0.0.0 in a container (behind its TLS-terminating ingress).
+        host=os.environ.get("FNO_HTTP_HOST", "").strip() or "127.0.0.1",
+        port=int(os.environ.get("FNO_HTTP_PORT", "8000")),
+        log_config=None,
     )
 
 
