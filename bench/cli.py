@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.dormant import dormant
 from bench.national_year import YEARS, national_year
+from bench.scale_out import counts_of, scale_out
 from bench.servers import ROOT
 from bench.throughput import throughput
 from bench.world import WORLDS
@@ -89,6 +90,13 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "done (default 10)",
     )
     p.add_argument(
+        "--scale-out",
+        type=counts_of,
+        metavar="K,K,…",
+        help="scale-out mode: the product phase alone with each number of worker "
+        "processes on one task queue (for example 1,2,4), throughput and CPU per case each",
+    )
+    p.add_argument(
         "--dormant-window",
         type=int,
         default=400,
@@ -111,4 +119,6 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(dormant(args))
     if args.national_year is not None:
         return asyncio.run(national_year(args))
+    if args.scale_out is not None:
+        return asyncio.run(scale_out(args))
     return asyncio.run(throughput(args))

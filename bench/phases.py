@@ -6,6 +6,7 @@ carried to their outcome by the product's worker)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import statistics
 import time
@@ -110,8 +111,12 @@ async def run_product(
     progress: Progress,
     profile: str | None = None,
     world: str = "in-process",
+    workers: int = 1,
+    name: str = "product",
 ) -> PhaseResult:
-    home = run_dir / "product"
+    """``workers`` worker processes on the one task queue (issue 23's scale-out); their
+    CPU summed as the worker's, their peak RSS the largest."""
+    home = run_dir / name
     home.mkdir(parents=True)
     plan = plan_cases(n, seed, tag="26")
     world_file = home / "world.json"
@@ -136,11 +141,19 @@ async def run_product(
                 world_env,
                 world_pid,
             ),
-            child(worker_args, env | world_env, home / "worker.log") as worker,
+            contextlib.ExitStack() as pool,
             child(api_args, env | identity.env | world_env, home / "api.log") as api,
         ):
+            fleet = [
+                pool.enter_context(
+                    child(worker_args, env | world_env, home / f"worker{i or ''}.log")
+                )
+                for i in range(workers)
+            ]
+            worker = fleet[0]
             client = await connect(env)
-            await wait_for_worker(client, task_queue, worker)
+            for each in fleet:
+                await wait_for_worker(client, task_queue, each)
             limits = httpx.Limits(max_connections=concurrency)
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{api_port}", timeout=60, limits=limits
@@ -176,6 +189,7 @@ async def run_product(
                     "server": server.process.pid,
                     "api": measured_pid(api),
                 }
+                pids |= {f"worker-{i + 1}": measured_pid(w) for i, w in enumerate(fleet[1:])}
                 if world_pid is not None:  # measured, but the outside world's, not ours
                     pids[WORLD_CPU] = world_pid
                 meter = CpuMeter(pids)
@@ -194,9 +208,9 @@ async def run_product(
                 await posting
                 ends = await close_times(client, query)
                 elapsed = max(ends).timestamp() - t0
-                rss = peak_rss_mib(measured_pid(worker))
+                rss = max((peak_rss_mib(measured_pid(w)) or 0.0 for w in fleet), default=None)
                 api_rss = peak_rss_mib(measured_pid(api))
-                cpu = meter.used()
+                cpu = sum_workers(meter.used())
             if statuses != Counter({201: n}):
                 raise RuntimeError(f"intake answered {dict(statuses)}, expected 201 for all {n}")
             # Not timed: what each branch cost in history events and activities.
@@ -224,7 +238,7 @@ async def run_product(
         raise RuntimeError(f"{len(wrong)} cases reached an unexpected outcome: {wrong}")
     no_trace_acts = {c.activities for c in per_branch["no_trace"]}
     return PhaseResult(
-        name="product",
+        name=name,
         cases=n,
         elapsed_s=elapsed,
         sustained_cases_per_s=sustained_rate(ends),
@@ -244,5 +258,14 @@ async def run_product(
             "decisions_sent": caseworker.sent,
             "no_trace_activities_match_baseline": no_trace_acts == {PUSHED_ACTIVITIES},
             "server_db_mib": round(server.database_bytes() / 2**20, 1),
+            "workers": workers,
         },
     )
+
+
+def sum_workers(used: dict[str, float | None]) -> dict[str, float | None]:
+    """The CPU of several workers as the worker's (``worker``, ``worker-1``, …)."""
+    fleet = [v for k, v in used.items() if k == "worker" or k.startswith("worker-")]
+    rest = {k: v for k, v in used.items() if not (k == "worker" or k.startswith("worker-"))}
+    total = None if any(v is None for v in fleet) else round(sum(v or 0.0 for v in fleet), 3)
+    return {"worker": total, **rest}

@@ -261,3 +261,18 @@ NON_EU_CODES = {
     "RU",
     "PH",
 }
+
+
+def test_the_scale_out_mode_reads_worker_counts_and_sums_the_workers_cpu():
+    import argparse
+
+    from bench.phases import sum_workers
+    from bench.scale_out import counts_of
+
+    assert counts_of("1,2,4") == [1, 2, 4]
+    for bad in ("", "0,2", "x"):
+        with pytest.raises((argparse.ArgumentTypeError, ValueError)):
+            counts_of(bad)
+    used = {"worker": 1.5, "worker-1": 2.0, "worker-2": 0.5, "server": 3.0, "bench": 0.1}
+    assert sum_workers(used) == {"worker": 4.0, "server": 3.0, "bench": 0.1}
+    assert sum_workers({"worker": 1.0, "worker-1": None, "api": 1.0})["worker"] is None
