@@ -38,7 +38,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
@@ -48,13 +48,20 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
 from identity.clients import ClientsConfigError
+from local.banner import (
+    API_METRICS_PORT,
+    API_PORT,
+    CODEC_PATH,
+    WORKER_METRICS_PORT,
+    announce,
+    metrics_env,
+)
 from local.prepare import (
     DEMO_ACRO_CLIENT,
     DEMO_POLICY,
     NAMESPACE,
     ROOT,
     child_env,
-    display_path,
     prepare_codec,
     prepare_identity,
     prepare_web,
@@ -63,14 +70,11 @@ from local.world import WORLD_PORT, WORLD_READY_TIMEOUT, start_world, wait_for_w
 from runtime.codec import CodecConfigError
 from runtime.config import LOCAL_MODE_ENV, Settings
 from runtime.embedded import (
-    SERVER_DB,
-    SERVER_LOG,
     DevServerError,
     PortInUseError,
     is_listening,
     start_dev_server,
     stop_process,
-    temporal_cli_path,
 )
 from runtime.logs import Vetted, configure_logging, get_logger
 from runtime.shutdown import exit_now
@@ -78,11 +82,6 @@ from store.engine import make_engine
 from store.migrate import upgrade_if_behind
 
 DEFAULT_EVENTS = Path("examples") / "custody_events.jsonl"
-API_PORT = 8000
-# Prometheus endpoints (issue 23: runtime.metrics), on this host only; a port in use, or
-# FNO_METRICS_ADDRESS set in the shell, and make run leaves that process's alone.
-WORKER_METRICS_PORT, API_METRICS_PORT = 9464, 9465
-CODEC_PATH = "/codec"
 WORKER_READY_TIMEOUT = 90.0
 WORKER_STOP_TIMEOUT = 20.0  # the worker's own grace is 10 s
 SERVER_STOP_TIMEOUT = 15.0
@@ -125,72 +124,6 @@ async def _wait_for_pollers(
         if time.monotonic() > deadline:
             raise RuntimeError(f"the worker did not poll {task_queue!r} within {limit_seconds:g}s")
         await asyncio.sleep(0.3)
-
-
-def _metrics_env(base: Mapping[str, str], port: int) -> dict[str, str]:
-    if base.get("FNO_METRICS_ADDRESS") or is_listening("localhost", port):
-        return {}
-    return {"FNO_METRICS_ADDRESS": f"127.0.0.1:{port}"}
-
-
-def _banner(
-    home: Path,
-    port: int,
-    ui_port: int,
-    web_users: dict[str, tuple[str, str, str]] | None = None,
-    systems: dict[str, str] | None = None,
-    world_url: str | None = None,
-    metrics_urls: list[str] | None = None,
-) -> str:
-    cli = display_path(temporal_cli_path())
-    address = "" if port == 7233 else f" --address localhost:{port}"
-    users = [
-        f"                 {username} / {password}  ({name}, {role})"
-        for username, (name, role, password) in (web_users or {}).items()
-    ]
-    clients = [f"                 {credential}" for credential in (systems or {}).values()]
-    first = next(iter(web_users or {}), "sam")
-    return "\n".join(
-        [
-            "",
-            "FNO casework is running on the embedded Temporal server.",
-            f"  Web UI:        http://localhost:{ui_port}/namespaces/{NAMESPACE}/workflows",
-            f"  List cases:    {cli} workflow list{address}",
-            f"  Running only:  {cli} workflow list{address} --query \"ExecutionStatus='Running'\"",
-            f"  Web app:       http://localhost:{API_PORT}/web/ (caseworkers, supervisors)"
-            + (" — demo users (username / password):" if users else ""),
-            *users,
-            f"  HTTP API:      http://localhost:{API_PORT}/docs — a person's token (the same "
-            f"users): curl -d grant_type=password -d username={first} -d password=… "
-            f"localhost:{API_PORT}/auth/token",
-            *(
-                ["                 systems (Authorization: Bearer <credential>):", *clients]
-                if clients
-                else []
-            ),
-            *([f"  Metrics:       {', '.join(metrics_urls)}"] if metrics_urls else []),
-            *(
-                [
-                    f"  World service: {world_url} (simulated ACRO, PNC, CID, NBTC, ICE; pushes "
-                    "replies to the HTTP API)"
-                ]
-                if world_url
-                else []
-            ),
-            "  Payloads:      encrypted; the Web UI shows ciphertext until you decode: in its "
-            "Codec Server settings choose your browser's setting with endpoint",
-            f"                 http://localhost:{API_PORT}{CODEC_PATH} and 'include cross-origin "
-            "credentials', signed in to the web app (docs/running.md)",
-            "  A case:        .venv/bin/fno login (a user above), then .venv/bin/fno show "
-            "encounter-hampshire-HC-2017-120401 --reason demo",
-            "  Worker logs:   this terminal",
-            f"  Server log:    {display_path(home / SERVER_LOG)}",
-            f"  State:         {display_path(home / SERVER_DB)} (kept across restarts; "
-            "`make clean` removes it)",
-            "Press Ctrl-C to stop (the worker first, then the server).",
-            "",
-        ]
-    )
 
 
 def _start_child(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -289,7 +222,7 @@ def run(port: int, ui_port: int, events: Path | None, world_port: int = WORLD_PO
                 log.error("world service not ready", error=Vetted(reason))
                 return 1
             log.info("world service started", url=env["FNO_WORLD_URL"], pushes_to=replies_url)
-        worker_metrics = _metrics_env(base, WORKER_METRICS_PORT)
+        worker_metrics = metrics_env(base, WORKER_METRICS_PORT)
         worker = _start_child(["worker.py"], env | worker_metrics)
 
         def abort() -> str | None:
@@ -312,7 +245,7 @@ def run(port: int, ui_port: int, events: Path | None, world_port: int = WORLD_PO
         if is_listening("localhost", API_PORT):
             log.warning("port in use; the HTTP API is not started", port=API_PORT)
         else:
-            api_metrics = _metrics_env(base, API_METRICS_PORT)
+            api_metrics = metrics_env(base, API_METRICS_PORT)
             api = _start_child(
                 ["-m", "server.app"],
                 env | web_env | identity_env | api_metrics | {"FNO_HTTP_PORT": str(API_PORT)},
@@ -347,7 +280,7 @@ def run(port: int, ui_port: int, events: Path | None, world_port: int = WORLD_PO
                     )
                     if e
                 ]
-                banner = _banner(home, port, ui_port, web_users, systems, world_url, metrics_urls)
+                banner = announce(home, port, ui_port, web_users, systems, world_url, metrics_urls)
                 print(banner, flush=True)
                 announced = True
             if api is not None and api.poll() is not None:
