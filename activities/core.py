@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 from activities.gateways import PermanentGatewayError
 from models.reference import UnknownOffenceError
@@ -48,6 +49,31 @@ def store_error_type(err: SQLAlchemyError) -> str:
     return f"{CASE_STORE_ERROR}:{kind.__module__}.{kind.__name__}"
 
 
+def store_failure(err: SQLAlchemyError) -> ApplicationError:
+    """A case-store failure as Temporal keeps it: retryable, said by its types only."""
+    return ApplicationError(
+        f"case store unavailable: {store_error(err)}", type=store_error_type(err)
+    )
+
+
+class StoreErrorsSurface(Interceptor):
+    """The worker's last guard over every activity: a case-store error that no step
+    translated (``refusals_surface``) still reaches Temporal as ``store_failure`` — never
+    SQLAlchemy's own message, whose statement and parameters hold personal data and
+    outgrew what Temporal keeps as a last failure ("Failure exceeds size limit.")."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _StoreErrorsInbound(next)
+
+
+class _StoreErrorsInbound(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        try:
+            return await super().execute_activity(input)
+        except SQLAlchemyError as err:
+            raise store_failure(err) from None
+
+
 def refusals_surface(fn: F) -> F:
     """Turn a gateway's permanent refusal into a non-retryable failure."""
 
@@ -64,9 +90,7 @@ def refusals_surface(fn: F) -> F:
             # types only: SQLAlchemy's message holds the statement and its parameters
             # (personal data), and with both tracebacks it outgrew what Temporal keeps
             # as an activity's last failure, so the stuck listing showed nothing useful.
-            raise ApplicationError(
-                f"case store unavailable: {store_error(err)}", type=store_error_type(err)
-            ) from None
+            raise store_failure(err) from None
 
     return wrapper  # type: ignore[return-value]
 

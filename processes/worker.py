@@ -30,6 +30,7 @@ from temporalio.common import MetricMeter
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from activities.core import StoreErrorsSurface
 from adapters.http_client import HttpSystem
 from models.metrics import CASES_HISTORY_LARGE, CASES_STUCK, HISTORY_LARGE_CODE
 from models.reference import OffenceTableError, use_offence_table_from_env
@@ -193,11 +194,14 @@ def make_worker(
         activity_executor=pool,
         max_concurrent_activities=MAX_CONCURRENT_ACTIVITIES,
         graceful_shutdown_timeout=SHUTDOWN_GRACE,
-        interceptors=(
-            [FrontDoorWorker(front_door, trust_unsigned_before=trust_unsigned_before)]
-            if front_door is not None
-            else []
-        ),
+        interceptors=[
+            StoreErrorsSurface(),  # no raw case-store error reaches Temporal
+            *(
+                [FrontDoorWorker(front_door, trust_unsigned_before=trust_unsigned_before)]
+                if front_door is not None
+                else []
+            ),
+        ],
     )
 
 

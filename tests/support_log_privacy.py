@@ -37,3 +37,24 @@ class FailingTaskWorkflow:
     async def run(self) -> str:
         # Not a Temporal failure: the workflow task fails (and is retried) instead.
         raise RuntimeError(f"bad state for {PERSONAL}")
+
+
+@activity.defn
+async def fail_in_the_case_store() -> str:
+    """A case-store error no step translated: SQLAlchemy's message carries the statement
+    and its parameters (here, personal data, and more than Temporal keeps)."""
+    from sqlalchemy.exc import OperationalError
+
+    params = {"name": PERSONAL, "padding": "x" * 20_000}
+    raise OperationalError("INSERT INTO subject (name, padding) VALUES (?, ?)", params, None)
+
+
+@workflow.defn
+class StoreFailureWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_activity(
+            fail_in_the_case_store,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )

@@ -505,3 +505,38 @@ async def test_the_worker_logs_a_stuck_case_without_its_last_error(json_logs, ca
     line = next(x for x in json_log_lines(err) if x["event"] == "stuck case")
     assert line["case_id"] == "casework-4b0131" and line["has_last_error"] is True
     assert "Nowak" not in err and "MURDER" not in err
+
+
+async def test_a_case_store_error_no_step_translated_reaches_temporal_by_its_types_only(
+    ts_env,
+) -> None:
+    """The worker's ``StoreErrorsSurface``: a raw SQLAlchemy error out of an activity
+    becomes ``case store unavailable: <types>``, retryable — without it the failure held
+    the statement's parameters and outgrew Temporal's limit ("Failure exceeds size
+    limit." in the stuck listing, seen in the chaos run)."""
+    from temporalio.client import WorkflowFailureError
+    from temporalio.exceptions import ActivityError, ApplicationError
+    from temporalio.worker import Worker
+
+    from activities.core import StoreErrorsSurface
+    from tests.support_log_privacy import StoreFailureWorkflow, fail_in_the_case_store
+
+    queue = f"store-errors-{uuid.uuid4().hex[:8]}"
+    async with Worker(
+        ts_env.client,
+        task_queue=queue,
+        workflows=[StoreFailureWorkflow],
+        activities=[fail_in_the_case_store],
+        interceptors=[StoreErrorsSurface()],
+    ):
+        with pytest.raises(WorkflowFailureError) as failed:
+            await ts_env.client.execute_workflow(
+                StoreFailureWorkflow.run, id=f"store-{uuid.uuid4().hex[:8]}", task_queue=queue
+            )
+    activity_error = failed.value.cause
+    assert isinstance(activity_error, ActivityError)
+    cause = activity_error.cause
+    assert isinstance(cause, ApplicationError) and not cause.non_retryable
+    assert cause.type == "CaseStoreError:sqlalchemy.exc.OperationalError"
+    assert cause.message == "case store unavailable: OperationalError"
+    assert PERSONAL not in str(failed.value.cause)
