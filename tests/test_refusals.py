@@ -372,3 +372,38 @@ async def test_the_web_app_shows_a_refusal_on_the_case_page_from_the_log(dev_env
     assert refused.text.count('class="entry-refusal"') == 1  # from the store's log
     assert after == before
     assert [e.kind for e in h.store.refusals(casework.id).entries] == ["detention"]
+
+
+async def test_the_web_app_answers_a_busy_case_with_a_429_and_sends_nothing(
+    dev_env, tmp_path, monkeypatch
+):
+    """The web form's side of the back-pressure: ``CaseBusy`` is a 429 page with
+    ``Retry-After``, the decision not sent."""
+    from access.errors import CaseBusy
+    from tests.support_web import browserless, csrf_of, sign_in
+    from web import routes_decisions
+
+    sent: list[str] = []
+
+    async def busy(_client: object, case_id: str, *_: object, **__: object) -> None:
+        sent.append(case_id)
+        raise CaseBusy(case_id, 7)
+
+    monkeypatch.setattr(routes_decisions, "send_decision", busy)
+    async with (
+        harness(dev_env, tmp_path, run_worker=False) as h,
+        browserless(h.client, h.store) as http,
+    ):
+        await sign_in(http, "sam")
+        data = {
+            "kind": "subject_located",
+            "f.case_owner": "Sam Jones",
+            "f.pending_prosecution": "none",
+            "reason": "found him",
+            "csrf_token": csrf_of((await http.get("/web/inbox")).text),
+            "purpose": "decide",
+        }
+        answer = await http.post("/web/cases/casework-busy/decisions", data=data)
+    assert answer.status_code == 429
+    assert answer.headers["Retry-After"] == "7"
+    assert sent == ["casework-busy"]  # tried once, refused by back-pressure, not retried
