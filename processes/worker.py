@@ -82,8 +82,8 @@ async def main(stuck_cases: StuckCaseScan) -> None:
     CodecKeys.from_env()
     front_door = require_front_door_keys()
     trust_unsigned_before = unsigned_starts_trusted_before()
-    # Its metrics endpoint (FNO_METRICS_ADDRESS): a bad address or a port in use refuses
-    # to start, saying what to set.
+    # Its health and metrics endpoints (FNO_HEALTH_ADDRESS, FNO_METRICS_ADDRESS) and
+    # traces (FNO_TRACING): a bad setting or a port in use refuses to start, saying why.
     try:
         health_address = listen_address(HEALTH_ADDRESS_ENV)
         runtime = worker_runtime()
@@ -128,14 +128,15 @@ async def main(stuck_cases: StuckCaseScan) -> None:
             watchers.append(asyncio.create_task(watch))
         if meter is not None and scan_seconds() > 0:
             watchers.append(asyncio.create_task(keep_gauges(client, meter, scan_seconds(), log)))
-        health = Health(health_checks(client, settings))
-        if health_address is not None:
+        health: Health | None = None
+        if health_address is not None:  # the checks made only when they are served
+            health = Health(health_checks(client, settings), polling=True)
             watchers.append(asyncio.create_task(serve_health(health, health_address, log)))
         try:
-            health.polling = True
             await run_until_signalled(worker, stop, log, policy=settings.policy.name)
         finally:
-            health.polling = False
+            if health is not None:
+                health.polling = False
             for watcher in watchers:
                 watcher.cancel()
 
@@ -261,18 +262,22 @@ async def watch_for_stuck_cases(
     """Log an alert line for each stuck case (a failing step, a deadline passed
     unattended) every ``every_minutes``: a stuck case is seen, not silently waiting.
     With a ``meter``, their number is the ``fno_cases_stuck`` gauge too."""
-    stuck_gauge = meter.create_gauge(CASES_STUCK.name, CASES_STUCK.help) if meter else None
-    large = (
-        meter.create_gauge(CASES_HISTORY_LARGE.name, CASES_HISTORY_LARGE.help) if meter else None
+    gauges = (
+        (
+            meter.create_gauge(CASES_STUCK.name, CASES_STUCK.help),
+            meter.create_gauge(CASES_HISTORY_LARGE.name, CASES_HISTORY_LARGE.help),
+        )
+        if meter is not None
+        else None
     )
     while True:
         await asyncio.sleep(every_minutes * 60)
         try:
             found = await stuck_cases(client, now=datetime.now().astimezone())
-            if stuck_gauge is not None and large is not None:
-                stuck_gauge.set(len(found))
-                long = sum(1 for case in found if getattr(case, "code", None) == HISTORY_LARGE_CODE)
-                large.set(long)
+            if gauges is not None:
+                stuck, large = gauges
+                stuck.set(len(found))
+                large.set(sum(1 for c in found if getattr(c, "code", None) == HISTORY_LARGE_CODE))
             for case in found:
                 log.warning(
                     "stuck case",

@@ -149,18 +149,6 @@ class RepliesStore:
                 session.add(request)
             session.commit()
 
-    def outstanding_acro_requests(
-        self, *, requested_before: datetime, requested_after: datetime, limit: int = 1000
-    ) -> list[AcroRequest]:
-        """Requests with no reply delivered, asked between the two moments, oldest first."""
-        with Session(self.engine) as session:
-            query = (
-                self._outstanding(select(AcroRequest), requested_before, requested_after)
-                .order_by(col(AcroRequest.requested_at))
-                .limit(limit)
-            )
-            return list(session.exec(query).all())
-
     def count_outstanding_acro_requests(
         self, *, requested_before: datetime, requested_after: datetime
     ) -> int:

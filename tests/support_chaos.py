@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,6 +247,26 @@ def log_lines(logs: list[Path], *needles: str) -> int:
 
 
 # Processes ---------------------------------------------------------------------
+def process_env(home: Path, port: int, db_url: str, queue: str, **settings: str) -> dict[str, str]:
+    """The environment of a ``worker.py`` or ``server.app`` of a test on the dev server
+    at ``port``: this process's own (the tests' keys), ``home`` and the case store, a task
+    queue of its own named ``queue``-…, no stuck-case scan, JSON logs; ``settings`` on
+    top."""
+    return (
+        os.environ
+        | {
+            "TEMPORAL_ADDRESS": f"localhost:{port}",
+            "TEMPORAL_NAMESPACE": "default",
+            "FNO_HOME": str(home),
+            "FNO_DATABASE_URL": db_url,
+            "FNO_TASK_QUEUE": f"{queue}-{uuid.uuid4().hex[:12]}",
+            "FNO_STUCK_SCAN_MINUTES": "0",
+            "FNO_LOG_FORMAT": "json",
+        }
+        | settings
+    )
+
+
 class Workers:
     """``worker.py`` processes, one after another, each with its own log."""
 

@@ -62,6 +62,7 @@ from tests.support_chaos import (
     free_port,
     log_lines,
     postgres_bin,
+    process_env,
     recorded_encounters,
     reply_trail,
     safety_net_runs,
@@ -79,17 +80,15 @@ def environment(tmp_path: Path, port: int, db_url: str, plan: Plan) -> dict[str,
     home.mkdir(exist_ok=True)
     world_file = tmp_path / "world.json"
     world_file.write_text(json.dumps(plan.world))
-    return os.environ | {
-        "TEMPORAL_ADDRESS": f"localhost:{port}",
-        "TEMPORAL_NAMESPACE": "default",
-        "FNO_HOME": str(home),
-        "FNO_DATABASE_URL": db_url,  # the case store and the simulated world's tables
-        "FNO_WORLD_FILE": str(world_file),
-        "FNO_POLICY": f"compressed:{DAY}",
-        "FNO_TASK_QUEUE": f"chaos-{uuid.uuid4()}",
-        "FNO_STUCK_SCAN_MINUTES": "0",
-        "FNO_LOG_FORMAT": "json",
-    }
+    # FNO_DATABASE_URL: the case store and the simulated world's tables.
+    return process_env(
+        home,
+        port,
+        db_url,
+        "chaos",
+        FNO_WORLD_FILE=str(world_file),
+        FNO_POLICY=f"compressed:{DAY}",
+    )
 
 
 async def world_fault(world: Any, k: int, faults: Counter[str], progress: Any) -> None:

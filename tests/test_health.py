@@ -10,9 +10,7 @@ not ready (no traffic for it).
 from __future__ import annotations
 
 import asyncio
-import os
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ import pytest
 from store.cases import CaseStore
 from store.engine import make_engine
 from tests.support import api_client, harness
-from tests.support_chaos import DevServer, Workers, free_port
+from tests.support_chaos import DevServer, Workers, free_port, process_env
 
 pytestmark = [pytest.mark.devserver]
 
@@ -53,19 +51,8 @@ def worker_env(tmp_path: Path, port: int, health: int, **extra: str) -> dict[str
     home.mkdir(exist_ok=True)
     db_url = f"sqlite:///{tmp_path / 'casework.db'}"
     CaseStore.migrated(db_url)
-    return (
-        dict(os.environ)
-        | {
-            "TEMPORAL_ADDRESS": f"localhost:{port}",
-            "TEMPORAL_NAMESPACE": "default",
-            "FNO_HOME": str(home),
-            "FNO_DATABASE_URL": db_url,
-            "FNO_TASK_QUEUE": f"health-{uuid.uuid4().hex[:8]}",
-            "FNO_STUCK_SCAN_MINUTES": "0",
-            "FNO_LOG_FORMAT": "json",
-            "FNO_HEALTH_ADDRESS": f"127.0.0.1:{health}",
-        }
-        | extra
+    return process_env(
+        home, port, db_url, "health", FNO_HEALTH_ADDRESS=f"127.0.0.1:{health}", **extra
     )
 
 

@@ -12,13 +12,10 @@ of either endpoint holds a subject's name, date of birth, PNC ID or custody refe
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,8 +31,8 @@ from models import metrics
 from models.search import AWAITING_ROLE, CASE_KIND, NEXT_DEADLINE, STAGE
 from runtime.metrics import MetricsConfigError, metrics_address
 from store.cases import CaseStore
-from tests.support import CONVERTER, custody_event, process_identity
-from tests.support_chaos import ApiProcess, DevServer, Workers, free_port
+from tests.support import CONVERTER, custody_event, eventually, process_identity
+from tests.support_chaos import ApiProcess, DevServer, Workers, free_port, process_env
 
 pytestmark = [pytest.mark.devserver]
 
@@ -59,17 +56,6 @@ def value(samples: list[Sample], name: str, **labels: str) -> float:
     return sum(v for n, ls, v in samples if n == name and labels.items() <= ls.items())
 
 
-async def until_true(check, *, within: float, what: str):
-    deadline = time.monotonic() + within
-    while True:
-        found = await check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.3)
-
-
 async def test_the_worker_and_the_api_export_the_products_metrics(tmp_path: Path) -> None:
     home = tmp_path / "home"
     home.mkdir()
@@ -88,21 +74,15 @@ async def test_the_worker_and_the_api_export_the_products_metrics(tmp_path: Path
     }
     (tmp_path / "world.json").write_text(json.dumps(world))
     identity, custody = process_identity(home)
-    env = (
-        dict(os.environ)
-        | identity
-        | {
-            "TEMPORAL_ADDRESS": f"localhost:{port}",
-            "TEMPORAL_NAMESPACE": "default",
-            "FNO_HOME": str(home),
-            "FNO_DATABASE_URL": f"sqlite:///{tmp_path / 'casework.db'}",
-            "FNO_WORLD_FILE": str(tmp_path / "world.json"),
-            "FNO_POLICY": "compressed:0.1",
-            "FNO_TASK_QUEUE": f"metrics-{uuid.uuid4().hex[:8]}",
-            "FNO_STUCK_SCAN_MINUTES": "0",
-            "FNO_METRICS_SCAN_SECONDS": "0.5",
-            "FNO_LOG_FORMAT": "json",
-        }
+    env = process_env(
+        home,
+        port,
+        f"sqlite:///{tmp_path / 'casework.db'}",
+        "metrics",
+        FNO_WORLD_FILE=str(tmp_path / "world.json"),
+        FNO_POLICY="compressed:0.1",
+        FNO_METRICS_SCAN_SECONDS="0.5",
+        **identity,
     )
     CaseStore.migrated(env["FNO_DATABASE_URL"])  # make migrate
     server = DevServer(home, port, ui_port)
@@ -146,7 +126,7 @@ async def test_the_worker_and_the_api_export_the_products_metrics(tmp_path: Path
             settled = closed >= len(events) and overdue_now >= 1 and still_open == 0
             return found if settled else None
 
-        worker = await until_true(all_closed, within=120, what="the cases closed and counted")
+        worker = await eventually(all_closed, within=120, what="the cases closed and counted")
         apis = scrape(api_metrics)
         await client.get_workflow_handle(overdue).terminate(reason="test over")
     finally:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
-import uuid
 
 import pytest
 from temporalio.client import Client
@@ -29,6 +27,7 @@ from tests.support_chaos import (
     expected_records,
     free_port,
     log_lines,
+    process_env,
     side_effects,
     store_records,
 )
@@ -46,17 +45,14 @@ async def test_several_workers_share_the_cases_and_lose_none_when_one_is_killed(
     home = tmp_path / "home"
     home.mkdir()
     (tmp_path / "world.json").write_text(json.dumps(plan.world))
-    env = dict(os.environ) | {
-        "TEMPORAL_ADDRESS": f"localhost:{port}",
-        "TEMPORAL_NAMESPACE": "default",
-        "FNO_HOME": str(home),
-        "FNO_DATABASE_URL": db_url,
-        "FNO_WORLD_FILE": str(tmp_path / "world.json"),
-        "FNO_POLICY": f"compressed:{DAY}",
-        "FNO_TASK_QUEUE": f"scale-{uuid.uuid4().hex[:8]}",
-        "FNO_STUCK_SCAN_MINUTES": "0",
-        "FNO_LOG_FORMAT": "json",
-    }
+    env = process_env(
+        home,
+        port,
+        db_url,
+        "scale",
+        FNO_WORLD_FILE=str(tmp_path / "world.json"),
+        FNO_POLICY=f"compressed:{DAY}",
+    )
     server = DevServer(home, port, free_port())
     fleet = [Workers(env, tmp_path / f"w{i}") for i in range(3)]
     stop = asyncio.Event()
