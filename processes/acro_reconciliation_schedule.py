@@ -15,11 +15,19 @@ overlap (one held up must not skip the next). Each run
 replies it sent (``AcroGateway.replies_sent``) once, fetches those of requests with no
 reply delivered and delivers them; statutory runs one at a time.
 ``FNO_ACRO_RECONCILE_SCHEDULE=off`` leaves it alone at a worker's start-up.
+
+``FNO_ACRO_RECONCILE_EVERY_SECONDS`` (an operator's choice, either policy) runs it every
+so many wall-clock seconds instead (at least one; runs may overlap, delivery being
+idempotent): say every 6 hours (21600) where a day is too long for a lost reply to wait.
+The bench sets it so that the safety net runs as often per case as a national year's
+daily run does (``bench.servers``): on a compressed policy "every simulated day" is
+every second, about 100 times a year's runs per case.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -51,11 +59,38 @@ from runtime.shutdown import run_and_exit
 
 RECONCILE_AT_HOUR = 5
 MIN_RUN_INTERVAL = timedelta(seconds=1)
+EVERY_ENV = "FNO_ACRO_RECONCILE_EVERY_SECONDS"
 
 
-def acro_reconciliation_schedule(task_queue: str, policy: Policy) -> Schedule:
+class ScheduleSettingError(ValueError):
+    """A setting of the safety net's schedule that cannot be used; says how to fix it."""
+
+
+def run_interval(env: Mapping[str, str] | None = None) -> timedelta | None:
+    """``FNO_ACRO_RECONCILE_EVERY_SECONDS`` as an interval, or None (the policy's
+    cadence). A value that is not a number of seconds of at least 1 is refused."""
+    text = (os.environ if env is None else env).get(EVERY_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds >= MIN_RUN_INTERVAL.total_seconds() or seconds == float("inf"):
+        raise ScheduleSettingError(
+            f"{EVERY_ENV}={text!r} is not a number of seconds of at least "
+            f"{MIN_RUN_INTERVAL.total_seconds():g}: set it to, for example, 21600 (every "
+            "6 hours), or unset it to run the safety net on the policy's cadence"
+        )
+    return timedelta(seconds=seconds)
+
+
+def acro_reconciliation_schedule(
+    task_queue: str, policy: Policy, every: timedelta | None = None
+) -> Schedule:
+    """The schedule: on the policy's cadence, or every ``every`` (``run_interval``)."""
     every_day = policy.reply_reconcile_days
-    if policy.day_seconds >= DAY and every_day == 1:
+    if every is None and policy.day_seconds >= DAY and every_day == 1:
         spec = ScheduleSpec(
             calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(RECONCILE_AT_HOUR)])],
             time_zone_name="UTC",
@@ -65,7 +100,8 @@ def acro_reconciliation_schedule(task_queue: str, policy: Policy) -> Schedule:
     else:
         # A run is one question to ACRO and a query of the store (the requests not
         # replied): compressed days may be shorter than the notifications' minute.
-        every = max(timedelta(seconds=policy.day_seconds * every_day), MIN_RUN_INTERVAL)
+        if every is None:
+            every = max(timedelta(seconds=policy.day_seconds * every_day), MIN_RUN_INTERVAL)
         spec = ScheduleSpec(intervals=[ScheduleIntervalSpec(every=every)])
         timeout = max(every * 10, timedelta(minutes=10))
         # Runs seconds apart: one held up (its worker killed mid-run, its activity
@@ -90,10 +126,10 @@ def acro_reconciliation_schedule(task_queue: str, policy: Policy) -> Schedule:
 
 
 async def ensure_acro_reconciliation_schedule(
-    client: Client, *, task_queue: str, policy: Policy
+    client: Client, *, task_queue: str, policy: Policy, every: timedelta | None = None
 ) -> Literal["created", "updated", "unchanged"]:
     """Create the schedule, or bring it up to date without undoing an operator's pause."""
-    schedule = acro_reconciliation_schedule(task_queue, policy)
+    schedule = acro_reconciliation_schedule(task_queue, policy, every)
     try:
         await client.create_schedule(ACRO_RECONCILIATION_SCHEDULE_ID, schedule)
         return "created"
@@ -113,9 +149,10 @@ async def ensure_at_startup(client: Client, settings: Settings, log: Any) -> Non
     if not schedule_enabled():
         log.info("acro reply schedule left alone", setting="FNO_ACRO_RECONCILE_SCHEDULE=off")
         return
+    every = run_interval()  # a setting that cannot be used stops the start-up, saying why
     try:
         done = await ensure_acro_reconciliation_schedule(
-            client, task_queue=settings.task_queue, policy=settings.policy
+            client, task_queue=settings.task_queue, policy=settings.policy, every=every
         )
     except Exception as err:
         log.error(
@@ -133,7 +170,7 @@ async def main() -> int:
     settings = Settings.from_env()
     client = await connect()
     done = await ensure_acro_reconciliation_schedule(
-        client, task_queue=settings.task_queue, policy=settings.policy
+        client, task_queue=settings.task_queue, policy=settings.policy, every=run_interval()
     )
     log.info("acro reply schedule", schedule_id=ACRO_RECONCILIATION_SCHEDULE_ID, result=done)
     return 0

@@ -35,7 +35,9 @@ from adapters.http_client import HttpSystem
 from models.metrics import CASES_HISTORY_LARGE, CASES_STUCK, HISTORY_LARGE_CODE
 from models.reference import OffenceTableError, use_offence_table_from_env
 from processes.acro_reconciliation_schedule import (
+    ScheduleSettingError,
     ensure_at_startup as ensure_acro_replies_schedule,
+    run_interval as acro_reconcile_every,
 )
 from processes.activities import build_activities, http_config
 from processes.front_door import FrontDoorWorker, guards
@@ -92,6 +94,11 @@ async def main(stuck_cases: StuckCaseScan) -> None:
         known = isinstance(err, MetricsConfigError | TracingConfigError)
         why = str(err) if known else type(err).__name__
         get_logger("fno.worker").error("refused to start: metrics, health or tracing", why=why)
+        raise SystemExit(2) from None
+    try:  # FNO_ACRO_RECONCILE_EVERY_SECONDS: how often the replies' safety net runs
+        acro_reconcile_every()
+    except ScheduleSettingError as err:
+        get_logger("fno.worker").error("refused to start: the safety net's schedule", why=str(err))
         raise SystemExit(2) from None
     instrument_outside_calls()
     # The worker's own starts (a casework referral, a notification) sign as the process.

@@ -435,3 +435,52 @@ async def test_the_safety_net_schedule_is_created_once(dev_env):
         from models.replies import ACRO_RECONCILIATION_SCHEDULE_ID
 
         await client.get_schedule_handle(ACRO_RECONCILIATION_SCHEDULE_ID).delete()
+
+
+def test_an_operator_sets_how_often_the_safety_net_runs():
+    from models.policy import Policy, compressed_policy
+    from processes.acro_reconciliation_schedule import (
+        ScheduleSettingError,
+        acro_reconciliation_schedule,
+        run_interval,
+    )
+
+    every = run_interval({"FNO_ACRO_RECONCILE_EVERY_SECONDS": "21600"})
+    assert every == timedelta(hours=6)
+    # On either policy the interval replaces the policy's cadence.
+    for policy in (Policy(), compressed_policy(0.05)):
+        schedule = acro_reconciliation_schedule("q", policy, every)
+        assert [i.every for i in schedule.spec.intervals] == [timedelta(hours=6)]
+        assert not schedule.spec.calendars
+    assert run_interval({}) is None
+    assert run_interval({"FNO_ACRO_RECONCILE_EVERY_SECONDS": " "}) is None
+    for bad in ("0.5", "-3", "six hours", "nan", "inf"):
+        with pytest.raises(ScheduleSettingError) as refused:
+            run_interval({"FNO_ACRO_RECONCILE_EVERY_SECONDS": bad})
+        assert "FNO_ACRO_RECONCILE_EVERY_SECONDS" in str(refused.value)
+
+
+def test_the_worker_refuses_to_start_with_a_bad_safety_net_interval(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    env = os.environ | {
+        "FNO_ACRO_RECONCILE_EVERY_SECONDS": "daily",
+        "FNO_HOME": str(tmp_path),
+        "FNO_LOCAL_MODE": "1",
+        "FNO_LOG_FORMAT": "json",
+        "TEMPORAL_ADDRESS": "127.0.0.1:1",
+    }
+    done = subprocess.run(
+        [sys.executable, str(root / "worker.py")],
+        env=env,
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "FNO_ACRO_RECONCILE_EVERY_SECONDS" in done.stdout + done.stderr
