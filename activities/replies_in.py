@@ -68,11 +68,22 @@ def _received(store: CaseStore, reply: CountryReply) -> tuple[str | None, bool]:
     return workflow_id, row is not None and row.status == "received"
 
 
+def _taken_in(
+    store: CaseStore, reply: CountryReply
+) -> tuple[str | None, bool, CertificateRef | None]:
+    """``_received`` and, for a new reply to a known request, its certificate stored:
+    one hop to a thread for both (each thread hop is a cost on the route's path)."""
+    workflow_id, new = _received(store, reply)
+    if not new or workflow_id is None:
+        return workflow_id, new, None
+    return workflow_id, new, store_certificate(store, workflow_id, reply)
+
+
 async def deliver_reply(store: CaseStore, client: Client, reply: CountryReply) -> DeliveryStatus:
     """Store ``reply`` and signal its case; the status (see the module's doc)."""
     if not reply.reply_id:
         raise ValueError("a reply needs ACRO's reply_id")
-    workflow_id, new = await asyncio.to_thread(_received, store, reply)
+    workflow_id, new, cert = await asyncio.to_thread(_taken_in, store, reply)
     if not new:
         return "duplicate"
     now = datetime.now(UTC)
@@ -85,7 +96,8 @@ async def deliver_reply(store: CaseStore, client: Client, reply: CountryReply) -
             return await deliver_reply(store, client, reply)
         log.warning("reply to an unknown request kept", request_ref=reply.request_ref)
         return "kept_unknown"
-    cert = await asyncio.to_thread(store_certificate, store, workflow_id, reply)
+    if cert is None:  # not so: _taken_in stored it for a new reply to a known request
+        cert = await asyncio.to_thread(store_certificate, store, workflow_id, reply)
     signal = ReplyDelivered(
         request_ref=reply.request_ref, reply_id=reply.reply_id, certificate=cert
     )

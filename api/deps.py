@@ -8,6 +8,12 @@ the identity provider (or the local issuer), or a system's ``<client id>.<secret
 come from the token. No or a bad credential is 401 with ``WWW-Authenticate: Bearer``; a
 proven caller who may not use the route is 403 with the reason.
 
+The dependencies that only read ``app.state`` or check a proven principal are
+``async``: FastAPI runs a plain function in its thread pool, a hop per dependency per
+request (issue 22: the HTTP API's largest cost after the case store). ``caller`` and
+``decider`` stay plain functions: they may block (an identity provider's keys, a
+Redis-backed rate limit).
+
 Each proven caller is rate limited by their subject (``access.rate_limit``: every route,
 and decisions tighter, ``DeciderD``): over a limit is 429 with ``Retry-After`` and a
 ``detail`` saying how long to wait.
@@ -16,7 +22,7 @@ and decisions tighter, ``DeciderD``): over a limit is 429 with ``Retry-After`` a
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
@@ -48,7 +54,7 @@ REALM = 'Bearer realm="fno"'
 log = get_logger("fno.api")
 
 
-def temporal(request: Request) -> Client:
+async def temporal(request: Request) -> Client:
     """The Temporal client, connected when the app started (its lifespan); a request
     before then (or to an app started without its lifespan) is told to come back."""
     client: Client | None = getattr(request.app.state, "temporal", None)
@@ -60,17 +66,19 @@ def temporal(request: Request) -> Client:
     return client
 
 
-def case_store(request: Request) -> CaseStore:
+async def case_store(request: Request) -> CaseStore:
     store: CaseStore = request.app.state.store
     return store
 
 
-def notification_store(store: Annotated[CaseStore, Depends(case_store)]) -> NotificationStore:
+async def notification_store(
+    store: Annotated[CaseStore, Depends(case_store)],
+) -> NotificationStore:
     """Notifications out, in the case store's database."""
     return NotificationStore(store.engine)
 
 
-def intake_config(request: Request) -> Intake | None:
+async def intake_config(request: Request) -> Intake | None:
     """How custody events (and daily files) become cases; None: this service takes none."""
     intake: Intake | None = request.app.state.intake
     return intake
@@ -134,7 +142,7 @@ def count(request: Request, scope: Scope, who: Principal) -> None:
         ) from None
 
 
-def person(who: CallerD) -> Principal:
+async def person(who: CallerD) -> Principal:
     """A proven person (not a system): every route that reads or decides."""
     if who.is_system:
         raise HTTPException(
@@ -158,10 +166,10 @@ def decider(request: Request, who: PersonD) -> Principal:
 DeciderD = Annotated[Principal, Depends(decider)]
 
 
-def system(scope: str) -> Callable[[Principal], Principal]:
+def system(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency: a proven system whose credential has ``scope``."""
 
-    def scoped(who: CallerD) -> Principal:
+    async def scoped(who: CallerD) -> Principal:
         if not who.is_system:
             raise HTTPException(
                 403, f"only a system credential with the {scope!r} scope may use this route"
@@ -188,7 +196,7 @@ def utf8(header: str | None) -> str | None:
         return header
 
 
-def purpose(who: PersonD, reason: ReasonH = None) -> str | None:
+async def purpose(who: PersonD, reason: ReasonH = None) -> str | None:
     """Why the caller reads: ``X-Reason``, or their credential's default purpose."""
     return (utf8(reason) or "").strip() or who.reason
 
@@ -196,10 +204,10 @@ def purpose(who: PersonD, reason: ReasonH = None) -> str | None:
 PurposeD = Annotated[str | None, Depends(purpose)]
 
 
-def roles(*allowed: str) -> Callable[[Principal], Principal]:
+def roles(*allowed: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency: a proven person in one of ``allowed`` roles."""
 
-    def in_role(who: PersonD) -> Principal:
+    async def in_role(who: PersonD) -> Principal:
         if who.role not in allowed:
             raise HTTPException(
                 403,

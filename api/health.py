@@ -23,7 +23,7 @@ async def health() -> dict[str, str]:
 @router.get("/ready")
 async def ready(request: Request) -> dict[str, str]:
     try:  # the client too: before start-up has connected, not ready either
-        await temporal(request).service_client.check_health()
+        await (await temporal(request)).service_client.check_health()
     except Exception as exc:
         # The fault's type to the log; the answer says only what is not ready.
         log.warning("not ready", why="temporal_unreachable", error=type(exc).__name__)

@@ -40,7 +40,6 @@ from runtime.config import LOCAL_SUBJECT_KEY_SECRET, connect
 from sim.world_file import pnc_subject_key
 from store.cases import CaseStore
 
-
 # How often the product's safety net runs in the throughput bench (wall-clock seconds).
 SAFETY_NET_SECONDS = 20
 

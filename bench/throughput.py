@@ -8,7 +8,11 @@ Each phase gets a fresh embedded dev server and its own worker process:
 2. **same shape** — the same with what the product's no-trace history holds besides its
    activities (``bench.baseline``: since issue 22 a deadline timer and the reply
    pushed as a signal);
-3. **product** — custody events posted to the HTTP intake (``server.app``) and carried
+3. **same mix** — the product's mix of branches (``bench.same_mix``), each case a
+   workflow doing what the product's history of its branch holds, with no code of the
+   product's: what Temporal costs for the product's whole process; ``same shape / same
+   mix`` is the most ``ratio=`` can be;
+4. **product** — custody events posted to the HTTP intake (``server.app``) and carried
    to their outcome by the product's worker with the simulator answering at once, in
    the seeds' mix (about 83% no trace, 16% convictions not serious, 1% serious going
    through Criminal Casework, the bench sending the caseworker's decisions over HTTP;
@@ -26,6 +30,7 @@ import shutil
 from datetime import UTC, datetime
 
 from bench.baseline import Shape
+from bench.mix_phase import run_same_mix
 from bench.phases import run_baseline, run_product
 from bench.report import progress_bar, report, save, shown
 from models.policy import compressed_policy
@@ -74,6 +79,16 @@ async def throughput(args: argparse.Namespace) -> int:
             name="same_shape",
             profile=args.profile,
         )
+        mixed = await run_same_mix(
+            run_dir,
+            args.cases,
+            args.concurrency,
+            args.day_seconds,
+            args.seed,
+            REPLY_AFTER_SECONDS,
+            progress,
+            profile=args.profile,
+        )
         prod = await run_product(
             run_dir,
             args.cases,
@@ -84,7 +99,7 @@ async def throughput(args: argparse.Namespace) -> int:
             args.profile,
             world=args.world,
         )
-    result = report(base, shaped, prod, settings)
+    result = report(base, shaped, mixed, prod, settings)
     path = save(result, args.out)
     if not args.keep:
         shutil.rmtree(run_dir, ignore_errors=True)

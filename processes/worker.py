@@ -36,7 +36,11 @@ from models.metrics import CASES_HISTORY_LARGE, CASES_STUCK, HISTORY_LARGE_CODE
 from models.reference import OffenceTableError, use_offence_table_from_env
 from processes.acro_reconciliation_schedule import (
     ScheduleSettingError,
+)
+from processes.acro_reconciliation_schedule import (
     ensure_at_startup as ensure_acro_replies_schedule,
+)
+from processes.acro_reconciliation_schedule import (
     run_interval as acro_reconcile_every,
 )
 from processes.activities import build_activities, http_config

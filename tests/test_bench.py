@@ -203,7 +203,64 @@ def test_bench_runs_its_phases_and_ends_with_the_ratio(tmp_path):
     # arrives while a task runs (or two on a loaded machine); never the polled path's 40.
     assert no_trace and max(no_trace) <= 36 and min(no_trace) >= 26, (no_trace, no_trace_disturbed)
     assert result["baseline"]["bytes_per_case"]["baseline"] > 0
+    # The same mix (bench.same_mix) does, branch by branch, what the product's history
+    # holds: as many activities, patch markers, upserts, signals in and out, updates
+    # and timers started, its casework counted with the serious encounter. (A serious
+    # product case whose subject ICE's status answer found first has one decision, and
+    # one update, fewer; a timer fires or is cancelled by what comes first.)
+    assert result["same_mix"]["extra"]["branches"] == product["extra"]["branches"]
+    assert result["same_mix"]["extra"]["decisions_sent"] == 10
+    for branch in product["extra"]["branches"]:
+        ours = shape_counts(recorded, product_ids(recorded, branch))
+        mix = shape_counts(recorded, mix_ids(recorded, branch))
+        for kind, count in mix.items():
+            # A reply there before its wait starts no deadline timer (the product's,
+            # under load): timers are within one a case, the rest exact but serious.
+            slack = 1 if branch == "serious" or kind == "TIMER_STARTED" else 0
+            assert abs(count - ours[kind]) <= slack, (branch, kind, count, ours[kind])
+    for figure in ("ratio_same_mix_cpu", "same_shape_over_same_mix_cpu"):
+        assert f"{result[figure]:.3f}" in done.stdout, figure
+        assert 0 < result[figure] < 5, figure
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+SHAPE_EVENTS = (
+    "ACTIVITY_TASK_SCHEDULED",
+    "MARKER_RECORDED",
+    "UPSERT_WORKFLOW_SEARCH_ATTRIBUTES",
+    "WORKFLOW_EXECUTION_SIGNALED",
+    "SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED",
+    "WORKFLOW_EXECUTION_UPDATE_ACCEPTED",
+    "TIMER_STARTED",
+)
+
+
+def shape_counts(recorded: dict, groups: list[list[str]]) -> dict[str, float]:
+    """The mean count of each of ``SHAPE_EVENTS`` per case, a case being a group of
+    workflow IDs (a serious encounter and its casework)."""
+    totals = dict.fromkeys(SHAPE_EVENTS, 0)
+    for group in groups:
+        for wid in group:
+            history = recorded["histories"][wid][-1]
+            for kind in SHAPE_EVENTS:
+                totals[kind] += history.count(kind)
+    return {k: v / len(groups) for k, v in totals.items()}
+
+
+def product_ids(recorded: dict, branch: str) -> list[list[str]]:
+    cases = [c for c, k in recorded["branches"].items() if k == branch]
+    casework = [i for i in recorded["histories"] if i.startswith("casework-")]
+    if branch == "serious":  # the bench's one serious case and its casework
+        assert len(cases) == len(casework) == 1, (cases, casework)
+        return [[cases[0], casework[0]]]
+    return [[c] for c in cases]
+
+
+def mix_ids(recorded: dict, branch: str) -> list[list[str]]:
+    cases = [i for i in recorded["histories"] if re.fullmatch(rf"mix-{branch}-\d+", i)]
+    if branch == "serious":
+        return [[c, f"{c}-casework"] for c in cases]
+    return [[c] for c in cases]
 
 
 def test_national_year_option_parses_and_plans_the_year():
