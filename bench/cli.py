@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 from pathlib import Path
 
 from bench.dormant import dormant
@@ -115,6 +116,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    # SIGTERM as Ctrl-C: the run unwinds, and its servers, workers, HTTP API and world
+    # service are stopped with it (killed with SIGTERM, it left them running).
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     if args.dormant is not None:
         return asyncio.run(dormant(args))
     if args.national_year is not None:

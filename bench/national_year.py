@@ -119,7 +119,10 @@ async def national_year(args: argparse.Namespace) -> int:
                 sem = asyncio.Semaphore(args.concurrency)
 
                 async def post(i: int, event: dict[str, Any]) -> None:
-                    await asyncio.sleep(max(0.0, t0 + i * year_s / n - time.monotonic()))
+                    due = i * year_s / n  # seconds after t0
+                    if due > limit_s:  # after the limit: never posted (nor waited for)
+                        return
+                    await asyncio.sleep(max(0.0, t0 + due - time.monotonic()))
                     if time.monotonic() - t0 > limit_s:
                         return
                     async with sem:
