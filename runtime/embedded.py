@@ -219,6 +219,18 @@ def start_dev_server(
             start_new_session=True,
             umask=PRIVATE_UMASK,  # its database and -wal/-shm files: 0600
         )
+    try:
+        return _until_serving(proc, ip, port, timeout, log_path)
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM) or failed while it starts: the server runs in
+        # its own session, so nothing else would ever stop it.
+        stop_process(proc, "temporal dev server", timeout=5)
+        raise
+
+
+def _until_serving(
+    proc: subprocess.Popen[bytes], ip: str, port: int, timeout: float, log_path: Path
+) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + timeout
     while True:
         code = proc.poll()
@@ -232,7 +244,6 @@ def start_dev_server(
         if is_listening(ip, port) and is_serving(ip, port):
             return proc
         if time.monotonic() > deadline:
-            stop_process(proc, "temporal dev server", timeout=5)
             raise DevServerError(
                 f"the Temporal dev server did not answer on {ip}:{port} within {timeout:g}s; "
                 f"last lines of {log_path}:\n{log_tail(log_path)}"

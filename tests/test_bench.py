@@ -333,3 +333,43 @@ def test_the_scale_out_mode_reads_worker_counts_and_sums_the_workers_cpu():
     used = {"worker": 1.5, "worker-1": 2.0, "worker-2": 0.5, "server": 3.0, "bench": 0.1}
     assert sum_workers(used) == {"worker": 4.0, "server": 3.0, "bench": 0.1}
     assert sum_workers({"worker": 1.0, "worker-1": None, "api": 1.0})["worker"] is None
+
+
+@pytest.mark.parametrize("when", ["server starting", "worker running"])
+def test_a_bench_killed_with_sigterm_stops_every_process_it_started(tmp_path, when):
+    """SIGTERM unwinds a run as Ctrl-C does: its dev server (in its own session, so no
+    signal to the bench reaches it), worker and the rest stop with it — while the dev
+    server is still starting, or once the phase's worker runs."""
+    import signal
+    import time
+
+    import psutil
+
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "bench", "--cases", "40", "--out", str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    parent = psutil.Process(bench.pid)
+    wanted = "start-dev" if when == "server starting" else "bench.baseline_worker"
+
+    def started() -> list[psutil.Process]:
+        found = []
+        for p in parent.children(recursive=True):
+            try:
+                found.append((p, " ".join(p.cmdline())))
+            except psutil.NoSuchProcess:
+                continue
+        return [p for p, _ in found] if any(wanted in c for _, c in found) else []
+
+    deadline = time.monotonic() + 120
+    running: list[psutil.Process] = []
+    while not running and time.monotonic() < deadline:
+        running = started()
+        time.sleep(0.05)
+    assert running, f"no {wanted} process within 2 minutes"
+    bench.send_signal(signal.SIGTERM)
+    bench.wait(timeout=90)
+    _, alive = psutil.wait_procs(running, timeout=30)
+    assert not alive, [p.cmdline()[:3] for p in alive]
