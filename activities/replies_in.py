@@ -9,7 +9,10 @@ request activity: no visibility query) with the claim check only. Idempotent on 
 reply's own ID (``acro_reply``): a repeat answers "duplicate" and does nothing new. A
 reply to a request nobody recorded, or to a case that has closed, is kept (its row
 and its certificate) with status ``kept_unknown`` / ``kept_closed`` and listed for a
-supervisor (``access.stuck_replies``), never lost.
+supervisor (``access.stuck_replies``), never lost. A reply still being delivered (its
+row not yet settled) when another delivery of it comes — the push racing the safety
+net — is delivered again, as one that stopped half way would be: the case may get its
+signal twice and takes it once (``workflows.acro``: a check already answered ignores it).
 """
 
 from __future__ import annotations

@@ -215,8 +215,11 @@ def test_bench_runs_its_phases_and_ends_with_the_ratio(tmp_path):
         mix = shape_counts(recorded, mix_ids(recorded, branch))
         for kind, count in mix.items():
             # A reply there before its wait starts no deadline timer (the product's,
-            # under load): timers are within one a case, the rest exact but serious.
-            slack = 1 if branch == "serious" or kind == "TIMER_STARTED" else 0
+            # under load), and a reply still being delivered when the safety net runs
+            # is delivered again (the case takes it once: a second signal): timers and
+            # signals within one a case, the rest exact but serious.
+            loose = kind in ("TIMER_STARTED", "WORKFLOW_EXECUTION_SIGNALED")
+            slack = 1 if branch == "serious" or loose else 0
             assert abs(count - ours[kind]) <= slack, (branch, kind, count, ours[kind])
     for figure in ("ratio_same_mix_cpu", "same_shape_over_same_mix_cpu"):
         assert f"{result[figure]:.3f}" in done.stdout, figure
