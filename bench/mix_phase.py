@@ -65,7 +65,7 @@ class MixCaseworker:
             try:
                 await self.client.get_workflow_handle(w.id).execute_update(DECIDE_UPDATE)
                 self.sent += 1
-            except Exception:  # not awaiting any more (visibility lags): next round
+            except Exception:  # refused: not awaiting (the list lags): next round
                 continue
 
 

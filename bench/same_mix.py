@@ -12,7 +12,8 @@ ten decisions sent as updates), so the product's Temporal work per case is more 
 the no-trace shape's. Run over the same mix, this baseline costs what Temporal costs
 for the product's process, and the product against it is what the product's own code
 adds. ``tests/test_bench.py`` holds each branch's script to the product's history of
-that branch, event type by event type.
+that branch, count by count of seven event types (activities, markers, upserts, signals
+in and out, updates, timers).
 
 A script is a list of ``Step``; its ``kind`` is one of:
 
@@ -214,6 +215,7 @@ class MixWorkflow:
         self.reply: str | None = None
         self.concluded = False
         self.decisions = 0
+        self.awaiting = False  # a decision step waits: an update is taken, else refused
 
     @workflow.signal(name=REPLY_SIGNAL)
     def on_reply(self, reply: str) -> None:
@@ -230,7 +232,15 @@ class MixWorkflow:
     @workflow.update(name=DECIDE_UPDATE)
     def decide(self) -> int:
         self.decisions += 1
+        self.awaiting = False
         return self.decisions
+
+    @decide.validator
+    def _awaited(self) -> None:
+        """Refused (nothing in history) unless a decision is awaited, as the product's
+        decisions are: a caseworker looking at a lagging list sends nothing twice."""
+        if not self.awaiting:
+            raise ValueError("no decision is awaited")
 
     @workflow.run
     async def run(self, script: Script) -> int:
@@ -280,6 +290,7 @@ class MixWorkflow:
     async def _decided(self, taken: int, follow_up: float) -> None:
         """The ``taken``-th decision, its follow-up timer of ``follow_up`` started (it
         fires, and the wait goes on, or the update cancels it)."""
+        self.awaiting = self.decisions < taken
         await self._until(lambda: self.decisions >= taken, follow_up)
         await workflow.wait_condition(lambda: self.decisions >= taken)
 

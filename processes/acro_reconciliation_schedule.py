@@ -17,10 +17,10 @@ reply delivered and delivers them; statutory runs one at a time.
 ``FNO_ACRO_RECONCILE_SCHEDULE=off`` leaves it alone at a worker's start-up.
 
 ``FNO_ACRO_RECONCILE_EVERY_SECONDS`` (an operator's choice, either policy) runs it every
-so many wall-clock seconds instead (at least one; runs may overlap, delivery being
+so many wall-clock seconds instead (from one to a week's; runs may overlap, delivery being
 idempotent): say every 6 hours (21600) where a day is too long for a lost reply to wait.
 The bench sets it so that the safety net runs as often per case as a national year's
-daily run does (``bench.servers``): on a compressed policy "every simulated day" is
+daily run does (``bench.phases``): on a compressed policy "every simulated day" is
 every second, about 100 times a year's runs per case.
 """
 
@@ -59,6 +59,8 @@ from runtime.shutdown import run_and_exit
 
 RECONCILE_AT_HOUR = 5
 MIN_RUN_INTERVAL = timedelta(seconds=1)
+# A lost reply waits at most this long for the net: beyond it, a deadline comes first.
+MAX_RUN_INTERVAL = timedelta(days=7)
 EVERY_ENV = "FNO_ACRO_RECONCILE_EVERY_SECONDS"
 
 
@@ -76,11 +78,12 @@ def run_interval(env: Mapping[str, str] | None = None) -> timedelta | None:
         seconds = float(text)
     except ValueError:
         seconds = float("nan")
-    if not seconds >= MIN_RUN_INTERVAL.total_seconds() or seconds == float("inf"):
+    low, high = MIN_RUN_INTERVAL.total_seconds(), MAX_RUN_INTERVAL.total_seconds()
+    if not low <= seconds <= high:
         raise ScheduleSettingError(
-            f"{EVERY_ENV}={text!r} is not a number of seconds of at least "
-            f"{MIN_RUN_INTERVAL.total_seconds():g}: set it to, for example, 21600 (every "
-            "6 hours), or unset it to run the safety net on the policy's cadence"
+            f"{EVERY_ENV}={text!r} is not a number of seconds from {low:g} to {high:g} "
+            "(a day is 86400): set it to, for example, 21600 (every 6 hours), or unset it "
+            "to run the safety net on the policy's cadence"
         )
     return timedelta(seconds=seconds)
 

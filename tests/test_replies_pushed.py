@@ -454,7 +454,8 @@ def test_an_operator_sets_how_often_the_safety_net_runs():
         assert not schedule.spec.calendars
     assert run_interval({}) is None
     assert run_interval({"FNO_ACRO_RECONCILE_EVERY_SECONDS": " "}) is None
-    for bad in ("0.5", "-3", "six hours", "nan", "inf"):
+    assert run_interval({"FNO_ACRO_RECONCILE_EVERY_SECONDS": "604800"}) == timedelta(days=7)
+    for bad in ("0.5", "-3", "six hours", "nan", "inf", "1e13", "1e300", "604801"):
         with pytest.raises(ScheduleSettingError) as refused:
             run_interval({"FNO_ACRO_RECONCILE_EVERY_SECONDS": bad})
         assert "FNO_ACRO_RECONCILE_EVERY_SECONDS" in str(refused.value)
