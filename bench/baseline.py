@@ -221,13 +221,14 @@ class BaselineWorkflow:
             )
 
 
-def start_attributes() -> TypedSearchAttributes:
-    """What intake sets at a case's start (``models.search.opening_search_attributes``)."""
+def start_attributes(kind: str = "baseline", force: str = "Benchshire") -> TypedSearchAttributes:
+    """What intake sets at a case's start (``models.search.opening_search_attributes``),
+    of a baseline ``kind`` (the same mix's: its branch as the force)."""
     return TypedSearchAttributes(
         [
-            SearchAttributePair(search.CASE_KIND, "baseline"),
+            SearchAttributePair(search.CASE_KIND, kind),
             SearchAttributePair(search.STAGE, "AWAITING_COUNTRY_REPLY"),
             SearchAttributePair(search.NATIONALITY, "PL"),
-            SearchAttributePair(search.FORCE, "Benchshire"),
+            SearchAttributePair(search.FORCE, force),
         ]
     )

@@ -146,14 +146,27 @@ def plan_cases(n: int, seed: int, tag: str) -> Plan:
     return Plan(events, {"seed": seed, "subjects": subjects}, branch)
 
 
-class Caseworker:
-    """Sends the decisions a caseworker would, over the HTTP API, to cases awaiting one.
-
-    Looks at the worklist (a visibility query) at most every ``every_s`` seconds: a
-    caseworker does not refresh a list four times a second, and each look is the
-    server's CPU, charged to the product's phase."""
+class Paced:
+    """A bench caseworker's pace: a look at the worklist (a visibility query) at most
+    every ``every_s`` seconds — a caseworker does not refresh a list four times a
+    second, and each look is the server's CPU, charged to the phase."""
 
     every_s = 1.0
+
+    def __init__(self) -> None:
+        self.looked_at = float("-inf")
+
+    def due(self) -> bool:
+        """Whether it is time to look again (and, if so, the look is counted now)."""
+        if time.monotonic() - self.looked_at < self.every_s:
+            return False
+        self.looked_at = time.monotonic()
+        return True
+
+
+class Caseworker(Paced):
+    """Sends the decisions a caseworker would, over the HTTP API, to cases awaiting one,
+    at its ``Paced`` pace."""
 
     def __init__(
         self,
@@ -162,6 +175,7 @@ class Caseworker:
         credentials: dict[str, str],
         manager: dict[str, str] | None = None,
     ) -> None:
+        super().__init__()
         self.client = client
         self.http = http
         self.sent = 0
@@ -170,12 +184,10 @@ class Caseworker:
         # the allocation); the reads say why.
         self.headers = credentials | {"X-Reason": "benchmark: deciding a case"}
         self.manager = (manager or credentials) | {"X-Reason": "benchmark: allocating"}
-        self.looked_at = float("-inf")
 
     async def __call__(self, _closed: int = 0) -> None:
-        if time.monotonic() - self.looked_at < self.every_s:
+        if not self.due():
             return
-        self.looked_at = time.monotonic()
         query = (
             "FnoCaseKind = 'casework' AND ExecutionStatus = 'Running' "
             "AND FnoAwaitingRole IN ('caseworker', 'cc_manager')"

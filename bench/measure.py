@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from statistics import mean
 from typing import Any, NamedTuple
 
 from rich.progress import Progress
@@ -135,6 +137,32 @@ class HistoryCount(NamedTuple):
 
 
 NO_HISTORY = HistoryCount(0, 0, 0)
+
+
+def branch_histories(
+    branch: Mapping[str, str],
+    counts: Mapping[str, HistoryCount],
+    casework_of: Mapping[str, str],
+) -> dict[str, list[HistoryCount]]:
+    """Each branch's cases' histories (``branch``: case ID to branch); a serious case's
+    counts its Criminal Casework case too (``casework_of``: its ID)."""
+    per_branch: dict[str, list[HistoryCount]] = defaultdict(list)
+    for case_id, kind in branch.items():
+        count = counts[case_id]
+        if kind == "serious":
+            count = count + counts.get(casework_of[case_id], NO_HISTORY)
+        per_branch[kind].append(count)
+    return per_branch
+
+
+def branch_means(per_branch: Mapping[str, list[HistoryCount]]) -> dict[str, Any]:
+    """A phase's result fields of ``branch_histories``: events, bytes and activities per
+    case, each branch's mean, and how many cases each branch had."""
+    return {
+        "events_per_case": {k: mean(c.events for c in v) for k, v in per_branch.items()},
+        "bytes_per_case": {k: mean(c.bytes for c in v) for k, v in per_branch.items()},
+        "activities_per_case": {k: mean(c.activities for c in v) for k, v in per_branch.items()},
+    }
 
 
 LOCAL_ACTIVITY_MARKER = "core_local_activity"  # Core's marker of a local activity

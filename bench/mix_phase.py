@@ -7,19 +7,19 @@ most once a second as the product's bench caseworker does."""
 from __future__ import annotations
 
 import asyncio
-import statistics
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from rich.progress import Progress
+from temporalio.client import Client
 
-from bench.cases import plan_cases
+from bench.baseline import start_attributes
+from bench.cases import Paced, plan_cases
 from bench.measure import (
-    NO_HISTORY,
     CpuMeter,
-    HistoryCount,
     PhaseResult,
+    branch_histories,
+    branch_means,
     close_times,
     histories,
     latency_summary,
@@ -33,7 +33,6 @@ from bench.same_mix import (
     ENCOUNTER_KIND,
     MIX_WORKFLOW,
     MixWorkflow,
-    opening_attributes,
     scripts,
 )
 from bench.servers import child, dev_server, measured_pid, profiled, wait_for_worker
@@ -42,21 +41,18 @@ from runtime.config import connect
 NAME = "same_mix"
 
 
-class MixCaseworker:
+class MixCaseworker(Paced):
     """Sends a decision (an update) to every same-mix case awaiting one, at most once a
     second (``bench.cases.Caseworker``'s pace)."""
 
-    every_s = 1.0
-
-    def __init__(self, client) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, client: Client) -> None:
+        super().__init__()
         self.client = client
         self.sent = 0
-        self.looked_at = float("-inf")
 
     async def __call__(self, _closed: int = 0) -> None:
-        if time.monotonic() - self.looked_at < self.every_s:
+        if not self.due():
             return
-        self.looked_at = time.monotonic()
         query = (
             f"WorkflowType = '{MIX_WORKFLOW}' AND ExecutionStatus = 'Running' "
             "AND FnoAwaitingRole = 'caseworker'"
@@ -104,7 +100,7 @@ async def run_same_mix(
                         by_branch[kind],
                         id=case_id,
                         task_queue=task_queue,
-                        search_attributes=opening_attributes(kind),
+                        search_attributes=start_attributes(ENCOUNTER_KIND, kind),
                     )
                     latencies.append(time.perf_counter() - t)
                     progress.advance(submitted)
@@ -129,12 +125,8 @@ async def run_same_mix(
                 w.id async for w in client.list_workflows(f"FnoCaseKind = '{CASEWORK_KIND}'")
             ]
             counts = await histories(client, ids + casework)
-    per_branch: dict[str, list[HistoryCount]] = defaultdict(list)
-    for case_id, kind in zip(ids, branches, strict=True):
-        count = counts[case_id]
-        if kind == "serious":  # the encounter and its casework, as the product's
-            count = count + counts.get(f"{case_id}-casework", NO_HISTORY)
-        per_branch[kind].append(count)
+    branch = dict(zip(ids, branches, strict=True))
+    per_branch = branch_histories(branch, counts, {c: f"{c}-casework" for c in ids})
     return PhaseResult(
         name=NAME,
         cases=n,
@@ -143,11 +135,7 @@ async def run_same_mix(
         activities=sum(c.activities for c in counts.values()),
         worker_peak_rss_mib=rss,
         start_latency_ms=latency_summary(latencies),
-        events_per_case={k: statistics.mean(c.events for c in v) for k, v in per_branch.items()},
-        bytes_per_case={k: statistics.mean(c.bytes for c in v) for k, v in per_branch.items()},
-        activities_per_case={
-            k: statistics.mean(c.activities for c in v) for k, v in per_branch.items()
-        },
+        **branch_means(per_branch),
         extra={
             "cpu_seconds": cpu,
             "branches": {k: len(v) for k, v in per_branch.items()},

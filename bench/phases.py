@@ -10,7 +10,7 @@ import contextlib
 import json
 import statistics
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +21,10 @@ from bench.baseline import PUSHED_ACTIVITIES, BaselineWorkflow, Shape, start_att
 from bench.cases import BRANCHES, Caseworker, plan_cases
 from bench.credentials import MANAGER, bench_identity
 from bench.measure import (
-    NO_HISTORY,
     CpuMeter,
-    HistoryCount,
     PhaseResult,
+    branch_histories,
+    branch_means,
     close_times,
     histories,
     latency_summary,
@@ -228,7 +228,6 @@ async def run_product(
                 outcomes[w.id] = str(w.search_attributes.get("FnoOutcome", ["?"])[0])
             casework_ids = [w.id async for w in client.list_workflows("FnoCaseKind = 'casework'")]
             counts = await histories(client, list(plan.branch) + casework_ids)
-    per_branch: dict[str, list[HistoryCount]] = defaultdict(list)
     secret = LOCAL_SUBJECT_KEY_SECRET
     casework_of = {
         f"{ENCOUNTER_PREFIX}benchshire-{e['custody_reference']}": casework_id_for(
@@ -236,11 +235,7 @@ async def run_product(
         )
         for e in plan.events
     }
-    for case_id, kind in plan.branch.items():
-        count = counts[case_id]
-        if kind == "serious":  # the encounter and its Criminal Casework case
-            count = count + counts.get(casework_of[case_id], NO_HISTORY)
-        per_branch[kind].append(count)
+    per_branch = branch_histories(plan.branch, counts, casework_of)
     activities = sum(c.activities for c in counts.values())
     wrong = {c: o for c, o in outcomes.items() if BRANCHES[plan.branch[c]] != o}
     if wrong:
@@ -254,11 +249,7 @@ async def run_product(
         activities=activities,
         worker_peak_rss_mib=rss,
         start_latency_ms=latency_summary(latencies),
-        events_per_case={k: statistics.mean(c.events for c in v) for k, v in per_branch.items()},
-        bytes_per_case={k: statistics.mean(c.bytes for c in v) for k, v in per_branch.items()},
-        activities_per_case={
-            k: statistics.mean(c.activities for c in v) for k, v in per_branch.items()
-        },
+        **branch_means(per_branch),
         extra={
             "api_peak_rss_mib": api_rss,
             "cpu_seconds": cpu,

@@ -41,10 +41,9 @@ from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 
 with workflow.unsafe.imports_passed_through():
-    from bench.baseline import MARKERS, REPLY_SIGNAL, noop
+    from bench.baseline import MARKERS, REPLY_SIGNAL, BaselineWorld, noop, start_attributes
     from models import search
 
 MIX_WORKFLOW = "BenchMix"
@@ -153,37 +152,14 @@ def casework(d: float) -> list[Step]:
     return steps
 
 
-def opening_attributes(branch: str, kind: str = ENCOUNTER_KIND) -> TypedSearchAttributes:
-    """What intake sets at a case's start (the product's ``opening_search_attributes``)."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(search.CASE_KIND, kind),
-            SearchAttributePair(search.STAGE, "AWAITING_COUNTRY_REPLY"),
-            SearchAttributePair(search.NATIONALITY, "PL"),
-            SearchAttributePair(search.FORCE, branch),
-        ]
-    )
-
-
-class MixWorld:
+class MixWorld(BaselineWorld):
     """The same mix's outside world, in its worker: the request activity has the reply
-    signalled later (as ``bench.baseline.BaselineWorld``), the referral activity
-    starts the casework script with its referral signal."""
+    signalled later (``BaselineWorld``'s), the referral activity starts the casework
+    script with its referral signal."""
 
     def __init__(self, client: Client, loop: asyncio.AbstractEventLoop, task_queue: str):
-        self.client = client
-        self.loop = loop
+        super().__init__(client, loop)
         self.task_queue = task_queue
-        self.pending: set[asyncio.Task[None]] = set()
-
-    async def _reply(self, workflow_id: str, after: float) -> None:
-        await asyncio.sleep(after)
-        await self.client.get_workflow_handle(workflow_id).signal(REPLY_SIGNAL, "no_trace")
-
-    def _schedule(self, workflow_id: str, after: float) -> None:
-        task = self.loop.create_task(self._reply(workflow_id, after))
-        self.pending.add(task)
-        task.add_done_callback(self.pending.discard)
 
     def activities(self):  # type: ignore[no-untyped-def]
         @activity.defn(name="bench_mix_request")
@@ -202,7 +178,7 @@ class MixWorld:
                 id=casework_id,
                 task_queue=self.task_queue,
                 start_signal=REFERRAL_SIGNAL,
-                search_attributes=opening_attributes("casework", CASEWORK_KIND),
+                search_attributes=start_attributes(CASEWORK_KIND, "casework"),
             )
             return casework_id
 

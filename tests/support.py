@@ -8,6 +8,8 @@ import asyncio
 import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Collection
@@ -1001,3 +1003,23 @@ async def locate(
     # The tests' caseworker and the sender stand in: they decide next, as before.
     stand_ins = [(f"tests:{n}", n) for n in sorted({req.actor, "Sam Jones"} - {owner})]
     return await allocate(handle, owner, stand_ins=stand_ins, skip=skip)
+
+
+def worker_start_refused(home: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    """``worker.py`` started with ``settings`` (local mode, no reachable Temporal), run
+    to its exit: a bad setting must refuse the start before it connects."""
+    env = os.environ | {
+        "FNO_HOME": str(home),
+        "FNO_LOCAL_MODE": "1",
+        "FNO_LOG_FORMAT": "json",
+        "TEMPORAL_ADDRESS": "127.0.0.1:1",
+        **settings,
+    }
+    return subprocess.run(
+        [sys.executable, str(Path(__file__).parent.parent / "worker.py")],
+        env=env,
+        cwd=Path(__file__).parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

@@ -19,7 +19,16 @@ from activities.replies_in import deliver_reply
 from models.case import ACRO_REPLY_SIGNAL, Outcome, ReplyDelivered
 from models.replies import ReplyReconcileInput, ReplyReconcileRun
 from sim.world_file import ConvictionSpec, ReplySpec, SubjectSpec
-from tests.support import api_client, custody_event, harness, key_of, state_of, system_key, until
+from tests.support import (
+    api_client,
+    custody_event,
+    harness,
+    key_of,
+    state_of,
+    system_key,
+    until,
+    worker_start_refused,
+)
 from workflows.acro_replies import AcroReplyReconciliationWorkflow
 
 pytestmark = pytest.mark.asyncio
@@ -462,26 +471,6 @@ def test_an_operator_sets_how_often_the_safety_net_runs():
 
 
 def test_the_worker_refuses_to_start_with_a_bad_safety_net_interval(tmp_path):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-    env = os.environ | {
-        "FNO_ACRO_RECONCILE_EVERY_SECONDS": "daily",
-        "FNO_HOME": str(tmp_path),
-        "FNO_LOCAL_MODE": "1",
-        "FNO_LOG_FORMAT": "json",
-        "TEMPORAL_ADDRESS": "127.0.0.1:1",
-    }
-    done = subprocess.run(
-        [sys.executable, str(root / "worker.py")],
-        env=env,
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = worker_start_refused(tmp_path, FNO_ACRO_RECONCILE_EVERY_SECONDS="daily")
     assert done.returncode == 2, done.stderr[-2000:]
     assert "FNO_ACRO_RECONCILE_EVERY_SECONDS" in done.stdout + done.stderr

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -39,6 +36,7 @@ from tests.support import (
     key_of,
     state_of,
     until,
+    worker_start_refused,
 )
 from tests.support_web import browserless, csrf_of, sign_in, web_config
 from web.auth import Directory, User, UsersFile, hash_password
@@ -346,20 +344,7 @@ def test_a_bad_table_is_refused_saying_which_file(tmp_path, content):
 def test_the_worker_refuses_to_start_with_a_bad_table(tmp_path):
     path = tmp_path / "bad.json"
     path.write_text(json.dumps({"offences": [{"code": "X"}]}))
-    env = os.environ | {
-        "FNO_OFFENCE_TABLE": str(path),
-        "FNO_HOME": str(tmp_path),
-        "FNO_LOG_FORMAT": "json",
-        "TEMPORAL_ADDRESS": "127.0.0.1:1",
-    }
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "worker.py")],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = worker_start_refused(tmp_path, FNO_OFFENCE_TABLE=str(path))
     assert done.returncode == 2, done.stderr[-2000:]
     assert str(path) in done.stdout + done.stderr
 
